@@ -1,0 +1,2 @@
+// Package dag is Weft's ledger core: the message format and the DAG state machine.
+package dag

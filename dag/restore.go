@@ -1,0 +1,90 @@
+package dag
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// ErrRestore: the records handed to Restore are inconsistent.
+var ErrRestore = errors.New("dag: inconsistent restore")
+
+// Restored is a stored message handed to Restore.
+type Restored struct {
+	Msg         *Message
+	Pos         uint64
+	ParentPos   [2]uint64
+	ConfirmedAt int64 // unix nanoseconds; 0 if not confirmed
+}
+
+// Restore rebuilds a Core from the newest part of a store: recs must be
+// contiguous positions, in order, ending with the newest message, and must
+// begin at or below the first unconfirmed position (everything below
+// recs[0].Pos counts as confirmed). Its cost is that of recs alone, not of
+// the history: tips are the messages without children, and approval weights
+// are recomputed by the validators' walks over the unconfirmed part, which
+// may confirm messages the store had not recorded as confirmed yet (they are
+// in the first Update).
+func Restore(cfg Config, now time.Time, recs []Restored) (*Core, error) {
+	c, err := newCore(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if len(recs) == 0 {
+		return nil, fmt.Errorf("%w: no records", ErrRestore)
+	}
+	t := now.UnixNano()
+	c.base = recs[0].Pos
+	for i, r := range recs {
+		pos := c.base + uint64(i)
+		if r.Pos != pos {
+			return nil, fmt.Errorf("%w: position %d where %d was expected", ErrRestore, r.Pos, pos)
+		}
+		m := r.Msg
+		id := m.ID()
+		if pos == 0 && id != c.genesis {
+			return nil, fmt.Errorf("%w: position 0 is not this network's genesis", ErrRestore)
+		}
+		for j, pp := range r.ParentPos {
+			if pos == 0 {
+				break
+			}
+			if pp >= pos || (c.inWindow(pp) && c.at(pp).id != m.Parents[j]) {
+				return nil, fmt.Errorf("%w: message %d: parent %d at position %d does not match", ErrRestore, pos, j, pp)
+			}
+		}
+		confirmed := r.ConfirmedAt != 0 || pos == 0
+		c.nodes = append(c.nodes, node{
+			id: id, issuer: m.Issuer, seq: m.Seq, ts: m.Timestamp, solidAt: t,
+			doneAt: r.ConfirmedAt, parents: r.ParentPos, tip: -1, confirmed: confirmed,
+		})
+		c.bits = append(c.bits, make([]uint64, c.words)...)
+		c.index[id] = pos
+		if pos != 0 {
+			c.link(pos)
+		}
+		if confirmed {
+			c.newestConfirmedTS = max(c.newestConfirmedTS, m.Timestamp)
+		} else {
+			c.unconfirmed++
+		}
+		if _, dup := c.seqs[issuerSeq{m.Issuer, m.Seq}]; !dup {
+			c.seqs[issuerSeq{m.Issuer, m.Seq}] = pos
+		}
+	}
+	// Everything below the window counts as confirmed.
+	c.confirmedTotal = c.base + uint64(len(c.nodes)-c.unconfirmed)
+	for i := range c.nodes {
+		if n := &c.nodes[i]; n.children == 0 && !c.lazy(n.ts) {
+			c.addTip(c.base+uint64(i), t)
+		}
+	}
+	for i := range c.nodes {
+		n := &c.nodes[i]
+		if v, ok := c.validators[n.issuer]; ok && !n.confirmed {
+			c.approve(c.base+uint64(i), v, t)
+		}
+	}
+	c.finishWalks()
+	return c, nil
+}
