@@ -3,6 +3,7 @@ package dag
 import (
 	stded25519 "crypto/ed25519"
 	"encoding/binary"
+	"sync"
 	"testing"
 	"time"
 )
@@ -17,9 +18,15 @@ func key(n int) stded25519.PrivateKey {
 	return stded25519.NewKeyFromSeed(seed)
 }
 
+var pubs sync.Map // int -> PublicKey: deriving a key costs a scalar multiplication
+
 func pub(n int) PublicKey {
+	if k, ok := pubs.Load(n); ok {
+		return k.(PublicKey)
+	}
 	var k PublicKey
 	copy(k[:], key(n).Public().(stded25519.PublicKey))
+	pubs.Store(n, k)
 	return k
 }
 

@@ -1,6 +1,7 @@
 package dag
 
 import (
+	"context"
 	stded25519 "crypto/ed25519"
 	"fmt"
 	"io"
@@ -150,4 +151,19 @@ func (v *Verifier) Verify(msgs []*Message, errs []error) {
 			errs[i] = ErrSignature
 		}
 	}
+}
+
+// Solve does the proof of work: it finds a nonce that gives the message the
+// leading zero bits p asks for its size, using workers goroutines (0: all
+// cores). It returns ctx.Err() if ctx ends first. Sign first: the nonce is
+// the one field the signature leaves out.
+func (m *Message) Solve(ctx context.Context, p Params, workers int) error {
+	enc := m.Bytes()
+	n, err := pow.Solve(ctx, enc, p.Difficulty(len(enc)), workers)
+	if err != nil {
+		return err
+	}
+	m.Nonce = n
+	m.hasID = false
+	return nil
 }

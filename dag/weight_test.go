@@ -62,30 +62,41 @@ func naiveWeights(msgs []*Message, vals map[PublicKey]int, weights []uint64) map
 	return out
 }
 
-// randomDAG builds n messages: each picks two parents among the last window
-// messages; about one in every validatorEvery is a validator's.
-func randomDAG(r *rand.Rand, genesis ID, vs []Validator, n, window, validatorEvery int) []*Message {
-	all := []ID{genesis}
-	ts := map[ID]int64{genesis: 0}
+// dagGen builds random DAGs: each message picks two parents among the last
+// window messages; about one in every validatorEvery is a validator's.
+type dagGen struct {
+	all  []ID
+	ts   map[ID]int64
+	seqs map[PublicKey]uint64
+}
+
+func newDAGGen(genesis ID) *dagGen {
+	return &dagGen{all: []ID{genesis}, ts: map[ID]int64{genesis: 0}, seqs: map[PublicKey]uint64{}}
+}
+
+func (g *dagGen) gen(r *rand.Rand, vs []Validator, n, window, validatorEvery int) []*Message {
 	var msgs []*Message
-	seqs := map[PublicKey]uint64{}
 	for i := 0; i < n; i++ {
 		pick := func() ID {
-			lo := max(0, len(all)-window)
-			return all[lo+r.IntN(len(all)-lo)]
+			lo := max(0, len(g.all)-window)
+			return g.all[lo+r.IntN(len(g.all)-lo)]
 		}
 		p0, p1 := pick(), pick()
 		issuer := pub(1 + r.IntN(20))
 		if r.IntN(validatorEvery) == 0 {
 			issuer = vs[r.IntN(len(vs))].Key
 		}
-		seqs[issuer]++
-		m := msg(issuer, seqs[issuer], max(ts[p0], ts[p1])+int64(r.IntN(3)), p0, p1)
-		ts[m.ID()] = m.Timestamp
-		all = append(all, m.ID())
+		g.seqs[issuer]++
+		m := msg(issuer, g.seqs[issuer], max(g.ts[p0], g.ts[p1])+int64(r.IntN(3)), p0, p1)
+		g.ts[m.ID()] = m.Timestamp
+		g.all = append(g.all, m.ID())
 		msgs = append(msgs, m)
 	}
 	return msgs
+}
+
+func randomDAG(r *rand.Rand, genesis ID, vs []Validator, n, window, validatorEvery int) []*Message {
+	return newDAGGen(genesis).gen(r, vs, n, window, validatorEvery)
 }
 
 // TestWeightsMatchNaive checks the amortized bitset walk against the naive
