@@ -714,3 +714,16 @@ func (c *Core) State(id ID) (MessageState, bool) {
 		Children: int(n.children), Tip: n.tip >= 0,
 	}, true
 }
+
+// TipPool is a view of the Core's tip pool, as tip selection reads it (it
+// satisfies tipselect.Pool). Like the Core, it is for the Core's goroutine.
+type TipPool struct{ c *Core }
+
+// TipPool returns a view of the tip pool.
+func (c *Core) TipPool() TipPool { return TipPool{c} }
+
+// Len returns TipCount().
+func (p TipPool) Len() int { return p.c.TipCount() }
+
+// Tip returns the i-th tip offered.
+func (p TipPool) Tip(i int) ID { return p.c.Tip(i) }
