@@ -1,0 +1,92 @@
+package storage
+
+import (
+	"fmt"
+	"time"
+)
+
+// Config tunes a Store. Its zero value is a working configuration: every zero
+// field means the default documented on it. Open fills the defaults in and
+// refuses out-of-range values with ErrConfig.
+type Config struct {
+	// MaxBatch bounds the records (plus confirmations) in one transaction.
+	// The writer commits whatever is queued when it is free, up to this many
+	// (a single larger Write is committed alone, never split). Default 4096.
+	MaxBatch int
+
+	// MaxDelay is how long the writer may wait for more Writes once it has
+	// taken all that was queued and the batch is still below MaxBatch. The
+	// default, 0, never waits: while one transaction commits, the next Writes
+	// queue up and are committed together (natural group commit), so waiting
+	// only adds latency. A few hundred microseconds can save fsyncs when
+	// Writes arrive one at a time from many goroutines.
+	MaxDelay time.Duration
+
+	// QueueLen bounds the Writes waiting for the writer. Submit blocks while
+	// the queue is full. Default 64.
+	QueueLen int
+
+	// NoSync skips fsync. A crash of the machine (not only of the process)
+	// can then lose acknowledged Writes or corrupt the file. For tests only.
+	NoSync bool
+
+	// OpenTimeout is how long Open waits for the file lock before it gives
+	// up with ErrLocked. Default 100 ms.
+	OpenTimeout time.Duration
+
+	// FlushEvery is how many records the ID index keeps in memory before it
+	// writes them out as one sorted run (see docs/STORAGE.md). Larger values
+	// write fewer runs at the cost of memory (about 100 bytes a record) and
+	// of the log scan Open does to rebuild them. Default 65,536.
+	FlushEvery int
+
+	// MaxSize, if positive, bounds the file in bytes: a transaction that
+	// would grow it beyond fails, and with it the writer (ErrFailed). Default
+	// no bound.
+	MaxSize int64
+
+	// MergeFanIn is how many runs of one level the ID index merges into one
+	// run of the next level. Higher values write less and make a lookup
+	// probe more runs. Default 8; at least 2.
+	MergeFanIn int
+}
+
+// Defaults.
+const (
+	DefaultMaxBatch    = 4096
+	DefaultQueueLen    = 64
+	DefaultOpenTimeout = 100 * time.Millisecond
+	DefaultFlushEvery  = 1 << 16
+	DefaultMergeFanIn  = 8
+)
+
+// withDefaults returns cfg with every zero field set to its default, or an
+// error wrapping ErrConfig if a field is out of range.
+func (cfg Config) withDefaults() (Config, error) {
+	if cfg.MaxBatch < 0 || cfg.QueueLen < 0 || cfg.FlushEvery < 0 || cfg.MergeFanIn < 0 ||
+		cfg.MaxDelay < 0 || cfg.OpenTimeout < 0 || cfg.MaxSize < 0 {
+		return cfg, fmt.Errorf("%w: negative value in %+v", ErrConfig, cfg)
+	}
+	if cfg.MaxBatch == 0 {
+		cfg.MaxBatch = DefaultMaxBatch
+	}
+	if cfg.QueueLen == 0 {
+		cfg.QueueLen = DefaultQueueLen
+	}
+	if cfg.OpenTimeout == 0 {
+		cfg.OpenTimeout = DefaultOpenTimeout
+	}
+	if cfg.FlushEvery == 0 {
+		cfg.FlushEvery = DefaultFlushEvery
+	}
+	if cfg.MergeFanIn == 0 {
+		cfg.MergeFanIn = DefaultMergeFanIn
+	}
+	if cfg.MergeFanIn < 2 || cfg.MergeFanIn > 64 {
+		return cfg, fmt.Errorf("%w: MergeFanIn %d, want 2..64", ErrConfig, cfg.MergeFanIn)
+	}
+	if cfg.MaxDelay > time.Second {
+		return cfg, fmt.Errorf("%w: MaxDelay %v, want at most 1s", ErrConfig, cfg.MaxDelay)
+	}
+	return cfg, nil
+}

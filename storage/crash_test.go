@@ -1,0 +1,183 @@
+package storage_test
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/weftnet/weft/storage"
+)
+
+const crashEnv = "WEFT_STORAGE_CRASH_CHILD"
+
+// crashCfg flushes and merges runs often, so that kills land in the middle
+// of every kind of transaction. fsync is on.
+var crashCfg = storage.Config{FlushEvery: 64, MergeFanIn: 2}
+
+// TestCrash runs a child process that writes continuously and prints each
+// acknowledged position, kills it with SIGKILL at a random moment, and
+// checks that the store opens cleanly with every acknowledged record and
+// confirmation in it; five times over, on the same file.
+func TestCrash(t *testing.T) {
+	if path := os.Getenv(crashEnv); path != "" {
+		crashChild(path)
+		return
+	}
+	if testing.Short() {
+		t.Skip("spawns processes")
+	}
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 0))
+	path := filepath.Join(t.TempDir(), "weft.db")
+	var acked, confirmed uint64
+	for round := range 5 {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestCrash$")
+		cmd.Env = append(os.Environ(), crashEnv+"="+path)
+		cmd.Stderr = os.Stderr
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		lines := make(chan string)
+		go func() {
+			defer close(lines)
+			sc := bufio.NewScanner(out)
+			for sc.Scan() {
+				lines <- sc.Text()
+			}
+		}()
+		// Wait for the child's first acknowledgement, then let it run for
+		// a random while and kill it.
+		var kill <-chan time.Time
+		for line := range lines {
+			var n, c uint64
+			if _, err := fmt.Sscanf(line, "ack %d %d", &n, &c); err != nil {
+				continue
+			}
+			if n < acked || c < confirmed {
+				t.Fatalf("round %d: acknowledgements went backwards: %q after %d %d", round, line, acked, confirmed)
+			}
+			acked, confirmed = n, c
+			if kill == nil {
+				kill = time.After(time.Duration(50+rng.IntN(400)) * time.Millisecond)
+			}
+			select {
+			case <-kill:
+				if err := cmd.Process.Kill(); err != nil {
+					t.Fatal(err)
+				}
+				kill = make(chan time.Time) // never again
+			default:
+			}
+		}
+		if err := cmd.Wait(); err == nil || !strings.Contains(err.Error(), "killed") {
+			t.Fatalf("round %d: child ended with %v, want killed", round, err)
+		}
+		t.Logf("round %d: killed after %d records acknowledged, %d confirmed", round, acked, confirmed)
+		checkCrashed(t, path, acked, confirmed)
+	}
+}
+
+// checkCrashed checks the file after a kill: bbolt's own consistency check,
+// then every acknowledged record and confirmation through the Store.
+func checkCrashed(t *testing.T, path string, acked, confirmed uint64) {
+	t.Helper()
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.View(func(tx *bolt.Tx) error {
+		var errs []error
+		for err := range tx.Check() {
+			errs = append(errs, err)
+		}
+		return errors.Join(errs...)
+	}); err != nil {
+		t.Fatalf("bbolt check: %v", err)
+	}
+	db.Close()
+
+	s, err := storage.Open(path, crashCfg)
+	if err != nil {
+		t.Fatalf("reopening after the kill: %v", err)
+	}
+	defer s.Close()
+	next := s.NextPos()
+	if next < acked {
+		t.Fatalf("NextPos %d, but %d records were acknowledged", next, acked)
+	}
+	if s.ConfirmedPrefix() < confirmed {
+		t.Fatalf("ConfirmedPrefix %d, but %d were acknowledged", s.ConfirmedPrefix(), confirmed)
+	}
+	// Every record, in one pass; then the indexes for a sample.
+	want := uint64(0)
+	err = s.Range(0, func(e storage.Entry) error {
+		r := testRecord(want)
+		conf := want < s.ConfirmedPrefix()
+		if !equalEntry(e, storage.Entry{Record: r, Confirmed: conf, ConfirmedAt: map[bool]int64{true: int64(want) + 1}[conf]}) {
+			return fmt.Errorf("position %d: %+v", want, e)
+		}
+		want++
+		return nil
+	})
+	if err != nil || want != next {
+		t.Fatalf("Range: %v after %d of %d records", err, want, next)
+	}
+	for pos := uint64(0); pos < next; pos += 1 + pos/50 {
+		e, err := s.Get(testRecord(pos).ID)
+		if err != nil || e.Pos != pos {
+			t.Fatalf("Get(id of %d) = %d, %v", pos, e.Pos, err)
+		}
+		kids, err := s.Children(e.ID)
+		if err != nil || len(kids) == 0 && pos+1 < next {
+			t.Fatalf("Children(id of %d) = %d children, %v", pos, len(kids), err)
+		}
+	}
+	issuer := testRecord(0).Issuer
+	got, err := s.ByIssuer(issuer, storage.SeqPos{}, 0)
+	if err != nil || uint64(len(got)) < next/testIssuers {
+		t.Fatalf("ByIssuer: %d entries, %v; want at least %d", len(got), err, next/testIssuers)
+	}
+}
+
+// crashChild writes until it is killed: Writes of 1..40 records, each
+// confirming the positions 100 behind, printing "ack <NextPos> <confirmed>"
+// from each done.
+func crashChild(path string) {
+	s, err := storage.Open(path, crashCfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "child:", err)
+		os.Exit(2)
+	}
+	next, conf := s.NextPos(), s.ConfirmedPrefix()
+	rng := rand.New(rand.NewPCG(next, 1))
+	for {
+		w := &storage.Write{Records: testRecords(next, 1+rng.Uint64N(40))}
+		next += uint64(len(w.Records))
+		for ; conf+100 < next; conf++ {
+			w.Confirmations = append(w.Confirmations, storage.Confirmation{Pos: conf, At: int64(conf) + 1})
+		}
+		line := "ack " + strconv.FormatUint(next, 10) + " " + strconv.FormatUint(conf, 10) + "\n"
+		s.Submit(w, func(err error) {
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "child:", err)
+				os.Exit(2)
+			}
+			os.Stdout.WriteString(line)
+		})
+	}
+}

@@ -1,0 +1,50 @@
+// Package storage keeps the node's messages in one bbolt file: an
+// append-only log of records keyed by a local position, indexes by ID,
+// parent, issuer and time, and the confirmation state of every position.
+// It knows no DAG rules: the DAG core decides what is valid, assigns the
+// positions, and hands over records and confirmations in order; storage
+// stores and indexes them.
+//
+// # The caller's loop
+//
+// Open the Store, read NextPos and ConfirmedPrefix, and restore the DAG core
+// from Range(ConfirmedPrefix()). Then, for each batch of work the core hands
+// back, build a Write (the newly solid messages as Records, with Pos
+// continuing from the last one submitted, and the new Confirmations) and
+// Submit it with a callback:
+//
+//	store.Submit(&storage.Write{Records: recs, Confirmations: confs}, func(err error) {
+//		// The Write is durable (err == nil) or was refused or lost (err != nil).
+//		// Acknowledge the messages to their devices, gossip them, only now.
+//	})
+//
+// Submit returns at once unless the queue is full (backpressure). One writer
+// goroutine commits everything queued in one transaction (group commit),
+// fsyncs, and then calls the callbacks in submission order. Close drains
+// the queue and closes the file.
+//
+// # Durability
+//
+// A Write whose callback got nil survives a crash of the process or the
+// machine: bbolt wrote and fsynced its pages and then its meta page (unless
+// Config.NoSync, which is for tests). A Write whose callback has not been
+// called yet may or may not survive; a crash never leaves a part of one.
+//
+// # Failure
+//
+// A Write with a record out of position order is refused whole
+// (ErrOutOfOrder) and the Writes after it proceed. A transaction that fails
+// to commit (a full disk, an I/O error) fails every Write in it and stops
+// the writer for good: every later Write gets an error wrapping ErrFailed.
+// The file still holds the last committed state; reopen to continue.
+//
+// # Reading
+//
+// Reads are safe from any goroutine while the writer runs and see committed
+// state only. Bytes read from disk are checked, and what does not decode is
+// reported as ErrCorrupt, never a panic. (The B+tree pages themselves are
+// bbolt's to check: run `bbolt check` on a file you distrust.)
+//
+// docs/STORAGE.md describes the file layout byte by byte, why the keys are
+// ordered as they are, with measurements, and how retention will work.
+package storage

@@ -1,0 +1,70 @@
+package storage
+
+// NoPos is the ParentPos of a parent that is not in the store: the parent of
+// the genesis message, or a solid entry point below the retention frontier.
+// Any ParentPos that is not below the record's own Pos is treated the same
+// way: it is stored as given and gets no children-index entry.
+const NoPos = ^uint64(0)
+
+// Record is one solid message as the store keeps it. The store interprets no
+// field beyond using it as an index key: validity is the DAG core's business.
+//
+// Pos is the record's place in the log, assigned by the caller: the first
+// record a Store ever receives has Pos 0, and each next one has the Pos of
+// the one before plus one (NextPos reports where the log ends after Open).
+type Record struct {
+	Pos       uint64   // log position: exactly the next position, in order
+	ID        [32]byte // the message ID
+	Parents   [2][32]byte
+	ParentPos [2]uint64 // positions of the parents; the children index is keyed by these
+	Issuer    [32]byte  // the issuer's ed25519 public key
+	Seq       uint64    // the issuer's sequence number
+	Timestamp int64     // the message timestamp, unix nanoseconds
+	Raw       []byte    // the canonical encoding of the message, opaque here
+}
+
+// Confirmation records that the record at Pos was confirmed at At (unix
+// nanoseconds, local time). Only the first confirmation of a position is
+// kept; later ones for the same position are ignored.
+type Confirmation struct {
+	Pos uint64
+	At  int64
+}
+
+// Write is the unit a caller submits: records to append, in position order,
+// and confirmations to record. A Write is atomic: it is committed whole or
+// not at all, and one transaction may carry many Writes (group commit).
+//
+// Confirmations may name any position below the end of the log once the
+// Write's own records are appended, so a Write can confirm its own records.
+type Write struct {
+	Records       []Record
+	Confirmations []Confirmation
+}
+
+// Entry is a record as read back, with its confirmation state.
+type Entry struct {
+	Record
+	// Confirmed reports whether a confirmation was recorded for the position.
+	// It is separate from ConfirmedAt so that a confirmation at time 0 (the
+	// genesis message is confirmed by definition, at no time) is still one.
+	Confirmed bool
+	// ConfirmedAt is the At of the confirmation, 0 if there is none.
+	ConfirmedAt int64
+}
+
+// SeqPos is a place in one issuer's messages, ordered by sequence number and
+// then by position: ByIssuer starts there. Two messages of an issuer with one
+// sequence number (an equivocation) differ in Pos, so paging by SeqPos never
+// skips one of them.
+type SeqPos struct {
+	Seq uint64
+	Pos uint64
+}
+
+// TimePos is a place in the time index, ordered by timestamp and then by
+// position: ByTime starts there.
+type TimePos struct {
+	Time int64
+	Pos  uint64
+}

@@ -1,0 +1,472 @@
+package storage_test
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/weftnet/weft/storage"
+)
+
+// smallRuns makes the ID and issuer indexes flush and merge after a few
+// records, so that the tests cover the memtable, runs of several levels,
+// and merges that span transactions.
+var smallRuns = storage.Config{NoSync: true, FlushEvery: 16, MergeFanIn: 2}
+
+func TestRoundTrip(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  storage.Config
+	}{
+		{"default", storage.Config{NoSync: true}},
+		{"small runs", smallRuns},
+		{"fan-in 3", storage.Config{NoSync: true, FlushEvery: 7, MergeFanIn: 3}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			seed := uint64(time.Now().UnixNano())
+			t.Logf("seed %d", seed)
+			rng := rand.New(rand.NewPCG(seed, 0))
+			s, _ := open(t, tc.cfg)
+			m := newModel()
+			m.check(t, s)
+			var pos uint64
+			for range 30 {
+				// Writes of 0..19 records, and confirmations of random
+				// positions, out of order, repeated now and then.
+				w := &storage.Write{Records: testRecords(pos, rng.Uint64N(20))}
+				pos += uint64(len(w.Records))
+				for range rng.IntN(15) {
+					if pos == 0 {
+						break
+					}
+					p := rng.Uint64N(pos)
+					w.Confirmations = append(w.Confirmations, storage.Confirmation{Pos: p, At: int64(p)*7 + int64(rng.IntN(3))})
+				}
+				mustSubmit(t, s, w)
+				m.apply(w)
+			}
+			m.check(t, s)
+			// Confirm everything and watch the watermark reach the end.
+			w := &storage.Write{}
+			for p := range pos {
+				w.Confirmations = append(w.Confirmations, storage.Confirmation{Pos: pos - 1 - p, At: 1})
+			}
+			mustSubmit(t, s, w)
+			m.apply(w)
+			m.check(t, s)
+			if s.ConfirmedPrefix() != pos {
+				t.Fatalf("ConfirmedPrefix = %d after confirming all %d", s.ConfirmedPrefix(), pos)
+			}
+			// Everything survives a reopen, and the log continues.
+			s = reopen(t, s, tc.cfg)
+			m.check(t, s)
+			w = &storage.Write{Records: testRecords(pos, 40)}
+			mustSubmit(t, s, w)
+			m.apply(w)
+			m.check(t, s)
+		})
+	}
+}
+
+func TestConfirmedPrefix(t *testing.T) {
+	s, _ := open(t, storage.Config{NoSync: true})
+	mustSubmit(t, s, &storage.Write{Records: testRecords(0, 6)})
+	steps := []struct {
+		confirm []uint64
+		want    uint64
+	}{
+		{[]uint64{2, 3}, 0},
+		{[]uint64{5}, 0},
+		{[]uint64{0}, 1},
+		{[]uint64{0}, 1}, // again: ignored
+		{[]uint64{1}, 4}, // fills the gap: 0..3 confirmed
+		{[]uint64{4}, 6},
+	}
+	for i, st := range steps {
+		w := &storage.Write{}
+		for _, p := range st.confirm {
+			w.Confirmations = append(w.Confirmations, storage.Confirmation{Pos: p, At: int64(100*i + 1)})
+		}
+		mustSubmit(t, s, w)
+		if got := s.ConfirmedPrefix(); got != st.want {
+			t.Fatalf("step %d: ConfirmedPrefix = %d, want %d", i, got, st.want)
+		}
+	}
+	// The first confirmation of 0 is kept, not the repeat.
+	if e, err := s.GetByPos(0); err != nil || !e.Confirmed || e.ConfirmedAt != 201 {
+		t.Fatalf("GetByPos(0) = %+v, %v; want confirmed at 201", e, err)
+	}
+	// A Write can confirm its own records, and a confirmation at time 0 is
+	// one (the genesis message's is).
+	w := &storage.Write{Records: testRecords(6, 2), Confirmations: []storage.Confirmation{{Pos: 7, At: 0}, {Pos: 6, At: 0}}}
+	mustSubmit(t, s, w)
+	if got := s.ConfirmedPrefix(); got != 8 {
+		t.Fatalf("ConfirmedPrefix = %d, want 8", got)
+	}
+	if e, err := s.GetByPos(7); err != nil || !e.Confirmed || e.ConfirmedAt != 0 {
+		t.Fatalf("GetByPos(7) = %+v, %v; want confirmed at 0", e, err)
+	}
+	s = reopen(t, s, storage.Config{NoSync: true})
+	if got := s.ConfirmedPrefix(); got != 8 {
+		t.Fatalf("after reopen: ConfirmedPrefix = %d, want 8", got)
+	}
+}
+
+// TestDoneAfterCommit checks, from inside each done, that the Write is
+// visible to a reader, which it is only once its transaction committed.
+func TestDoneAfterCommit(t *testing.T) {
+	s, _ := open(t, storage.Config{NoSync: true})
+	var wg sync.WaitGroup
+	errs := make(chan error, 100)
+	var pos uint64
+	for range 100 {
+		w := &storage.Write{Records: testRecords(pos, 3)}
+		last := pos + 2
+		pos += 3
+		wg.Add(1)
+		s.Submit(w, func(err error) {
+			defer wg.Done()
+			if err != nil {
+				errs <- err
+				return
+			}
+			if s.NextPos() <= last {
+				errs <- fmt.Errorf("done for %d: NextPos is %d", last, s.NextPos())
+			}
+			if _, err := s.GetByPos(last); err != nil {
+				errs <- fmt.Errorf("done for %d: %w", last, err)
+			}
+			if ok, err := s.Has(testRecord(last).ID); !ok || err != nil {
+				errs <- fmt.Errorf("done for %d: Has = %v, %v", last, ok, err)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+// TestGroupCommit holds the writer inside one done while many goroutines
+// submit, and checks that what queued up meanwhile went into few
+// transactions, each Write acknowledged.
+func TestGroupCommit(t *testing.T) {
+	s, _ := open(t, storage.Config{QueueLen: 256}) // fsync on, as a node runs
+	release, entered := make(chan struct{}), make(chan struct{})
+	s.Submit(&storage.Write{Records: testRecords(0, 1)}, func(err error) {
+		close(entered)
+		<-release // the writer goroutine waits here
+	})
+	<-entered
+
+	const goroutines, each = 8, 25
+	var (
+		mu       sync.Mutex // the positions must be submitted in order
+		next     = uint64(1)
+		wg       sync.WaitGroup
+		acked    sync.WaitGroup
+		failures = make(chan error, goroutines*each)
+	)
+	for range goroutines {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range each {
+				acked.Add(1)
+				mu.Lock()
+				w := &storage.Write{Records: testRecords(next, 2)}
+				next += 2
+				s.Submit(w, func(err error) {
+					if err != nil {
+						failures <- err
+					}
+					acked.Done()
+				})
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	before := s.Stats()
+	close(release)
+	acked.Wait()
+	close(failures)
+	for err := range failures {
+		t.Fatal(err)
+	}
+	st := s.Stats()
+	writes := st.Writes - before.Writes
+	commits := st.Commits - before.Commits
+	t.Logf("%d Writes in %d transactions", writes, commits)
+	if writes != goroutines*each || commits >= writes/10 {
+		t.Fatalf("%d Writes in %d transactions: not grouped", writes, commits)
+	}
+	if got, want := s.NextPos(), uint64(1+2*goroutines*each); got != want {
+		t.Fatalf("NextPos = %d, want %d", got, want)
+	}
+}
+
+func TestMaxBatch(t *testing.T) {
+	s, _ := open(t, storage.Config{NoSync: true, MaxBatch: 10, QueueLen: 64})
+	release, entered := make(chan struct{}), make(chan struct{})
+	s.Submit(nil, func(error) { close(entered); <-release })
+	<-entered
+	var acked sync.WaitGroup
+	for i := range uint64(20) {
+		acked.Add(1)
+		s.Submit(&storage.Write{Records: testRecords(4*i, 4)}, func(err error) {
+			if err != nil {
+				t.Error(err)
+			}
+			acked.Done()
+		})
+	}
+	s.Submit(&storage.Write{Records: testRecords(80, 30)}, nil) // larger than MaxBatch: alone
+	before := s.Stats()
+	close(release)
+	acked.Wait()
+	mustSubmit(t, s, nil)
+	// 20 Writes of 4 in transactions of at most 10 records: 2 Writes each.
+	if got := s.Stats().Commits - before.Commits; got != 11 {
+		t.Fatalf("%d transactions, want 10 of 2 Writes and 1 of the large one", got)
+	}
+	if s.NextPos() != 110 {
+		t.Fatalf("NextPos = %d, want 110", s.NextPos())
+	}
+}
+
+func TestOutOfOrder(t *testing.T) {
+	s, _ := open(t, storage.Config{NoSync: true})
+	mustSubmit(t, s, &storage.Write{Records: testRecords(0, 3)})
+	for _, w := range []*storage.Write{
+		{Records: testRecords(4, 2)},                                                  // a gap
+		{Records: testRecords(2, 2)},                                                  // a repeat
+		{Records: []storage.Record{testRecord(3), testRecord(5)}},                     // a gap inside
+		{Records: testRecords(3, 2), Confirmations: []storage.Confirmation{{Pos: 5}}}, // confirms what does not exist
+	} {
+		if err := submit(t, s, w); !errors.Is(err, storage.ErrOutOfOrder) {
+			t.Fatalf("Write starting at %d: %v, want ErrOutOfOrder", w.Records[0].Pos, err)
+		}
+		if s.NextPos() != 3 {
+			t.Fatalf("a refused Write was applied: NextPos = %d", s.NextPos())
+		}
+	}
+	if _, err := s.GetByPos(3); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("GetByPos(3) = %v, want ErrNotFound", err)
+	}
+
+	// In one transaction: a refused Write between good ones fails alone.
+	release, entered := make(chan struct{}), make(chan struct{})
+	s.Submit(nil, func(error) { close(entered); <-release })
+	<-entered
+	results := make([]chan error, 3)
+	for i, w := range []*storage.Write{
+		{Records: testRecords(3, 2)},
+		{Records: testRecords(9, 1)},
+		{Records: testRecords(5, 2)},
+	} {
+		results[i] = make(chan error, 1)
+		s.Submit(w, func(err error) { results[i] <- err })
+	}
+	close(release)
+	for i, want := range []error{nil, storage.ErrOutOfOrder, nil} {
+		if err := <-results[i]; !errors.Is(err, want) {
+			t.Fatalf("Write %d: %v, want %v", i, err, want)
+		}
+	}
+	m := newModel()
+	m.apply(&storage.Write{Records: testRecords(0, 7)})
+	m.check(t, s)
+}
+
+func TestLocked(t *testing.T) {
+	cfg := storage.Config{NoSync: true, OpenTimeout: 50 * time.Millisecond}
+	s, path := open(t, cfg)
+	start := time.Now()
+	if _, err := storage.Open(path, cfg); !errors.Is(err, storage.ErrLocked) {
+		t.Fatalf("second Open: %v, want ErrLocked", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("second Open took %v", d)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s2, err := storage.Open(path, cfg)
+	if err != nil {
+		t.Fatalf("Open after Close: %v", err)
+	}
+	s2.Close()
+}
+
+func TestClose(t *testing.T) {
+	s, _ := open(t, storage.Config{NoSync: true})
+	// Close drains: every Write submitted before it is committed and
+	// acknowledged before Close returns.
+	var acked int
+	var mu sync.Mutex
+	for i := range uint64(50) {
+		s.Submit(&storage.Write{Records: testRecords(2*i, 2)}, func(err error) {
+			if err != nil {
+				t.Error(err)
+			}
+			mu.Lock()
+			acked++
+			mu.Unlock()
+		})
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if acked != 50 {
+		t.Fatalf("%d of 50 Writes acknowledged when Close returned", acked)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	called := false
+	s.Submit(&storage.Write{Records: testRecords(100, 1)}, func(err error) {
+		called = true
+		if !errors.Is(err, storage.ErrClosed) {
+			t.Errorf("Submit after Close: %v, want ErrClosed", err)
+		}
+	})
+	if !called {
+		t.Fatal("Submit after Close did not call done")
+	}
+	if _, err := s.GetByPos(0); !errors.Is(err, storage.ErrClosed) {
+		t.Fatalf("GetByPos after Close: %v, want ErrClosed", err)
+	}
+	if _, err := s.Get(testRecord(0).ID); !errors.Is(err, storage.ErrClosed) {
+		t.Fatalf("Get after Close: %v, want ErrClosed", err)
+	}
+	s = reopen(t, s, storage.Config{NoSync: true})
+	m := newModel()
+	m.apply(&storage.Write{Records: testRecords(0, 100)})
+	m.check(t, s)
+}
+
+// TestConcurrentReads reads while the writer flushes and merges runs.
+func TestConcurrentReads(t *testing.T) {
+	s, _ := open(t, smallRuns)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for g := range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				n := s.NextPos()
+				if n == 0 {
+					continue
+				}
+				pos := uint64(i*7+g) % n
+				e, err := s.Get(testRecord(pos).ID)
+				if err == nil && e.Pos != pos {
+					err = fmt.Errorf("Get(id of %d) returned position %d", pos, e.Pos)
+				}
+				if err == nil {
+					_, err = s.ByIssuer(testRecord(pos).Issuer, storage.SeqPos{}, 5)
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	for i := range uint64(100) {
+		mustSubmit(t, s, &storage.Write{Records: testRecords(5*i, 5)})
+	}
+	close(done)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+}
+
+// TestFailedCommit fills a size-capped file until a commit fails, and
+// checks that the writer then fails everything, reads still work, and a
+// reopen finds every acknowledged Write.
+func TestFailedCommit(t *testing.T) {
+	cfg := storage.Config{NoSync: true, MaxSize: 1 << 20}
+	s, _ := open(t, cfg)
+	var pos uint64
+	var failure error
+	for pos < 100_000 {
+		w := &storage.Write{Records: testRecords(pos, 50)}
+		if err := submit(t, s, w); err != nil {
+			failure = err
+			break
+		}
+		pos += 50
+	}
+	if !errors.Is(failure, storage.ErrFailed) {
+		t.Fatalf("filling a 1 MiB file: %v, want ErrFailed", failure)
+	}
+	if err := submit(t, s, &storage.Write{Records: testRecords(pos, 1)}); !errors.Is(err, storage.ErrFailed) {
+		t.Fatalf("Submit after the failure: %v, want ErrFailed", err)
+	}
+	if s.NextPos() != pos {
+		t.Fatalf("NextPos = %d, want %d (the failed Write is not in)", s.NextPos(), pos)
+	}
+	if _, err := s.GetByPos(pos - 1); err != nil {
+		t.Fatalf("reading after the failure: %v", err)
+	}
+	if err := s.Close(); !errors.Is(err, storage.ErrFailed) {
+		t.Fatalf("Close = %v, want the failure", err)
+	}
+	s, err := storage.Open(s.Path(), storage.Config{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	m := newModel()
+	m.apply(&storage.Write{Records: testRecords(0, pos)})
+	m.check(t, s)
+}
+
+func TestConfig(t *testing.T) {
+	for _, cfg := range []storage.Config{
+		{MaxBatch: -1},
+		{MergeFanIn: 1},
+		{MaxDelay: -time.Second},
+		{MaxSize: -1},
+	} {
+		if _, err := storage.Open(t.TempDir()+"/x.db", cfg); !errors.Is(err, storage.ErrConfig) {
+			t.Errorf("Open with %+v: %v, want ErrConfig", cfg, err)
+		}
+	}
+}
+
+func TestMaxDelay(t *testing.T) {
+	s, _ := open(t, storage.Config{NoSync: true, MaxDelay: 20 * time.Millisecond})
+	// Writes that trickle in within MaxDelay share one transaction.
+	var acked sync.WaitGroup
+	before := s.Stats()
+	for i := range uint64(5) {
+		acked.Add(1)
+		s.Submit(&storage.Write{Records: testRecords(i, 1)}, func(err error) {
+			if err != nil {
+				t.Error(err)
+			}
+			acked.Done()
+		})
+		time.Sleep(time.Millisecond)
+	}
+	acked.Wait()
+	if got := s.Stats().Commits - before.Commits; got > 3 {
+		t.Fatalf("5 Writes 1 ms apart took %d transactions with MaxDelay 20 ms", got)
+	}
+}

@@ -1,0 +1,495 @@
+package storage
+
+import (
+	"bytes"
+	"cmp"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// writer is the state of the writer goroutine, which alone reads and
+// changes it (Open fills it in before the goroutine starts; Close reads
+// failed after it has stopped).
+type writer struct {
+	next      uint64 // NextPos as of the last commit
+	confirmed uint64 // ConfirmedPrefix as of the last commit
+	runs      []run  // the runs of the ID and issuer indexes as of the last commit
+	merge     *run   // the run being merged, nil if none
+	failed    error  // set when a commit failed; wraps ErrFailed
+
+	// mergeBloom is the bloom filter of the run being merged, filled as the
+	// merge moves IDs; nil until the merge's first step after Open.
+	mergeBloom *bloom
+
+	results []error   // per request of the batch being committed
+	arena   []byte    // keys and values of the batch being committed
+	sorted  [][]byte  // index keys being sorted
+	confs   []confirm // confirmations being sorted
+}
+
+type confirm struct {
+	pos uint64
+	at  int64
+}
+
+// run is the writer goroutine: it takes what is queued, commits it in one
+// transaction, reports, and repeats until Close closes the queue and it has
+// drained it. Between batches, while nothing is queued, it advances a
+// pending ID index merge.
+func (s *Store) run() {
+	defer close(s.stopped)
+	var (
+		batch []request
+		carry *request
+		timer *time.Timer
+	)
+	for {
+		var first request
+		switch {
+		case carry != nil:
+			first, carry = *carry, nil
+		default:
+			select {
+			case r, ok := <-s.queue:
+				if !ok {
+					return
+				}
+				first = r
+			default:
+				if s.w.merge != nil && s.w.failed == nil {
+					s.idleMerge()
+					continue
+				}
+				r, ok := <-s.queue
+				if !ok {
+					return
+				}
+				first = r
+			}
+		}
+		batch = append(batch[:0], first)
+		n := len(first.w.Records)
+		waited := s.cfg.MaxDelay == 0
+	gather:
+		for n < s.cfg.MaxBatch {
+			var (
+				r  request
+				ok bool
+			)
+			select {
+			case r, ok = <-s.queue:
+			default:
+				if waited {
+					break gather
+				}
+				waited = true
+				if timer == nil {
+					timer = time.NewTimer(s.cfg.MaxDelay)
+				} else {
+					timer.Reset(s.cfg.MaxDelay)
+				}
+				select {
+				case r, ok = <-s.queue:
+					timer.Stop()
+				case <-timer.C:
+					break gather
+				}
+			}
+			if !ok {
+				break gather // closed: the next receive returns
+			}
+			if n+len(r.w.Records) > s.cfg.MaxBatch {
+				carry = &r
+				break gather
+			}
+			batch = append(batch, r)
+			n += len(r.w.Records)
+		}
+		s.commit(batch)
+		clear(batch) // drop references to the callers' Writes
+	}
+}
+
+// check reports whether w can be appended to a log that ends at next.
+func check(w *Write, next uint64) error {
+	for i := range w.Records {
+		if want := next + uint64(i); w.Records[i].Pos != want {
+			return fmt.Errorf("%w: record %d of the Write has position %d, want %d", ErrOutOfOrder, i, w.Records[i].Pos, want)
+		}
+	}
+	end := next + uint64(len(w.Records))
+	for _, c := range w.Confirmations {
+		if c.Pos >= end {
+			return fmt.Errorf("%w: confirmation of position %d, the log ends at %d", ErrOutOfOrder, c.Pos, end)
+		}
+	}
+	return nil
+}
+
+// commit applies the acceptable Writes of batch in one transaction, commits
+// it, and calls every done in order.
+func (s *Store) commit(batch []request) {
+	w := &s.w
+	results := slices.Grow(w.results[:0], len(batch))[:len(batch)]
+	w.results = results
+	defer func() {
+		for i, r := range batch {
+			r.done(results[i])
+			results[i] = nil
+		}
+	}()
+	if w.failed != nil {
+		for i := range results {
+			results[i] = w.failed
+		}
+		return
+	}
+
+	next := w.next
+	records, confs := 0, 0
+	for i, r := range batch {
+		if err := check(r.w, next); err != nil {
+			results[i] = err
+			batch[i].w = nil // not applied
+			continue
+		}
+		next += uint64(len(r.w.Records))
+		records += len(r.w.Records)
+		confs += len(r.w.Confirmations)
+	}
+	if records == 0 && confs == 0 {
+		return // nothing to write: empty or refused Writes only
+	}
+
+	// Index entries go into the memtable before the transaction; see runs.go.
+	s.mu.Lock()
+	for _, r := range batch {
+		if r.w == nil {
+			continue
+		}
+		for i := range r.w.Records {
+			rec := &r.w.Records[i]
+			s.mem.add(&rec.ID, &rec.Issuer, rec.Seq, rec.Pos)
+		}
+	}
+	s.mu.Unlock()
+
+	st, err := s.apply(batch, next, records)
+	if err != nil {
+		w.failed = fmt.Errorf("%w: %w", ErrFailed, err)
+		for i, r := range batch {
+			if r.w != nil {
+				results[i] = w.failed
+			}
+		}
+		return
+	}
+	s.publish(st)
+	s.stats.writes.Add(uint64(len(batch) - countRefused(batch)))
+	s.stats.records.Add(uint64(records))
+	s.stats.confirmations.Add(uint64(confs))
+}
+
+func countRefused(batch []request) int {
+	n := 0
+	for _, r := range batch {
+		if r.w == nil {
+			n++
+		}
+	}
+	return n
+}
+
+// committed is the writer state a successful transaction leads to.
+type committed struct {
+	next, confirmed uint64
+	runs            []run
+	merge           *run
+	flushed         bool           // the memtable went into a run
+	merged          bool           // a merge finished
+	blooms          map[run]*bloom // if not nil, replaces Store.blooms
+}
+
+// apply writes the accepted Writes of batch (those with a non-nil w), which
+// bring the log to next, and commits.
+func (s *Store) apply(batch []request, next uint64, records int) (committed, error) {
+	w := &s.w
+	st := committed{next: next, confirmed: w.confirmed, runs: w.runs, merge: w.merge}
+	tx, err := s.db.Begin(true)
+	if err != nil {
+		return st, err
+	}
+	defer tx.Rollback() // a no-op after Commit
+
+	// One buffer holds every key and value of the batch: bbolt keeps
+	// references to what is Put until the commit.
+	need := 0
+	for _, r := range batch {
+		if r.w == nil {
+			continue
+		}
+		for i := range r.w.Records {
+			need += posSize + entryHeaderSize + len(r.w.Records[i].Raw) + 2*childKeySize + timeKeySize
+		}
+		need += len(r.w.Confirmations) * (posSize + 8)
+	}
+	if cap(w.arena) < need {
+		w.arena = make([]byte, 0, need+need/4)
+	}
+	a := w.arena[:0]
+	// since returns what was appended to a since mark, capped so that later
+	// appends cannot overwrite it. (Should a outgrow its capacity, the bytes
+	// handed out before stay in the old array, which is just as good.)
+	since := func(mark int) []byte { return a[mark:len(a):len(a)] }
+
+	// The log: positions in order, so every Put is an append.
+	logb := tx.Bucket(bucketLog)
+	logb.FillPercent = 1
+	for _, r := range batch {
+		if r.w == nil {
+			continue
+		}
+		for i := range r.w.Records {
+			rec := &r.w.Records[i]
+			m := len(a)
+			a = appendPosKey(a, rec.Pos)
+			k := since(m)
+			m = len(a)
+			a = appendEntry(a, rec)
+			v := since(m)
+			if err := logb.Put(k, v); err != nil {
+				return st, err
+			}
+		}
+	}
+
+	// The secondary indexes: keys are sorted before they are Put, so that
+	// bbolt fills each leaf left to right instead of shifting it on every
+	// insert.
+	putSorted := func(bucket []byte, fill float64, keys [][]byte) error {
+		b := tx.Bucket(bucket)
+		b.FillPercent = fill
+		slices.SortFunc(keys, bytes.Compare)
+		for _, k := range keys {
+			if err := b.Put(k, nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	keys := w.sorted[:0]
+	for _, r := range batch {
+		if r.w == nil {
+			continue
+		}
+		for i := range r.w.Records {
+			rec := &r.w.Records[i]
+			for j, pp := range rec.ParentPos {
+				if pp >= rec.Pos || (j == 1 && pp == rec.ParentPos[0]) {
+					continue // not in the store, or the same parent twice
+				}
+				m := len(a)
+				a = appendChildKey(a, pp, rec.Pos)
+				keys = append(keys, since(m))
+			}
+		}
+	}
+	if err := putSorted(bucketChildren, 0.9, keys); err != nil {
+		return st, err
+	}
+	keys = keys[:0]
+	for _, r := range batch {
+		if r.w == nil {
+			continue
+		}
+		for i := range r.w.Records {
+			rec := &r.w.Records[i]
+			m := len(a)
+			a = appendTimeKey(a, rec.Timestamp, rec.Pos)
+			keys = append(keys, since(m))
+		}
+	}
+	if err := putSorted(bucketTime, 0.9, keys); err != nil {
+		return st, err
+	}
+	clear(keys)
+	w.sorted = keys[:0]
+
+	// Confirmations: the first one of a position is kept. Then the
+	// watermark moves over every confirmed position that follows it.
+	confs := w.confs[:0]
+	for _, r := range batch {
+		if r.w == nil {
+			continue
+		}
+		for _, c := range r.w.Confirmations {
+			confs = append(confs, confirm{c.Pos, c.At})
+		}
+	}
+	w.confs = confs
+	slices.SortStableFunc(confs, func(a, b confirm) int { return cmp.Compare(a.pos, b.pos) })
+	conf := tx.Bucket(bucketConf)
+	conf.FillPercent = 0.9
+	for i, c := range confs {
+		if i > 0 && confs[i-1].pos == c.pos {
+			continue
+		}
+		m := len(a)
+		a = appendPosKey(a, c.pos)
+		k := since(m)
+		if conf.Get(k) != nil {
+			continue
+		}
+		m = len(a)
+		a = appendPosKey(a, uint64(c.at))
+		v := since(m)
+		if err := conf.Put(k, v); err != nil {
+			return st, err
+		}
+	}
+	if len(confs) > 0 {
+		c := conf.Cursor()
+		want := binaryPos(st.confirmed)
+		for k, _ := c.Seek(want); k != nil && bytes.Equal(k, want); k, _ = c.Next() {
+			st.confirmed++
+			putU64(want, st.confirmed)
+		}
+	}
+
+	meta := tx.Bucket(bucketMeta)
+	if err := meta.Put(metaNext, binaryPos(st.next)); err != nil {
+		return st, err
+	}
+	if err := meta.Put(metaConfirmed, binaryPos(st.confirmed)); err != nil {
+		return st, err
+	}
+
+	// The ID and issuer indexes: flush the memtable into a run when it is
+	// full, and do a share of the pending merge.
+	if mem := s.mem; st.next-mem.base >= uint64(s.cfg.FlushEvery) {
+		r := run{lo: mem.base, hi: st.next}
+		for _, ix := range runIndexes {
+			if err := writeRun(tx, ix, r, mem.runEntries(ix)); err != nil {
+				return st, err
+			}
+		}
+		st.runs = append(slices.Clip(st.runs), r)
+		st.flushed = true
+		bl := newBloom(s.seed, len(mem.ids))
+		for id := range mem.ids {
+			bl.add(id[:])
+		}
+		st.blooms = maps.Clone(s.blooms)
+		st.blooms[r] = bl
+	}
+	// Each record is merged once per level: a budget of twice the records
+	// per level keeps merges ahead of the ingest in the steady state
+	// (docs/STORAGE.md).
+	levels := 1
+	for _, r := range st.runs {
+		levels = max(levels, int(r.level)+1)
+	}
+	if err := s.advanceMerge(tx, &st, 2*levels*records+s.cfg.FlushEvery/16); err != nil {
+		return st, err
+	}
+	w.arena = a[:0]
+	if err := tx.Commit(); err != nil {
+		return st, err
+	}
+	return st, nil
+}
+
+// advanceMerge plans a merge if none is pending, does up to budget entries
+// of the pending one, and records the run list and merge in meta.
+func (s *Store) advanceMerge(tx *bolt.Tx, st *committed, budget int) error {
+	changed := st.flushed
+	if st.merge == nil {
+		if out, ok := planMerge(st.runs, s.cfg.MergeFanIn); ok {
+			st.merge = &out
+		}
+	}
+	if st.merge != nil {
+		out := *st.merge
+		if s.w.mergeBloom == nil {
+			// A new merge, or one resumed after Open: start from what is
+			// already merged.
+			bl, err := runBloom(tx, s.seed, out, true)
+			if err != nil {
+				return err
+			}
+			s.w.mergeBloom = bl
+		}
+		runs, _, done, err := mergeStep(tx, st.runs, out, budget, s.w.mergeBloom.add)
+		if err != nil {
+			return err
+		}
+		if done {
+			if st.blooms == nil {
+				st.blooms = maps.Clone(s.blooms)
+			}
+			for _, r := range st.runs {
+				if r.lo >= out.lo && r.hi <= out.hi {
+					delete(st.blooms, r)
+				}
+			}
+			st.blooms[out] = s.w.mergeBloom
+			s.w.mergeBloom = nil
+			st.runs, st.merge, st.merged, changed = runs, nil, true, true
+			if out, ok := planMerge(st.runs, s.cfg.MergeFanIn); ok {
+				st.merge = &out
+			}
+		}
+	}
+	meta := tx.Bucket(bucketMeta)
+	if changed {
+		if err := meta.Put(metaRuns, encodeRuns(st.runs)); err != nil {
+			return err
+		}
+	}
+	if st.merge == nil {
+		return meta.Delete(metaMerge)
+	}
+	return meta.Put(metaMerge, appendRun(nil, *st.merge))
+}
+
+// idleMerge commits a transaction that only advances the pending merge.
+func (s *Store) idleMerge() {
+	w := &s.w
+	st := committed{next: w.next, confirmed: w.confirmed, runs: w.runs, merge: w.merge}
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		return s.advanceMerge(tx, &st, max(1, s.cfg.FlushEvery/2))
+	})
+	if err != nil {
+		w.failed = fmt.Errorf("%w: %w", ErrFailed, err)
+		return
+	}
+	s.publish(st)
+}
+
+// publish makes the state of a committed transaction the writer's and the
+// readers'.
+func (s *Store) publish(st committed) {
+	w := &s.w
+	w.next, w.confirmed, w.runs, w.merge = st.next, st.confirmed, st.runs, st.merge
+	if st.flushed || st.blooms != nil {
+		s.mu.Lock()
+		if st.flushed {
+			s.mem = newMemtable(st.next, s.cfg.FlushEvery)
+		}
+		if st.blooms != nil {
+			s.blooms = st.blooms
+		}
+		s.mu.Unlock()
+	}
+	s.nextPos.Store(st.next)
+	s.confirmed.Store(st.confirmed)
+	s.stats.commits.Add(1)
+	s.stats.runs.Store(uint64(len(st.runs)))
+	if st.merged {
+		s.stats.merges.Add(1)
+	}
+}
