@@ -695,6 +695,7 @@ func (c *Core) Stats() Stats {
 // MessageState is what the Core knows of one message in its window.
 type MessageState struct {
 	Pos         uint64
+	Timestamp   int64 // the message's timestamp
 	Confirmed   bool
 	ConfirmedAt int64
 	Weight      uint64 // approval weight; for a confirmed message, at least the threshold
@@ -710,7 +711,7 @@ func (c *Core) State(id ID) (MessageState, bool) {
 	}
 	n := c.at(p)
 	return MessageState{
-		Pos: p, Confirmed: n.confirmed, ConfirmedAt: n.doneAt, Weight: n.weight,
+		Pos: p, Timestamp: n.ts, Confirmed: n.confirmed, ConfirmedAt: n.doneAt, Weight: n.weight,
 		Children: int(n.children), Tip: n.tip >= 0,
 	}, true
 }

@@ -1,0 +1,172 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/binary"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/weftnet/weft/dag"
+	"github.com/weftnet/weft/node"
+	"github.com/weftnet/weft/tipselect"
+)
+
+// benchPoWBase keeps building the messages cheap; the node checks the
+// proof of work the same way at any difficulty (one hash).
+const benchPoWBase = 4
+
+// prebuild makes n signed, solved messages of 100-byte payloads from 1000
+// devices, on a DAG grown by a generator core with uniform tip selection,
+// so that every parent is a message before it (or the genesis).
+func prebuild(tb testing.TB, network string, n int) []*dag.Message {
+	params := dag.Params{Network: dag.NetworkIDFromName(network), MaxPayload: dag.DefaultMaxPayload, PoWBase: benchPoWBase}
+	var v dag.PublicKey
+	gen, err := dag.New(dag.Config{Params: params, Validators: []dag.Validator{{Key: v, Weight: 1}}, MaxTips: 256})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	sel := tipselect.NewUniform(gen.TipPool())
+	r := rand.New(rand.NewPCG(1, 2))
+	keys := make([]ed25519.PrivateKey, 1000)
+	for i := range keys {
+		seed := make([]byte, 32)
+		binary.BigEndian.PutUint32(seed, uint32(i+1000))
+		keys[i] = ed25519.NewKeyFromSeed(seed)
+	}
+	msgs := make([]*dag.Message, n)
+	now := time.Now()
+	payload := bytes.Repeat([]byte("t"), 100)
+	for i := range msgs {
+		a, b, _ := sel.Select(r)
+		m := &dag.Message{Version: dag.Version, Network: params.Network, Parents: [2]dag.ID{a, b},
+			Seq: uint64(i/len(keys) + 1), Timestamp: now.UnixNano() + int64(i), Payload: payload}
+		m.Sign(keys[i%len(keys)])
+		if err := m.Solve(context.Background(), params, 1); err != nil {
+			tb.Fatal(err)
+		}
+		if st, err := gen.Add(now, m); st != dag.Solid {
+			tb.Fatal(st, err)
+		}
+		gen.Ready()
+		msgs[i] = m
+	}
+	return msgs
+}
+
+func benchNode(b *testing.B, network string) (*httptest.Server, *node.Node) {
+	cfg := node.Config{DataDir: b.TempDir(), Identity: key(1), Network: network, PoWBase: benchPoWBase}
+	n, err := node.New(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- n.Run(ctx) }()
+	srv := httptest.NewServer(New(n, "bench", zerolog.Nop()))
+	b.Cleanup(func() {
+		srv.Close()
+		cancel()
+		<-done
+	})
+	return srv, n
+}
+
+// waitAllConfirmed waits until the node has confirmed everything.
+func waitAllConfirmed(b *testing.B, n *node.Node, want uint64) {
+	deadline := time.Now().Add(5 * time.Minute)
+	for {
+		in := n.Info()
+		if in.Confirmed >= want && in.Unconfirmed == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("not all confirmed: %+v", in)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// BenchmarkIngest measures messages per second through the HTTP API, from
+// the first request until every message is durable (fsync on) and
+// confirmed, with signature and proof-of-work checks. Batches come from 8
+// concurrent gateways; single messages from 256 concurrent devices, each
+// waiting for its answer (durable) before sending the next.
+func BenchmarkIngest(b *testing.B) {
+	for _, mode := range []struct {
+		name    string
+		batch   int
+		clients int
+	}{{"batch=1024", 1024, 8}, {"single", 1, 256}} {
+		b.Run(mode.name, func(b *testing.B) {
+			network := "bench-" + mode.name
+			msgs := prebuild(b, network, b.N)
+			srv, n := benchNode(b, network)
+			base := n.Info().Confirmed
+			var bodies [][]byte
+			for i := 0; i < len(msgs); i += mode.batch {
+				var body []byte
+				for _, m := range msgs[i:min(i+mode.batch, len(msgs))] {
+					if mode.batch > 1 {
+						body = binary.BigEndian.AppendUint32(body, uint32(m.Size()))
+					}
+					body = append(body, m.Bytes()...)
+				}
+				bodies = append(bodies, body)
+			}
+			path, ctype := "/api/v1/messages/batch", "application/x-weft-batch"
+			if mode.batch == 1 {
+				path, ctype = "/api/v1/messages", "application/octet-stream"
+			}
+			hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
+			work := make(chan []byte, len(bodies))
+			for _, body := range bodies {
+				work <- body
+			}
+			close(work)
+			var rss runtime.MemStats
+			b.ResetTimer()
+			var wg sync.WaitGroup
+			for c := 0; c < mode.clients; c++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for body := range work {
+						resp, err := hc.Post(srv.URL+path, ctype, bytes.NewReader(body))
+						if err != nil {
+							b.Error(err)
+							return
+						}
+						out, _ := io.ReadAll(resp.Body)
+						resp.Body.Close()
+						if resp.StatusCode != 200 && resp.StatusCode != 201 {
+							b.Errorf("status %d: %s", resp.StatusCode, out)
+							return
+						}
+						if mode.batch > 1 && bytes.Contains(out, []byte(`"error"`)) {
+							b.Errorf("a message was refused: %.300s", out)
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			durable := b.Elapsed()
+			waitAllConfirmed(b, n, base+uint64(b.N))
+			b.StopTimer()
+			runtime.ReadMemStats(&rss)
+			b.ReportMetric(float64(b.N)/durable.Seconds(), "durable/s")
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "confirmed/s")
+			b.ReportMetric(float64(rss.HeapInuse)/(1<<20), "heap-MiB")
+		})
+	}
+}

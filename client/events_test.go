@@ -1,0 +1,338 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"reflect"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/weftnet/weft/dag"
+)
+
+// parseAll reads every event of stream.
+func parseAll(r io.Reader) ([]Event, error) {
+	er := newEventReader(r)
+	var evs []Event
+	for {
+		ev, err := er.next()
+		if err != nil {
+			return evs, err
+		}
+		evs = append(evs, ev)
+	}
+}
+
+func ev(name, data string) Event { return Event{Name: name, Data: []byte(data)} }
+
+func TestEventParsing(t *testing.T) {
+	for _, tc := range []struct {
+		name, stream string
+		want         []Event
+	}{
+		{"api example", "event: message\ndata: {\"id\": \"a\"}\n\nevent: confirmed\ndata: {\"id\": \"b\"}\n\n",
+			[]Event{ev("message", `{"id": "a"}`), ev("confirmed", `{"id": "b"}`)}},
+		{"multi-line data", "event: confirmed\ndata: {\"id\":\ndata:  \"b\"}\ndata\n\n",
+			[]Event{ev("confirmed", "{\"id\":\n \"b\"}\n")}},
+		{"comments", ": hello\n\n:keep-alive\nevent: x\n: between\ndata: 1\n\n: bye\n\n",
+			[]Event{ev("x", "1")}},
+		{"default name", "data: 1\n\n", []Event{ev("message", "1")}},
+		{"no space after colon", "event:x\ndata:1\n\n", []Event{ev("x", "1")}},
+		{"only one space stripped", "data:  1\n\n", []Event{ev("message", " 1")}},
+		{"empty data", "event: x\ndata:\n\n", []Event{ev("x", "")}},
+		{"event without data is dropped", "event: x\n\ndata: 2\n\n", []Event{ev("message", "2")}},
+		{"id and retry ignored", "id: 7\nretry: 100\nevent: x\nunknown: y\ndata: 1\n\n", []Event{ev("x", "1")}},
+		{"crlf", "event: x\r\ndata: 1\r\n\r\nevent: y\r\ndata: 2\r\n\r\n", []Event{ev("x", "1"), ev("y", "2")}},
+		{"cr", "event: x\rdata: 1\r\revent: y\rdata: 2\r\r", []Event{ev("x", "1"), ev("y", "2")}},
+		{"byte order mark", "\xef\xbb\xbfevent: x\ndata: 1\n\n", []Event{ev("x", "1")}},
+		{"last event incomplete", "event: x\ndata: 1\n\nevent: y\ndata: 2\n", []Event{ev("x", "1")}},
+		{"last line unterminated", "event: x\ndata: 1\n\ndata: 2", []Event{ev("x", "1")}},
+		{"colon in value", "data: a:b\n\n", []Event{ev("message", "a:b")}},
+		{"empty", "", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := parseAll(strings.NewReader(tc.stream))
+			if !errors.Is(err, io.EOF) {
+				t.Fatalf("error %v, want io.EOF", err)
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Fatalf("got %q\nwant %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestEventParsingByteByByte feeds the stream one byte per read, so that
+// every line end, "\r\n" included, is split across reads.
+func TestEventParsingByteByByte(t *testing.T) {
+	stream := "event: x\r\ndata: 1\r\n\r\nevent: y\rdata: 2\r\r\ndata: 3\n\n"
+	got, err := parseAll(&oneByteReader{s: stream})
+	want := []Event{ev("x", "1"), ev("y", "2"), ev("message", "3")}
+	if !errors.Is(err, io.EOF) || !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %q, %v\nwant %q", got, err, want)
+	}
+}
+
+type oneByteReader struct{ s string }
+
+func (r *oneByteReader) Read(p []byte) (int, error) {
+	if r.s == "" {
+		return 0, io.EOF
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	p[0] = r.s[0]
+	r.s = r.s[1:]
+	return 1, nil
+}
+
+func TestEventTooLarge(t *testing.T) {
+	line := "data: " + strings.Repeat("x", 1000) + "\n"
+	for name, stream := range map[string]string{
+		"many lines": strings.Repeat(line, MaxEventSize/1000+1) + "\n",
+		"one line":   "data: " + strings.Repeat("x", MaxEventSize+1) + "\n\n",
+	} {
+		if _, err := parseAll(strings.NewReader(stream)); !errors.Is(err, ErrEventTooLarge) {
+			t.Errorf("%s: %v, want ErrEventTooLarge", name, err)
+		}
+	}
+	// Comments and events under the bound add up to more, but never in one event.
+	stream := strings.Repeat(": "+strings.Repeat("k", 1000)+"\n", MaxEventSize/1000+1) +
+		strings.Repeat(line+"\n", MaxEventSize/1000+1)
+	evs, err := parseAll(strings.NewReader(stream))
+	if !errors.Is(err, io.EOF) || len(evs) != MaxEventSize/1000+1 {
+		t.Fatalf("%d events, %v", len(evs), err)
+	}
+}
+
+func TestEventDecoding(t *testing.T) {
+	id, parent := dag.ID{1}, dag.ID{2}
+	key := dag.PublicKey{3}
+	m, err := ev("message", fmt.Sprintf(`{"id": %q, "issuer": %q, "seq": 7, "position": 42, "parents": [%q, %q], "timestamp": 1767225600000000000}`,
+		id, key, parent, parent)).Message()
+	if err != nil || *m != (MessageEvent{ID: id, Issuer: key, Seq: 7, Position: 42, Parents: [2]dag.ID{parent, parent}, Timestamp: 1767225600000000000}) {
+		t.Fatalf("message event: %+v, %v", m, err)
+	}
+	c, err := ev("confirmed", fmt.Sprintf(`{"id": %q, "position": 42, "confirmed_at": 1767225600120000000}`, id)).Confirmed()
+	if err != nil || *c != (ConfirmedEvent{ID: id, Position: 42, ConfirmedAt: 1767225600120000000}) {
+		t.Fatalf("confirmed event: %+v, %v", c, err)
+	}
+	if _, err := ev("message", `{}`).Confirmed(); err == nil {
+		t.Error("a message event decodes as confirmed")
+	}
+	if _, err := ev("confirmed", `{"id": "00"}`).Confirmed(); !errors.Is(err, ErrBadResponse) {
+		t.Errorf("bad id: %v", err)
+	}
+	if _, err := ev("message", `{"id": `).Message(); !errors.Is(err, ErrBadResponse) {
+		t.Errorf("bad json: %v", err)
+	}
+}
+
+// sse answers with an event stream made of parts, flushing after each, and
+// then holds the stream open until the request ends if hold is set.
+func sse(t *testing.T, hold bool, parts ...string) *Client {
+	return serve(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/api/v1/events" || r.Header.Get("Accept") != "text/event-stream" {
+			t.Errorf("request %s, Accept %q", r.URL, r.Header.Get("Accept"))
+		}
+		w.Header().Set("Content-Type", "text/event-stream; charset=utf-8")
+		for _, p := range parts {
+			io.WriteString(w, p)
+			w.(http.Flusher).Flush()
+		}
+		if hold {
+			<-r.Context().Done()
+		}
+	})
+}
+
+func TestEvents(t *testing.T) {
+	const stream = ": hi\n\nevent: message\ndata: {\"n\": 1}\n\nevent: confirmed\ndata: {\"n\": 2}\n\n"
+	want := []Event{ev("message", `{"n": 1}`), ev("confirmed", `{"n": 2}`)}
+
+	t.Run("stream ends", func(t *testing.T) {
+		var got []Event
+		err := sse(t, false, stream).Events(context.Background(), func(e Event) error { got = append(got, e); return nil })
+		if !errors.Is(err, ErrStreamEnded) || !reflect.DeepEqual(got, want) {
+			t.Fatalf("got %q, %v", got, err)
+		}
+	})
+	t.Run("overflow", func(t *testing.T) {
+		var got []Event
+		err := sse(t, true, stream, "event: overflow\ndata: {}\n\n", "event: message\ndata: 3\n\n").
+			Events(context.Background(), func(e Event) error { got = append(got, e); return nil })
+		if !errors.Is(err, ErrOverflow) || !reflect.DeepEqual(got, want) {
+			t.Fatalf("got %q, %v", got, err)
+		}
+	})
+	t.Run("fn fails", func(t *testing.T) {
+		stop := errors.New("enough")
+		n := 0
+		err := sse(t, true, stream).Events(context.Background(), func(e Event) error { n++; return stop })
+		if err != stop || n != 1 {
+			t.Fatalf("%d calls, %v", n, err)
+		}
+	})
+	t.Run("context ends", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		var got []Event
+		err := sse(t, true, stream).Events(ctx, func(e Event) error {
+			got = append(got, e)
+			if len(got) == 2 {
+				cancel()
+			}
+			return nil
+		})
+		if err != context.Canceled || !reflect.DeepEqual(got, want) {
+			t.Fatalf("got %q, %v", got, err)
+		}
+	})
+	t.Run("deadline while idle", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		defer cancel()
+		err := sse(t, true, ": idle\n\n").Events(ctx, func(e Event) error { return nil })
+		if err != context.DeadlineExceeded {
+			t.Fatalf("got %v", err)
+		}
+	})
+	t.Run("not an event stream", func(t *testing.T) {
+		c := serve(t, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/html")
+			io.WriteString(w, "<html>")
+		})
+		if err := c.Events(context.Background(), func(Event) error { return nil }); !errors.Is(err, ErrBadResponse) {
+			t.Fatalf("got %v", err)
+		}
+	})
+}
+
+// waitServer is a node holding one message for WaitConfirmed: Get answers
+// it unconfirmed until confirmed is set.
+type waitServer struct {
+	m         *dag.Message
+	confirmed atomic.Bool
+	gets      atomic.Int32
+	notFound  atomic.Int32 // answer not_found to this many Gets first
+	events    func(w http.ResponseWriter, r *http.Request)
+}
+
+func (s *waitServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch r.URL.Path {
+	case "/api/v1/events":
+		s.events(w, r)
+	case "/api/v1/messages/" + s.m.ID().String():
+		s.gets.Add(1)
+		if s.notFound.Add(-1) >= 0 {
+			w.WriteHeader(http.StatusNotFound)
+			io.WriteString(w, `{"error": {"code": "not_found", "message": "no such message"}}`)
+			return
+		}
+		extra := map[string]any{"confirmed": false, "confirmed_at": nil}
+		if s.confirmed.Load() {
+			extra = map[string]any{"confirmed": true, "confirmed_at": 99}
+		}
+		w.Write(messageJSONFor(s.m, extra))
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+func TestWaitConfirmedByEvent(t *testing.T) {
+	s := &waitServer{m: testMessage(testKey(1), 1, "x")}
+	other := testMessage(testKey(1), 2, "y")
+	s.events = func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		for s.gets.Load() == 0 { // confirm only once the waiter has seen it unconfirmed
+			time.Sleep(time.Millisecond)
+		}
+		s.confirmed.Store(true)
+		fmt.Fprintf(w, "event: message\ndata: {}\n\nevent: confirmed\ndata: {\"id\": %q}\n\nevent: confirmed\ndata: {\"id\": %q, \"position\": 1, \"confirmed_at\": 99}\n\n",
+			other.ID(), s.m.ID())
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+	}
+	c := serve(t, s.ServeHTTP)
+	c.pollInterval = time.Hour // only the event can end the wait
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	info, err := c.WaitConfirmed(ctx, s.m.ID())
+	if err != nil || !info.Confirmed || info.ConfirmedAt != 99 || info.ID != s.m.ID() {
+		t.Fatalf("got %+v, %v", info, err)
+	}
+	if n := s.gets.Load(); n != 2 {
+		t.Fatalf("%d Gets, want 2 (before and after the event)", n)
+	}
+}
+
+func TestWaitConfirmedByPolling(t *testing.T) {
+	for name, events := range map[string]func(w http.ResponseWriter, r *http.Request){
+		"no events endpoint": http.NotFound,
+		"silent stream": func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/event-stream")
+			w.(http.Flusher).Flush()
+			<-r.Context().Done()
+		},
+		"overflowing stream": func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/event-stream")
+			io.WriteString(w, "event: overflow\ndata: {}\n\n")
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			s := &waitServer{m: testMessage(testKey(1), 1, "x"), events: events}
+			s.notFound.Store(2) // the message is not there yet at first
+			c := serve(t, s.ServeHTTP)
+			c.pollInterval = 5 * time.Millisecond
+			go func() {
+				for s.gets.Load() < 5 {
+					time.Sleep(time.Millisecond)
+				}
+				s.confirmed.Store(true)
+			}()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			info, err := c.WaitConfirmed(ctx, s.m.ID())
+			if err != nil || !info.Confirmed {
+				t.Fatalf("got %+v, %v", info, err)
+			}
+		})
+	}
+}
+
+func TestWaitConfirmedEnds(t *testing.T) {
+	s := &waitServer{m: testMessage(testKey(1), 1, "x"), events: http.NotFound}
+	c := serve(t, s.ServeHTTP)
+	c.pollInterval = 5 * time.Millisecond
+
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := c.WaitConfirmed(ctx, s.m.ID()); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("never confirmed: %v", err)
+	}
+
+	s.notFound.Store(1 << 30)
+	ctx, cancel = context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	_, err := c.WaitConfirmed(ctx, s.m.ID())
+	if !errors.Is(err, context.DeadlineExceeded) || !IsCode(err, CodeNotFound) {
+		t.Fatalf("never found: %v, want the deadline and the last error", err)
+	}
+
+	// An answer that cannot pass ends the wait at once.
+	c = serve(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/api/v1/events" {
+			http.NotFound(w, r)
+			return
+		}
+		w.WriteHeader(http.StatusForbidden)
+		io.WriteString(w, `{"error": {"code": "forbidden", "message": "no"}}`)
+	})
+	if _, err := c.WaitConfirmed(context.Background(), s.m.ID()); !IsCode(err, CodeForbidden) {
+		t.Fatalf("forbidden: %v", err)
+	}
+}

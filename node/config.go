@@ -1,0 +1,149 @@
+package node
+
+import (
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"runtime"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/weftnet/weft/dag"
+	"github.com/weftnet/weft/pow"
+	"github.com/weftnet/weft/storage"
+)
+
+// Config configures a Node. Zero fields mean the defaults documented on
+// each; Identity and DataDir must be set (cmd/weft fills them).
+type Config struct {
+	// DataDir holds the store (weft.db). Required.
+	DataDir string
+	// Identity is the node's ed25519 key: it signs the node's own messages
+	// as a validator. Required.
+	Identity ed25519.PrivateKey
+
+	// Network is the network's name; its id is derived from it. Default "weft-devnet".
+	Network string
+	// MaxPayload is the network's payload limit. Default dag.DefaultMaxPayload.
+	MaxPayload int
+	// PoWBase is the network's base proof-of-work difficulty. Default
+	// pow.DefaultBase; NoPoW turns proof of work off (test networks).
+	PoWBase int
+	NoPoW   bool
+	// Validators is the validator set. Default: this node alone, weight 1.
+	Validators []dag.Validator
+
+	// IssueInterval is the pace of the node's own messages, as a validator,
+	// while messages of others wait for confirmation. Default 50 ms.
+	IssueInterval time.Duration
+	// TickInterval is how often the DAG core is told the time. Default 100 ms.
+	TickInterval time.Duration
+
+	// Verifiers is the number of goroutines checking signatures. Default GOMAXPROCS.
+	Verifiers int
+	// MaxInflight bounds the messages in the pipeline, submitted but not
+	// yet answered; past it, submissions get ErrOverloaded. Default 65,536.
+	MaxInflight int
+	// MaxUnconfirmed: while more messages than this wait for confirmation,
+	// submissions get ErrOverloaded. Default 1,000,000.
+	MaxUnconfirmed int
+	// SubmitTimeout is how long a submission waits for unknown parents
+	// before it is answered with ErrUnknownParents. Default 5 s.
+	SubmitTimeout time.Duration
+
+	// Edge policy: it applies to what devices submit, never to gossip.
+
+	// MaxClockSkew: a device's message more than this ahead of the node's
+	// clock is refused. Default 1 min.
+	MaxClockSkew time.Duration
+	// RatePerIssuer limits each issuer to this many messages a second, with
+	// bursts of RateBurst. 0 (the default) means no limit.
+	RatePerIssuer float64
+	RateBurst     int
+	// Allowlist, when not empty, is the only issuers this node takes from devices.
+	Allowlist []dag.PublicKey
+	// RemotePoWKeys are the issuers this node does the proof of work for.
+	// Empty (the default): remote proof of work is off.
+	RemotePoWKeys []dag.PublicKey
+
+	// Core tunes the DAG core; its Params and Validators are set from the
+	// fields above.
+	Core dag.Config
+	// Store tunes the store.
+	Store storage.Config
+	// Log receives the node's logs. Default: none.
+	Log zerolog.Logger
+}
+
+// ErrConfig: the Config is unusable.
+var ErrConfig = errors.New("node: bad config")
+
+// Params returns the network's validity parameters.
+func (cfg Config) Params() dag.Params {
+	p := dag.DefaultParams(dag.NetworkIDFromName(cfg.Network))
+	if cfg.MaxPayload > 0 {
+		p.MaxPayload = cfg.MaxPayload
+	}
+	if cfg.PoWBase > 0 {
+		p.PoWBase = cfg.PoWBase
+	}
+	if cfg.NoPoW {
+		p.PoWBase = 0
+	}
+	return p
+}
+
+// PublicKey returns the node's public key: its id.
+func (cfg Config) PublicKey() dag.PublicKey {
+	var k dag.PublicKey
+	copy(k[:], cfg.Identity.Public().(ed25519.PublicKey))
+	return k
+}
+
+func (cfg Config) withDefaults() (Config, error) {
+	if cfg.DataDir == "" {
+		return cfg, fmt.Errorf("%w: no data directory", ErrConfig)
+	}
+	if len(cfg.Identity) != ed25519.PrivateKeySize {
+		return cfg, fmt.Errorf("%w: no identity key", ErrConfig)
+	}
+	if cfg.Network == "" {
+		cfg.Network = "weft-devnet"
+	}
+	if cfg.PoWBase < 0 || cfg.PoWBase > pow.MaxDifficulty {
+		return cfg, fmt.Errorf("%w: pow base %d", ErrConfig, cfg.PoWBase)
+	}
+	if len(cfg.Validators) == 0 {
+		cfg.Validators = []dag.Validator{{Key: cfg.PublicKey(), Weight: 1}}
+	}
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	defd := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	defd(&cfg.IssueInterval, 50*time.Millisecond)
+	defd(&cfg.TickInterval, 100*time.Millisecond)
+	def(&cfg.Verifiers, runtime.GOMAXPROCS(0))
+	def(&cfg.MaxInflight, 65_536)
+	def(&cfg.MaxUnconfirmed, 1_000_000)
+	defd(&cfg.SubmitTimeout, 5*time.Second)
+	defd(&cfg.MaxClockSkew, time.Minute)
+	if cfg.RatePerIssuer < 0 {
+		return cfg, fmt.Errorf("%w: negative rate", ErrConfig)
+	}
+	if cfg.RatePerIssuer > 0 && cfg.RateBurst <= 0 {
+		cfg.RateBurst = max(1, int(cfg.RatePerIssuer))
+	}
+	cfg.Core.Params = cfg.Params()
+	cfg.Core.Validators = cfg.Validators
+	if err := cfg.Core.Params.Validate(); err != nil {
+		return cfg, fmt.Errorf("%w: %v", ErrConfig, err)
+	}
+	return cfg, nil
+}

@@ -1,0 +1,169 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/weftnet/weft/dag"
+)
+
+// edgeIssuers bounds the issuers the edge policy remembers; past it, the
+// least recently seen are forgotten (a forgotten issuer starts afresh).
+const edgeIssuers = 1 << 17
+
+// edge is the local admission policy for what devices submit: allowlist,
+// rate per issuer, clock skew, and sequence order. It never applies to
+// gossip: a valid message from a peer is never dropped by local policy.
+type edge struct {
+	skew    time.Duration
+	rate    float64
+	burst   float64
+	allow   map[dag.PublicKey]bool // nil: everyone
+	powKeys map[dag.PublicKey]bool
+
+	mu      sync.Mutex
+	issuers generations[dag.PublicKey, *issuerState]
+}
+
+type issuerState struct {
+	tokens float64
+	last   time.Time
+	seq    uint64 // highest sequence stored
+	seqID  dag.ID
+	hasSeq bool
+}
+
+func newEdge(cfg Config) *edge {
+	e := &edge{skew: cfg.MaxClockSkew, rate: cfg.RatePerIssuer, burst: float64(cfg.RateBurst),
+		powKeys: map[dag.PublicKey]bool{}}
+	if len(cfg.Allowlist) > 0 {
+		e.allow = map[dag.PublicKey]bool{}
+		for _, k := range cfg.Allowlist {
+			e.allow[k] = true
+		}
+	}
+	for _, k := range cfg.RemotePoWKeys {
+		e.powKeys[k] = true
+	}
+	e.issuers.init(edgeIssuers)
+	return e
+}
+
+func (e *edge) remotePoW(k dag.PublicKey) bool { return e.powKeys[k] }
+
+// admit applies the policy to one message at time now.
+func (e *edge) admit(now time.Time, m *dag.Message) error {
+	if e.allow != nil && !e.allow[m.Issuer] {
+		return ErrNotAllowed
+	}
+	if m.Timestamp > now.Add(e.skew).UnixNano() {
+		return fmt.Errorf("%w: %v ahead", ErrFuture, time.Duration(m.Timestamp-now.UnixNano()).Round(time.Millisecond))
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	st := e.issuers.get(m.Issuer)
+	if st == nil {
+		st = &issuerState{tokens: e.burst, last: now}
+		e.issuers.put(m.Issuer, st)
+	}
+	if st.hasSeq && (m.Seq < st.seq || (m.Seq == st.seq && m.ID() != st.seqID)) {
+		return fmt.Errorf("%w: %d, last stored %d", ErrStaleSequence, m.Seq, st.seq)
+	}
+	if e.rate > 0 {
+		st.tokens = min(e.burst, st.tokens+now.Sub(st.last).Seconds()*e.rate)
+		st.last = now
+		if st.tokens < 1 {
+			return ErrRateLimited
+		}
+		st.tokens--
+	}
+	return nil
+}
+
+// committed records that a device's message is stored.
+func (e *edge) committed(m *dag.Message) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	st := e.issuers.get(m.Issuer)
+	if st == nil {
+		st = &issuerState{tokens: e.burst, last: time.Now()}
+		e.issuers.put(m.Issuer, st)
+	}
+	if !st.hasSeq || m.Seq > st.seq {
+		st.seq, st.seqID, st.hasSeq = m.Seq, m.ID(), true
+	}
+}
+
+// generations is a bounded map that forgets the least recently used keys
+// in bulk: two maps, the current and the previous; a hit in the previous
+// moves the key to the current; when the current is full it becomes the
+// previous and the old previous is dropped. It holds at most 2*n keys.
+type generations[K comparable, V any] struct {
+	cur, prev map[K]V
+	n         int
+}
+
+func (g *generations[K, V]) init(n int) {
+	g.n, g.cur, g.prev = n, make(map[K]V), make(map[K]V)
+}
+
+func (g *generations[K, V]) get(k K) V {
+	if v, ok := g.cur[k]; ok {
+		return v
+	}
+	v, ok := g.prev[k]
+	if ok {
+		delete(g.prev, k)
+		g.put(k, v)
+	}
+	return v
+}
+
+func (g *generations[K, V]) put(k K, v V) {
+	if len(g.cur) >= g.n {
+		g.prev, g.cur = g.cur, make(map[K]V, g.n)
+	}
+	g.cur[k] = v
+}
+
+// Code returns the stable code of a submission's error, as the API reports
+// it (docs/API.md), or "internal" for an error it does not know.
+func Code(err error) string {
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, dag.ErrTooLarge):
+		return "too_large"
+	case errors.Is(err, dag.ErrMalformed), errors.Is(err, dag.ErrVersion):
+		return "malformed"
+	case errors.Is(err, dag.ErrNetwork):
+		return "wrong_network"
+	case errors.Is(err, dag.ErrSignature):
+		return "bad_signature"
+	case errors.Is(err, dag.ErrPoW):
+		return "insufficient_pow"
+	case errors.Is(err, dag.ErrTimestamp), errors.Is(err, ErrFuture):
+		return "invalid_timestamp"
+	case errors.Is(err, dag.ErrInvalidParent):
+		return "invalid_parent"
+	case errors.Is(err, ErrUnknownParents):
+		return "unknown_parents"
+	case errors.Is(err, ErrDuplicate):
+		return "duplicate"
+	case errors.Is(err, ErrStaleSequence):
+		return "stale_sequence"
+	case errors.Is(err, ErrRateLimited):
+		return "rate_limited"
+	case errors.Is(err, ErrNotAllowed), errors.Is(err, ErrRemotePoW):
+		return "forbidden"
+	case errors.Is(err, ErrOverloaded):
+		return "overloaded"
+	case errors.Is(err, ErrShuttingDown):
+		return "shutting_down"
+	case errors.Is(err, ErrNotFound):
+		return "not_found"
+	}
+	return "internal"
+}

@@ -1,0 +1,469 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/weftnet/weft/dag"
+	"github.com/weftnet/weft/storage"
+	"github.com/weftnet/weft/tipselect"
+)
+
+// restoreMargin is how many confirmed messages below the first unconfirmed
+// one a restart brings back into the DAG core, so that late children find
+// their parents in memory.
+const restoreMargin = 10_000
+
+// Node is a Weft full node: it checks, orders, stores and confirms the
+// messages handed to it, following the pipeline of DESIGN.md:
+//
+//	Submit -> verifiers (Config.Verifiers goroutines: proof of work, duplicate
+//	          check against the store, batched signatures)
+//	       -> the core loop (one goroutine owning the dag.Core)
+//	       -> the store's writer (group commit)
+//	       -> answers to submitters, events, confirmation, after the commit.
+//
+// New opens the store and restores the core; Run runs the pipeline until its
+// context ends, then drains it and closes the store. The methods other than
+// Run are safe for concurrent use.
+type Node struct {
+	cfg    Config
+	params dag.Params
+	log    zerolog.Logger
+	store  *storage.Store
+	self   dag.PublicKey
+	isVal  bool
+	vals   map[dag.PublicKey]bool
+	keys   *dag.KeyCache
+	m      *metrics
+	hub    *hub
+	edge   *edge
+
+	verifyQ chan *job
+	coreQ   chan *job
+	queries chan func(*dag.Core)
+	own     chan *dag.Message
+
+	mu       sync.RWMutex // guards stopping and sends on verifyQ
+	stopping bool
+
+	inflight atomic.Int64
+	issuing  atomic.Bool
+	snap     atomic.Pointer[snapshot]
+	started  time.Time
+
+	// Owned by the core loop.
+	core        *dag.Core
+	waiters     map[dag.ID]*item
+	devUnconf   map[dag.ID]int64 // others' unconfirmed messages -> when solid
+	ownSeq      uint64
+	rng         *rand.Rand
+	sel         *tipselect.Uniform
+	stored      uint64
+	confirmedN  uint64
+	rates       rateMeter
+	commitsDone sync.WaitGroup
+}
+
+// snapshot is what the loop publishes for readers after each step.
+type snapshot struct {
+	stats      dag.Stats
+	tips       []tipRef
+	stored     uint64
+	msgRate    float64
+	confRate   float64
+	storedNext uint64
+}
+
+type tipRef struct {
+	id dag.ID
+	ts int64
+}
+
+// New opens the node's store in cfg.DataDir and restores its DAG core. It
+// fails with an error wrapping storage.ErrLocked if another node holds the
+// directory.
+func New(cfg Config) (*Node, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("node: data directory: %w", err)
+	}
+	store, err := storage.Open(filepath.Join(cfg.DataDir, "weft.db"), cfg.Store)
+	if err != nil {
+		return nil, fmt.Errorf("node: store: %w", err)
+	}
+	n := &Node{
+		cfg:       cfg,
+		params:    cfg.Params(),
+		log:       cfg.Log,
+		store:     store,
+		self:      cfg.PublicKey(),
+		vals:      make(map[dag.PublicKey]bool),
+		keys:      dag.NewKeyCache(1 << 16),
+		m:         newMetrics(),
+		hub:       newHub(),
+		edge:      newEdge(cfg),
+		verifyQ:   make(chan *job, 1024),
+		coreQ:     make(chan *job, 1024),
+		queries:   make(chan func(*dag.Core)),
+		own:       make(chan *dag.Message, 1),
+		waiters:   make(map[dag.ID]*item),
+		devUnconf: make(map[dag.ID]int64),
+		ownSeq:    uint64(time.Now().UnixNano()),
+		rng:       rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
+		started:   time.Now(),
+	}
+	for _, v := range cfg.Validators {
+		n.vals[v.Key] = true
+	}
+	n.isVal = n.vals[n.self]
+	if err := n.openCore(); err != nil {
+		store.Close()
+		return nil, err
+	}
+	n.sel = tipselect.NewUniform(n.core.TipPool())
+	n.publishSnapshot(0)
+	return n, nil
+}
+
+// openCore starts a new ledger or restores the core from the store.
+func (n *Node) openCore() error {
+	genesis := dag.Genesis(n.params.Network)
+	if n.store.NextPos() == 0 {
+		core, err := dag.New(n.cfg.Core)
+		if err != nil {
+			return err
+		}
+		n.core = core
+		errc := make(chan error, 1)
+		w := n.write(core.Ready(), nil)
+		n.store.Submit(w, func(err error) { errc <- err })
+		if err := <-errc; err != nil {
+			return fmt.Errorf("node: storing genesis: %w", err)
+		}
+		n.log.Info().Str("network", n.cfg.Network).Msg("new ledger")
+		return nil
+	}
+	first, err := n.store.GetByPos(0)
+	if err != nil {
+		return fmt.Errorf("node: reading genesis: %w", err)
+	}
+	if dag.ID(first.ID) != genesis.ID() {
+		return fmt.Errorf("%w: the data directory holds another network's ledger (this node is on %q)", ErrConfig, n.cfg.Network)
+	}
+	from := n.store.ConfirmedPrefix()
+	from -= min(from, restoreMargin)
+	var recs []dag.Restored
+	err = n.store.Range(from, func(e storage.Entry) error {
+		m, err := dag.Decode(e.Raw, n.params.MaxPayload)
+		if err != nil {
+			return fmt.Errorf("%w: position %d: %v", storage.ErrCorrupt, e.Pos, err)
+		}
+		at := e.ConfirmedAt
+		if e.Confirmed && at == 0 {
+			at = 1
+		}
+		recs = append(recs, dag.Restored{Msg: m, Pos: e.Pos, ParentPos: e.ParentPos, ConfirmedAt: at})
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("node: restoring: %w", err)
+	}
+	start := time.Now()
+	core, err := dag.Restore(n.cfg.Core, start, recs)
+	if err != nil {
+		return fmt.Errorf("node: restoring: %w", err)
+	}
+	n.core = core
+	n.stored = n.store.NextPos()
+	n.log.Info().Uint64("messages", n.stored).Int("restored", len(recs)).
+		Dur("took", time.Since(start)).Msg("ledger restored")
+	return nil
+}
+
+// Run runs the node until ctx ends, then stops taking submissions, drains
+// the pipeline, and closes the store. It returns the store's close error, if
+// any. Run must be called once.
+func (n *Node) Run(ctx context.Context) error {
+	var stages sync.WaitGroup
+	for i := 0; i < n.cfg.Verifiers; i++ {
+		stages.Add(1)
+		go func() { defer stages.Done(); n.verifier() }()
+	}
+	issuerCtx, stopIssuer := context.WithCancel(context.Background())
+	stages.Add(1)
+	go func() { defer stages.Done(); n.issuer(issuerCtx) }()
+
+	loopDone := make(chan struct{})
+	go func() { defer close(loopDone); n.loop() }()
+
+	<-ctx.Done()
+	n.log.Info().Msg("stopping: draining the pipeline")
+	n.mu.Lock()
+	n.stopping = true
+	close(n.verifyQ)
+	n.mu.Unlock()
+	stopIssuer()
+	stages.Wait()
+	close(n.coreQ)
+	<-loopDone
+	n.hub.close()
+	err := n.store.Close()
+	n.log.Info().Err(err).Msg("stopped")
+	return err
+}
+
+// loop is the core loop: the only goroutine that touches n.core.
+func (n *Node) loop() {
+	tick := time.NewTicker(n.cfg.TickInterval)
+	defer tick.Stop()
+	issue := time.NewTicker(n.cfg.IssueInterval)
+	defer issue.Stop()
+	for {
+		select {
+		case j, ok := <-n.coreQ:
+			if !ok {
+				n.flush()
+				n.shutdown()
+				return
+			}
+			n.handle(j)
+			// Take what else is queued, up to a bound, into the same step.
+		more:
+			for k := 0; k < 256; k++ {
+				select {
+				case j, ok := <-n.coreQ:
+					if !ok {
+						n.flush()
+						n.shutdown()
+						return
+					}
+					n.handle(j)
+				default:
+					break more
+				}
+			}
+		case <-tick.C:
+			n.core.Tick(time.Now())
+			n.publishSnapshot(0) // rates decay while idle
+		case <-issue.C:
+			n.maybeIssue()
+		case q := <-n.queries:
+			q(n.core)
+		}
+		n.flush()
+	}
+}
+
+// shutdown settles what still waits and lets the commits in flight finish.
+func (n *Node) shutdown() {
+	for id, it := range n.waiters {
+		it.finish(ErrShuttingDown)
+		delete(n.waiters, id)
+	}
+	n.commitsDone.Wait()
+}
+
+// handle hands a job's open items to the core.
+func (n *Node) handle(j *job) {
+	now := time.Now()
+	for i := range j.items {
+		it := &j.items[i]
+		if it.state.Load() != 0 {
+			continue // settled by a verifier
+		}
+		st, err := n.core.Add(now, it.msg)
+		switch st {
+		case dag.Solid, dag.Pending:
+			n.waiters[it.msg.ID()] = it
+		case dag.Duplicate:
+			it.finish(ErrDuplicate)
+		case dag.Invalid:
+			it.finish(err)
+		}
+	}
+}
+
+// flush takes the core's work and hands it to the store; submitters are
+// answered, and events published, after the commit.
+func (n *Node) flush() {
+	u := n.core.Ready()
+	n.resolveMissing(&u)
+	if u.Empty() {
+		return
+	}
+	for _, r := range u.Rejected {
+		if it, ok := n.waiters[r.ID]; ok {
+			delete(n.waiters, r.ID)
+			if errors.Is(r.Err, dag.ErrExpired) {
+				it.finish(ErrUnknownParents)
+			} else {
+				it.finish(r.Err)
+			}
+		}
+	}
+	for _, id := range u.Orphaned {
+		delete(n.devUnconf, id)
+	}
+	for _, e := range u.Equivocations {
+		n.m.equivocations.Inc()
+		n.log.Warn().Str("issuer", e.Issuer.String()).Uint64("seq", e.Seq).
+			Str("first", e.First.String()).Str("second", e.Second.String()).Msg("equivocation")
+	}
+	var items []*item
+	now := time.Now().UnixNano()
+	for _, s := range u.Solid {
+		id := s.Msg.ID()
+		if it, ok := n.waiters[id]; ok {
+			delete(n.waiters, id)
+			items = append(items, it)
+		}
+		if !n.vals[s.Msg.Issuer] {
+			n.devUnconf[id] = now
+		}
+	}
+	for _, c := range u.Confirmed {
+		if solidAt, ok := n.devUnconf[c.ID]; ok {
+			delete(n.devUnconf, c.ID)
+			n.m.confirmLatency.Observe(float64(c.At-solidAt) / 1e9)
+		}
+	}
+	w := n.write(u, items)
+	n.stored += uint64(len(u.Solid))
+	n.confirmedN += uint64(len(u.Confirmed))
+	n.publishSnapshot(len(u.Solid))
+	if len(w.Records) == 0 && len(w.Confirmations) == 0 {
+		return
+	}
+	n.submitWrite(w, u, items)
+}
+
+// resolveMissing looks the core's missing parents up in the store: a parent
+// that left the core's window comes back as an entry point.
+func (n *Node) resolveMissing(u *dag.Update) {
+	for len(u.Missing) > 0 {
+		found := false
+		for _, id := range u.Missing {
+			e, err := n.store.Get(id)
+			if err != nil {
+				continue // unknown here: a peer may have it
+			}
+			n.core.AddEntryPoint(time.Now(), id, e.Pos, e.Timestamp)
+			found = true
+		}
+		u.Missing = nil
+		if !found {
+			return
+		}
+		more := n.core.Ready()
+		u.Solid = append(u.Solid, more.Solid...)
+		u.Confirmed = append(u.Confirmed, more.Confirmed...)
+		u.Missing = more.Missing
+		u.Rejected = append(u.Rejected, more.Rejected...)
+		u.Orphaned = append(u.Orphaned, more.Orphaned...)
+		u.Equivocations = append(u.Equivocations, more.Equivocations...)
+	}
+}
+
+// write builds the store's Write for an Update.
+func (n *Node) write(u dag.Update, _ []*item) *storage.Write {
+	w := &storage.Write{Records: make([]storage.Record, len(u.Solid)), Confirmations: make([]storage.Confirmation, len(u.Confirmed))}
+	for i, s := range u.Solid {
+		m := s.Msg
+		w.Records[i] = storage.Record{
+			Pos: s.Pos, ID: m.ID(), Parents: [2][32]byte{m.Parents[0], m.Parents[1]},
+			ParentPos: s.ParentPos, Issuer: m.Issuer, Seq: m.Seq, Timestamp: m.Timestamp, Raw: m.Bytes(),
+		}
+		if s.Pos == 0 {
+			w.Records[i].ParentPos = [2]uint64{storage.NoPos, storage.NoPos}
+		}
+	}
+	for i, c := range u.Confirmed {
+		w.Confirmations[i] = storage.Confirmation{Pos: c.Pos, At: max(c.At, 1)}
+	}
+	return w
+}
+
+// submitWrite hands w to the store; after the commit it answers the
+// submitters and publishes the events.
+func (n *Node) submitWrite(w *storage.Write, u dag.Update, items []*item) {
+	start := time.Now()
+	n.commitsDone.Add(1)
+	n.m.commitBatch.Observe(float64(len(w.Records)))
+	n.store.Submit(w, func(err error) {
+		defer n.commitsDone.Done()
+		for _, it := range items {
+			it.finish(err)
+		}
+		if err != nil {
+			n.log.Error().Err(err).Int("messages", len(w.Records)).Msg("store write failed")
+			return
+		}
+		n.m.commitLatency.Observe(time.Since(start).Seconds())
+		n.m.stored.Add(float64(len(w.Records)))
+		n.m.confirmed.Add(float64(len(w.Confirmations)))
+		for _, it := range items {
+			if !it.job.self && it.settled() == nil {
+				n.edge.committed(it.msg)
+			}
+		}
+		if n.hub.active() {
+			n.hub.publish(events(u))
+		}
+	})
+}
+
+func events(u dag.Update) []Event {
+	evs := make([]Event, 0, len(u.Solid)+len(u.Confirmed))
+	for _, s := range u.Solid {
+		m := s.Msg
+		evs = append(evs, Event{Kind: EventMessage, ID: m.ID(), Pos: s.Pos, Issuer: m.Issuer, Seq: m.Seq,
+			Timestamp: m.Timestamp, Parents: m.Parents})
+	}
+	for _, c := range u.Confirmed {
+		evs = append(evs, Event{Kind: EventConfirmed, ID: c.ID, Pos: c.Pos, ConfirmedAt: c.At})
+	}
+	return evs
+}
+
+// publishSnapshot records what readers see between steps.
+func (n *Node) publishSnapshot(newSolid int) {
+	st := n.core.Stats()
+	pool := n.core.TipPool()
+	k := min(pool.Len(), 64)
+	tips := make([]tipRef, 0, k)
+	for i := 0; i < k; i++ {
+		j := i
+		if pool.Len() > 64 {
+			j = n.rng.IntN(pool.Len())
+		}
+		id := pool.Tip(j)
+		s, _ := n.core.State(id)
+		tips = append(tips, tipRef{id: id, ts: s.Timestamp})
+	}
+	n.rates.add(time.Now(), uint64(newSolid), n.confirmedN)
+	mr, cr := n.rates.rates()
+	n.snap.Store(&snapshot{stats: st, tips: tips, stored: n.stored, msgRate: mr, confRate: cr})
+	n.m.tips.Set(float64(st.Tips))
+	n.m.unconfirmed.Set(float64(st.Unconfirmed))
+	n.m.pending.Set(float64(st.Pending))
+}
+
+// Registry returns the node's Prometheus registry, for /metrics.
+func (n *Node) Registry() *prometheus.Registry { return n.m.reg }
+
+// Params returns the network's validity parameters.
+func (n *Node) Params() dag.Params { return n.params }

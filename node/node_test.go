@@ -1,0 +1,138 @@
+package node
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/weftnet/weft/dag"
+	"github.com/weftnet/weft/storage"
+)
+
+func testKey(b byte) ed25519.PrivateKey {
+	seed := make([]byte, ed25519.SeedSize)
+	seed[0] = b
+	return ed25519.NewKeyFromSeed(seed)
+}
+
+// startNode runs a node on dir until the test ends.
+func startNode(t *testing.T, dir string, mod func(*Config)) (*Node, func()) {
+	t.Helper()
+	cfg := Config{DataDir: dir, Identity: testKey(1), Network: "node-test", NoPoW: true,
+		IssueInterval: 5 * time.Millisecond, Store: storage.Config{NoSync: true}}
+	if mod != nil {
+		mod(&cfg)
+	}
+	n, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- n.Run(ctx) }()
+	stopped := false
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}
+	t.Cleanup(stop)
+	return n, stop
+}
+
+// device builds a signed message on the node's tips.
+func device(t *testing.T, n *Node, key ed25519.PrivateKey, seq uint64, payload string) *dag.Message {
+	t.Helper()
+	tips := n.Tips(len(payload))
+	m := &dag.Message{Version: dag.Version, Network: n.Params().Network, Parents: tips.Parents, Seq: seq,
+		Timestamp: max(time.Now().UnixNano(), tips.MinTimestamp), Payload: []byte(payload)}
+	m.Sign(key)
+	if err := m.Solve(context.Background(), n.Params(), 1); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func waitConfirmed(t *testing.T, n *Node, id dag.ID) *MessageInfo {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		mi, err := n.Message(context.Background(), id)
+		if err == nil && mi.Confirmed {
+			return mi
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("message %s not confirmed", id)
+	return nil
+}
+
+func TestSubmitConfirmRestart(t *testing.T) {
+	dir := t.TempDir()
+	n, stop := startNode(t, dir, nil)
+	dev := testKey(9)
+	var ids []dag.ID
+	for i := 0; i < 20; i++ {
+		m := device(t, n, dev, uint64(i+1), "reading")
+		errs := n.Submit(context.Background(), []*dag.Message{m})
+		if errs[0] != nil {
+			t.Fatalf("submit %d: %v", i, errs[0])
+		}
+		ids = append(ids, m.ID())
+	}
+	for _, id := range ids {
+		waitConfirmed(t, n, id)
+	}
+	// A duplicate, a replayed sequence, a bad signature.
+	m := device(t, n, dev, 100, "x")
+	if errs := n.Submit(context.Background(), []*dag.Message{m}); errs[0] != nil {
+		t.Fatal(errs[0])
+	}
+	if errs := n.Submit(context.Background(), []*dag.Message{m}); !errors.Is(errs[0], ErrDuplicate) {
+		t.Fatalf("duplicate: %v", errs[0])
+	}
+	if errs := n.Submit(context.Background(), []*dag.Message{device(t, n, dev, 50, "old")}); !errors.Is(errs[0], ErrStaleSequence) {
+		t.Fatalf("stale: %v", errs[0])
+	}
+	bad := device(t, n, dev, 101, "y")
+	bad.Signature[3] ^= 1
+	bad, _ = dag.Decode(bad.AppendEncoding(nil), 0)
+	if errs := n.Submit(context.Background(), []*dag.Message{bad}); !errors.Is(errs[0], dag.ErrSignature) {
+		t.Fatalf("bad signature: %v", errs[0])
+	}
+	before := n.Info()
+	stop()
+
+	n2, _ := startNode(t, dir, nil)
+	after := n2.Info()
+	if after.Messages != before.Messages {
+		t.Fatalf("after restart %d messages, before %d", after.Messages, before.Messages)
+	}
+	for _, id := range ids {
+		if mi, err := n2.Message(context.Background(), id); err != nil || !mi.Confirmed {
+			t.Fatalf("after restart %s: %v %+v", id, err, mi)
+		}
+	}
+	// The restarted node goes on.
+	m2 := device(t, n2, dev, 200, "again")
+	if errs := n2.Submit(context.Background(), []*dag.Message{m2}); errs[0] != nil {
+		t.Fatal(errs[0])
+	}
+	waitConfirmed(t, n2, m2.ID())
+}
+
+func TestSecondNodeOnDirRefused(t *testing.T) {
+	dir := t.TempDir()
+	startNode(t, dir, nil)
+	_, err := New(Config{DataDir: dir, Identity: testKey(2), Network: "node-test"})
+	if !errors.Is(err, storage.ErrLocked) {
+		t.Fatalf("second node: %v", err)
+	}
+}

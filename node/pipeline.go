@@ -1,0 +1,222 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/weftnet/weft/dag"
+)
+
+// verifyBatch is how many signatures a verifier checks in one batch.
+const verifyBatch = 256
+
+// verifier runs the stateless checks: proof of work, the store's duplicate
+// check (for messages that left the core's window), and signatures in
+// batches. It forwards every job to the core loop, settled items and all,
+// so that order is kept.
+func (n *Node) verifier() {
+	v := dag.NewVerifier(n.keys, nil)
+	var (
+		jobs []*job
+		msgs []*dag.Message
+		its  []*item
+		errs = make([]error, verifyBatch)
+	)
+	for j := range n.verifyQ {
+		jobs, msgs, its = append(jobs[:0], j), msgs[:0], its[:0]
+		// Take more queued jobs into the same batch.
+	more:
+		for countOpen(jobs) < verifyBatch {
+			select {
+			case j2, ok := <-n.verifyQ:
+				if !ok {
+					break more
+				}
+				jobs = append(jobs, j2)
+			default:
+				break more
+			}
+		}
+		for _, j := range jobs {
+			for i := range j.items {
+				it := &j.items[i]
+				if it.state.Load() != 0 {
+					continue
+				}
+				if err := n.params.CheckCheap(it.msg); err != nil {
+					it.finish(err)
+					continue
+				}
+				if has, _ := n.store.Has(it.msg.ID()); has {
+					it.finish(ErrDuplicate)
+					continue
+				}
+				msgs, its = append(msgs, it.msg), append(its, it)
+				if len(msgs) == verifyBatch {
+					n.verify(v, msgs, its, errs)
+					msgs, its = msgs[:0], its[:0]
+				}
+			}
+		}
+		n.verify(v, msgs, its, errs)
+		for _, j := range jobs {
+			n.coreQ <- j
+		}
+	}
+}
+
+func countOpen(jobs []*job) int {
+	n := 0
+	for _, j := range jobs {
+		n += len(j.items)
+	}
+	return n
+}
+
+func (n *Node) verify(v *dag.Verifier, msgs []*dag.Message, its []*item, errs []error) {
+	if len(msgs) == 0 {
+		return
+	}
+	v.Verify(msgs, errs[:len(msgs)])
+	for i, err := range errs[:len(msgs)] {
+		if err != nil {
+			its[i].finish(err)
+		}
+	}
+}
+
+// maybeIssue, on the core loop, starts the node's own message as a
+// validator while messages of others wait for confirmation. One is in
+// flight at a time.
+func (n *Node) maybeIssue() {
+	if !n.isVal || len(n.devUnconf) == 0 || n.issuing.Load() {
+		return
+	}
+	a, b, err := n.sel.Select(n.rng)
+	if err != nil {
+		return
+	}
+	ts := time.Now().UnixNano()
+	for _, p := range []dag.ID{a, b} {
+		if s, ok := n.core.State(p); ok {
+			ts = max(ts, s.Timestamp)
+		}
+	}
+	n.ownSeq++
+	m := &dag.Message{Version: dag.Version, Network: n.params.Network, Parents: [2]dag.ID{a, b}, Seq: n.ownSeq, Timestamp: ts}
+	n.issuing.Store(true)
+	select {
+	case n.own <- m:
+	default:
+		n.issuing.Store(false)
+	}
+}
+
+// issuer signs and solves the node's own messages off the core loop, then
+// hands them to it. They are the node's own: no edge policy, no signature
+// check.
+func (n *Node) issuer(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case m := <-n.own:
+			m.Sign(n.cfg.Identity)
+			if err := m.Solve(ctx, n.params, 1); err != nil {
+				n.issuing.Store(false)
+				return
+			}
+			j := newJob([]*dag.Message{m})
+			j.self = true
+			select {
+			case n.coreQ <- j:
+				n.m.ownMessages.Inc()
+			case <-ctx.Done():
+				return
+			}
+			go func() {
+				<-j.done
+				if err := j.items[0].settled(); err != nil && err != ErrShuttingDown {
+					n.log.Warn().Err(err).Msg("own message refused")
+				}
+				n.issuing.Store(false)
+			}()
+		}
+	}
+}
+
+// Submit hands device messages to the pipeline and waits until each is
+// durable or refused: the result for msgs[i] is errs[i], nil when stored.
+// The edge policy applies (allowlist, rate, clock skew, sequence). It is
+// safe for concurrent use; msgs must have been decoded with Params().
+func (n *Node) Submit(ctx context.Context, msgs []*dag.Message) []error {
+	return n.submit(ctx, msgs)
+}
+
+func (n *Node) submit(ctx context.Context, msgs []*dag.Message) []error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	j := newJob(msgs)
+	snap := n.snap.Load()
+	overloaded := n.inflight.Load()+int64(len(msgs)) > int64(n.cfg.MaxInflight) ||
+		snap.stats.Unconfirmed > n.cfg.MaxUnconfirmed
+	now := time.Now()
+	for i := range j.items {
+		it := &j.items[i]
+		if overloaded {
+			it.finish(ErrOverloaded)
+			continue
+		}
+		if err := n.edge.admit(now, it.msg); err != nil {
+			it.finish(err)
+		}
+	}
+	n.inflight.Add(int64(len(msgs)))
+	defer n.inflight.Add(-int64(len(msgs)))
+	n.m.in.WithLabelValues("api").Add(float64(len(msgs)))
+
+	n.mu.RLock()
+	switch {
+	case n.stopping:
+		for i := range j.items {
+			j.items[i].finish(ErrShuttingDown)
+		}
+	default:
+		select {
+		case n.verifyQ <- j:
+		default:
+			for i := range j.items {
+				j.items[i].finish(ErrOverloaded)
+			}
+		}
+	}
+	n.mu.RUnlock()
+	errs := j.wait(ctx, n.cfg.SubmitTimeout)
+	for _, err := range errs {
+		if err != nil {
+			n.m.rejected.WithLabelValues(Code(err)).Inc()
+		}
+	}
+	return errs
+}
+
+// SubmitRemotePoW does the proof of work for a device the operator listed,
+// then submits its message like Submit. The signature is checked before any
+// work is done.
+func (n *Node) SubmitRemotePoW(ctx context.Context, m *dag.Message) error {
+	if !n.edge.remotePoW(m.Issuer) {
+		return ErrRemotePoW
+	}
+	if m.Network != n.params.Network {
+		return fmt.Errorf("%w: %016x", dag.ErrNetwork, uint64(m.Network))
+	}
+	if !m.VerifySignature() {
+		return dag.ErrSignature
+	}
+	if err := m.Solve(ctx, n.params, 0); err != nil {
+		return err
+	}
+	return n.submit(ctx, []*dag.Message{m})[0]
+}

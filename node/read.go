@@ -1,0 +1,181 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+
+	"github.com/weftnet/weft/dag"
+	"github.com/weftnet/weft/storage"
+)
+
+// Tips is what a device needs to build a message.
+type Tips struct {
+	Parents      [2]dag.ID
+	MinTimestamp int64 // the newer parent's timestamp
+	Difficulty   int   // for the payload size asked about
+}
+
+// Tips returns two parents drawn uniformly from a recent sample of the tip
+// pool, and the proof of work a message with a payload of payloadSize bytes
+// needs.
+func (n *Node) Tips(payloadSize int) Tips {
+	s := n.snap.Load()
+	t := Tips{Difficulty: n.params.Difficulty(dag.MinSize + max(0, payloadSize))}
+	switch len(s.tips) {
+	case 0:
+		g := dag.Genesis(n.params.Network).ID()
+		t.Parents = [2]dag.ID{g, g}
+	case 1:
+		t.Parents = [2]dag.ID{s.tips[0].id, s.tips[0].id}
+		t.MinTimestamp = s.tips[0].ts
+	default:
+		i := rand.IntN(len(s.tips))
+		j := rand.IntN(len(s.tips) - 1)
+		if j >= i {
+			j++
+		}
+		a, b := s.tips[i], s.tips[j]
+		t.Parents = [2]dag.ID{a.id, b.id}
+		t.MinTimestamp = max(a.ts, b.ts)
+	}
+	return t
+}
+
+// Info is the node's state for /api/v1/info.
+type Info struct {
+	NodeID        dag.PublicKey
+	Network       string
+	NetworkID     dag.NetworkID
+	Messages      uint64 // solid messages, genesis included
+	Confirmed     uint64
+	Unconfirmed   int
+	Pending       int
+	Tips          int
+	Validators    []dag.Validator
+	MessagesRate  float64 // solid messages per second, recent average
+	ConfirmedRate float64
+}
+
+// Info returns the node's counters as of the last step of the core loop.
+func (n *Node) Info() Info {
+	s := n.snap.Load()
+	return Info{
+		NodeID: n.self, Network: n.cfg.Network, NetworkID: n.params.Network,
+		Messages: s.stats.Next, Confirmed: s.stats.Confirmed, Unconfirmed: s.stats.Unconfirmed,
+		Pending: s.stats.Pending, Tips: s.stats.Tips, Validators: n.cfg.Validators,
+		MessagesRate: s.msgRate, ConfirmedRate: s.confRate,
+	}
+}
+
+// MessageInfo is a stored message with its state.
+type MessageInfo struct {
+	Msg         *dag.Message
+	Pos         uint64
+	Confirmed   bool
+	ConfirmedAt int64
+	Weight      uint64 // approval weight, when HasWeight
+	HasWeight   bool   // the message is in the core's window
+	Children    []dag.ID
+}
+
+// query runs fn on the core loop and waits for it.
+func (n *Node) query(ctx context.Context, fn func(*dag.Core)) error {
+	done := make(chan struct{})
+	select {
+	case n.queries <- func(c *dag.Core) { fn(c); close(done) }:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Message returns a stored message, ErrNotFound if it is not stored.
+func (n *Node) Message(ctx context.Context, id dag.ID) (*MessageInfo, error) {
+	e, err := n.store.Get(id)
+	if err != nil {
+		return nil, storeErr(err)
+	}
+	mi, err := n.entryInfo(e)
+	if err != nil {
+		return nil, err
+	}
+	children, err := n.store.Children(id)
+	if err != nil {
+		return nil, storeErr(err)
+	}
+	for _, c := range children {
+		mi.Children = append(mi.Children, c)
+	}
+	var st dag.MessageState
+	var ok bool
+	if err := n.query(ctx, func(c *dag.Core) { st, ok = c.State(id) }); err != nil {
+		return nil, err
+	}
+	if ok {
+		mi.Weight, mi.HasWeight = st.Weight, true
+		if st.Confirmed && !mi.Confirmed { // confirmed, the commit is on its way
+			mi.Confirmed, mi.ConfirmedAt = true, st.ConfirmedAt
+		}
+	}
+	return mi, nil
+}
+
+func (n *Node) entryInfo(e storage.Entry) (*MessageInfo, error) {
+	m, err := dag.Decode(e.Raw, n.params.MaxPayload)
+	if err != nil {
+		return nil, fmt.Errorf("%w: position %d: %v", storage.ErrCorrupt, e.Pos, err)
+	}
+	return &MessageInfo{Msg: m, Pos: e.Pos, Confirmed: e.Confirmed, ConfirmedAt: e.ConfirmedAt}, nil
+}
+
+// Raw returns a stored message's encoding.
+func (n *Node) Raw(id dag.ID) ([]byte, error) {
+	e, err := n.store.Get(id)
+	if err != nil {
+		return nil, storeErr(err)
+	}
+	return e.Raw, nil
+}
+
+// IssuerMessages returns up to limit messages of issuer with a sequence
+// number above afterSeq (all, when after is false), in sequence order.
+func (n *Node) IssuerMessages(issuer dag.PublicKey, afterSeq uint64, after bool, limit int) ([]*MessageInfo, error) {
+	from := storage.SeqPos{}
+	if after {
+		if afterSeq == ^uint64(0) {
+			return nil, nil
+		}
+		from = storage.SeqPos{Seq: afterSeq + 1}
+	}
+	es, err := n.store.ByIssuer(issuer, from, limit)
+	if err != nil {
+		return nil, storeErr(err)
+	}
+	out := make([]*MessageInfo, 0, len(es))
+	for _, e := range es {
+		mi, err := n.entryInfo(e)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, mi)
+	}
+	return out, nil
+}
+
+// Subscribe returns a subscription to the node's events with a buffer of
+// buf events.
+func (n *Node) Subscribe(buf int) *Subscription { return n.hub.subscribe(max(1, buf)) }
+
+func storeErr(err error) error {
+	if errors.Is(err, storage.ErrNotFound) {
+		return fmt.Errorf("%w: %v", ErrNotFound, err)
+	}
+	return err
+}
