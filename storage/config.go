@@ -9,17 +9,19 @@ import (
 // field means the default documented on it. Open fills the defaults in and
 // refuses out-of-range values with ErrConfig.
 type Config struct {
-	// MaxBatch bounds the records (plus confirmations) in one transaction.
-	// The writer commits whatever is queued when it is free, up to this many
-	// (a single larger Write is committed alone, never split). Default 4096.
+	// MaxBatch bounds the records in one transaction (confirmations are not
+	// counted: they are small). The writer commits whatever is queued when
+	// it is free, up to this many records; a single larger Write is
+	// committed alone, never split. Default 4096.
 	MaxBatch int
 
 	// MaxDelay is how long the writer may wait for more Writes once it has
-	// taken all that was queued and the batch is still below MaxBatch. The
-	// default, 0, never waits: while one transaction commits, the next Writes
-	// queue up and are committed together (natural group commit), so waiting
-	// only adds latency. A few hundred microseconds can save fsyncs when
-	// Writes arrive one at a time from many goroutines.
+	// taken all that was queued and the batch is still below MaxBatch: it
+	// keeps taking what arrives until MaxDelay has passed or the batch is
+	// full. The default, 0, never waits: while one transaction commits, the
+	// next Writes queue up and are committed together (natural group
+	// commit), so waiting only adds latency. A few hundred microseconds can
+	// save fsyncs when Writes trickle in one at a time.
 	MaxDelay time.Duration
 
 	// QueueLen bounds the Writes waiting for the writer. Submit blocks while
@@ -34,10 +36,12 @@ type Config struct {
 	// up with ErrLocked. Default 100 ms.
 	OpenTimeout time.Duration
 
-	// FlushEvery is how many records the ID index keeps in memory before it
-	// writes them out as one sorted run (see docs/STORAGE.md). Larger values
-	// write fewer runs at the cost of memory (about 100 bytes a record) and
-	// of the log scan Open does to rebuild them. Default 65,536.
+	// FlushEvery is how many records' ID and issuer index entries are kept
+	// in memory before they are written out as one sorted run per index
+	// (see runs.go and docs/STORAGE.md). Larger values make fewer runs and
+	// merges at the cost of memory (about 100 bytes a record), of a longer
+	// flushing transaction, and of the log Open reads to rebuild them.
+	// Default 65,536.
 	FlushEvery int
 
 	// MaxSize, if positive, bounds the file in bytes: a transaction that
@@ -45,19 +49,19 @@ type Config struct {
 	// no bound.
 	MaxSize int64
 
-	// MergeFanIn is how many runs of one level the ID index merges into one
-	// run of the next level. Higher values write less and make a lookup
-	// probe more runs. Default 8; at least 2.
+	// MergeFanIn is how many runs of one level the ID and issuer indexes
+	// merge into one run of the next level. Higher values write less and
+	// leave more runs for a lookup to probe. Default 16; at least 2.
 	MergeFanIn int
 }
 
-// Defaults.
+// Defaults of the Config fields of the same names.
 const (
 	DefaultMaxBatch    = 4096
 	DefaultQueueLen    = 64
 	DefaultOpenTimeout = 100 * time.Millisecond
 	DefaultFlushEvery  = 1 << 16
-	DefaultMergeFanIn  = 8
+	DefaultMergeFanIn  = 16
 )
 
 // withDefaults returns cfg with every zero field set to its default, or an

@@ -3,6 +3,7 @@ package storage_test
 import (
 	"encoding/binary"
 	"errors"
+	"os"
 	"testing"
 
 	bolt "go.etcd.io/bbolt"
@@ -185,5 +186,19 @@ func TestCorruptOpen(t *testing.T) {
 				t.Fatalf("Open: %v, want ErrCorrupt", err)
 			}
 		})
+	}
+}
+
+func TestCorruptFile(t *testing.T) {
+	path := t.TempDir() + "/weft.db"
+	junk := make([]byte, 64<<10)
+	for i := range junk {
+		junk[i] = byte(i * 7)
+	}
+	if err := os.WriteFile(path, junk, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := storage.Open(path, storage.Config{}); !errors.Is(err, storage.ErrCorrupt) {
+		t.Fatalf("Open of a file of junk: %v, want ErrCorrupt", err)
 	}
 }

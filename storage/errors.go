@@ -13,7 +13,7 @@ var (
 
 	// ErrLocked: another Store (in this process or another) holds the file.
 	// Open waits Config.OpenTimeout for the lock before returning it.
-	ErrLocked = errors.New("storage: database is locked by another process")
+	ErrLocked = errors.New("storage: database file is locked: another node or Store has it open")
 
 	// ErrOutOfOrder: a Write was refused, whole, because a record's Pos was not
 	// the next position, or a confirmation named a position not yet written.

@@ -16,7 +16,7 @@ import (
 // on leaves all over the tree: once it has far more leaves than a
 // transaction has inserts, every message dirties, and fsyncs, pages of its
 // own. Measured here, an ID index kept that way caps a store of 3 M messages
-// near 15,000 messages a second, and an issuer index with 1,000 issuers
+// under 20,000 messages a second, and an issuer index with 1,000 issuers
 // costs about 1,700 dirty pages per transaction at that size (see
 // docs/STORAGE.md). So both are kept as a small log-structured merge tree
 // built out of bbolt buckets:
@@ -37,8 +37,10 @@ import (
 //     swaps them for the result.
 //
 // A lookup probes the memtable, then the runs from newest to oldest: with N
-// records that is at most about (MergeFanIn-1) * log_MergeFanIn(N/FlushEvery)
-// runs, each one B+tree lookup in mapped memory.
+// records there are about (MergeFanIn-1) * log_MergeFanIn(N/FlushEvery)
+// runs, more while a merge is under way. A bloom filter per run (bloom.go)
+// spares the B+tree search in the runs that cannot hold the ID; ByIssuer
+// seeks in every run.
 //
 // Which transaction a reader sees and which memtable it sees must agree. The
 // writer adds a batch's entries to the memtable before the transaction that

@@ -66,11 +66,13 @@ type request struct {
 }
 
 // Open opens the store in the file at path, creating it if it does not
-// exist, and starts the writer. It restores NextPos, ConfirmedPrefix and the
-// ID index (rebuilding the in-memory part of the latter by reading the end
-// of the log). If another Store holds the file, in this process or another,
-// Open waits cfg.OpenTimeout for it and then fails with ErrLocked. A file
-// whose contents do not decode fails with ErrCorrupt.
+// exist, and starts the writer. It restores NextPos, ConfirmedPrefix, and
+// the runs of the ID and issuer indexes with their bloom filters, and
+// rebuilds the indexes' in-memory part by reading the end of the log; a
+// merge that was under way resumes. If another Store holds the file, in
+// this process or another, Open waits cfg.OpenTimeout for it and then fails
+// with ErrLocked. A file that is not a store, or whose contents do not
+// decode, fails with ErrCorrupt.
 func Open(path string, cfg Config) (*Store, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
@@ -84,6 +86,9 @@ func Open(path string, cfg Config) (*Store, error) {
 	})
 	if errors.Is(err, berrors.ErrTimeout) {
 		return nil, fmt.Errorf("%w: %s (waited %v)", ErrLocked, path, cfg.OpenTimeout)
+	}
+	if errors.Is(err, berrors.ErrInvalid) || errors.Is(err, berrors.ErrChecksum) || errors.Is(err, berrors.ErrVersionMismatch) {
+		return nil, fmt.Errorf("%w: %s: %w", ErrCorrupt, path, err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("storage: opening %s: %w", path, err)

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/weftnet/weft/storage"
 )
 
@@ -59,6 +61,9 @@ func TestRoundTrip(t *testing.T) {
 			m.check(t, s)
 			if s.ConfirmedPrefix() != pos {
 				t.Fatalf("ConfirmedPrefix = %d after confirming all %d", s.ConfirmedPrefix(), pos)
+			}
+			if tc.cfg.FlushEvery != 0 && s.Stats().Merges == 0 {
+				t.Fatalf("no merge happened: %+v", s.Stats())
 			}
 			// Everything survives a reopen, and the log continues.
 			s = reopen(t, s, tc.cfg)
@@ -466,7 +471,62 @@ func TestMaxDelay(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	acked.Wait()
-	if got := s.Stats().Commits - before.Commits; got > 3 {
+	if got := s.Stats().Commits - before.Commits; got > 2 {
 		t.Fatalf("5 Writes 1 ms apart took %d transactions with MaxDelay 20 ms", got)
 	}
+}
+
+// TestMergeResume closes the store while a merge of runs is half done,
+// checks that the file says so, and that a reopened store reads everything
+// and finishes the merge.
+func TestMergeResume(t *testing.T) {
+	cfg := storage.Config{NoSync: true, FlushEvery: 16, MergeFanIn: 2}
+	s, _ := open(t, cfg)
+	m := newModel()
+	caught := false
+	for round := 0; round < 50 && !caught; round++ {
+		// Writes queued back to back, then Close: the writer commits them
+		// and stops, with no idle time to finish a merge in.
+		for range 4 {
+			w := &storage.Write{Records: testRecords(uint64(len(m.recs)), 40)}
+			m.apply(w)
+			s.Submit(w, func(err error) {
+				if err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		db, err := bolt.Open(s.Path(), 0o600, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		db.View(func(tx *bolt.Tx) error {
+			caught = tx.Bucket([]byte("meta")).Get([]byte("merge")) != nil
+			return nil
+		})
+		db.Close()
+		if s, err = storage.Open(s.Path(), cfg); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		m.check(t, s)
+	}
+	if !caught {
+		t.Fatal("never closed during a merge")
+	}
+	// Stats count from Open: the idle writer finishes the merge it found.
+	deadline := time.Now().Add(10 * time.Second)
+	for s.Stats().Merges == 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if s.Stats().Merges == 0 {
+		t.Fatal("the resumed merge never finished")
+	}
+	w := &storage.Write{Records: testRecords(uint64(len(m.recs)), 40)}
+	mustSubmit(t, s, w)
+	m.apply(w)
+	m.check(t, s)
 }
