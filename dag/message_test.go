@@ -191,3 +191,16 @@ func TestSignSetsIssuer(t *testing.T) {
 		t.Fatal("crypto/ed25519 rejects an ordinary signature")
 	}
 }
+
+func TestNoPoW(t *testing.T) {
+	p := Params{Network: 1, MaxPayload: DefaultMaxPayload}
+	for _, size := range []int{MinSize, 300, 2000} {
+		if d := p.Difficulty(size); d != 0 {
+			t.Fatalf("base 0, size %d: difficulty %d", size, d)
+		}
+	}
+	p.PoWBase = 1
+	if d := p.Difficulty(300); d != 2 {
+		t.Fatalf("base 1, size 300: difficulty %d", d)
+	}
+}

@@ -47,8 +47,14 @@ func (p Params) Validate() error {
 	return nil
 }
 
-// Difficulty returns the leading zero bits a message of size bytes needs.
-func (p Params) Difficulty(size int) int { return pow.Difficulty(size, p.PoWBase) }
+// Difficulty returns the leading zero bits a message of size bytes needs:
+// pow.Difficulty(size, PoWBase), or 0 for every size when PoWBase is 0.
+func (p Params) Difficulty(size int) int {
+	if p.PoWBase == 0 {
+		return 0
+	}
+	return pow.Difficulty(size, p.PoWBase)
+}
 
 // Decode decodes b with the network's payload limit. See the function Decode.
 func (p Params) Decode(b []byte) (*Message, error) { return Decode(b, p.MaxPayload) }
