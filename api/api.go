@@ -247,6 +247,15 @@ func (s *Server) tips(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) info(w http.ResponseWriter, r *http.Request) {
 	in := s.node.Info()
+	peers := []map[string]any{}
+	for _, p := range s.node.Peers() {
+		peers = append(peers, map[string]any{
+			"key": p.Key.String(), "addr": p.Addr, "connected": p.Connected,
+			"messages_in": p.MessagesIn, "messages_out": p.MessagesOut, "invalid": p.Invalid,
+			"dropped": p.DroppedMessages, "requests_in": p.RequestsIn, "requests_out": p.RequestsOut,
+			"rtt_ms": float64(p.RTT.Microseconds()) / 1000,
+		})
+	}
 	vals := make([]map[string]any, len(in.Validators))
 	for i, v := range in.Validators {
 		vals[i] = map[string]any{"key": v.Key.String(), "weight": v.Weight}
@@ -255,7 +264,7 @@ func (s *Server) info(w http.ResponseWriter, r *http.Request) {
 		"node_id": in.NodeID.String(), "network": in.Network, "network_id": fmt.Sprintf("%016x", uint64(in.NetworkID)),
 		"version": s.version, "messages": in.Messages, "solid": in.Messages, "confirmed": in.Confirmed,
 		"unconfirmed": in.Unconfirmed, "pending": in.Pending, "tips": in.Tips, "validators": vals,
-		"threshold": "2/3", "peers": []any{},
+		"threshold": "2/3", "peers": peers,
 		"messages_per_second": in.MessagesRate, "confirmed_per_second": in.ConfirmedRate,
 	})
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/weftnet/weft/dag"
+	"github.com/weftnet/weft/gossip"
 	"github.com/weftnet/weft/pow"
 	"github.com/weftnet/weft/storage"
 )
@@ -66,6 +67,19 @@ type Config struct {
 	// RemotePoWKeys are the issuers this node does the proof of work for.
 	// Empty (the default): remote proof of work is off.
 	RemotePoWKeys []dag.PublicKey
+
+	// GossipListen is the UDP address gossip listens on ("" with no Peers:
+	// no gossip, a node alone). Peers are the nodes this one talks to,
+	// pinned by key; OpenGossip lets nodes not in Peers connect too.
+	GossipListen string
+	Peers        []gossip.Peer
+	OpenGossip   bool
+	// Gossip tunes the transport; its identity, network, peers and handler
+	// are set from the fields above.
+	Gossip gossip.Config
+	// SyncInterval is how often the node asks each peer for what it missed
+	// (besides on every connect). Default 5 s.
+	SyncInterval time.Duration
 
 	// Core tunes the DAG core; its Params and Validators are set from the
 	// fields above.
@@ -134,6 +148,7 @@ func (cfg Config) withDefaults() (Config, error) {
 	def(&cfg.MaxUnconfirmed, 1_000_000)
 	defd(&cfg.SubmitTimeout, 5*time.Second)
 	defd(&cfg.MaxClockSkew, time.Minute)
+	defd(&cfg.SyncInterval, 5*time.Second)
 	if cfg.RatePerIssuer < 0 {
 		return cfg, fmt.Errorf("%w: negative rate", ErrConfig)
 	}

@@ -63,3 +63,43 @@ func newMetrics() *metrics {
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
+
+// peerCollector exposes per-peer counters from the transport.
+type peerCollector struct {
+	n                                  *Node
+	in, out, invalid, dropped, rtt, up *prometheus.Desc
+}
+
+func newPeerCollector(n *Node) *peerCollector {
+	l := []string{"peer"}
+	return &peerCollector{n: n,
+		in:      prometheus.NewDesc("weft_peer_messages_in_total", "Messages received from a peer.", l, nil),
+		out:     prometheus.NewDesc("weft_peer_messages_out_total", "Messages sent to a peer.", l, nil),
+		invalid: prometheus.NewDesc("weft_peer_invalid_total", "Invalid messages a peer sent.", l, nil),
+		dropped: prometheus.NewDesc("weft_peer_dropped_messages_total", "Messages dropped because a peer's queue was full.", l, nil),
+		rtt:     prometheus.NewDesc("weft_peer_rtt_seconds", "Round-trip time to a peer.", l, nil),
+		up:      prometheus.NewDesc("weft_peer_connected", "1 if connected to a peer.", l, nil),
+	}
+}
+
+func (c *peerCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.in, c.out, c.invalid, c.dropped, c.rtt, c.up} {
+		ch <- d
+	}
+}
+
+func (c *peerCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, p := range c.n.Peers() {
+		k := p.Key.String()[:16]
+		up := 0.0
+		if p.Connected {
+			up = 1
+		}
+		ch <- prometheus.MustNewConstMetric(c.in, prometheus.CounterValue, float64(p.MessagesIn), k)
+		ch <- prometheus.MustNewConstMetric(c.out, prometheus.CounterValue, float64(p.MessagesOut), k)
+		ch <- prometheus.MustNewConstMetric(c.invalid, prometheus.CounterValue, float64(p.Invalid), k)
+		ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(p.DroppedMessages), k)
+		ch <- prometheus.MustNewConstMetric(c.rtt, prometheus.GaugeValue, p.RTT.Seconds(), k)
+		ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, up, k)
+	}
+}

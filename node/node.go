@@ -57,6 +57,10 @@ type Node struct {
 	mu       sync.RWMutex // guards stopping and sends on verifyQ
 	stopping bool
 
+	gossip    *gossiper // nil when the node is alone
+	gossipCtx context.Context
+	workers   sync.WaitGroup // sync workers
+
 	inflight atomic.Int64
 	issuing  atomic.Bool
 	snap     atomic.Pointer[snapshot]
@@ -73,6 +77,8 @@ type Node struct {
 	confirmedN  uint64
 	rates       rateMeter
 	commitsDone sync.WaitGroup
+	stepPeers   map[dag.PublicKey]bool // peers whose messages wait for parents, this step
+	ticks       int
 }
 
 // snapshot is what the loop publishes for readers after each step.
@@ -133,6 +139,14 @@ func New(cfg Config) (*Node, error) {
 	if err := n.openCore(); err != nil {
 		store.Close()
 		return nil, err
+	}
+	n.gossipCtx = context.Background()
+	if cfg.GossipListen != "" || len(cfg.Peers) > 0 {
+		if err := n.newGossip(); err != nil {
+			store.Close()
+			return nil, fmt.Errorf("node: gossip: %w", err)
+		}
+		n.m.reg.MustRegister(newPeerCollector(n))
 	}
 	n.sel = tipselect.NewUniform(n.core.TipPool())
 	n.publishSnapshot(0)
@@ -210,8 +224,27 @@ func (n *Node) Run(ctx context.Context) error {
 	loopDone := make(chan struct{})
 	go func() { defer close(loopDone); n.loop() }()
 
+	gossipCtx, stopGossip := context.WithCancel(context.Background())
+	n.gossipCtx = gossipCtx
+	gossipDone := make(chan error, 1)
+	if n.gossip != nil {
+		go func() { gossipDone <- n.gossip.t.Run(gossipCtx) }()
+		n.log.Info().Str("gossip", n.GossipAddr()).Int("peers", len(n.cfg.Peers)).Msg("gossip listening")
+	} else {
+		gossipDone <- nil
+	}
+
 	<-ctx.Done()
 	n.log.Info().Msg("stopping: draining the pipeline")
+	// Peers first: after the transport returns, no handler call is running.
+	stopGossip()
+	if err := <-gossipDone; err != nil {
+		n.log.Warn().Err(err).Msg("gossip stopped")
+	}
+	n.workers.Wait()
+	if n.gossip != nil {
+		n.saveCursors()
+	}
 	n.mu.Lock()
 	n.stopping = true
 	close(n.verifyQ)
@@ -259,6 +292,9 @@ func (n *Node) loop() {
 		case <-tick.C:
 			n.core.Tick(time.Now())
 			n.publishSnapshot(0) // rates decay while idle
+			if n.ticks++; n.ticks%10 == 0 {
+				n.retryMissing()
+			}
 		case <-issue.C:
 			n.maybeIssue()
 		case q := <-n.queries:
@@ -289,10 +325,19 @@ func (n *Node) handle(j *job) {
 		switch st {
 		case dag.Solid, dag.Pending:
 			n.waiters[it.msg.ID()] = it
+			if st == dag.Pending && j.peer {
+				if n.stepPeers == nil {
+					n.stepPeers = make(map[dag.PublicKey]bool)
+				}
+				n.stepPeers[j.from] = true
+			}
 		case dag.Duplicate:
 			it.finish(ErrDuplicate)
 		case dag.Invalid:
 			it.finish(err)
+			if j.peer {
+				n.penalize(j.from, err)
+			}
 		}
 	}
 }
@@ -302,10 +347,15 @@ func (n *Node) handle(j *job) {
 func (n *Node) flush() {
 	u := n.core.Ready()
 	n.resolveMissing(&u)
+	n.requestMissing(u.Missing, n.stepPeers)
+	n.stepPeers = nil
 	if u.Empty() {
 		return
 	}
 	for _, r := range u.Rejected {
+		if n.gossip != nil && errors.Is(r.Err, dag.ErrExpired) {
+			n.gossip.seen.forget(r.ID) // may come again once its parents are here
+		}
 		if it, ok := n.waiters[r.ID]; ok {
 			delete(n.waiters, r.ID)
 			if errors.Is(r.Err, dag.ErrExpired) {
@@ -323,13 +373,20 @@ func (n *Node) flush() {
 		n.log.Warn().Str("issuer", e.Issuer.String()).Uint64("seq", e.Seq).
 			Str("first", e.First.String()).Str("second", e.Second.String()).Msg("equivocation")
 	}
-	var items []*item
+	var (
+		items []*item
+		rb    = &relayBatch{}
+	)
 	now := time.Now().UnixNano()
 	for _, s := range u.Solid {
 		id := s.Msg.ID()
-		if it, ok := n.waiters[id]; ok {
+		it, ok := n.waiters[id]
+		if ok {
 			delete(n.waiters, id)
 			items = append(items, it)
+		}
+		if s.Pos != 0 {
+			rb.add(s.Msg.Bytes(), it)
 		}
 		if !n.vals[s.Msg.Issuer] {
 			n.devUnconf[id] = now
@@ -348,7 +405,7 @@ func (n *Node) flush() {
 	if len(w.Records) == 0 && len(w.Confirmations) == 0 {
 		return
 	}
-	n.submitWrite(w, u, items)
+	n.submitWrite(w, u, items, rb)
 }
 
 // resolveMissing looks the core's missing parents up in the store: a parent
@@ -399,7 +456,7 @@ func (n *Node) write(u dag.Update, _ []*item) *storage.Write {
 
 // submitWrite hands w to the store; after the commit it answers the
 // submitters and publishes the events.
-func (n *Node) submitWrite(w *storage.Write, u dag.Update, items []*item) {
+func (n *Node) submitWrite(w *storage.Write, u dag.Update, items []*item, rb *relayBatch) {
 	start := time.Now()
 	n.commitsDone.Add(1)
 	n.m.commitBatch.Observe(float64(len(w.Records)))
@@ -416,10 +473,11 @@ func (n *Node) submitWrite(w *storage.Write, u dag.Update, items []*item) {
 		n.m.stored.Add(float64(len(w.Records)))
 		n.m.confirmed.Add(float64(len(w.Confirmations)))
 		for _, it := range items {
-			if !it.job.self && it.settled() == nil {
+			if !it.job.self && !it.job.peer && it.settled() == nil {
 				n.edge.committed(it.msg)
 			}
 		}
+		n.relay(rb)
 		if n.hub.active() {
 			n.hub.publish(events(u))
 		}

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -46,6 +47,9 @@ func (n *Node) verifier() {
 				}
 				if err := n.params.CheckCheap(it.msg); err != nil {
 					it.finish(err)
+					if j.peer {
+						n.penalize(j.from, err)
+					}
 					continue
 				}
 				if has, _ := n.store.Has(it.msg.ID()); has {
@@ -61,6 +65,14 @@ func (n *Node) verifier() {
 		}
 		n.verify(v, msgs, its, errs)
 		for _, j := range jobs {
+			if j.peer {
+				for i := range j.items {
+					if it := &j.items[i]; it.state.Load() == 2 && errors.Is(it.err, dag.ErrSignature) {
+						n.penalize(j.from, it.err)
+						break
+					}
+				}
+			}
 			n.coreQ <- j
 		}
 	}

@@ -42,6 +42,10 @@ type job struct {
 	done  chan struct{}
 	// self marks the node's own messages: already trusted, no edge policy.
 	self bool
+	// peer marks messages from gossip: no edge policy; a deterministic
+	// fault disconnects from, the peer that sent them.
+	peer bool
+	from dag.PublicKey
 }
 
 func newJob(msgs []*dag.Message) *job {

@@ -57,7 +57,7 @@ type proc struct {
 // returns once the API answers.
 func startNode(t *testing.T, dataDir string, args ...string) *proc {
 	t.Helper()
-	args = append([]string{"node", "--data-dir", dataDir, "--api-addr", "127.0.0.1:0", "--network", "e2e"}, args...)
+	args = append([]string{"node", "--data-dir", dataDir, "--api-addr", "127.0.0.1:0", "--gossip-addr", "127.0.0.1:0", "--network", "e2e"}, args...)
 	cmd := exec.Command(weftBin, args...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

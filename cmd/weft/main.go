@@ -34,6 +34,6 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newNodeCmd(), newKeygenCmd(), newSendCmd(), newGetCmd())
+	root.AddCommand(newNodeCmd(), newKeygenCmd(), newSendCmd(), newGetCmd(), newDevnetCmd())
 	return root
 }

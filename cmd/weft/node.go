@@ -22,6 +22,7 @@ import (
 	"github.com/weftnet/weft/api"
 	"github.com/weftnet/weft/client"
 	"github.com/weftnet/weft/dag"
+	"github.com/weftnet/weft/gossip"
 	"github.com/weftnet/weft/node"
 	"github.com/weftnet/weft/pow"
 	"github.com/weftnet/weft/storage"
@@ -49,7 +50,9 @@ flag names (data-dir: ./weft-data).`,
 	f.String("config", "", "YAML configuration file")
 	f.String("data-dir", "./weft-data", "data directory: the store and the node's identity")
 	f.String("api-addr", "127.0.0.1:8080", "HTTP API address")
-	f.String("gossip-addr", "127.0.0.1:7070", "gossip address (UDP, QUIC); reserved: gossip is not in this version yet")
+	f.String("gossip-addr", "127.0.0.1:7070", "gossip address (UDP, QUIC); empty with no peers: no gossip")
+	f.StringSlice("peer", nil, "peer PUBKEY@HOST:PORT (hex key), repeatable: the nodes to gossip with, pinned by key")
+	f.Bool("open", false, "let nodes that are not in the peer list connect")
 	f.String("network", "weft-devnet", "network name")
 	f.String("log-level", "info", "log level: debug, info, warn, error")
 	f.Int("max-payload", dag.DefaultMaxPayload, "network payload limit in bytes")
@@ -112,6 +115,19 @@ func nodeConfig(v *viper.Viper) (node.Config, error) {
 			return cfg, fmt.Errorf("validator %q: weight must be a positive integer", s)
 		}
 		cfg.Validators = append(cfg.Validators, dag.Validator{Key: key, Weight: weight})
+	}
+	cfg.GossipListen = v.GetString("gossip-addr")
+	cfg.OpenGossip = v.GetBool("open")
+	for _, s := range v.GetStringSlice("peer") {
+		k, addr, ok := strings.Cut(s, "@")
+		if !ok || addr == "" {
+			return cfg, fmt.Errorf("peer %q: want PUBKEY@HOST:PORT", s)
+		}
+		key, err := parseKey(k)
+		if err != nil {
+			return cfg, fmt.Errorf("peer %q: %w", s, err)
+		}
+		cfg.Peers = append(cfg.Peers, gossip.Peer{Key: key, Addr: addr})
 	}
 	var err error
 	if cfg.Allowlist, err = parseKeys(v.GetStringSlice("allow")); err != nil {

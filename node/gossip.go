@@ -1,0 +1,424 @@
+package node
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/weftnet/weft/dag"
+	"github.com/weftnet/weft/gossip"
+	"github.com/weftnet/weft/storage"
+)
+
+// The node's side of gossip: the transport moves bytes; the node decides.
+//
+//   - Messages from peers take the same path as submissions (verifiers, core
+//     loop, store) without the edge policy, after a bounded seen-set drops
+//     the copies other peers relayed too.
+//   - A peer that sends a message failing a deterministic check (encoding,
+//     network, proof of work, signature, a parent rule) is disconnected and
+//     backed off. Unknown parents are never held against a peer.
+//   - After the commit, a message is relayed to every peer but the one it
+//     came from.
+//   - Missing parents are requested from the peers whose messages need them.
+//   - Catch-up: on every connect and every SyncInterval, a worker pages
+//     through the peer's log from where it left off (a cursor per peer, kept
+//     in the data directory), so a node that was away gets what it missed
+//     without one request per message.
+
+const (
+	seenIDs        = 1 << 20 // per generation
+	penaltyBackoff = 30 * time.Second
+	syncPage       = 4096
+	requestMax     = 1024
+	cursorsFile    = "peers.json"
+)
+
+// seenSet remembers recently relayed IDs, bounded.
+type seenSet struct {
+	mu sync.Mutex
+	g  generations[dag.ID, struct{}]
+}
+
+// add reports whether id is new, and remembers it.
+func (s *seenSet) add(id dag.ID) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.g.cur[id]; ok {
+		return false
+	}
+	if _, ok := s.g.prev[id]; ok {
+		return false
+	}
+	s.g.put(id, struct{}{})
+	return true
+}
+
+func (s *seenSet) forget(id dag.ID) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.g.cur, id)
+	delete(s.g.prev, id)
+}
+
+// peerState is what the node keeps per peer.
+type peerState struct {
+	invalid  uint64
+	cursor   uint64 // next position to sync from, in the peer's log
+	kick     chan struct{}
+	running  bool
+	lastSync time.Time
+}
+
+// gossiper holds the node's gossip state.
+type gossiper struct {
+	t    *gossip.Transport
+	seen seenSet
+
+	mu    sync.Mutex
+	peers map[dag.PublicKey]*peerState
+	dirty bool
+}
+
+func (n *Node) newGossip() error {
+	cfg := n.cfg.Gossip
+	cfg.Identity = n.cfg.Identity
+	cfg.Listen = n.cfg.GossipListen
+	cfg.Network = n.params.Network
+	cfg.Peers = n.cfg.Peers
+	cfg.Open = n.cfg.OpenGossip
+	cfg.Handler = (*gossipHandler)(n)
+	if cfg.Log.GetLevel() == 0 && n.cfg.Log.GetLevel() != 0 {
+		cfg.Log = n.cfg.Log
+	}
+	cfg.Log = n.log.With().Str("part", "gossip").Logger()
+	t, err := gossip.New(cfg)
+	if err != nil {
+		return err
+	}
+	g := &gossiper{t: t, peers: make(map[dag.PublicKey]*peerState)}
+	g.seen.g.init(seenIDs)
+	// Cursors survive restarts, so a restarted node asks only for what it missed.
+	if b, err := os.ReadFile(filepath.Join(n.cfg.DataDir, cursorsFile)); err == nil {
+		var saved map[string]uint64
+		if json.Unmarshal(b, &saved) == nil {
+			for k, pos := range saved {
+				kb, err := hex.DecodeString(k)
+				if err != nil || len(kb) != 32 {
+					continue
+				}
+				g.peer(dag.PublicKey(kb)).cursor = pos
+			}
+		}
+	}
+	n.gossip = g
+	return nil
+}
+
+// peer returns the state of p, creating it. Call with g.mu held.
+func (g *gossiper) peer(p dag.PublicKey) *peerState {
+	ps, ok := g.peers[p]
+	if !ok {
+		ps = &peerState{kick: make(chan struct{}, 1)}
+		g.peers[p] = ps
+	}
+	return ps
+}
+
+// saveCursors writes the sync cursors, atomically.
+func (n *Node) saveCursors() {
+	g := n.gossip
+	g.mu.Lock()
+	if !g.dirty {
+		g.mu.Unlock()
+		return
+	}
+	out := make(map[string]uint64, len(g.peers))
+	for k, ps := range g.peers {
+		out[hex.EncodeToString(k[:])] = ps.cursor
+	}
+	g.dirty = false
+	g.mu.Unlock()
+	b, _ := json.Marshal(out)
+	path := filepath.Join(n.cfg.DataDir, cursorsFile)
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err == nil {
+		os.Rename(tmp, path)
+	}
+}
+
+// penalize disconnects a peer that sent an invalid message.
+func (n *Node) penalize(from dag.PublicKey, err error) {
+	g := n.gossip
+	g.mu.Lock()
+	g.peer(from).invalid++
+	g.mu.Unlock()
+	n.log.Warn().Str("peer", from.String()).Err(err).Msg("peer sent an invalid message: disconnecting")
+	g.t.Disconnect(from, penaltyBackoff)
+}
+
+// deterministic reports whether err is a fault of the message itself, the
+// same on every node, as opposed to local state (duplicate, overload, ...).
+func deterministic(err error) bool {
+	for _, e := range []error{dag.ErrMalformed, dag.ErrVersion, dag.ErrTooLarge, dag.ErrNetwork,
+		dag.ErrSignature, dag.ErrPoW, dag.ErrTimestamp, dag.ErrInvalidParent} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// fromPeer hands messages from a peer to the pipeline and returns the job
+// (nil if nothing was new). It blocks while the pipeline is full: that is
+// the backpressure a peer feels.
+func (n *Node) fromPeer(from dag.PublicKey, raws [][]byte, relayed bool) *job {
+	msgs := make([]*dag.Message, 0, len(raws))
+	for _, raw := range raws {
+		m, err := n.params.Decode(raw)
+		if err != nil {
+			n.m.rejected.WithLabelValues(Code(err)).Inc()
+			n.penalize(from, err)
+			return nil
+		}
+		if relayed && !n.gossip.seen.add(m.ID()) {
+			continue
+		}
+		msgs = append(msgs, m)
+	}
+	if len(msgs) == 0 {
+		return nil
+	}
+	n.m.in.WithLabelValues("gossip").Add(float64(len(msgs)))
+	j := newJob(msgs)
+	j.peer, j.from = true, from
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	if n.stopping {
+		return nil
+	}
+	n.verifyQ <- j
+	return j
+}
+
+// gossipHandler is the node as the transport's Handler.
+type gossipHandler Node
+
+func (h *gossipHandler) Connected(peer dag.PublicKey) {
+	n := (*Node)(h)
+	n.kickSync(peer)
+}
+
+func (h *gossipHandler) Messages(from dag.PublicKey, raws [][]byte) {
+	(*Node)(h).fromPeer(from, raws, true)
+}
+
+func (h *gossipHandler) Request(from dag.PublicKey, ids []dag.ID) [][]byte {
+	n := (*Node)(h)
+	var out [][]byte
+	for _, id := range ids[:min(len(ids), requestMax)] {
+		if e, err := n.store.Get(id); err == nil {
+			out = append(out, e.Raw)
+		}
+	}
+	return out
+}
+
+var errPageFull = errors.New("page full")
+
+func (h *gossipHandler) Sync(from dag.PublicKey, pos uint64, limit, maxBytes int) ([][]byte, uint64, bool) {
+	n := (*Node)(h)
+	var (
+		out   [][]byte
+		bytes int
+		next  = pos
+	)
+	err := n.store.Range(pos, func(e storage.Entry) error {
+		if len(out) >= limit || bytes+len(e.Raw)+8 > maxBytes {
+			return errPageFull
+		}
+		out = append(out, e.Raw)
+		bytes += len(e.Raw) + 8
+		next = e.Pos + 1
+		return nil
+	})
+	done := err == nil // the log ended before the page filled
+	return out, next, done
+}
+
+// kickSync makes the peer's sync worker run now, starting it if needed.
+func (n *Node) kickSync(peer dag.PublicKey) {
+	g := n.gossip
+	g.mu.Lock()
+	ps := g.peer(peer)
+	start := !ps.running
+	ps.running = true
+	g.mu.Unlock()
+	select {
+	case ps.kick <- struct{}{}:
+	default:
+	}
+	if start {
+		n.workers.Add(1)
+		go func() {
+			defer n.workers.Done()
+			n.syncWorker(peer, ps)
+		}()
+	}
+}
+
+// syncWorker catches up with one peer: page by page from the cursor until
+// the peer's log ends, each page durable (or refused) before the next, then
+// again at every kick or SyncInterval.
+func (n *Node) syncWorker(peer dag.PublicKey, ps *peerState) {
+	ctx := n.gossipCtx
+	timer := time.NewTimer(n.cfg.SyncInterval)
+	defer timer.Stop()
+	for {
+		for {
+			n.gossip.mu.Lock()
+			cursor := ps.cursor
+			n.gossip.mu.Unlock()
+			raws, next, done, err := n.gossip.t.Sync(ctx, peer, cursor, syncPage)
+			if err != nil {
+				break // disconnected, timed out or stopping: wait for the next kick
+			}
+			if len(raws) > 0 {
+				if j := n.fromPeer(peer, raws, false); j != nil {
+					j.wait(ctx, 5*time.Minute)
+				}
+			}
+			n.gossip.mu.Lock()
+			if next > ps.cursor {
+				ps.cursor, n.gossip.dirty = next, true
+			}
+			n.gossip.mu.Unlock()
+			n.saveCursors()
+			if done || len(raws) == 0 || ctx.Err() != nil {
+				break
+			}
+		}
+		timer.Reset(n.cfg.SyncInterval + rand.N(n.cfg.SyncInterval/4+1))
+		select {
+		case <-ctx.Done():
+			return
+		case <-ps.kick:
+		case <-timer.C:
+		}
+	}
+}
+
+// relay sends what a write made durable to the peers: each message to all
+// but the peer it came from.
+func (n *Node) relay(u *relayBatch) {
+	if n.gossip == nil {
+		return
+	}
+	if len(u.all) > 0 {
+		n.gossip.t.Broadcast(u.all, dag.PublicKey{})
+	}
+	for p, raws := range u.except {
+		n.gossip.t.Broadcast(raws, p)
+	}
+}
+
+// relayBatch groups a write's messages by the peer not to send them to.
+type relayBatch struct {
+	all    [][]byte
+	except map[dag.PublicKey][][]byte
+}
+
+func (r *relayBatch) add(raw []byte, it *item) {
+	if it == nil || !it.job.peer {
+		r.all = append(r.all, raw)
+		return
+	}
+	if r.except == nil {
+		r.except = make(map[dag.PublicKey][][]byte)
+	}
+	r.except[it.job.from] = append(r.except[it.job.from], raw)
+}
+
+// requestMissing asks peers for parents the core misses: the peers whose
+// messages wait on them, or every peer when none of them came by gossip.
+func (n *Node) requestMissing(ids []dag.ID, from map[dag.PublicKey]bool) {
+	if n.gossip == nil || len(ids) == 0 {
+		return
+	}
+	ids = ids[:min(len(ids), requestMax)]
+	if len(from) == 0 {
+		for _, p := range n.gossip.t.Peers() {
+			if p.Connected {
+				n.gossip.t.RequestIDs(p.Key, ids)
+			}
+		}
+		return
+	}
+	for p := range from {
+		n.gossip.t.RequestIDs(p, ids)
+	}
+}
+
+// retryMissing, on the core loop's tick, asks a random connected peer again
+// for what is still missing.
+func (n *Node) retryMissing() {
+	if n.gossip == nil {
+		return
+	}
+	ids := n.core.Missing(requestMax)
+	if len(ids) == 0 {
+		return
+	}
+	var up []dag.PublicKey
+	for _, p := range n.gossip.t.Peers() {
+		if p.Connected {
+			up = append(up, p.Key)
+		}
+	}
+	if len(up) > 0 {
+		n.gossip.t.RequestIDs(up[rand.IntN(len(up))], ids)
+	}
+}
+
+// PeerInfo is one peer as /api/v1/info shows it.
+type PeerInfo struct {
+	gossip.PeerStats
+	Invalid uint64
+}
+
+// Peers returns the gossip peers' state (none when gossip is off).
+func (n *Node) Peers() []PeerInfo {
+	if n.gossip == nil {
+		return nil
+	}
+	stats := n.gossip.t.Peers()
+	out := make([]PeerInfo, len(stats))
+	n.gossip.mu.Lock()
+	defer n.gossip.mu.Unlock()
+	for i, s := range stats {
+		out[i].PeerStats = s
+		if ps, ok := n.gossip.peers[s.Key]; ok {
+			out[i].Invalid = ps.invalid
+		}
+	}
+	return out
+}
+
+// GossipAddr returns the address gossip listens on, or nil.
+func (n *Node) GossipAddr() string {
+	if n.gossip == nil || n.gossip.t.Addr() == nil {
+		return ""
+	}
+	return n.gossip.t.Addr().String()
+}
+
+var _ gossip.Handler = (*gossipHandler)(nil)
+
+// unused guard for context import in builds without gossip paths.
+var _ = context.Background

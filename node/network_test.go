@@ -1,0 +1,195 @@
+package node
+
+import (
+	"context"
+	"crypto/ed25519"
+	"fmt"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/weftnet/weft/dag"
+	"github.com/weftnet/weft/gossip"
+	"github.com/weftnet/weft/storage"
+)
+
+// freeAddrs returns n UDP addresses on loopback that were free a moment ago.
+func freeAddrs(t *testing.T, n int) []string {
+	var out []string
+	var conns []net.PacketConn
+	for i := 0; i < n; i++ {
+		c, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+		out = append(out, c.LocalAddr().String())
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+	return out
+}
+
+type testNet struct {
+	nodes []*Node
+	stops []func()
+	dirs  []string
+	cfgs  []Config
+}
+
+// startNetwork runs n nodes, all validators, peered in a full mesh over
+// QUIC on loopback.
+func startNetwork(t *testing.T, n int) *testNet {
+	addrs := freeAddrs(t, n)
+	var vals []dag.Validator
+	var peers []gossip.Peer
+	for i := 0; i < n; i++ {
+		k := testKey(byte(100 + i))
+		var pk dag.PublicKey
+		copy(pk[:], k.Public().(ed25519.PublicKey))
+		vals = append(vals, dag.Validator{Key: pk, Weight: 1})
+		peers = append(peers, gossip.Peer{Key: pk, Addr: addrs[i]})
+	}
+	tn := &testNet{}
+	for i := 0; i < n; i++ {
+		var others []gossip.Peer
+		for j, p := range peers {
+			if j != i {
+				others = append(others, p)
+			}
+		}
+		cfg := Config{DataDir: t.TempDir(), Identity: testKey(byte(100 + i)), Network: "net-test", NoPoW: true,
+			Validators: vals, GossipListen: addrs[i], Peers: others, IssueInterval: 10 * time.Millisecond,
+			SyncInterval: time.Second, Store: storage.Config{NoSync: true}}
+		tn.cfgs = append(tn.cfgs, cfg)
+		tn.dirs = append(tn.dirs, cfg.DataDir)
+		nd, stop := startNode(t, cfg.DataDir, func(c *Config) { *c = cfg })
+		tn.nodes = append(tn.nodes, nd)
+		tn.stops = append(tn.stops, stop)
+	}
+	return tn
+}
+
+// ledger reads what a node stored: every ID and whether it is confirmed.
+func ledger(t *testing.T, n *Node) (all, confirmed map[dag.ID]bool) {
+	all, confirmed = map[dag.ID]bool{}, map[dag.ID]bool{}
+	err := n.store.Range(0, func(e storage.Entry) error {
+		all[e.ID] = true
+		if e.Confirmed {
+			confirmed[e.ID] = true
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return all, confirmed
+}
+
+func sameSet(a, b map[dag.ID]bool) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k := range a {
+		if !b[k] {
+			return false
+		}
+	}
+	return true
+}
+
+// converge waits until every node stores the same messages, has confirmed
+// the same ones, and has confirmed every id in want.
+func converge(t *testing.T, tn *testNet, want []dag.ID, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		ok := true
+		var why string
+		all0, conf0 := ledger(t, tn.nodes[0])
+		for _, id := range want {
+			if !conf0[id] {
+				ok, why = false, fmt.Sprintf("node 0 has not confirmed %s", id)
+				break
+			}
+		}
+		for i, nd := range tn.nodes[1:] {
+			if !ok {
+				break
+			}
+			all, conf := ledger(t, nd)
+			if !sameSet(all, all0) {
+				ok, why = false, fmt.Sprintf("node %d stores %d messages, node 0 %d", i+1, len(all), len(all0))
+			} else if !sameSet(conf, conf0) {
+				ok, why = false, fmt.Sprintf("node %d confirmed %d messages, node 0 %d", i+1, len(conf), len(conf0))
+			}
+		}
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no convergence after %v: %s", within, why)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func testNetwork(t *testing.T, size, msgs int) {
+	tn := startNetwork(t, size)
+	dev := testKey(7)
+	var ids []dag.ID
+	for i := 0; i < msgs; i++ {
+		nd := tn.nodes[i%size]
+		m := device(t, nd, dev, uint64(i+1), fmt.Sprintf("reading %d", i))
+		if err := nd.Submit(context.Background(), []*dag.Message{m})[0]; err != nil {
+			t.Fatalf("message %d to node %d: %v", i, i%size, err)
+		}
+		ids = append(ids, m.ID())
+	}
+	converge(t, tn, ids, 30*time.Second)
+	_, conf := ledger(t, tn.nodes[0])
+	t.Logf("%d nodes: %d messages submitted round-robin, %d confirmed on every node", size, msgs, len(conf))
+	for i, nd := range tn.nodes {
+		for _, p := range nd.Peers() {
+			if !p.Connected || p.Invalid != 0 {
+				t.Errorf("node %d: peer %s connected=%v invalid=%d", i, p.Key, p.Connected, p.Invalid)
+			}
+		}
+	}
+}
+
+func TestNetwork3(t *testing.T) { testNetwork(t, 3, 300) }
+func TestNetwork5(t *testing.T) { testNetwork(t, 5, 300) }
+
+// TestCatchUp: a node stopped while the others go on, and a node that joins
+// with an empty store, both get everything through catch-up sync.
+func TestCatchUp(t *testing.T) {
+	tn := startNetwork(t, 3)
+	dev := testKey(8)
+	seq := uint64(0)
+	send := func(to *Node, k int) []dag.ID {
+		var ids []dag.ID
+		for i := 0; i < k; i++ {
+			seq++
+			m := device(t, to, dev, seq, fmt.Sprintf("m%d", seq))
+			if err := to.Submit(context.Background(), []*dag.Message{m})[0]; err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, m.ID())
+		}
+		return ids
+	}
+	ids := send(tn.nodes[0], 100)
+	converge(t, tn, ids, 30*time.Second)
+
+	// Node 2 goes away; 2 of 3 validators still confirm.
+	tn.stops[2]()
+	ids = append(ids, send(tn.nodes[1], 500)...)
+
+	// Node 2 comes back on its store; it missed 500 messages.
+	cfg := tn.cfgs[2]
+	back, _ := startNode(t, cfg.DataDir, func(c *Config) { *c = cfg })
+	tn.nodes[2] = back
+	converge(t, tn, ids, 60*time.Second)
+}
