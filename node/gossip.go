@@ -175,10 +175,14 @@ func deterministic(err error) bool {
 	return false
 }
 
-// fromPeer hands messages from a peer to the pipeline and returns the job
-// (nil if nothing was new). It blocks while the pipeline is full: that is
+// peerJob is the most messages from a peer in one job: a page of catch-up
+// sync is split so that every verifier takes a share.
+const peerJob = 512
+
+// fromPeer hands messages from a peer to the pipeline and returns the jobs
+// (none if nothing was new). It blocks while the pipeline is full: that is
 // the backpressure a peer feels.
-func (n *Node) fromPeer(from dag.PublicKey, raws [][]byte, relayed bool) *job {
+func (n *Node) fromPeer(from dag.PublicKey, raws [][]byte, relayed bool) []*job {
 	msgs := make([]*dag.Message, 0, len(raws))
 	for _, raw := range raws {
 		m, err := n.params.Decode(raw)
@@ -186,6 +190,9 @@ func (n *Node) fromPeer(from dag.PublicKey, raws [][]byte, relayed bool) *job {
 			n.m.rejected.WithLabelValues(Code(err)).Inc()
 			n.penalize(from, err)
 			return nil
+		}
+		if m.ID() == n.genesis {
+			continue // derived, never validated (it has no proof of work)
 		}
 		if relayed && !n.gossip.seen.add(m.ID()) {
 			continue
@@ -196,15 +203,21 @@ func (n *Node) fromPeer(from dag.PublicKey, raws [][]byte, relayed bool) *job {
 		return nil
 	}
 	n.m.in.WithLabelValues("gossip").Add(float64(len(msgs)))
-	j := newJob(msgs)
-	j.peer, j.from = true, from
+	var jobs []*job
 	n.mu.RLock()
 	defer n.mu.RUnlock()
 	if n.stopping {
 		return nil
 	}
-	n.verifyQ <- j
-	return j
+	for len(msgs) > 0 {
+		k := min(len(msgs), peerJob)
+		j := newJob(msgs[:k:k])
+		j.peer, j.from = true, from
+		n.verifyQ <- j
+		jobs = append(jobs, j)
+		msgs = msgs[k:]
+	}
+	return jobs
 }
 
 // gossipHandler is the node as the transport's Handler.
@@ -234,6 +247,7 @@ var errPageFull = errors.New("page full")
 
 func (h *gossipHandler) Sync(from dag.PublicKey, pos uint64, limit, maxBytes int) ([][]byte, uint64, bool) {
 	n := (*Node)(h)
+	pos = max(pos, 1) // every node derives the genesis; it is never sent
 	var (
 		out   [][]byte
 		bytes int
@@ -273,37 +287,57 @@ func (n *Node) kickSync(peer dag.PublicKey) {
 	}
 }
 
+// syncPipeline is how many pages of catch-up may be in flight at once:
+// the next is fetched while the one before is checked and stored.
+const syncPipeline = 3
+
 // syncWorker catches up with one peer: page by page from the cursor until
-// the peer's log ends, each page durable (or refused) before the next, then
-// again at every kick or SyncInterval.
+// the peer's log ends, then again at every kick or SyncInterval. Up to
+// syncPipeline pages are in flight; the cursor moves past a page only once
+// all of it is durable (or refused), so a restart never skips one.
 func (n *Node) syncWorker(peer dag.PublicKey, ps *peerState) {
 	ctx := n.gossipCtx
 	timer := time.NewTimer(n.cfg.SyncInterval)
 	defer timer.Stop()
+	type page struct {
+		jobs []*job
+		next uint64
+	}
+	settle := func(p page) {
+		for _, j := range p.jobs {
+			j.wait(ctx, 5*time.Minute)
+		}
+		n.gossip.mu.Lock()
+		if p.next > ps.cursor {
+			ps.cursor, n.gossip.dirty = p.next, true
+		}
+		n.gossip.mu.Unlock()
+	}
 	for {
+		n.gossip.mu.Lock()
+		fetch := ps.cursor
+		n.gossip.mu.Unlock()
+		var flight []page
 		for {
-			n.gossip.mu.Lock()
-			cursor := ps.cursor
-			n.gossip.mu.Unlock()
-			raws, next, done, err := n.gossip.t.Sync(ctx, peer, cursor, syncPage)
+			raws, next, done, err := n.gossip.t.Sync(ctx, peer, fetch, syncPage)
 			if err != nil {
 				break // disconnected, timed out or stopping: wait for the next kick
 			}
-			if len(raws) > 0 {
-				if j := n.fromPeer(peer, raws, false); j != nil {
-					j.wait(ctx, 5*time.Minute)
-				}
+			flight = append(flight, page{n.fromPeer(peer, raws, false), next})
+			fetch = next
+			if len(flight) >= syncPipeline {
+				settle(flight[0])
+				flight = flight[1:]
+				n.saveCursors()
 			}
-			n.gossip.mu.Lock()
-			if next > ps.cursor {
-				ps.cursor, n.gossip.dirty = next, true
-			}
-			n.gossip.mu.Unlock()
-			n.saveCursors()
 			if done || len(raws) == 0 || ctx.Err() != nil {
 				break
 			}
 		}
+		for _, p := range flight {
+			settle(p)
+		}
+		n.saveCursors()
 		timer.Reset(n.cfg.SyncInterval + rand.N(n.cfg.SyncInterval/4+1))
 		select {
 		case <-ctx.Done():

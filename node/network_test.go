@@ -40,7 +40,7 @@ type testNet struct {
 
 // startNetwork runs n nodes, all validators, peered in a full mesh over
 // QUIC on loopback.
-func startNetwork(t *testing.T, n int) *testNet {
+func startNetwork(t *testing.T, n int, powBase int) *testNet {
 	addrs := freeAddrs(t, n)
 	var vals []dag.Validator
 	var peers []gossip.Peer
@@ -59,7 +59,14 @@ func startNetwork(t *testing.T, n int) *testNet {
 				others = append(others, p)
 			}
 		}
-		cfg := Config{DataDir: t.TempDir(), Identity: testKey(byte(100 + i)), Network: "net-test", NoPoW: true,
+		// The genesis of "net-test-pow" has 1 leading zero bit: it fails
+		// proof of work at base 4, so a node that sent it would be caught.
+		network := "net-test"
+		if powBase > 0 {
+			network = "net-test-pow"
+		}
+		cfg := Config{DataDir: t.TempDir(), Identity: testKey(byte(100 + i)), Network: network,
+			NoPoW: powBase == 0, PoWBase: powBase,
 			Validators: vals, GossipListen: addrs[i], Peers: others, IssueInterval: 10 * time.Millisecond,
 			SyncInterval: time.Second, Store: storage.Config{NoSync: true}}
 		tn.cfgs = append(tn.cfgs, cfg)
@@ -135,8 +142,8 @@ func converge(t *testing.T, tn *testNet, want []dag.ID, within time.Duration) {
 	}
 }
 
-func testNetwork(t *testing.T, size, msgs int) {
-	tn := startNetwork(t, size)
+func testNetwork(t *testing.T, size, msgs, powBase int) {
+	tn := startNetwork(t, size, powBase)
 	dev := testKey(7)
 	var ids []dag.ID
 	for i := 0; i < msgs; i++ {
@@ -159,13 +166,14 @@ func testNetwork(t *testing.T, size, msgs int) {
 	}
 }
 
-func TestNetwork3(t *testing.T) { testNetwork(t, 3, 300) }
-func TestNetwork5(t *testing.T) { testNetwork(t, 5, 300) }
+// Proof of work on: the genesis, which has none, must never travel.
+func TestNetwork3(t *testing.T) { testNetwork(t, 3, 300, 4) }
+func TestNetwork5(t *testing.T) { testNetwork(t, 5, 300, 0) }
 
 // TestCatchUp: a node stopped while the others go on, and a node that joins
 // with an empty store, both get everything through catch-up sync.
 func TestCatchUp(t *testing.T) {
-	tn := startNetwork(t, 3)
+	tn := startNetwork(t, 3, 4)
 	dev := testKey(8)
 	seq := uint64(0)
 	send := func(to *Node, k int) []dag.ID {

@@ -37,17 +37,18 @@ const restoreMargin = 10_000
 // context ends, then drains it and closes the store. The methods other than
 // Run are safe for concurrent use.
 type Node struct {
-	cfg    Config
-	params dag.Params
-	log    zerolog.Logger
-	store  *storage.Store
-	self   dag.PublicKey
-	isVal  bool
-	vals   map[dag.PublicKey]bool
-	keys   *dag.KeyCache
-	m      *metrics
-	hub    *hub
-	edge   *edge
+	cfg     Config
+	params  dag.Params
+	log     zerolog.Logger
+	store   *storage.Store
+	self    dag.PublicKey
+	genesis dag.ID
+	isVal   bool
+	vals    map[dag.PublicKey]bool
+	keys    *dag.KeyCache
+	m       *metrics
+	hub     *hub
+	edge    *edge
 
 	verifyQ chan *job
 	coreQ   chan *job
@@ -117,6 +118,7 @@ func New(cfg Config) (*Node, error) {
 		log:       cfg.Log,
 		store:     store,
 		self:      cfg.PublicKey(),
+		genesis:   dag.Genesis(cfg.Params().Network).ID(),
 		vals:      make(map[dag.PublicKey]bool),
 		keys:      dag.NewKeyCache(1 << 16),
 		m:         newMetrics(),
