@@ -282,6 +282,9 @@ func messageJSON(mi *node.MessageInfo, children bool) map[string]any {
 	if mi.Confirmed {
 		out["confirmed_at"] = mi.ConfirmedAt
 	}
+	if mi.Orphaned {
+		out["orphaned"] = true
+	}
 	if mi.HasWeight {
 		out["approval_weight"] = mi.Weight
 	}

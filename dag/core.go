@@ -66,6 +66,12 @@ type Rejection struct {
 	Err error
 }
 
+// Orphan is a message given up as never to be confirmed.
+type Orphan struct {
+	ID  ID
+	Pos uint64
+}
+
 // Equivocation is one issuer signing two messages with one sequence number.
 // Both messages stay in the ledger; the equivocation is reported so that it
 // can be recorded and exposed.
@@ -88,9 +94,10 @@ type Update struct {
 	Missing []ID
 	// Rejected pending messages.
 	Rejected []Rejection
-	// Orphaned messages: unconfirmed after Config.OrphanAge, dropped from
-	// memory. They stay in the store, unconfirmed.
-	Orphaned []ID
+	// Orphaned messages: unconfirmed after OrphanAge, dropped from memory.
+	// They stay in the store, never confirmed; the store records them as
+	// settled so that a restore need not begin below them.
+	Orphaned []Orphan
 	// Equivocations seen.
 	Equivocations []Equivocation
 }
@@ -119,6 +126,7 @@ type node struct {
 	children   uint32
 	tip        int32 // index in Core.tips, or -1
 	confirmed  bool
+	orphan     bool // settled without confirmation (restored as such)
 }
 
 type entryPoint struct {
@@ -458,7 +466,7 @@ func (c *Core) approve(pos uint64, v int, now int64) {
 		n := &c.nodes[i]
 		b := &c.bits[int(i)*c.words+word]
 		c.walkSteps++
-		if n.confirmed || *b&mask != 0 {
+		if n.confirmed || n.orphan || *b&mask != 0 {
 			continue
 		}
 		*b |= mask
@@ -613,7 +621,7 @@ func (c *Core) prune(now int64) {
 	k := 0
 	for k < len(c.nodes)-1 { // always keep the newest, the tip of last resort
 		n := &c.nodes[k]
-		if n.confirmed {
+		if n.confirmed || n.orphan {
 			if n.solidAt >= now-int64(c.cfg.KeepConfirmed) {
 				break
 			}
@@ -621,7 +629,7 @@ func (c *Core) prune(now int64) {
 			if n.solidAt >= now-int64(OrphanAge) {
 				break
 			}
-			c.out.Orphaned = append(c.out.Orphaned, n.id)
+			c.out.Orphaned = append(c.out.Orphaned, Orphan{ID: n.id, Pos: c.base + uint64(k)})
 			c.unconfirmed--
 		}
 		pos := c.base + uint64(k)

@@ -15,6 +15,10 @@ type Restored struct {
 	Pos         uint64
 	ParentPos   [2]uint64
 	ConfirmedAt int64 // unix nanoseconds; 0 if not confirmed
+	// Orphaned: the message was given up as never to be confirmed. It is
+	// settled like a confirmed one: walks stop there, and it is not counted
+	// as unconfirmed.
+	Orphaned bool
 }
 
 // Restore rebuilds a Core from the newest part of a store: recs must be
@@ -54,18 +58,20 @@ func Restore(cfg Config, now time.Time, recs []Restored) (*Core, error) {
 			}
 		}
 		confirmed := r.ConfirmedAt != 0 || pos == 0
+		orphan := r.Orphaned && !confirmed
 		c.nodes = append(c.nodes, node{
 			id: id, issuer: m.Issuer, seq: m.Seq, ts: m.Timestamp, solidAt: t,
-			doneAt: r.ConfirmedAt, parents: r.ParentPos, tip: -1, confirmed: confirmed,
+			doneAt: r.ConfirmedAt, parents: r.ParentPos, tip: -1, confirmed: confirmed, orphan: orphan,
 		})
 		c.bits = append(c.bits, make([]uint64, c.words)...)
 		c.index[id] = pos
 		if pos != 0 {
 			c.link(pos)
 		}
-		if confirmed {
+		switch {
+		case confirmed:
 			c.newestConfirmedTS = max(c.newestConfirmedTS, m.Timestamp)
-		} else {
+		case !orphan:
 			c.unconfirmed++
 		}
 		if _, dup := c.seqs[issuerSeq{m.Issuer, m.Seq}]; !dup {
@@ -73,15 +79,20 @@ func Restore(cfg Config, now time.Time, recs []Restored) (*Core, error) {
 		}
 	}
 	// Everything below the window counts as confirmed.
-	c.confirmedTotal = c.base + uint64(len(c.nodes)-c.unconfirmed)
+	c.confirmedTotal = c.base
 	for i := range c.nodes {
-		if n := &c.nodes[i]; n.children == 0 && !c.lazy(n.ts) {
+		if c.nodes[i].confirmed {
+			c.confirmedTotal++
+		}
+	}
+	for i := range c.nodes {
+		if n := &c.nodes[i]; n.children == 0 && !n.orphan && !c.lazy(n.ts) {
 			c.addTip(c.base+uint64(i), t)
 		}
 	}
 	for i := range c.nodes {
 		n := &c.nodes[i]
-		if v, ok := c.validators[n.issuer]; ok && !n.confirmed {
+		if v, ok := c.validators[n.issuer]; ok && !n.confirmed && !n.orphan {
 			c.approve(c.base+uint64(i), v, t)
 		}
 	}

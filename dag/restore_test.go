@@ -24,12 +24,15 @@ func (s *memStore) apply(t *testing.T, u Update) {
 	for _, c := range u.Confirmed {
 		s.recs[c.Pos].ConfirmedAt = max(c.At, 1)
 	}
+	for _, o := range u.Orphaned {
+		s.recs[o.Pos].Orphaned = true
+	}
 }
 
 // firstUnconfirmed is the store's confirmed-prefix watermark.
 func (s *memStore) firstUnconfirmed() uint64 {
 	for i, r := range s.recs {
-		if r.ConfirmedAt == 0 {
+		if r.ConfirmedAt == 0 && !r.Orphaned {
 			return uint64(i)
 		}
 	}
@@ -123,5 +126,48 @@ func TestRestoreRejects(t *testing.T) {
 	}
 	if _, err := Restore(cfg, now, st.recs); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestRestoreOrphans: orphans are settled in the store, so a restore that
+// begins at the watermark leaves them out of the unconfirmed count, the tips,
+// and the walks.
+func TestRestoreOrphans(t *testing.T) {
+	vs := validators(3)
+	cfg := Config{Params: testNet, Validators: vs}
+	c, _ := New(cfg)
+	st := &memStore{}
+	st.apply(t, c.Ready())
+	clk := newClock()
+	chain(t, c, clk, c.Genesis(), 3) // nobody approves them
+	st.apply(t, c.Ready())
+	c.Tick(clk.advance(OrphanAge + time.Second))
+	u := c.Ready()
+	if len(u.Orphaned) != 2 || u.Orphaned[0].Pos != 1 || u.Orphaned[1].Pos != 2 {
+		t.Fatalf("orphaned %+v", u.Orphaned)
+	}
+	st.apply(t, u)
+	if got := st.firstUnconfirmed(); got != 3 {
+		t.Fatalf("watermark %d, want 3: orphans settle", got)
+	}
+	r, err := Restore(cfg, clk.now(), st.recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := r.Stats(); s.Unconfirmed != 1 {
+		t.Fatalf("restored stats %+v: want the one live message unconfirmed", s)
+	}
+	if tipSet(r)[st.recs[1].Msg.ID()] || tipSet(r)[st.recs[2].Msg.ID()] {
+		t.Fatal("an orphan is offered as a tip")
+	}
+	// Two validators approve the newest message: it confirms; the orphans
+	// below it stay unconfirmed.
+	newest := st.recs[3].Msg
+	for i := 0; i < 2; i++ {
+		mustAdd(t, r, clk.now(), msg(vs[i].Key, 1, newest.Timestamp, newest.ID()), Solid)
+	}
+	got := confirmedIDs(r.Ready().Confirmed)
+	if !got[newest.ID()] || got[st.recs[1].Msg.ID()] || got[st.recs[2].Msg.ID()] {
+		t.Fatalf("confirmed newest=%v orphans=%v %v", got[newest.ID()], got[st.recs[1].Msg.ID()], got[st.recs[2].Msg.ID()])
 	}
 }

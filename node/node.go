@@ -192,7 +192,7 @@ func (n *Node) openCore() error {
 		if e.Confirmed && at == 0 {
 			at = 1
 		}
-		recs = append(recs, dag.Restored{Msg: m, Pos: e.Pos, ParentPos: e.ParentPos, ConfirmedAt: at})
+		recs = append(recs, dag.Restored{Msg: m, Pos: e.Pos, ParentPos: e.ParentPos, ConfirmedAt: at, Orphaned: e.Orphaned})
 		return nil
 	})
 	if err != nil {
@@ -367,8 +367,8 @@ func (n *Node) flush() {
 			}
 		}
 	}
-	for _, id := range u.Orphaned {
-		delete(n.devUnconf, id)
+	for _, o := range u.Orphaned {
+		delete(n.devUnconf, o.ID)
 	}
 	for _, e := range u.Equivocations {
 		n.m.equivocations.Inc()
@@ -452,6 +452,10 @@ func (n *Node) write(u dag.Update, _ []*item) *storage.Write {
 	}
 	for i, c := range u.Confirmed {
 		w.Confirmations[i] = storage.Confirmation{Pos: c.Pos, At: max(c.At, 1)}
+	}
+	// Orphans are settled too, so that a restart need not begin below them.
+	for _, o := range u.Orphaned {
+		w.Confirmations = append(w.Confirmations, storage.Confirmation{Pos: o.Pos, At: storage.OrphanedAt})
 	}
 	return w
 }

@@ -75,6 +75,7 @@ type MessageInfo struct {
 	Pos         uint64
 	Confirmed   bool
 	ConfirmedAt int64
+	Orphaned    bool   // given up as never to be confirmed
 	Weight      uint64 // approval weight, when HasWeight
 	HasWeight   bool   // the message is in the core's window
 	Children    []dag.ID
@@ -132,7 +133,7 @@ func (n *Node) entryInfo(e storage.Entry) (*MessageInfo, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: position %d: %v", storage.ErrCorrupt, e.Pos, err)
 	}
-	return &MessageInfo{Msg: m, Pos: e.Pos, Confirmed: e.Confirmed, ConfirmedAt: e.ConfirmedAt}, nil
+	return &MessageInfo{Msg: m, Pos: e.Pos, Confirmed: e.Confirmed, ConfirmedAt: e.ConfirmedAt, Orphaned: e.Orphaned}, nil
 }
 
 // Raw returns a stored message's encoding.

@@ -17,7 +17,7 @@ import (
 func (s *Store) NextPos() uint64 { return s.nextPos.Load() }
 
 // ConfirmedPrefix returns the watermark below which every position is
-// confirmed. The writer advances it as confirmations fill the gaps, in the
+// settled: confirmed, or orphaned (see OrphanedAt). The writer advances it as confirmations fill the gaps, in the
 // transaction that records them, so it survives restarts; it is where a
 // restore of the DAG core starts reading (Range). It reflects committed
 // transactions only.
@@ -104,6 +104,10 @@ func decodeConf(pos uint64, v []byte, e *Entry) error {
 	at, err := decodeU64(fmt.Sprintf("confirmation of %d", pos), v)
 	if err != nil {
 		return err
+	}
+	if int64(at) == OrphanedAt {
+		e.Orphaned = true
+		return nil
 	}
 	e.Confirmed, e.ConfirmedAt = true, int64(at)
 	return nil

@@ -1,5 +1,7 @@
 package storage
 
+import "math"
+
 // NoPos is the ParentPos of a parent that is not in the store: the parent of
 // the genesis message, or a solid entry point below the retention frontier.
 // Any ParentPos that is not below the record's own Pos is treated the same
@@ -24,8 +26,10 @@ type Record struct {
 }
 
 // Confirmation records that the record at Pos was confirmed at At (unix
-// nanoseconds, local time). Only the first confirmation of a position is
-// kept; later ones for the same position are ignored.
+// nanoseconds, local time), or, with At == OrphanedAt, that it was given up
+// as orphaned: never confirmed, and settled all the same, so that the
+// ConfirmedPrefix watermark moves past it. Only the first confirmation of a
+// position is kept; later ones for the same position are ignored.
 type Confirmation struct {
 	Pos uint64
 	At  int64
@@ -42,9 +46,16 @@ type Write struct {
 	Confirmations []Confirmation
 }
 
+// OrphanedAt is the At of a Confirmation that settles a position as
+// orphaned rather than confirmed.
+const OrphanedAt = math.MinInt64
+
 // Entry is a record as read back, with its confirmation state.
 type Entry struct {
 	Record
+	// Orphaned reports that the position was settled as orphaned: it will
+	// never be confirmed (Confirmed is false).
+	Orphaned bool
 	// Confirmed reports whether a confirmation was recorded for the position.
 	// It is separate from ConfirmedAt so that a confirmation at time 0 (the
 	// genesis message is confirmed by definition, at no time) is still one.

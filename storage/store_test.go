@@ -530,3 +530,24 @@ func TestMergeResume(t *testing.T) {
 	m.apply(w)
 	m.check(t, s)
 }
+
+// TestOrphanedSettles: an orphaned position is not confirmed, but the
+// watermark moves past it, so a restore does not start below it forever.
+func TestOrphanedSettles(t *testing.T) {
+	s, _ := open(t, storage.Config{NoSync: true})
+	recs := testRecords(0, 3)
+	mustSubmit(t, s, &storage.Write{Records: recs, Confirmations: []storage.Confirmation{{Pos: 0, At: 5}, {Pos: 1, At: storage.OrphanedAt}, {Pos: 2, At: 7}}})
+	if got := s.ConfirmedPrefix(); got != 3 {
+		t.Fatalf("watermark %d, want 3", got)
+	}
+	e, err := s.GetByPos(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Confirmed || !e.Orphaned || e.ConfirmedAt != 0 {
+		t.Fatalf("orphaned entry: %+v", e)
+	}
+	if e, _ := s.GetByPos(2); !e.Confirmed || e.Orphaned || e.ConfirmedAt != 7 {
+		t.Fatalf("confirmed entry: %+v", e)
+	}
+}
