@@ -1,0 +1,220 @@
+package node
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/binary"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/weftnet/weft/dag"
+	"github.com/weftnet/weft/gossip"
+	"github.com/weftnet/weft/tipselect"
+)
+
+// prebuiltDAG makes n signed messages with 100-byte payloads from 1000
+// devices, grown on a generator core with uniform tip selection, so that
+// every parent comes before its children.
+func prebuiltDAG(tb testing.TB, network string, n int) []*dag.Message {
+	params := dag.Params{Network: dag.NetworkIDFromName(network), MaxPayload: dag.DefaultMaxPayload}
+	var v dag.PublicKey
+	gen, err := dag.New(dag.Config{Params: params, Validators: []dag.Validator{{Key: v, Weight: 1}}, MaxTips: 256})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	sel := tipselect.NewUniform(gen.TipPool())
+	r := rand.New(rand.NewPCG(3, 4))
+	devs := make([]ed25519.PrivateKey, 1000)
+	for i := range devs {
+		seed := make([]byte, 32)
+		binary.BigEndian.PutUint32(seed, uint32(9000+i))
+		devs[i] = ed25519.NewKeyFromSeed(seed)
+	}
+	now := time.Now()
+	payload := make([]byte, 100)
+	out := make([]*dag.Message, n)
+	for i := range out {
+		a, b, _ := sel.Select(r)
+		m := &dag.Message{Version: dag.Version, Network: params.Network, Parents: [2]dag.ID{a, b},
+			Seq: uint64(i/len(devs) + 1), Timestamp: now.UnixNano() + int64(i), Payload: payload}
+		m.Sign(devs[i%len(devs)])
+		if st, err := gen.Add(now, m); st != dag.Solid {
+			tb.Fatal(st, err)
+		}
+		gen.Ready()
+		out[i] = m
+	}
+	return out
+}
+
+// benchNetwork runs size nodes, all validators, full mesh, fsync on.
+func benchNetwork(b *testing.B, size int, network string) []*Node {
+	addrs := freeAddrs(&testing.T{}, size)
+	var vals []dag.Validator
+	var peers []gossip.Peer
+	for i := 0; i < size; i++ {
+		k := testKey(byte(150 + i))
+		var pk dag.PublicKey
+		copy(pk[:], k.Public().(ed25519.PublicKey))
+		vals = append(vals, dag.Validator{Key: pk, Weight: 1})
+		peers = append(peers, gossip.Peer{Key: pk, Addr: addrs[i]})
+	}
+	var nodes []*Node
+	for i := 0; i < size; i++ {
+		var others []gossip.Peer
+		for j, p := range peers {
+			if j != i {
+				others = append(others, p)
+			}
+		}
+		n, err := New(Config{DataDir: b.TempDir(), Identity: testKey(byte(150 + i)), Network: network, NoPoW: true,
+			Validators: vals, GossipListen: addrs[i], Peers: others})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- n.Run(ctx) }()
+		b.Cleanup(func() { cancel(); <-done })
+		nodes = append(nodes, n)
+	}
+	// Wait for the mesh.
+	deadline := time.Now().Add(20 * time.Second)
+	for _, n := range nodes {
+		for {
+			up := 0
+			for _, p := range n.Peers() {
+				if p.Connected {
+					up++
+				}
+			}
+			if up == size-1 {
+				break
+			}
+			if time.Now().After(deadline) {
+				b.Fatal("mesh did not form")
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	return nodes
+}
+
+// confirmWatch follows a node's events and records when each of want is
+// confirmed there.
+type confirmWatch struct {
+	mu   sync.Mutex
+	at   map[dag.ID]time.Time
+	want map[dag.ID]bool
+	done chan struct{}
+}
+
+func watchConfirmed(n *Node, want map[dag.ID]bool) *confirmWatch {
+	w := &confirmWatch{at: make(map[dag.ID]time.Time, len(want)), want: want, done: make(chan struct{})}
+	sub := n.Subscribe(1 << 18)
+	go func() {
+		defer sub.Close()
+		for e := range sub.C {
+			if e.Kind != EventConfirmed || !w.want[e.ID] {
+				continue
+			}
+			w.mu.Lock()
+			if _, ok := w.at[e.ID]; !ok {
+				w.at[e.ID] = time.Now()
+			}
+			full := len(w.at) == len(w.want)
+			w.mu.Unlock()
+			if full {
+				close(w.done)
+				return
+			}
+		}
+	}()
+	return w
+}
+
+// BenchmarkNetwork measures a network of 3 nodes on this machine: messages
+// submitted round-robin to the nodes in batches, confirmed on every node.
+// "max" offers as fast as the nodes take; "rate=N" offers N msgs/s and
+// reports the confirmation latency (submission to confirmed on the node
+// the message was submitted to). Every node checks every signature, and
+// fsyncs. Run: go test -run XXX -bench Network -benchtime 100000x ./node
+func BenchmarkNetwork(b *testing.B) {
+	for _, rate := range []int{0, 5000} {
+		name := "max"
+		if rate > 0 {
+			name = fmt.Sprintf("rate=%d", rate)
+		}
+		b.Run(name, func(b *testing.B) {
+			network := "bench-net-" + name
+			msgs := prebuiltDAG(b, network, b.N)
+			nodes := benchNetwork(b, 3, network)
+			want := make(map[dag.ID]bool, len(msgs))
+			for _, m := range msgs {
+				want[m.ID()] = true
+			}
+			var watches []*confirmWatch
+			for _, n := range nodes {
+				watches = append(watches, watchConfirmed(n, want))
+			}
+			const batch = 256
+			sent := make([]time.Time, len(msgs))
+			b.ResetTimer()
+			start := time.Now()
+			var wg sync.WaitGroup
+			work := make(chan int)
+			for w := 0; w < 6; w++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := range work {
+						chunk := msgs[i:min(i+batch, len(msgs))]
+						for k := range chunk {
+							sent[i+k] = time.Now()
+						}
+						n := nodes[(i/batch)%len(nodes)]
+						for _, err := range n.Submit(context.Background(), chunk) {
+							if err != nil {
+								b.Error(err)
+								return
+							}
+						}
+					}
+				}()
+			}
+			for i := 0; i < len(msgs); i += batch {
+				if rate > 0 {
+					if d := time.Until(start.Add(time.Duration(float64(i) / float64(rate) * float64(time.Second)))); d > 0 {
+						time.Sleep(d)
+					}
+				}
+				work <- i
+			}
+			close(work)
+			wg.Wait()
+			for i, w := range watches {
+				select {
+				case <-w.done:
+				case <-time.After(5 * time.Minute):
+					b.Fatalf("node %d confirmed %d of %d", i, len(w.at), len(want))
+				}
+			}
+			el := time.Since(start)
+			b.StopTimer()
+			b.ReportMetric(float64(len(msgs))/el.Seconds(), "confirmed/s")
+			// Latency on the node each message was submitted to.
+			lat := make([]time.Duration, 0, len(msgs))
+			for i, m := range msgs {
+				w := watches[(i/batch)%len(nodes)]
+				lat = append(lat, w.at[m.ID()].Sub(sent[i]))
+			}
+			slices.Sort(lat)
+			b.ReportMetric(float64(lat[len(lat)/2].Milliseconds()), "p50-ms")
+			b.ReportMetric(float64(lat[len(lat)*99/100].Milliseconds()), "p99-ms")
+		})
+	}
+}
