@@ -35,7 +35,10 @@ type Config struct {
 	MaxTips int
 	// TipMaxAge is how long a message stays in the pool. Default 30 s.
 	TipMaxAge time.Duration
-	// TipMaxChildren: a tip leaves the pool once it has this many children. Default 2.
+	// TipMaxChildren: a tip leaves the pool once it has this many children.
+	// Default 1, the tangle paper's model (a tip is an unapproved message):
+	// with 2, tips leave only as fast as they come and the pool drifts up to
+	// MaxTips, which delays approval, and so confirmation, in proportion.
 	TipMaxChildren int
 	// LazyAge: a tip whose timestamp is this much older than the newest
 	// confirmed message's is lazy and is not offered. Default 30 s.
@@ -99,7 +102,7 @@ func (cfg Config) withDefaults() (Config, error) {
 	defd(&cfg.PendingTTL, time.Minute)
 	def(&cfg.MaxTips, 4096)
 	defd(&cfg.TipMaxAge, 30*time.Second)
-	def(&cfg.TipMaxChildren, 2)
+	def(&cfg.TipMaxChildren, 1)
 	defd(&cfg.LazyAge, 30*time.Second)
 	defd(&cfg.KeepConfirmed, 10*time.Second)
 	def(&cfg.MaxEntryPoints, 4096)
