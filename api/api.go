@@ -385,7 +385,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, "internal", "streaming unsupported")
 		return
 	}
-	sub := s.node.Subscribe(4096)
+	sub := s.node.Subscribe(1 << 16) // one busy step can publish thousands
 	defer sub.Close()
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")

@@ -65,6 +65,9 @@ func prebuild(tb testing.TB, network string, n int) []*dag.Message {
 
 func benchNode(b *testing.B, network string) (*httptest.Server, *node.Node) {
 	cfg := node.Config{DataDir: b.TempDir(), Identity: key(1), Network: network, PoWBase: benchPoWBase}
+	// The messages are stamped when they are built, before the node starts:
+	// without this, the later ones would be lazy by the time they arrive.
+	cfg.Core.LazyAge = time.Hour
 	n, err := node.New(cfg)
 	if err != nil {
 		b.Fatal(err)

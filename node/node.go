@@ -327,6 +327,9 @@ func (n *Node) handle(j *job) {
 		switch st {
 		case dag.Solid, dag.Pending:
 			n.waiters[it.msg.ID()] = it
+			if st == dag.Pending {
+				it.waiting.Store(true)
+			}
 			if st == dag.Pending && j.peer {
 				if n.stepPeers == nil {
 					n.stepPeers = make(map[dag.PublicKey]bool)

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"errors"
+	"fmt"
 	"runtime"
 	"sync/atomic"
 	"time"
@@ -33,6 +34,8 @@ type item struct {
 	err   error
 	state atomic.Uint32 // 0 open, 1 being settled, 2 settled
 	job   *job
+	// waiting: the core holds it for missing parents.
+	waiting atomic.Bool
 }
 
 // job is one submission: the items a caller waits for together.
@@ -81,9 +84,9 @@ func (it *item) settled() error {
 }
 
 // wait returns each item's error once all are settled, or, when ctx or the
-// timeout ends first, settles the open ones with ErrUnknownParents (they
-// wait in the core for parents; if those come, the messages are stored,
-// but nobody is told). The caller's view is final either way.
+// timeout ends first, settles the open ones: with ErrUnknownParents those
+// the core holds for missing parents, with ErrOverloaded the others (if
+// they are stored later, nobody is told). The caller's view is final.
 func (j *job) wait(ctx context.Context, timeout time.Duration) []error {
 	t := time.NewTimer(timeout)
 	defer t.Stop()
@@ -94,8 +97,15 @@ func (j *job) wait(ctx context.Context, timeout time.Duration) []error {
 	}
 	errs := make([]error, len(j.items))
 	for i := range j.items {
-		j.items[i].finish(ErrUnknownParents) // no-op for the settled ones
-		errs[i] = j.items[i].settled()
+		it := &j.items[i]
+		// No-op for the settled ones. Those the core holds for parents wait
+		// for parents; the others were too slow in a busy pipeline.
+		if it.waiting.Load() {
+			it.finish(ErrUnknownParents)
+		} else {
+			it.finish(fmt.Errorf("%w: not stored within the submit timeout", ErrOverloaded))
+		}
+		errs[i] = it.settled()
 	}
 	return errs
 }
