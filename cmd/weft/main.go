@@ -35,5 +35,6 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newNodeCmd(), newKeygenCmd(), newSendCmd(), newGetCmd(), newDevnetCmd())
+	root.AddCommand(newBenchCmd())
 	return root
 }

@@ -1,0 +1,190 @@
+package bench_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"encoding/xml"
+	"errors"
+	"io"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/weftnet/weft/api"
+	"github.com/weftnet/weft/bench"
+	"github.com/weftnet/weft/node"
+)
+
+// smoke runs cfg (a short run against an in-process node) and checks that
+// it measured something plausible, never how fast.
+func smoke(t *testing.T, cfg bench.Config) *bench.Result {
+	t.Helper()
+	cfg.VerifyFor = 100 * time.Millisecond
+	cfg.Drain = 10 * time.Second
+	cfg.WorkDir = t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	start := time.Now()
+	res, err := cfg.Run(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%s: %.0f accepted/s, %.0f confirmed/s, p50 %.1f ms, p99 %.1f ms, max %.1f ms, in %v",
+		res.Scenario, res.AcceptedPerS, res.ConfirmedPerS, res.P50ConfirmMs, res.P99ConfirmMs, res.MaxConfirmMs, time.Since(start))
+	if res.Interrupted {
+		t.Error("interrupted")
+	}
+	if res.Accepted == 0 || res.AcceptedPerS <= 0 {
+		t.Errorf("nothing accepted: %+v", res)
+	}
+	if res.Confirmed == 0 || res.ConfirmedPerS <= 0 {
+		t.Errorf("nothing confirmed: %+v", res)
+	}
+	if res.Accepted > res.Offered || res.Confirmed > res.Accepted {
+		t.Errorf("offered %d, accepted %d, confirmed %d", res.Offered, res.Accepted, res.Confirmed)
+	}
+	if res.LatencySamples == 0 || !(0 < res.P50ConfirmMs && res.P50ConfirmMs <= res.P90ConfirmMs &&
+		res.P90ConfirmMs <= res.P99ConfirmMs && res.P99ConfirmMs <= res.MaxConfirmMs) {
+		t.Errorf("latencies out of order: p50 %g, p90 %g, p99 %g, max %g over %d", res.P50ConfirmMs,
+			res.P90ConfirmMs, res.P99ConfirmMs, res.MaxConfirmMs, res.LatencySamples)
+	}
+	if res.VerifyPerS <= 0 || res.PeakRSSBytes <= 0 || res.NodeCPUPer1k <= 0 || res.DiskBytesPerMsg <= 0 {
+		t.Errorf("missing measures: verify %g/s, rss %d, cpu %g s/1k, disk %g B/msg",
+			res.VerifyPerS, res.PeakRSSBytes, res.NodeCPUPer1k, res.DiskBytesPerMsg)
+	}
+	if len(res.Timeline) == 0 {
+		t.Error("no timeline")
+	}
+
+	// The JSON report carries the fields machines rely on.
+	b, err := json.Marshal(res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fields map[string]any
+	if err := json.Unmarshal(b, &fields); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"offered_per_s", "accepted_per_s", "confirmed_per_s", "p50_confirm_ms", "p90_confirm_ms",
+		"p99_confirm_ms", "max_confirm_ms", "peak_rss_bytes", "node_cpu_s_per_1k", "disk_bytes_per_msg", "verify_per_s",
+		"rejected", "timeline", "setup", "machine"} {
+		if _, ok := fields[k]; !ok {
+			t.Errorf("the JSON report lacks %q", k)
+		}
+	}
+	var table, svg bytes.Buffer
+	if err := res.Table(&table); err != nil || table.Len() == 0 {
+		t.Errorf("table: %v", err)
+	}
+	if err := res.PlotSVG(&svg); err != nil {
+		t.Fatal(err)
+	}
+	checkXML(t, svg.Bytes())
+	return res
+}
+
+func checkXML(t *testing.T, b []byte) {
+	t.Helper()
+	d := xml.NewDecoder(bytes.NewReader(b))
+	for {
+		_, err := d.Token()
+		if errors.Is(err, io.EOF) {
+			return
+		}
+		if err != nil {
+			t.Fatalf("the SVG does not parse as XML: %v", err)
+		}
+	}
+}
+
+func TestSmokeIngestBatches(t *testing.T) {
+	res := smoke(t, bench.Config{Scenario: bench.Ingest, Devices: 50, Batch: 256, Clients: 4, Messages: 3000, Duration: 20 * time.Second})
+	if res.StopReason != "messages" || res.Offered != 3000 {
+		t.Errorf("stopped by %s after %d messages, want after the 3000 messages", res.StopReason, res.Offered)
+	}
+}
+
+func TestSmokeIngestRate(t *testing.T) {
+	res := smoke(t, bench.Config{Scenario: bench.Ingest, Devices: 50, Batch: 64, Clients: 4, Rate: 1000, Duration: 2 * time.Second})
+	if res.StopReason != "duration" {
+		t.Errorf("stopped by %s", res.StopReason)
+	}
+}
+
+func TestSmokeIngestSingle(t *testing.T) {
+	smoke(t, bench.Config{Scenario: bench.Ingest, Devices: 40, Batch: 1, Clients: 16, Messages: 1000, Duration: 20 * time.Second})
+}
+
+func TestSmokeDevices(t *testing.T) {
+	res := smoke(t, bench.Config{Scenario: bench.Devices, Devices: 20, Duration: 2 * time.Second})
+	d := res.Device
+	if d == nil || d.Messages == 0 || d.SignUs <= 0 || d.PoWUs <= 0 || d.Difficulty != 5 {
+		t.Errorf("device costs: %+v", d)
+	}
+}
+
+// TestInterrupt checks that a run cut short by its context still returns
+// a (partial) report, promptly.
+func TestInterrupt(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cfg := bench.Config{Scenario: bench.Devices, Devices: 10, Duration: time.Minute, VerifyFor: 50 * time.Millisecond, WorkDir: t.TempDir()}
+	go func() {
+		time.Sleep(1500 * time.Millisecond)
+		cancel()
+	}()
+	start := time.Now()
+	res, err := cfg.Run(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Interrupted || res.StopReason != "interrupted" {
+		t.Errorf("interrupted %v, stop reason %q", res.Interrupted, res.StopReason)
+	}
+	if el := time.Since(start); el > 20*time.Second {
+		t.Errorf("took %v to stop", el)
+	}
+}
+
+// TestSmokeRemoteNode loads a node through its URL (--node), as for a node
+// in another process: CPU and memory then come from its /metrics.
+func TestSmokeRemoteNode(t *testing.T) {
+	key := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, 32))
+	n, err := node.New(node.Config{DataDir: t.TempDir(), Identity: key, Network: "remote-bench", PoWBase: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- n.Run(ctx) }()
+	a := api.New(n, "test", zerolog.Nop())
+	srv := httptest.NewServer(a)
+	defer func() {
+		a.EndStreams()
+		srv.Close()
+		cancel()
+		<-done
+	}()
+	cfg := bench.Config{Scenario: bench.Ingest, Node: srv.URL, Devices: 20, Batch: 100, Clients: 2, Messages: 1500,
+		Duration: 20 * time.Second, VerifyFor: 50 * time.Millisecond, Drain: 10 * time.Second, WorkDir: t.TempDir()}
+	res, err := cfg.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Accepted == 0 || res.Confirmed == 0 || res.LatencySamples == 0 {
+		t.Errorf("accepted %d, confirmed %d, latency samples %d", res.Accepted, res.Confirmed, res.LatencySamples)
+	}
+	if res.Setup.Node != srv.URL || res.Setup.Difficulty != 4 {
+		t.Errorf("setup %+v: want the node's URL and its difficulty (base 3, 4 bits for this size)", res.Setup)
+	}
+	if res.PeakRSSBytes <= 0 || res.NodeCPUPer1k <= 0 || !strings.Contains(res.CPUSource, "process_cpu_seconds_total") {
+		t.Errorf("rss %d, cpu %g (%s): want them from /metrics", res.PeakRSSBytes, res.NodeCPUPer1k, res.CPUSource)
+	}
+	if res.DiskBytes != 0 {
+		t.Error("disk usage measured for a node in another place")
+	}
+}

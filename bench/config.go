@@ -1,0 +1,183 @@
+package bench
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/weftnet/weft/dag"
+)
+
+// Scenario names a benchmark.
+type Scenario string
+
+const (
+	// Ingest offers pre-built messages (signed and solved before the clock
+	// starts) from simulated devices, through gateways that submit batches
+	// (Config.Batch > 1) or single messages, at a fixed rate or as fast as
+	// the node takes them.
+	Ingest Scenario = "ingest"
+	// Devices runs simulated devices that do what real ones do for every
+	// message, live: ask the node for tips, build, sign, solve the proof of
+	// work, submit. It reports the devices' CPU cost per message beside
+	// the node's throughput.
+	Devices Scenario = "devices"
+)
+
+// Defaults of a Config's zero fields.
+const (
+	DefaultNetwork  = "weft-bench"
+	DefaultPoWBase  = 4
+	DefaultDevices  = 1000
+	DefaultBatch    = 1024
+	DefaultPayload  = 100
+	DefaultDuration = 30 * time.Second
+	DefaultLinger   = 5 * time.Millisecond
+	DefaultDrain    = 10 * time.Second
+	DefaultSeed     = 1
+	// DefaultGateways is the default number of concurrent senders for
+	// batches; DefaultClients for single messages.
+	DefaultGateways = 8
+	DefaultClients  = 256
+)
+
+// ErrConfig: a Config is unusable.
+var ErrConfig = errors.New("bench: bad config")
+
+// Config describes a run. Zero fields mean the defaults documented on each.
+type Config struct {
+	// Scenario is Ingest or Devices. Required.
+	Scenario Scenario
+
+	// Node is the API URL of a running node to load ("http://host:port").
+	// Empty (the default): a node is started in this process on a fresh
+	// data directory under WorkDir, with Network and PoWBase, and stopped
+	// after the run.
+	Node string
+	// WorkDir holds the in-process node's data and the tapes of pre-built
+	// messages. Default: a new temporary directory, removed after the run.
+	WorkDir string
+	// Network is the in-process node's network name. Default DefaultNetwork.
+	Network string
+	// PoWBase is the in-process node's base proof-of-work difficulty.
+	// Default DefaultPoWBase (4): low, so that pre-building and simulated
+	// devices are quick. The node checks a proof of work with one hash at
+	// any difficulty, so its own cost does not depend on it.
+	PoWBase int
+
+	// Devices is the number of simulated devices, each with its own key.
+	// Default DefaultDevices.
+	Devices int
+	// Rate is the offered load in messages per second; 0 offers messages
+	// as fast as the node takes them (each sender waits for the answer to
+	// its request before sending the next).
+	Rate float64
+	// Batch is the number of messages per request in Ingest: 1 submits
+	// single messages (POST /api/v1/messages), more uses the batch
+	// endpoint. Default DefaultBatch. Devices always submit singly.
+	Batch int
+	// Clients is the number of concurrent senders in Ingest, each with one
+	// connection and one request in flight; each owns a share of the
+	// devices, so every device's messages arrive in sequence order. Default
+	// DefaultGateways with batches, DefaultClients with single messages;
+	// at most Devices. In Devices every device is its own client.
+	Clients int
+	// Linger is how long a sender at a fixed rate waits, once a message is
+	// due, for more to fill its batch. Default DefaultLinger; ignored for
+	// single messages and at Rate 0.
+	Linger time.Duration
+	// Payload is the payload size in bytes. Default DefaultPayload.
+	Payload int
+
+	// Duration bounds the load. Default DefaultDuration.
+	Duration time.Duration
+	// Messages, if positive, is the number of messages to offer; the run
+	// ends when they are all answered or at Duration, whichever is first.
+	Messages int
+	// Drain is how long the run waits after the load, at most, for the
+	// messages accepted to be confirmed. Default DefaultDrain.
+	Drain time.Duration
+	// Seed makes the devices' keys, the payloads and the shape of the
+	// generator's DAG reproducible. Default DefaultSeed.
+	Seed uint64
+	// VerifyFor is how long the signature-verification measurement runs
+	// before the load. Default 1 s.
+	VerifyFor time.Duration
+
+	// Progress receives a progress line every second, if set.
+	Progress io.Writer
+	// ProgressInPlace rewrites the progress line in place (a terminal)
+	// instead of writing one line each time.
+	ProgressInPlace bool
+	// CPUProfile, if set, receives a CPU profile of this process taken over
+	// the load (the in-process node and the load generator).
+	CPUProfile io.Writer
+	// Log receives the in-process node's logs and the run's notes.
+	Log zerolog.Logger
+	// Version is what the in-process node's API reports.
+	Version string
+}
+
+func (cfg Config) withDefaults() (Config, error) {
+	switch cfg.Scenario {
+	case Ingest, Devices:
+	default:
+		return cfg, fmt.Errorf("%w: unknown scenario %q", ErrConfig, cfg.Scenario)
+	}
+	def := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	defd := func(v *time.Duration, d time.Duration) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	if cfg.Network == "" {
+		cfg.Network = DefaultNetwork
+	}
+	def(&cfg.PoWBase, DefaultPoWBase)
+	def(&cfg.Devices, DefaultDevices)
+	def(&cfg.Batch, DefaultBatch)
+	def(&cfg.Payload, DefaultPayload)
+	defd(&cfg.Duration, DefaultDuration)
+	defd(&cfg.Linger, DefaultLinger)
+	defd(&cfg.Drain, DefaultDrain)
+	defd(&cfg.VerifyFor, time.Second)
+	if cfg.Seed == 0 {
+		cfg.Seed = DefaultSeed
+	}
+	if cfg.Scenario == Devices {
+		cfg.Batch = 1
+		cfg.Clients = cfg.Devices
+	}
+	if cfg.Batch == 1 {
+		def(&cfg.Clients, DefaultClients)
+	} else {
+		def(&cfg.Clients, DefaultGateways)
+	}
+	switch {
+	case cfg.Rate < 0:
+		return cfg, fmt.Errorf("%w: negative rate", ErrConfig)
+	case cfg.Devices < 1:
+		return cfg, fmt.Errorf("%w: %d devices", ErrConfig, cfg.Devices)
+	case cfg.Batch < 1 || cfg.Batch > 4096:
+		return cfg, fmt.Errorf("%w: batch %d, want 1..4096", ErrConfig, cfg.Batch)
+	case cfg.Clients < 1:
+		return cfg, fmt.Errorf("%w: %d clients", ErrConfig, cfg.Clients)
+	case cfg.Payload < 0 || cfg.Payload > dag.MaxPayload:
+		return cfg, fmt.Errorf("%w: payload %d bytes", ErrConfig, cfg.Payload)
+	case cfg.Duration < 0 || cfg.Drain < 0 || cfg.Linger < 0 || cfg.VerifyFor < 0:
+		return cfg, fmt.Errorf("%w: negative duration", ErrConfig)
+	case cfg.Messages < 0:
+		return cfg, fmt.Errorf("%w: negative message count", ErrConfig)
+	case cfg.PoWBase < 0:
+		return cfg, fmt.Errorf("%w: negative pow base", ErrConfig)
+	}
+	cfg.Clients = min(cfg.Clients, cfg.Devices)
+	return cfg, nil
+}

@@ -1,0 +1,284 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Result is what a run measured. Rates are per second of the load window
+// (from the first message offered to the moment the load stopped);
+// latencies are in milliseconds; CPU is in seconds.
+type Result struct {
+	Scenario string `json:"scenario"`
+	Setup    Setup  `json:"setup"`
+	Machine  Host   `json:"machine"`
+
+	StartedAt   time.Time `json:"started_at"`
+	WindowS     float64   `json:"window_s"`    // the load window
+	StopReason  string    `json:"stop_reason"` // "duration", "messages", "interrupted"
+	Interrupted bool      `json:"interrupted"`
+
+	Offered   uint64            `json:"offered"`
+	Accepted  uint64            `json:"accepted"`
+	Rejected  map[string]uint64 `json:"rejected"` // by the API's error code
+	Confirmed uint64            `json:"confirmed"`
+	// ConfirmedSource says how confirmations were counted.
+	ConfirmedSource string `json:"confirmed_source"`
+	// Unconfirmed is the accepted messages still unconfirmed when the drain
+	// ended (or whose confirmation event was missed, see EventStreamCuts).
+	Unconfirmed uint64  `json:"unconfirmed_after_drain"`
+	DrainS      float64 `json:"drain_s"`
+	// MaxBehindS is, at a fixed rate, the most the senders fell behind the
+	// schedule: when the node does not keep up, messages wait in them.
+	MaxBehindS float64 `json:"max_behind_s,omitempty"`
+
+	OfferedPerS   float64 `json:"offered_per_s"`
+	AcceptedPerS  float64 `json:"accepted_per_s"`
+	ConfirmedPerS float64 `json:"confirmed_per_s"`
+
+	P50ConfirmMs  float64 `json:"p50_confirm_ms"`
+	P90ConfirmMs  float64 `json:"p90_confirm_ms"`
+	P99ConfirmMs  float64 `json:"p99_confirm_ms"`
+	MaxConfirmMs  float64 `json:"max_confirm_ms"`
+	MeanConfirmMs float64 `json:"mean_confirm_ms"`
+	// LatencySamples is the number of confirmations the latency figures
+	// are computed from.
+	LatencySamples uint64 `json:"latency_samples"`
+	// LatencySource says which messages the latency figures are over.
+	LatencySource string `json:"latency_source"`
+	// LatencyFrom and LatencyTo say where the latency clock starts and stops.
+	LatencyFrom string `json:"latency_from"`
+	LatencyTo   string `json:"latency_to"`
+	// EventStreamCuts counts the times the node cut the event stream (it
+	// drops a client more than 4096 events behind) and the bench had to
+	// reconnect; confirmations in between were missed.
+	EventStreamCuts int64 `json:"event_stream_cuts"`
+
+	// CPU per 1,000 accepted messages, over the load window and the drain.
+	NodeCPUPer1k      float64 `json:"node_cpu_s_per_1k"`
+	ProcessCPUPer1k   float64 `json:"process_cpu_s_per_1k,omitempty"`
+	GeneratorCPUPer1k float64 `json:"generator_cpu_s_per_1k,omitempty"`
+	CPUSource         string  `json:"cpu_source"`
+
+	PeakRSSBytes int64  `json:"peak_rss_bytes"`
+	HWMBytes     int64  `json:"hwm_rss_bytes,omitempty"` // the process's lifetime peak
+	RSSSource    string `json:"rss_source"`
+
+	DiskBytes       int64   `json:"disk_bytes,omitempty"`
+	StoredMessages  uint64  `json:"stored_messages,omitempty"`
+	DiskBytesPerMsg float64 `json:"disk_bytes_per_msg,omitempty"`
+
+	// VerifyPerS is the rate at which this machine verifies ed25519
+	// signatures on all cores (dag.Verifier batches, GOMAXPROCS
+	// goroutines), measured before the load; VerifyFraction is
+	// ConfirmedPerS over it.
+	VerifyPerS     float64 `json:"verify_per_s"`
+	VerifyFraction float64 `json:"verify_fraction"`
+
+	Prebuild *Prebuild   `json:"prebuild,omitempty"`
+	Device   *DeviceCost `json:"device,omitempty"`
+
+	Timeline []Sample `json:"timeline"`
+	Notes    []string `json:"notes,omitempty"`
+}
+
+// Setup is the run's configuration, as used.
+type Setup struct {
+	Node       string  `json:"node"` // "in-process" or the URL
+	Network    string  `json:"network,omitempty"`
+	PoWBase    int     `json:"pow_base,omitempty"` // in-process node
+	Difficulty int     `json:"pow_difficulty"`     // of the run's messages
+	Devices    int     `json:"devices"`
+	Rate       float64 `json:"rate"` // 0: as fast as possible
+	Batch      int     `json:"batch"`
+	Clients    int     `json:"clients"`
+	LingerMs   float64 `json:"linger_ms,omitempty"`
+	Payload    int     `json:"payload_bytes"`
+	MsgBytes   int     `json:"message_bytes"`
+	DurationS  float64 `json:"duration_s"`
+	Messages   int     `json:"messages,omitempty"`
+	Seed       uint64  `json:"seed"`
+}
+
+// Host describes the machine.
+type Host struct {
+	CPUs       int    `json:"cpus"`
+	GOMAXPROCS int    `json:"gomaxprocs"`
+	CPUModel   string `json:"cpu_model,omitempty"`
+	GoVersion  string `json:"go_version"`
+	OS         string `json:"os"`
+	// LoadAvg is the machine's 1-minute load average (/proc/loadavg) when
+	// the load started and when the drain ended: other work on the machine
+	// shows here.
+	LoadAvg [2]float64 `json:"load_avg,omitempty"`
+}
+
+// Prebuild describes the pre-built messages of Ingest.
+type Prebuild struct {
+	Messages int     `json:"messages"`
+	Seconds  float64 `json:"seconds"`
+	PerS     float64 `json:"per_s"`
+	// ProbePerS is the accepted rate of the short probe that sized the
+	// tape for a run as fast as possible (0: no probe).
+	ProbePerS float64 `json:"probe_per_s,omitempty"`
+	// TimestampRate is the rate the messages' timestamps were planned at.
+	TimestampRate float64 `json:"timestamp_rate"`
+	// LateS is how much later than planned the load started (the messages
+	// were that much older than planned).
+	LateS float64 `json:"late_s"`
+}
+
+// DeviceCost is what the simulated devices of Devices spent per message,
+// in CPU time of the thread that did the work.
+type DeviceCost struct {
+	Messages    uint64  `json:"messages"` // built
+	SignUs      float64 `json:"sign_cpu_us"`
+	PoWUs       float64 `json:"pow_cpu_us"`
+	PoWHashes   float64 `json:"pow_expected_hashes"`
+	Difficulty  int     `json:"pow_difficulty"`
+	PoWUsAt10   float64 `json:"pow_cpu_us_at_base_10"` // scaled to the default base
+	TipsP50Ms   float64 `json:"tips_p50_ms"`
+	TipsP99Ms   float64 `json:"tips_p99_ms"`
+	SubmitP50Ms float64 `json:"submit_p50_ms"`
+	SubmitP99Ms float64 `json:"submit_p99_ms"`
+}
+
+// Sample is one second of the run.
+type Sample struct {
+	T             float64 `json:"t"` // seconds since the load started
+	OfferedPerS   float64 `json:"offered_per_s"`
+	AcceptedPerS  float64 `json:"accepted_per_s"`
+	ConfirmedPerS float64 `json:"confirmed_per_s"`
+	// P99ConfirmMs is the p99 of the confirmations of this second.
+	P99ConfirmMs float64 `json:"p99_confirm_ms"`
+	// BehindS is, at a fixed rate, the most a sender was behind the
+	// schedule in this second.
+	BehindS  float64 `json:"behind_s,omitempty"`
+	RSSBytes int64   `json:"rss_bytes"`
+	// AnonBytes and FileBytes split the RSS of an in-process node: anonymous
+	// memory (the Go heap, stacks) and file-backed pages (bbolt's memory
+	// map of its file, which the kernel can drop and read back).
+	AnonBytes int64 `json:"rss_anon_bytes,omitempty"`
+	FileBytes int64 `json:"rss_file_bytes,omitempty"`
+	// LiveHeapBytes is the Go heap live after the last collection (an
+	// in-process node and the load generator); the heap grows to about
+	// twice that before the next (GOGC=100).
+	LiveHeapBytes int64 `json:"live_heap_bytes,omitempty"`
+	Load          bool  `json:"load"` // false during the drain
+
+	nodeConfirmedPerS float64 // from the node's counters
+	polledP99Ms       float64 // of the poller's sample
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// group formats n with thousands separators.
+func group(n float64) string {
+	s := strconv.FormatFloat(math.Round(n), 'f', 0, 64)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}
+
+func mib(b int64) string { return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20)) }
+
+// Table writes the result for people: a few sections of aligned rows.
+func (r *Result) Table(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	row := func(k, v string, a ...any) { fmt.Fprintf(tw, "  %s\t%s\n", k, fmt.Sprintf(v, a...)) }
+	s := r.Setup
+	load := "as fast as the node takes"
+	if s.Rate > 0 {
+		load = group(s.Rate) + " msgs/s"
+	}
+	via := fmt.Sprintf("batches of %d from %d gateways", s.Batch, s.Clients)
+	if s.Batch == 1 {
+		via = fmt.Sprintf("single messages from %d clients", s.Clients)
+	}
+	fmt.Fprintf(tw, "weft bench %s\n", r.Scenario)
+	row("node", "%s, network %s", s.Node, s.Network)
+	row("load", "%s; %s devices; %s; payload %d B (message %d B)", load, group(float64(s.Devices)), via, s.Payload, s.MsgBytes)
+	row("proof of work", "%d bits a message; the node checks it with one hash at any difficulty", s.Difficulty)
+	row("machine", "%d CPUs (GOMAXPROCS %d) %s, %s; load average %.2f at the start, %.2f at the end",
+		r.Machine.CPUs, r.Machine.GOMAXPROCS, r.Machine.CPUModel, r.Machine.GoVersion, r.Machine.LoadAvg[0], r.Machine.LoadAvg[1])
+	row("window", "%.1f s (stopped by %s), seed %d", r.WindowS, r.StopReason, s.Seed)
+	if p := r.Prebuild; p != nil {
+		probe := ""
+		if p.ProbePerS > 0 {
+			probe = fmt.Sprintf("; sized by a probe at %s/s", group(p.ProbePerS))
+		}
+		row("pre-built", "%s messages in %.1f s (%s/s)%s", group(float64(p.Messages)), p.Seconds, group(p.PerS), probe)
+	}
+	fmt.Fprintf(tw, "throughput\tmsgs/s\ttotal\n")
+	fmt.Fprintf(tw, "  offered\t%s\t%s\n", group(r.OfferedPerS), group(float64(r.Offered)))
+	fmt.Fprintf(tw, "  accepted (durable)\t%s\t%s\n", group(r.AcceptedPerS), group(float64(r.Accepted)))
+	fmt.Fprintf(tw, "  confirmed\t%s\t%s\n", group(r.ConfirmedPerS), group(float64(r.Confirmed)))
+	codes := make([]string, 0, len(r.Rejected))
+	for c := range r.Rejected {
+		codes = append(codes, c)
+	}
+	slices.Sort(codes)
+	for _, c := range codes {
+		fmt.Fprintf(tw, "  rejected %s\t\t%s\n", c, group(float64(r.Rejected[c])))
+	}
+	if len(codes) == 0 {
+		fmt.Fprintf(tw, "  rejected\t\t0\n")
+	}
+	fmt.Fprintf(tw, "  unconfirmed after %.1f s drain\t\t%s\n", r.DrainS, group(float64(r.Unconfirmed)))
+	if r.MaxBehindS > 0 {
+		row("senders behind the rate", "%.2f s at most", r.MaxBehindS)
+	}
+	row("confirmations counted by", "%s", r.ConfirmedSource)
+	fmt.Fprintf(tw, "confirmation latency\tms\n")
+	for _, q := range []struct {
+		k string
+		v float64
+	}{{"p50", r.P50ConfirmMs}, {"p90", r.P90ConfirmMs}, {"p99", r.P99ConfirmMs}, {"max", r.MaxConfirmMs}, {"mean", r.MeanConfirmMs}} {
+		fmt.Fprintf(tw, "  %s\t%.1f\n", q.k, q.v)
+	}
+	row("over", "%s (%s confirmations)", r.LatencySource, group(float64(r.LatencySamples)))
+	row("from", "%s", r.LatencyFrom)
+	row("to", "%s", r.LatencyTo)
+	fmt.Fprintf(tw, "cost\n")
+	row("node CPU", "%.3f s per 1,000 messages (%s)", r.NodeCPUPer1k, r.CPUSource)
+	if r.ProcessCPUPer1k > 0 {
+		row("process CPU", "%.3f s per 1,000 messages (node and load generator)", r.ProcessCPUPer1k)
+	}
+	if r.GeneratorCPUPer1k > 0 {
+		row("generator CPU", "%.3f s per 1,000 messages (measured on its own threads)", r.GeneratorCPUPer1k)
+	}
+	row("peak RSS", "%s (%s)", mib(r.PeakRSSBytes), r.RSSSource)
+	if r.DiskBytes > 0 {
+		row("disk", "%s for %s messages: %.0f B a message", mib(r.DiskBytes), group(float64(r.StoredMessages)), r.DiskBytesPerMsg)
+	}
+	row("signature checks", "this machine verifies %s ed25519 signatures/s on all cores; confirmed = %.0f %% of it",
+		group(r.VerifyPerS), 100*r.VerifyFraction)
+	if d := r.Device; d != nil {
+		fmt.Fprintf(tw, "device side (per message, CPU of one core)\n")
+		row("sign", "%.1f µs (crypto/ed25519, as client.Device)", d.SignUs)
+		row("proof of work", "%.1f µs at %d bits (%.0f hashes expected); %.0f µs at the default base 10",
+			d.PoWUs, d.Difficulty, d.PoWHashes, d.PoWUsAt10)
+		row("tips round trip", "p50 %.2f ms, p99 %.2f ms", d.TipsP50Ms, d.TipsP99Ms)
+		row("submit round trip", "p50 %.2f ms, p99 %.2f ms (answered once durable)", d.SubmitP50Ms, d.SubmitP99Ms)
+	}
+	for _, n := range r.Notes {
+		fmt.Fprintf(tw, "note: %s\n", n)
+	}
+	return tw.Flush()
+}

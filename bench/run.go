@@ -1,0 +1,538 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net/http"
+	"os"
+	"runtime"
+	"runtime/metrics"
+	"runtime/pprof"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/weftnet/weft/dag"
+)
+
+// Run runs the benchmark cfg describes and returns what it measured. It
+// always stops by itself: the measured load ends at cfg.Duration (or once
+// cfg.Messages are answered), then the run keeps the load going (a
+// cool-down, neither counted nor tracked) for at most cfg.Drain, until the
+// measured messages are confirmed. If ctx ends during the load or the
+// drain, Run stops at once and returns the partial result, with
+// Interrupted set, and a nil error; if it ends before the load starts, Run
+// returns ctx.Err(). Run may be called concurrently with distinct configs,
+// except that a CPU profile can be taken by one run at a time.
+func (cfg Config) Run(ctx context.Context) (*Result, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	dir := cfg.WorkDir
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "weft-bench-"); err != nil {
+			return nil, fmt.Errorf("bench: %w", err)
+		}
+		defer os.RemoveAll(dir)
+	} else {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("bench: %w", err)
+		}
+		if dir, err = os.MkdirTemp(dir, "run-"); err != nil {
+			return nil, fmt.Errorf("bench: %w", err)
+		}
+	}
+	r := &run{cfg: cfg, dir: dir, cnt: newCounts(), cool: newCounts(), hc: &http.Client{Timeout: 5 * time.Second}}
+	if cfg.Node == "" {
+		r.t, err = startLocal(cfg, dir)
+	} else {
+		r.t, err = connectRemote(ctx, cfg.Node, cfg.Payload)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if r.t != nil {
+			r.t.stop()
+		}
+	}()
+	if cfg.Payload > r.t.maxPayload {
+		return nil, fmt.Errorf("%w: payload of %d bytes over the network's limit of %d", ErrConfig, cfg.Payload, r.t.maxPayload)
+	}
+	r.res = r.newResult()
+	r.status("measuring signature verification on %d cores", runtime.GOMAXPROCS(0))
+	if r.res.VerifyPerS, err = measureVerify(ctx, cfg.VerifyFor, cfg.Seed); err != nil {
+		return nil, err
+	}
+	switch cfg.Scenario {
+	case Ingest:
+		err = r.ingest(ctx)
+	case Devices:
+		err = r.devices(ctx)
+	}
+	if err != nil {
+		if r.res.StartedAt.IsZero() && ctx.Err() != nil {
+			return nil, fmt.Errorf("bench: interrupted before the load started: %w", ctx.Err())
+		}
+		return nil, err
+	}
+	r.finish()
+	return r.res, nil
+}
+
+// run is the state of one Run.
+type run struct {
+	cfg  Config
+	dir  string
+	t    *target
+	res  *Result
+	cnt  *counts // the measured messages
+	cool *counts // the cool-down's
+	tr   *tracker
+	poll *poller
+	fol  *follower
+	hc   *http.Client
+
+	// The measurement window: from start to stopped for the rates; to the
+	// end of the drain for CPU.
+	start       time.Time
+	stopped     time.Time
+	loadActive  atomic.Bool
+	procCPU0    time.Duration
+	procKnown   bool
+	genCPU      time.Duration // the load generator's threads
+	genCPUKnown bool
+	peakRSS     atomic.Int64
+	samplerStop chan struct{}
+	samplerDone chan struct{}
+	samplesMu   sync.Mutex
+	samples     []Sample
+	atStop      struct{ offered, accepted, confirmed uint64 }
+	profiling   bool
+	// The node's own counters at the start of the window, at its end and
+	// after the drain.
+	m0, m1, m2 nodeMetrics
+	mOK        bool
+}
+
+func (r *run) newResult() *Result {
+	cfg := r.cfg
+	res := &Result{
+		Scenario: string(cfg.Scenario),
+		Setup: Setup{Node: "in-process", Network: cfg.Network, PoWBase: cfg.PoWBase, Difficulty: r.t.difficulty,
+			Devices: cfg.Devices, Rate: cfg.Rate, Batch: cfg.Batch, Clients: cfg.Clients, Payload: cfg.Payload,
+			MsgBytes: dag.MinSize + cfg.Payload, DurationS: cfg.Duration.Seconds(), Messages: cfg.Messages, Seed: cfg.Seed},
+		Machine: Host{CPUs: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0), CPUModel: cpuModel(),
+			GoVersion: runtime.Version(), OS: runtime.GOOS + "/" + runtime.GOARCH},
+		Rejected: map[string]uint64{},
+	}
+	if cfg.Node != "" {
+		res.Setup.Node, res.Setup.Network, res.Setup.PoWBase = cfg.Node, "", 0
+	}
+	if cfg.Rate > 0 && cfg.Batch > 1 && cfg.Scenario == Ingest {
+		res.Setup.LingerMs = ms(cfg.Linger)
+	}
+	return res
+}
+
+func (r *run) note(format string, a ...any) {
+	msg := fmt.Sprintf(format, a...)
+	r.res.Notes = append(r.res.Notes, msg)
+	r.cfg.Log.Info().Msg(msg)
+}
+
+// status writes a line of what the run is doing to the progress writer.
+func (r *run) status(format string, a ...any) {
+	if r.cfg.Progress != nil {
+		fmt.Fprintf(r.cfg.Progress, "bench: "+format+"\n", a...)
+	}
+}
+
+// follow starts tracking confirmations: the node's event stream for every
+// measured message, and the poller for a sample of the devices (keys).
+// The returned function stops both and waits for them.
+func (r *run) follow(ctx context.Context, keys []dag.PublicKey) (func(), error) {
+	r.tr = newTracker(r.t.local)
+	r.poll = newPoller(r.t.urls[0], &http.Client{Timeout: 10 * time.Second}, keys)
+	r.fol = newFollower(r.t.urls[0], r.tr)
+	fctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- r.fol.run(fctx) }()
+	select {
+	case <-r.fol.ready:
+	case err := <-errc:
+		cancel()
+		return nil, fmt.Errorf("bench: following the node's events: %w", err)
+	case <-ctx.Done():
+		cancel()
+		<-errc
+		return nil, ctx.Err()
+	}
+	pollDone := make(chan struct{})
+	go func() {
+		defer close(pollDone)
+		r.poll.run(fctx)
+	}()
+	return func() {
+		cancel()
+		<-errc
+		<-pollDone
+		r.res.EventStreamCuts = r.fol.overflows.Load()
+		if r.fol.cpuKnown.Load() {
+			r.genCPU += time.Duration(r.fol.cpu.Load())
+		} else {
+			r.genCPUKnown = false
+		}
+	}, nil
+}
+
+// measure starts the measurement window: CPU, memory, the per-second
+// samples and the progress line.
+func (r *run) measure(ctx context.Context) {
+	r.start = time.Now()
+	r.res.StartedAt = r.start.UTC()
+	r.res.Machine.LoadAvg[0] = loadAvg()
+	r.genCPUKnown = true
+	r.m0, r.mOK = r.scrape(ctx)
+	if r.t.local {
+		r.procCPU0, r.procKnown = processCPU()
+	}
+	if r.cfg.CPUProfile != nil {
+		if err := pprof.StartCPUProfile(r.cfg.CPUProfile); err != nil {
+			r.note("no CPU profile: %v", err)
+		} else {
+			r.profiling = true
+		}
+	}
+	r.loadActive.Store(true)
+	r.samplerStop, r.samplerDone = make(chan struct{}), make(chan struct{})
+	go r.sampler(ctx)
+}
+
+func (r *run) scrape(ctx context.Context) (nodeMetrics, bool) {
+	m, err := scrapeMetrics(ctx, r.hc, r.t.urls[0])
+	return m, err == nil
+}
+
+// closeWindow ends the measured load: the rates are taken over the window
+// up to now.
+func (r *run) closeWindow() {
+	r.stopped = time.Now()
+	r.loadActive.Store(false)
+	r.atStop.offered, r.atStop.accepted = r.cnt.offered.Load(), r.cnt.accepted.Load()
+	r.atStop.confirmed = r.tr.confirmed.Load()
+	m, ok := r.scrape(context.Background())
+	r.m1, r.mOK = m, r.mOK && ok
+}
+
+// settled reports whether the measured messages are all confirmed or
+// refused, as far as the run can tell: by the event stream, or, once the
+// node has cut it, by the poller's sample.
+func (r *run) settled() bool {
+	if r.fol.overflows.Load() > 0 {
+		return r.poll.pending.Load() <= 0
+	}
+	return r.tr.outstanding.Load() <= 0
+}
+
+// drain waits, at most cfg.Drain, until the measured messages are settled
+// (answered, and confirmed or refused). The cool-down load goes on meanwhile.
+func (r *run) drain(ctx context.Context, answered func() bool) {
+	start := time.Now()
+	for !(answered() && r.settled()) && time.Since(start) < r.cfg.Drain && ctx.Err() == nil {
+		select {
+		case <-ctx.Done():
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	r.res.DrainS = time.Since(start).Seconds()
+}
+
+// endMeasure closes the measurement window, after the drain and after the
+// load generator's threads have reported their CPU time.
+func (r *run) endMeasure(ctx context.Context) {
+	if r.profiling {
+		pprof.StopCPUProfile()
+	}
+	close(r.samplerStop)
+	<-r.samplerDone
+	if r.cfg.Progress != nil && r.cfg.ProgressInPlace {
+		fmt.Fprintln(r.cfg.Progress)
+	}
+	m, ok := r.scrape(ctx)
+	r.m2, r.mOK = m, r.mOK && ok
+	r.res.Machine.LoadAvg[1] = loadAvg()
+	// CPU is taken until the end of the drain, so it is divided by every
+	// message accepted meanwhile, the cool-down's included.
+	accepted := float64(r.cnt.accepted.Load() + r.cool.accepted.Load())
+	per1k := func(s float64) float64 {
+		if accepted == 0 {
+			return 0
+		}
+		return s / (accepted / 1000)
+	}
+	switch {
+	case r.t.local && r.procKnown:
+		cpu, _ := processCPU()
+		proc := (cpu - r.procCPU0).Seconds()
+		r.res.ProcessCPUPer1k = per1k(proc)
+		if r.genCPUKnown {
+			r.res.GeneratorCPUPer1k = per1k(r.genCPU.Seconds())
+			r.res.NodeCPUPer1k = per1k(proc - r.genCPU.Seconds())
+			r.res.CPUSource = "this process's CPU time (getrusage) minus the CPU time of the load generator's threads"
+			if r.cfg.Scenario == Devices {
+				r.res.CPUSource += " (the devices' signing and proof of work; their HTTP client work is still counted as the node's)"
+			}
+		} else {
+			r.res.NodeCPUPer1k = r.res.ProcessCPUPer1k
+			r.res.CPUSource = "this process's CPU time (getrusage): the node and the load generator"
+		}
+	case !r.t.local && r.mOK:
+		r.res.NodeCPUPer1k = per1k(r.m2.cpuSeconds - r.m0.cpuSeconds)
+		r.res.CPUSource = "the node's process_cpu_seconds_total (/metrics): the node process alone"
+	default:
+		r.res.CPUSource = "unavailable"
+	}
+}
+
+// sampler records a Sample a second, and a last one for the part of a
+// second left when it stops, and writes the progress line.
+func (r *run) sampler(ctx context.Context) {
+	defer close(r.samplerDone)
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	var last struct{ offered, accepted, confirmed uint64 }
+	lastT, lastM := r.start, r.m0
+	sample := func(now time.Time) {
+		s := Sample{T: now.Sub(r.start).Seconds(), Load: r.loadActive.Load()}
+		dt := now.Sub(lastT).Seconds()
+		if dt <= 0 {
+			return
+		}
+		lastT = now
+		o := r.cnt.offered.Load() + r.cool.offered.Load()
+		a := r.cnt.accepted.Load() + r.cool.accepted.Load()
+		c := r.tr.confirmed.Load()
+		s.OfferedPerS = float64(o-last.offered) / dt
+		s.AcceptedPerS = float64(a-last.accepted) / dt
+		s.ConfirmedPerS = float64(c-last.confirmed) / dt
+		last.offered, last.accepted, last.confirmed = o, a, c
+		sec, running := r.tr.takeSecond()
+		s.P99ConfirmMs = ms(sec)
+		s.BehindS = float64(max(r.cnt.behind.Swap(0), r.cool.behind.Swap(0), 0)) / 1e9
+		s.polledP99Ms = ms(r.poll.takeSecond())
+		m, ok := r.scrape(ctx)
+		if ok {
+			s.nodeConfirmedPerS = max(m.confirmedOthers()-lastM.confirmedOthers(), 0) / dt
+			lastM = m
+		}
+		s.RSSBytes = r.rss(m, ok)
+		if r.t.local {
+			if mem, ok := processMemory(); ok {
+				s.AnonBytes, s.FileBytes = mem.anon, mem.file
+			}
+			s.LiveHeapBytes = liveHeap()
+		}
+		r.samplesMu.Lock()
+		r.samples = append(r.samples, s)
+		r.samplesMu.Unlock()
+		if r.cfg.Progress != nil {
+			conf, p99 := s.ConfirmedPerS, ms(running)
+			if r.fol.overflows.Load() > 0 {
+				conf = s.nodeConfirmedPerS
+				if h := r.poll.snapshot(); h.Count() > 0 {
+					p99 = ms(h.Quantile(0.99))
+				}
+			}
+			phase := ""
+			if !s.Load {
+				phase = " (cool-down, draining)"
+			}
+			line := fmt.Sprintf("%5.0fs  accepted %9s/s  confirmed %9s/s  p99 %7.1f ms  rss %s%s",
+				s.T, group(s.AcceptedPerS), group(conf), p99, mib(s.RSSBytes), phase)
+			if r.cfg.ProgressInPlace {
+				fmt.Fprintf(r.cfg.Progress, "\r%-100s", line)
+			} else {
+				fmt.Fprintln(r.cfg.Progress, line)
+			}
+		}
+	}
+	for {
+		select {
+		case <-r.samplerStop:
+			if now := time.Now(); now.Sub(lastT) >= 100*time.Millisecond || len(r.samples) == 0 {
+				sample(now)
+			}
+			return
+		case now := <-tick.C:
+			sample(now)
+		}
+	}
+}
+
+// liveHeap returns the Go heap live after the last garbage collection.
+func liveHeap() int64 {
+	sm := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	metrics.Read(sm)
+	if sm[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return int64(sm[0].Value.Uint64())
+}
+
+// rss returns the node's resident memory now, and keeps the peak.
+func (r *run) rss(m nodeMetrics, mOK bool) int64 {
+	var v int64
+	if r.t.local {
+		mem, _ := processMemory()
+		v = mem.rss
+	} else if mOK {
+		v = int64(m.rssBytes)
+	}
+	for {
+		p := r.peakRSS.Load()
+		if v <= p || r.peakRSS.CompareAndSwap(p, v) {
+			return v
+		}
+	}
+}
+
+// finish computes the result's figures from the counters and stops an
+// in-process node, to measure its data directory.
+func (r *run) finish() {
+	res := r.res
+	window := r.stopped.Sub(r.start).Seconds()
+	res.WindowS = window
+	res.Offered, res.Accepted = r.cnt.offered.Load(), r.cnt.accepted.Load()
+	res.Rejected, _ = r.cnt.rejections()
+	res.Confirmed = r.tr.confirmed.Load()
+	res.Unconfirmed = uint64(max(r.tr.outstanding.Load(), 0))
+	if window > 0 {
+		res.OfferedPerS = float64(r.atStop.offered) / window
+		res.AcceptedPerS = float64(r.atStop.accepted) / window
+		res.ConfirmedPerS = float64(r.atStop.confirmed) / window
+	}
+	res.ConfirmedSource = "the node's confirmed events for the measured messages"
+	res.LatencySource = "the node's confirmed event of every measured message"
+	h := r.tr.snapshot()
+	if res.EventStreamCuts > 0 {
+		// Confirmations were missed, and not at random: count them with the
+		// node's counter and take the latencies from the poller's sample.
+		polled := r.poll.snapshot()
+		res.LatencySource = fmt.Sprintf("a sample: the messages of %d devices, polled (GET /api/v1/issuers/{key}/messages), to their confirmed_at; the node cut the event stream", len(r.poll.devs))
+		h = polled
+		for k := range r.samples {
+			r.samples[k].P99ConfirmMs = r.samples[k].polledP99Ms
+		}
+		if r.mOK && window > 0 {
+			res.ConfirmedPerS = max(r.m1.confirmedOthers()-r.m0.confirmedOthers(), 0) / window
+			for k := range r.samples {
+				r.samples[k].ConfirmedPerS = r.samples[k].nodeConfirmedPerS
+			}
+		}
+		sampled := float64(polled.Count()) + float64(max(r.poll.pending.Load(), 0))
+		if sampled > 0 {
+			res.Unconfirmed = uint64(math.Round(float64(res.Accepted) * float64(max(r.poll.pending.Load(), 0)) / sampled))
+			res.Confirmed = res.Accepted - min(res.Unconfirmed, res.Accepted)
+		}
+		res.ConfirmedSource = "rate: the node's weft_messages_confirmed_total minus weft_own_messages_total over the window; totals: estimated from the polled sample (the event stream was cut)"
+		r.note("the node cut the event stream %d times (it drops a client more than 4096 events behind, and one step of the node can publish more than that): confirmations were missed, so the latencies come from the polled sample", res.EventStreamCuts)
+	}
+	res.LatencySamples = h.Count()
+	res.P50ConfirmMs, res.P90ConfirmMs = ms(h.Quantile(0.5)), ms(h.Quantile(0.9))
+	res.P99ConfirmMs, res.MaxConfirmMs, res.MeanConfirmMs = ms(h.Quantile(0.99)), ms(h.Max()), ms(h.Mean())
+	res.LatencyTo = "the arrival of the node's confirmed event here"
+	if r.tr.nodeClock || res.EventStreamCuts > 0 {
+		res.LatencyTo = "the node's confirmed_at"
+		if r.t.local {
+			res.LatencyTo += " (the same clock: the node is in this process)"
+		} else {
+			res.LatencyTo += " (the node's clock: assumed in agreement with this machine's)"
+		}
+	}
+	if res.VerifyPerS > 0 {
+		res.VerifyFraction = res.ConfirmedPerS / res.VerifyPerS
+	}
+	if behind := time.Duration(max(r.cnt.behindMax.Load(), r.cool.behindMax.Load())); r.cfg.Rate > 0 && r.cfg.Scenario == Ingest {
+		res.MaxBehindS = behind.Seconds()
+		if behind > 25*time.Second {
+			r.note("the senders fell %.0f s behind the offered rate: the node did not keep up. A node does not approve messages more than 30 s older than what it confirmed (lazy tips), so messages that late are never confirmed", behind.Seconds())
+		}
+	}
+	res.PeakRSSBytes = r.peakRSS.Load()
+	res.RSSSource = "the node's process_resident_memory_bytes (/metrics), sampled every second"
+	if r.t.local {
+		res.RSSSource = "VmRSS of this process (node and load generator), sampled every second"
+		if mem, ok := processMemory(); ok {
+			res.HWMBytes = mem.hwm
+		}
+	}
+	r.samplesMu.Lock()
+	res.Timeline = r.samples
+	r.samplesMu.Unlock()
+	if res.Timeline == nil {
+		res.Timeline = []Sample{}
+	}
+	if r.t.local {
+		stored := r.storedMessages()
+		t := r.t
+		r.t = nil
+		if err := t.stop(); err != nil {
+			r.note("the node stopped with an error: %v", err)
+		}
+		if du, err := diskUsage(t.dataDir); err == nil && stored > 0 {
+			res.DiskBytes, res.StoredMessages = du, stored
+			res.DiskBytesPerMsg = float64(du) / float64(stored)
+		}
+	}
+	r.note("proof of work: the node checks it with one hash at any difficulty, so the low difficulty here (%d bits) does not lighten the node's work; it only makes building messages quick", res.Setup.Difficulty)
+}
+
+// storedMessages returns the number of messages the node stores.
+func (r *run) storedMessages() uint64 {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.t.urls[0]+"/api/v1/info", nil)
+	if err != nil {
+		return 0
+	}
+	resp, err := r.hc.Do(req)
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	var v struct {
+		Messages uint64 `json:"messages"`
+	}
+	if err := jsonDecode(resp.Body, &v); err != nil {
+		return 0
+	}
+	return v.Messages
+}
+
+func loadDesc(cfg Config) string {
+	var b strings.Builder
+	if cfg.Rate > 0 {
+		fmt.Fprintf(&b, "%s msgs/s", group(cfg.Rate))
+	} else {
+		b.WriteString("as fast as the node takes")
+	}
+	if cfg.Scenario == Devices {
+		fmt.Fprintf(&b, " from %s live devices", group(float64(cfg.Devices)))
+	} else if cfg.Batch > 1 {
+		fmt.Fprintf(&b, ", batches of %d from %d gateways", cfg.Batch, cfg.Clients)
+	} else {
+		fmt.Fprintf(&b, ", single messages from %d clients", cfg.Clients)
+	}
+	fmt.Fprintf(&b, ", for %v", cfg.Duration)
+	if cfg.Messages > 0 {
+		fmt.Fprintf(&b, " or %s messages", group(float64(cfg.Messages)))
+	}
+	return b.String()
+}
+
+// powHashes is the expected number of hashes to meet difficulty d.
+func powHashes(d int) float64 { return math.Ldexp(1, d) }

@@ -1,0 +1,105 @@
+package bench
+
+import (
+	"bytes"
+	"os"
+	"strconv"
+	"syscall"
+	"time"
+	"unsafe"
+)
+
+// clockThreadCPUTime is CLOCK_THREAD_CPUTIME_ID.
+const clockThreadCPUTime = 3
+
+// threadCPU returns the CPU time of the calling OS thread and true, or false
+// where that cannot be read. The caller must keep its goroutine on one
+// thread between two readings (runtime.LockOSThread, or no blocking call
+// in between) for their difference to mean anything.
+func threadCPU() (time.Duration, bool) {
+	var ts syscall.Timespec
+	_, _, e := syscall.RawSyscall(syscall.SYS_CLOCK_GETTIME, clockThreadCPUTime, uintptr(unsafe.Pointer(&ts)), 0)
+	if e != 0 {
+		return 0, false
+	}
+	return time.Duration(ts.Nano()), true
+}
+
+// threadID returns the calling OS thread's id.
+func threadID() int { return syscall.Gettid() }
+
+// processCPU returns the CPU time (user and system) of this process so far.
+func processCPU() (time.Duration, bool) {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0, false
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), true
+}
+
+// memory is this process's memory as /proc/self/status states it, in bytes.
+type memory struct {
+	rss  int64 // VmRSS: resident now
+	hwm  int64 // VmHWM: the peak of VmRSS so far
+	anon int64 // RssAnon: the resident anonymous memory (the Go heap and stacks)
+	file int64 // RssFile: resident file-backed pages (bbolt's memory map)
+}
+
+// processMemory returns this process's memory now.
+func processMemory() (memory, bool) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return memory{}, false
+	}
+	field := func(name string) int64 {
+		i := bytes.Index(b, []byte(name))
+		if i < 0 {
+			return 0
+		}
+		rest := b[i+len(name):]
+		if j := bytes.IndexByte(rest, '\n'); j >= 0 {
+			rest = rest[:j]
+		}
+		rest = bytes.TrimSpace(bytes.TrimSuffix(bytes.TrimSpace(rest), []byte("kB")))
+		v, _ := strconv.ParseInt(string(rest), 10, 64)
+		return v << 10
+	}
+	return memory{rss: field("VmRSS:"), hwm: field("VmHWM:"), anon: field("RssAnon:"), file: field("RssFile:")}, true
+}
+
+// cpuModel returns the processor's model name, or "".
+func cpuModel() string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return ""
+	}
+	for _, line := range bytes.Split(b, []byte("\n")) {
+		if k, v, ok := bytes.Cut(line, []byte(":")); ok && string(bytes.TrimSpace(k)) == "model name" {
+			return string(bytes.TrimSpace(v))
+		}
+	}
+	return ""
+}
+
+// allocated returns the bytes a file takes on disk (its blocks), which for
+// a sparse or preallocated file differs from its size.
+func allocated(fi os.FileInfo) int64 {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return st.Blocks * 512
+	}
+	return fi.Size()
+}
+
+// loadAvg returns the 1-minute load average.
+func loadAvg() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0
+	}
+	f := bytes.Fields(b)
+	if len(f) == 0 {
+		return 0
+	}
+	v, _ := strconv.ParseFloat(string(f[0]), 64)
+	return v
+}

@@ -1,0 +1,159 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/mattn/go-isatty"
+	"github.com/rs/zerolog"
+	"github.com/spf13/cobra"
+
+	"github.com/weftnet/weft/bench"
+)
+
+// benchFlags are the settings shared by the bench scenarios.
+type benchFlags struct {
+	cfg        bench.Config
+	jsonOut    bool
+	plot       string
+	cpuProfile string
+	quiet      bool
+}
+
+// newBenchCmd is `weft bench`: the benchmark scenarios of the bench package.
+func newBenchCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Measure a node's throughput and confirmation latency",
+		Long: `Bench loads a node with simulated devices and measures messages per second offered,
+accepted (durable) and confirmed, refusals by reason, confirmation latency, CPU per
+message, memory, disk per message, and this machine's signature-verification rate.
+
+By default the node runs in this process on a temporary data directory (network
+weft-bench, proof-of-work base 4); --node URL loads a running node instead. Every run
+stops by itself (--duration, or --messages); Ctrl-C stops it early with a partial
+report. A progress line goes to standard error; the report to standard output, as a
+table or, with --json, as one JSON object. docs/BENCH_TOOL.md explains each figure.`,
+		Args: cobra.NoArgs,
+	}
+	cmd.AddCommand(newBenchScenarioCmd(bench.Ingest), newBenchScenarioCmd(bench.Devices))
+	return cmd
+}
+
+func newBenchScenarioCmd(sc bench.Scenario) *cobra.Command {
+	bf := &benchFlags{cfg: bench.Config{Scenario: sc}}
+	cmd := &cobra.Command{Args: cobra.NoArgs}
+	switch sc {
+	case bench.Ingest:
+		cmd.Use = "ingest [--rate N] [--batch N] [--duration D]"
+		cmd.Short = "Offer pre-built messages (signed and solved before the clock starts)"
+		cmd.Long = `Ingest offers messages signed and solved before the clock starts, from --devices
+simulated devices, through --clients senders: gateways submitting batches of --batch
+messages (the batch endpoint), or, with --batch 1, clients submitting single messages.
+Each sender has one request in flight and owns a share of the devices, so each
+device's messages arrive in sequence order. --rate N offers N messages a second
+(latency is then counted from when each message was due); --rate 0, the default,
+offers them as fast as the node answers.`
+	case bench.Devices:
+		cmd.Use = "devices [--rate N] [--devices N] [--duration D]"
+		cmd.Short = "Run simulated devices that ask tips, sign, solve and submit live"
+		cmd.Long = `Devices runs --devices simulated devices, each doing for every message what a real
+one does: ask the node for tips, build, sign (ed25519), solve the proof of work,
+submit, and wait for the answer. It reports the devices' CPU time per message for
+signing and for the proof of work beside the node's throughput. The devices share
+this machine's cores with an in-process node.`
+	}
+	f := cmd.Flags()
+	c := &bf.cfg
+	f.StringVar(&c.Node, "node", "", "load the node whose API is at `URL` (default: start one in this process)")
+	f.IntVar(&c.Devices, "devices", bench.DefaultDevices, "simulated devices")
+	f.Float64Var(&c.Rate, "rate", 0, "offered load in messages per second (0: as fast as the node takes)")
+	f.DurationVar(&c.Duration, "duration", bench.DefaultDuration, "length of the load")
+	f.IntVar(&c.Messages, "messages", 0, "stop after offering this many messages (0: no limit but --duration)")
+	f.DurationVar(&c.Drain, "drain", bench.DefaultDrain, "after the load, wait at most this long for confirmations")
+	f.Uint64Var(&c.Seed, "seed", bench.DefaultSeed, "seed of the devices' keys, payloads and DAG shape")
+	f.IntVar(&c.Payload, "payload", bench.DefaultPayload, "payload size in bytes")
+	f.StringVar(&c.Network, "network", bench.DefaultNetwork, "network name of the in-process node")
+	f.IntVar(&c.PoWBase, "pow-base", bench.DefaultPoWBase, "proof-of-work base difficulty of the in-process node")
+	f.StringVar(&c.WorkDir, "work-dir", "", "keep the in-process node's data and the pre-built messages under `DIR` (default: a temporary directory, removed)")
+	f.BoolVar(&bf.jsonOut, "json", false, "print the report as one JSON object")
+	f.StringVar(&bf.plot, "plot", "", "write an SVG chart of throughput, p99 latency and memory over time to `FILE`")
+	f.StringVar(&bf.cpuProfile, "cpuprofile", "", "write a CPU profile of this process over the load to `FILE` (go tool pprof)")
+	f.BoolVar(&bf.quiet, "quiet", false, "no progress line")
+	f.DurationVar(&c.VerifyFor, "verify-for", time.Second, "how long to measure this machine's signature verification rate before the load")
+	if sc == bench.Ingest {
+		f.IntVar(&c.Batch, "batch", bench.DefaultBatch, "messages per request (1: single messages)")
+		f.IntVar(&c.Clients, "clients", 0, fmt.Sprintf("concurrent senders (default %d with batches, %d with single messages)", bench.DefaultGateways, bench.DefaultClients))
+		f.DurationVar(&c.Linger, "linger", bench.DefaultLinger, "at a fixed rate, how long a gateway waits for its batch to fill")
+	}
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error { return runBench(cmd, bf) }
+	return cmd
+}
+
+func runBench(cmd *cobra.Command, bf *benchFlags) error {
+	cfg := bf.cfg
+	// A zero in bench.Config means the default; on the command line it is
+	// a mistake.
+	for _, name := range []string{"batch", "devices", "payload", "duration", "clients", "pow-base"} {
+		if fl := cmd.Flags().Lookup(name); fl != nil && fl.Changed && (fl.Value.String() == "0" || fl.Value.String() == "0s") {
+			return fmt.Errorf("bench: --%s must be positive", name)
+		}
+	}
+	cfg.Version = version
+	stderr := cmd.ErrOrStderr()
+	if !bf.quiet {
+		cfg.Progress = stderr
+		if f, ok := stderr.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
+			cfg.ProgressInPlace = true
+		}
+	}
+	cfg.Log = zerolog.Nop()
+	if bf.cpuProfile != "" {
+		f, err := os.Create(bf.cpuProfile)
+		if err != nil {
+			return fmt.Errorf("bench: %w", err)
+		}
+		defer f.Close()
+		cfg.CPUProfile = f
+	}
+	res, err := cfg.Run(cmd.Context())
+	if err != nil {
+		return err
+	}
+	if bf.plot != "" {
+		if err := writeFile(bf.plot, res.PlotSVG); err != nil {
+			return err
+		}
+	}
+	out := cmd.OutOrStdout()
+	if bf.jsonOut {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(res); err != nil {
+			return err
+		}
+	} else if err := res.Table(out); err != nil {
+		return err
+	}
+	if res.Interrupted {
+		return errors.New("bench: interrupted: the report above is partial")
+	}
+	return nil
+}
+
+// writeFile writes what fn writes to path.
+func writeFile(path string, fn func(io.Writer) error) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
+	if err := fn(f); err != nil {
+		f.Close()
+		return fmt.Errorf("bench: %s: %w", path, err)
+	}
+	return f.Close()
+}
