@@ -205,6 +205,14 @@ func (n *Node) openCore() error {
 	}
 	n.core = core
 	n.stored = n.store.NextPos()
+	// Others' messages still waiting for confirmation keep the validator
+	// issuing, as they did before the restart.
+	now := start.UnixNano()
+	for _, r := range recs {
+		if r.ConfirmedAt == 0 && !r.Orphaned && !n.vals[r.Msg.Issuer] {
+			n.devUnconf[r.Msg.ID()] = now
+		}
+	}
 	n.log.Info().Uint64("messages", n.stored).Int("restored", len(recs)).
 		Dur("took", time.Since(start)).Msg("ledger restored")
 	return nil
