@@ -479,6 +479,15 @@ func (n *Node) submitWrite(w *storage.Write, u dag.Update, items []*item, rb *re
 	n.m.commitBatch.Observe(float64(len(w.Records)))
 	n.store.Submit(w, func(err error) {
 		defer n.commitsDone.Done()
+		if err == nil {
+			// Before the submitters hear of it, so that their next message
+			// is checked against this one's sequence number.
+			for _, it := range items {
+				if !it.job.self && !it.job.peer {
+					n.edge.committed(it.msg)
+				}
+			}
+		}
 		for _, it := range items {
 			it.finish(err)
 		}
@@ -489,11 +498,6 @@ func (n *Node) submitWrite(w *storage.Write, u dag.Update, items []*item, rb *re
 		n.m.commitLatency.Observe(time.Since(start).Seconds())
 		n.m.stored.Add(float64(len(w.Records)))
 		n.m.confirmed.Add(float64(len(w.Confirmations)))
-		for _, it := range items {
-			if !it.job.self && !it.job.peer && it.settled() == nil {
-				n.edge.committed(it.msg)
-			}
-		}
 		n.relay(rb)
 		if n.hub.active() {
 			n.hub.publish(events(u))

@@ -107,8 +107,8 @@ func TestSubmitConfirmRestart(t *testing.T) {
 	if errs := n.Submit(context.Background(), []*dag.Message{bad}); !errors.Is(errs[0], dag.ErrSignature) {
 		t.Fatalf("bad signature: %v", errs[0])
 	}
-	before := n.Info()
 	stop()
+	before := n.Info() // after Run returned: the last flush is in it
 
 	n2, _ := startNode(t, dir, nil)
 	after := n2.Info()
