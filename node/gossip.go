@@ -1,7 +1,6 @@
 package node
 
 import (
-	"context"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -94,9 +93,6 @@ func (n *Node) newGossip() error {
 	cfg.Peers = n.cfg.Peers
 	cfg.Open = n.cfg.OpenGossip
 	cfg.Handler = (*gossipHandler)(n)
-	if cfg.Log.GetLevel() == 0 && n.cfg.Log.GetLevel() != 0 {
-		cfg.Log = n.cfg.Log
-	}
 	cfg.Log = n.log.With().Str("part", "gossip").Logger()
 	t, err := gossip.New(cfg)
 	if err != nil {
@@ -453,6 +449,3 @@ func (n *Node) GossipAddr() string {
 }
 
 var _ gossip.Handler = (*gossipHandler)(nil)
-
-// unused guard for context import in builds without gossip paths.
-var _ = context.Background

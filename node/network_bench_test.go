@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/weftnet/weft/dag"
-	"github.com/weftnet/weft/gossip"
 	"github.com/weftnet/weft/tipselect"
 )
 
@@ -54,25 +53,11 @@ func prebuiltDAG(tb testing.TB, network string, n int) []*dag.Message {
 // benchNetwork runs size nodes, all validators, full mesh, fsync on.
 func benchNetwork(b *testing.B, size int, network string) []*Node {
 	addrs := freeAddrs(&testing.T{}, size)
-	var vals []dag.Validator
-	var peers []gossip.Peer
-	for i := 0; i < size; i++ {
-		k := testKey(byte(150 + i))
-		var pk dag.PublicKey
-		copy(pk[:], k.Public().(ed25519.PublicKey))
-		vals = append(vals, dag.Validator{Key: pk, Weight: 1})
-		peers = append(peers, gossip.Peer{Key: pk, Addr: addrs[i]})
-	}
+	vals, peersOf := mesh(addrs, 150)
 	var nodes []*Node
 	for i := 0; i < size; i++ {
-		var others []gossip.Peer
-		for j, p := range peers {
-			if j != i {
-				others = append(others, p)
-			}
-		}
 		n, err := New(Config{DataDir: b.TempDir(), Identity: testKey(byte(150 + i)), Network: network, NoPoW: true,
-			Validators: vals, GossipListen: addrs[i], Peers: others})
+			Validators: vals, GossipListen: addrs[i], Peers: peersOf[i]})
 		if err != nil {
 			b.Fatal(err)
 		}

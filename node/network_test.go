@@ -31,6 +31,28 @@ func freeAddrs(t *testing.T, n int) []string {
 	return out
 }
 
+// mesh describes a full mesh on addrs: node i has key testKey(keyBase+i);
+// every node is a validator of weight 1; peersOf[i] lists every node but i.
+func mesh(addrs []string, keyBase int) (vals []dag.Validator, peersOf [][]gossip.Peer) {
+	var peers []gossip.Peer
+	for i, addr := range addrs {
+		var pk dag.PublicKey
+		copy(pk[:], testKey(byte(keyBase+i)).Public().(ed25519.PublicKey))
+		vals = append(vals, dag.Validator{Key: pk, Weight: 1})
+		peers = append(peers, gossip.Peer{Key: pk, Addr: addr})
+	}
+	for i := range addrs {
+		var others []gossip.Peer
+		for j, p := range peers {
+			if j != i {
+				others = append(others, p)
+			}
+		}
+		peersOf = append(peersOf, others)
+	}
+	return vals, peersOf
+}
+
 type testNet struct {
 	nodes []*Node
 	stops []func()
@@ -42,23 +64,10 @@ type testNet struct {
 // QUIC on loopback.
 func startNetwork(t *testing.T, n int, powBase int) *testNet {
 	addrs := freeAddrs(t, n)
-	var vals []dag.Validator
-	var peers []gossip.Peer
-	for i := 0; i < n; i++ {
-		k := testKey(byte(100 + i))
-		var pk dag.PublicKey
-		copy(pk[:], k.Public().(ed25519.PublicKey))
-		vals = append(vals, dag.Validator{Key: pk, Weight: 1})
-		peers = append(peers, gossip.Peer{Key: pk, Addr: addrs[i]})
-	}
+	vals, peersOf := mesh(addrs, 100)
 	tn := &testNet{}
 	for i := 0; i < n; i++ {
-		var others []gossip.Peer
-		for j, p := range peers {
-			if j != i {
-				others = append(others, p)
-			}
-		}
+		others := peersOf[i]
 		// The genesis of "net-test-pow" has 1 leading zero bit: it fails
 		// proof of work at base 4, so a node that sent it would be caught.
 		network := "net-test"
