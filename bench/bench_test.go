@@ -128,6 +128,50 @@ func TestSmokeDevices(t *testing.T) {
 	}
 }
 
+// TestSmokeNetwork runs the network scenario on three in-process nodes:
+// every measured message must reach, and be confirmed on, every node.
+func TestSmokeNetwork(t *testing.T) {
+	res := smoke(t, bench.Config{Scenario: bench.Network, Nodes: 3, Devices: 60, Batch: 128, Clients: 6, Messages: 3000,
+		Duration: 30 * time.Second})
+	checkNetwork(t, res, 3)
+}
+
+// checkNetwork checks the figures a network run adds.
+func checkNetwork(t *testing.T, res *bench.Result, nodes int) {
+	t.Helper()
+	t.Logf("confirmed everywhere %d of %d; propagation p50 %.1f ms, p99 %.1f ms over %d samples",
+		res.ConfirmedEverywhere, res.Accepted, res.P50PropagationMs, res.P99PropagationMs, res.PropagationSamples)
+	if res.Setup.Nodes != nodes || len(res.PerNode) != nodes {
+		t.Fatalf("setup %d nodes, %d per-node figures: want %d", res.Setup.Nodes, len(res.PerNode), nodes)
+	}
+	if res.ConfirmedEverywhere != res.Confirmed || res.Unconfirmed != 0 {
+		t.Errorf("confirmed %d on the entry nodes, %d everywhere, %d unconfirmed: every accepted message must be confirmed on every node",
+			res.Confirmed, res.ConfirmedEverywhere, res.Unconfirmed)
+	}
+	// Every confirmed message was durable on the other nodes first: one
+	// propagation sample per other node, at most (a cut stream loses some).
+	if most := res.ConfirmedEverywhere * uint64(nodes-1); res.PropagationSamples == 0 || res.PropagationSamples > most {
+		t.Errorf("%d propagation samples for %d messages on %d nodes", res.PropagationSamples, res.ConfirmedEverywhere, nodes)
+	}
+	if !(0 <= res.P50PropagationMs && res.P50PropagationMs <= res.P99PropagationMs && res.P99PropagationMs <= res.MaxPropagationMs) {
+		t.Errorf("propagation latencies out of order: %g, %g, %g", res.P50PropagationMs, res.P99PropagationMs, res.MaxPropagationMs)
+	}
+	if res.P50ConfirmAllMs < res.P50ConfirmMs || res.MaxConfirmAllMs < res.MaxConfirmMs {
+		t.Errorf("confirmation on every node (p50 %g, max %g) before confirmation on the entry node (p50 %g, max %g)",
+			res.P50ConfirmAllMs, res.MaxConfirmAllMs, res.P50ConfirmMs, res.MaxConfirmMs)
+	}
+	var stored uint64
+	for i, n := range res.PerNode {
+		if n.StoredMessages < res.Accepted || n.DiskBytesPerMsg <= 0 {
+			t.Errorf("node %d stores %d messages (%g B each); %d were accepted", i, n.StoredMessages, n.DiskBytesPerMsg, res.Accepted)
+		}
+		stored += n.StoredMessages
+	}
+	if stored != res.StoredMessages {
+		t.Errorf("stored %d in all, %d summed over the nodes", res.StoredMessages, stored)
+	}
+}
+
 // TestInterrupt checks that a run cut short by its context still returns
 // a (partial) report, promptly.
 func TestInterrupt(t *testing.T) {

@@ -25,6 +25,11 @@ const (
 	// work, submit. It reports the devices' CPU cost per message beside
 	// the node's throughput.
 	Devices Scenario = "devices"
+	// Network is Ingest over a network of Config.Nodes nodes on this
+	// machine, all validators, peered in a full mesh over QUIC: the senders
+	// are spread over the nodes, and the run adds how long messages take to
+	// reach the other nodes and to be confirmed on all of them.
+	Network Scenario = "network"
 )
 
 // Defaults of a Config's zero fields.
@@ -42,6 +47,10 @@ const (
 	// batches; DefaultClients for single messages.
 	DefaultGateways = 8
 	DefaultClients  = 256
+	// DefaultNodes is the size of the Network scenario's network.
+	DefaultNodes = 3
+	// MaxNodes bounds it: the nodes share this machine.
+	MaxNodes = 16
 )
 
 // ErrConfig: a Config is unusable.
@@ -49,7 +58,7 @@ var ErrConfig = errors.New("bench: bad config")
 
 // Config describes a run. Zero fields mean the defaults documented on each.
 type Config struct {
-	// Scenario is Ingest or Devices. Required.
+	// Scenario is Ingest, Devices or Network. Required.
 	Scenario Scenario
 
 	// Node is the API URL of a running node to load ("http://host:port").
@@ -57,6 +66,15 @@ type Config struct {
 	// data directory under WorkDir, with Network and PoWBase, and stopped
 	// after the run.
 	Node string
+	// Nodes is the number of nodes of the Network scenario. Default
+	// DefaultNodes; at most MaxNodes.
+	Nodes int
+	// Launch starts the Network scenario's nodes. Nil: they run in this
+	// process (each with its own data directory, store and gossip endpoint
+	// on loopback), so their CPU and memory are this process's together.
+	// `weft bench network` starts them as separate processes instead.
+	Launch Launcher
+
 	// WorkDir holds the in-process node's data and the tapes of pre-built
 	// messages. Default: a new temporary directory, removed after the run.
 	WorkDir string
@@ -123,7 +141,7 @@ type Config struct {
 
 func (cfg Config) withDefaults() (Config, error) {
 	switch cfg.Scenario {
-	case Ingest, Devices:
+	case Ingest, Devices, Network:
 	default:
 		return cfg, fmt.Errorf("%w: unknown scenario %q", ErrConfig, cfg.Scenario)
 	}
@@ -150,6 +168,17 @@ func (cfg Config) withDefaults() (Config, error) {
 	defd(&cfg.VerifyFor, time.Second)
 	if cfg.Seed == 0 {
 		cfg.Seed = DefaultSeed
+	}
+	if cfg.Scenario == Network {
+		def(&cfg.Nodes, DefaultNodes)
+		if cfg.Nodes < 1 || cfg.Nodes > MaxNodes {
+			return cfg, fmt.Errorf("%w: %d nodes, want 1..%d", ErrConfig, cfg.Nodes, MaxNodes)
+		}
+		if cfg.Node != "" {
+			return cfg, fmt.Errorf("%w: the network scenario starts its own nodes; it takes no node URL", ErrConfig)
+		}
+	} else {
+		cfg.Nodes = 1
 	}
 	if cfg.Scenario == Devices {
 		cfg.Batch = 1

@@ -209,7 +209,7 @@ func (r *run) device(ctx context.Context, d int, key ed25519.PrivateKey, c *clie
 		id := m.ID()
 		t2 := time.Now()
 		if measured {
-			r.tr.add(id, t2.UnixNano())
+			r.tr.add(id, t2.UnixNano(), d%len(r.t.urls))
 			if r.poll.sampled(d) {
 				r.poll.add(d, id, m.Seq, t2.UnixNano())
 			}

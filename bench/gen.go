@@ -53,7 +53,11 @@ type generator struct {
 	seqs    []uint64
 	rng     *rand.Rand
 	filler  []byte
-	pool    tipPool
+	// pools has one tip pool per lane: over a network, the messages sent
+	// to one node (see split).
+	pools   []tipPool
+	lanes   int
+	senders int
 	next    int // index of the next message
 	lastTS  int64
 
@@ -68,9 +72,9 @@ func newGenerator(network dag.NetworkID, diff, devices, payload int, seed, strea
 	g := &generator{
 		network: network, diff: diff,
 		keys: make([]voi.PrivateKey, devices), pubs: make([]dag.PublicKey, devices),
-		seqs: make([]uint64, devices),
-		rng:  rand.New(rand.NewPCG(seed, 0x7765667462656e63^stream)),
-		pool: tipPool{genesis: dag.Genesis(network).ID()},
+		seqs:  make([]uint64, devices),
+		rng:   rand.New(rand.NewPCG(seed, 0x7765667462656e63^stream)),
+		pools: []tipPool{{genesis: dag.Genesis(network).ID()}}, lanes: 1, senders: 1,
 	}
 	for d := range g.keys {
 		g.keys[d] = voi.NewKeyFromSeed(deriveSeed("device", seed, d))
@@ -94,6 +98,25 @@ func (g *generator) schedule(start time.Time, rate float64) {
 			g.seqs[d] = uint64(s)
 		}
 	}
+}
+
+// split makes the messages sent to each of nodes nodes take their parents
+// among the messages sent to the same node, as devices that ask their node
+// for tips mostly would: a parent sent to another node may not have reached
+// this one when its child comes, and would make the child wait. Sender k
+// (of senders, owning devices d with d % senders == k) sends to node
+// k % nodes. The nodes' validators approve across the nodes' messages.
+func (g *generator) split(senders, nodes int) {
+	g.senders, g.lanes = senders, nodes
+	g.pools = make([]tipPool, nodes)
+	for k := range g.pools {
+		g.pools[k].genesis = dag.Genesis(g.network).ID()
+	}
+}
+
+// lane returns the pool of message i.
+func (g *generator) lane(i int) *tipPool {
+	return &g.pools[g.device(i)%g.senders%g.lanes]
 }
 
 // timestamp returns message i's timestamp.
@@ -125,7 +148,7 @@ func (g *generator) prepare(n int) *chunk {
 		i := g.next
 		g.next++
 		d := g.device(i)
-		a, b := g.pool.pick(g.rng)
+		a, b := g.lane(i).pick(g.rng)
 		ts := max(g.timestamp(i), g.lastTS)
 		g.lastTS = ts
 		c.msgs[k] = genMsg{i: i, device: d, seq: g.seqs[d], ts: ts, parents: [2]dag.ID{a, b}}
@@ -187,7 +210,7 @@ func (g *generator) build(ctx context.Context, n int, sink func(m *genMsg) error
 			return c.err
 		}
 		for k := range c.msgs {
-			g.pool.add(c.msgs[k].id)
+			g.lane(c.msgs[k].i).add(c.msgs[k].id)
 			if err := sink(&c.msgs[k]); err != nil {
 				return err
 			}

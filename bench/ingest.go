@@ -31,6 +31,7 @@ func (r *run) ingest(ctx context.Context) error {
 	// The load's messages grow on a DAG of their own, from the genesis: a
 	// probe's messages may not all have been sent, and none may be a parent.
 	g := newGenerator(r.t.network, r.t.difficulty, cfg.Devices, cfg.Payload, cfg.Seed, 0)
+	g.split(senders, len(r.t.urls))
 	buildRate, err := r.calibrateBuild(ctx)
 	if err != nil {
 		return err
@@ -67,6 +68,7 @@ func (r *run) ingest(ctx context.Context) error {
 		p := min(max(int(r.res.VerifyPerS/2), probeMin), probeMax)
 		r.status("probing the node's rate with %s messages", group(float64(p)))
 		pg := newGenerator(r.t.network, r.t.difficulty, cfg.Devices, cfg.Payload, cfg.Seed, 1)
+		pg.split(senders, len(r.t.urls))
 		rate, err := r.probe(ctx, pg, p, senders, startAfter(p), max(r.res.VerifyPerS/3, 1000))
 		if err != nil {
 			return err
@@ -241,7 +243,7 @@ func (r *run) send(ctx context.Context, ts *tapeSet, g *generator, late time.Dur
 			}
 			return nil, nil, err
 		}
-		s := &sender{url: r.t.urls[k%len(r.t.urls)], tape: tape, batch: r.cfg.Batch, rate: rate,
+		s := &sender{url: r.t.urls[k%len(r.t.urls)], node: k % len(r.t.urls), tape: tape, batch: r.cfg.Batch, rate: rate,
 			linger: r.cfg.Linger, due: due, ts: g.timestamp, device: g.device,
 			cnt: r.cnt, cool: r.cool, ord: ord}
 		if track {

@@ -136,6 +136,7 @@ func (o *order) inWindow(i int) bool { return int64(i) < o.windowEnd.Load() }
 // time is the load generator's cost of sending.
 type sender struct {
 	url    string
+	node   int // the index of the node at url
 	tape   *tapeReader
 	batch  int
 	rate   float64       // 0: as fast as answers come
@@ -273,7 +274,7 @@ func (s *sender) run(ctx context.Context) {
 					if s.rate > 0 {
 						at = s.due(idxs[k])
 					}
-					s.tr.add(id, at)
+					s.tr.add(id, at, s.node)
 					if d := s.device(idxs[k]); s.poll != nil && s.poll.sampled(d) {
 						s.poll.add(d, id, seqs[k], at)
 					}

@@ -30,7 +30,7 @@ const pollSample = 20
 // poller measures confirmation latency on a sample of the devices by
 // listing their messages (GET /api/v1/issuers/{key}/messages) and reading
 // each one's confirmed_at. It is the event stream's understudy: a node cuts
-// a stream that falls 4096 events behind, and one step of a busy node can
+// a stream that falls 65,536 events behind, and one step of a busy node can
 // publish more than that at once, so under heavy load the stream misses
 // confirmations, and not at random (the confirmations come last in each
 // step). The poller's sample is unbiased, and costs the node a few list

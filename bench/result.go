@@ -56,9 +56,29 @@ type Result struct {
 	LatencyFrom string `json:"latency_from"`
 	LatencyTo   string `json:"latency_to"`
 	// EventStreamCuts counts the times the node cut the event stream (it
-	// drops a client more than 4096 events behind) and the bench had to
+	// drops a client more than 65,536 events behind) and the bench had to
 	// reconnect; confirmations in between were missed.
 	EventStreamCuts int64 `json:"event_stream_cuts"`
+
+	// Over a network (the Network scenario). The figures above are taken
+	// on each message's entry node, the node it was submitted to;
+	// ConfirmedEverywhere counts the measured messages confirmed on every
+	// node, and the ConfirmAll latencies run from submission to the last
+	// node's confirmed event. Propagation runs from the message being
+	// durable on its entry node to being durable on another node.
+	ConfirmedEverywhere uint64  `json:"confirmed_everywhere,omitempty"`
+	ConfirmAllSamples   uint64  `json:"confirm_all_samples,omitempty"`
+	P50ConfirmAllMs     float64 `json:"p50_confirm_all_ms,omitempty"`
+	P99ConfirmAllMs     float64 `json:"p99_confirm_all_ms,omitempty"`
+	MaxConfirmAllMs     float64 `json:"max_confirm_all_ms,omitempty"`
+	PropagationSamples  uint64  `json:"propagation_samples,omitempty"`
+	P50PropagationMs    float64 `json:"p50_propagation_ms,omitempty"`
+	P90PropagationMs    float64 `json:"p90_propagation_ms,omitempty"`
+	P99PropagationMs    float64 `json:"p99_propagation_ms,omitempty"`
+	MaxPropagationMs    float64 `json:"max_propagation_ms,omitempty"`
+	PropagationSource   string  `json:"propagation_source,omitempty"`
+	// PerNode has each node's own figures, when the run started the nodes.
+	PerNode []NodeFigures `json:"per_node,omitempty"`
 
 	// CPU per 1,000 accepted messages, over the load window and the drain.
 	NodeCPUPer1k      float64 `json:"node_cpu_s_per_1k"`
@@ -88,9 +108,21 @@ type Result struct {
 	Notes    []string `json:"notes,omitempty"`
 }
 
+// NodeFigures are one node's figures in a run that started its nodes.
+// CPU and RSS are known when the node is a process of its own.
+type NodeFigures struct {
+	URL             string  `json:"url"`
+	CPUSeconds      float64 `json:"cpu_s,omitempty"` // over the window and the drain
+	PeakRSSBytes    int64   `json:"peak_rss_bytes,omitempty"`
+	StoredMessages  uint64  `json:"stored_messages,omitempty"`
+	DiskBytes       int64   `json:"disk_bytes,omitempty"`
+	DiskBytesPerMsg float64 `json:"disk_bytes_per_msg,omitempty"`
+}
+
 // Setup is the run's configuration, as used.
 type Setup struct {
-	Node       string  `json:"node"` // "in-process" or the URL
+	Node       string  `json:"node"`            // "in-process", "processes" or the URL
+	Nodes      int     `json:"nodes,omitempty"` // the Network scenario's
 	Network    string  `json:"network,omitempty"`
 	PoWBase    int     `json:"pow_base,omitempty"` // in-process node
 	Difficulty int     `json:"pow_difficulty"`     // of the run's messages
@@ -212,7 +244,11 @@ func (r *Result) Table(w io.Writer) error {
 		via = fmt.Sprintf("single messages from %d clients", s.Clients)
 	}
 	fmt.Fprintf(tw, "weft bench %s\n", r.Scenario)
-	row("node", "%s, network %s", s.Node, s.Network)
+	if s.Nodes > 1 {
+		row("nodes", "%d (%s), all validators, full mesh over QUIC on loopback, network %s; senders spread over them", s.Nodes, s.Node, s.Network)
+	} else {
+		row("node", "%s, network %s", s.Node, s.Network)
+	}
 	row("load", "%s; %s devices; %s; payload %d B (message %d B)", load, group(float64(s.Devices)), via, s.Payload, s.MsgBytes)
 	row("proof of work", "%d bits a message; the node checks it with one hash at any difficulty", s.Difficulty)
 	row("machine", "%d CPUs (GOMAXPROCS %d) %s, %s; load average %.2f at the start, %.2f at the end",
@@ -255,6 +291,16 @@ func (r *Result) Table(w io.Writer) error {
 	row("over", "%s (%s confirmations)", r.LatencySource, group(float64(r.LatencySamples)))
 	row("from", "%s", r.LatencyFrom)
 	row("to", "%s", r.LatencyTo)
+	if s.Nodes > 1 {
+		row("on", "the node each message was submitted to")
+		fmt.Fprintf(tw, "across the %d nodes\tms\n", s.Nodes)
+		row("confirmed on every node", "%s of %s accepted", group(float64(r.ConfirmedEverywhere)), group(float64(r.Accepted)))
+		row("confirmed on every node, p50 / p99 / max", "%.1f / %.1f / %.1f (from submission to the last node's confirmed event)",
+			r.P50ConfirmAllMs, r.P99ConfirmAllMs, r.MaxConfirmAllMs)
+		row("propagation, p50 / p90 / p99 / max", "%.1f / %.1f / %.1f / %.1f (%s samples)",
+			r.P50PropagationMs, r.P90PropagationMs, r.P99PropagationMs, r.MaxPropagationMs, group(float64(r.PropagationSamples)))
+		row("propagation is", "%s", r.PropagationSource)
+	}
 	fmt.Fprintf(tw, "cost\n")
 	row("node CPU", "%.3f s per 1,000 messages (%s)", r.NodeCPUPer1k, r.CPUSource)
 	if r.ProcessCPUPer1k > 0 {
@@ -267,8 +313,21 @@ func (r *Result) Table(w io.Writer) error {
 	if r.DiskBytes > 0 {
 		row("disk", "%s for %s messages: %.0f B a message", mib(r.DiskBytes), group(float64(r.StoredMessages)), r.DiskBytesPerMsg)
 	}
+	for i, n := range r.PerNode {
+		if len(r.PerNode) < 2 {
+			break
+		}
+		v := fmt.Sprintf("%s; %.0f B a message on disk", n.URL, n.DiskBytesPerMsg)
+		if n.PeakRSSBytes > 0 {
+			v += fmt.Sprintf("; peak RSS %s; CPU %.1f s", mib(n.PeakRSSBytes), n.CPUSeconds)
+		}
+		row(fmt.Sprintf("node%d", i), "%s", v)
+	}
 	row("signature checks", "this machine verifies %s ed25519 signatures/s on all cores; confirmed = %.0f %% of it",
 		group(r.VerifyPerS), 100*r.VerifyFraction)
+	if s.Nodes > 1 {
+		row("", "each of the %d nodes checks every signature: %d x confirmed = %.0f %% of it", s.Nodes, s.Nodes, 100*float64(s.Nodes)*r.VerifyFraction)
+	}
 	if d := r.Device; d != nil {
 		fmt.Fprintf(tw, "device side (per message, CPU of one core)\n")
 		row("sign", "%.1f µs (crypto/ed25519, as client.Device)", d.SignUs)

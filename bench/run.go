@@ -47,9 +47,12 @@ func (cfg Config) Run(ctx context.Context) (*Result, error) {
 	}
 	r := &run{cfg: cfg, dir: dir, cnt: newCounts(), cool: newCounts(), hc: &http.Client{Timeout: 5 * time.Second}}
 	if cfg.Node == "" {
-		r.t, err = startLocal(cfg, dir)
+		if cfg.Nodes > 1 {
+			r.status("starting %d nodes", cfg.Nodes)
+		}
+		r.t, err = start(ctx, cfg, dir)
 	} else {
-		r.t, err = connectRemote(ctx, cfg.Node, cfg.Payload)
+		r.t, err = connect(ctx, []string{cfg.Node}, cfg.Payload)
 	}
 	if err != nil {
 		return nil, err
@@ -68,7 +71,7 @@ func (cfg Config) Run(ctx context.Context) (*Result, error) {
 		return nil, err
 	}
 	switch cfg.Scenario {
-	case Ingest:
+	case Ingest, Network:
 		err = r.ingest(ctx)
 	case Devices:
 		err = r.devices(ctx)
@@ -93,7 +96,7 @@ type run struct {
 	cool *counts // the cool-down's
 	tr   *tracker
 	poll *poller
-	fol  *follower
+	fols []*follower // one per node
 	hc   *http.Client
 
 	// The measurement window: from start to stopped for the rates; to the
@@ -116,6 +119,11 @@ type run struct {
 	// after the drain.
 	m0, m1, m2 nodeMetrics
 	mOK        bool
+	// Each node's CPU at the start of the window and after the drain, and
+	// its peak RSS, as its /metrics reports them.
+	cpu0, cpu2 []float64
+	nodesMu    sync.Mutex
+	nodePeak   []float64
 }
 
 func (r *run) newResult() *Result {
@@ -132,7 +140,13 @@ func (r *run) newResult() *Result {
 	if cfg.Node != "" {
 		res.Setup.Node, res.Setup.Network, res.Setup.PoWBase = cfg.Node, "", 0
 	}
-	if cfg.Rate > 0 && cfg.Batch > 1 && cfg.Scenario == Ingest {
+	if cfg.Scenario == Network {
+		res.Setup.Nodes = cfg.Nodes
+		if !r.t.local {
+			res.Setup.Node = "processes"
+		}
+	}
+	if cfg.Rate > 0 && cfg.Batch > 1 && cfg.Scenario != Devices {
 		res.Setup.LingerMs = ms(cfg.Linger)
 	}
 	return res
@@ -151,25 +165,38 @@ func (r *run) status(format string, a ...any) {
 	}
 }
 
-// follow starts tracking confirmations: the node's event stream for every
-// measured message, and the poller for a sample of the devices (keys).
-// The returned function stops both and waits for them.
+// follow starts tracking confirmations: every node's event stream for
+// every measured message, and the poller for a sample of the devices
+// (keys) on the first node. The returned function stops them and waits.
 func (r *run) follow(ctx context.Context, keys []dag.PublicKey) (func(), error) {
-	r.tr = newTracker(r.t.local)
+	r.tr = newTracker(len(r.t.urls), r.t.local)
 	r.poll = newPoller(r.t.urls[0], &http.Client{Timeout: 10 * time.Second}, keys)
-	r.fol = newFollower(r.t.urls[0], r.tr)
 	fctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() { errc <- r.fol.run(fctx) }()
-	select {
-	case <-r.fol.ready:
-	case err := <-errc:
+	errc := make(chan error, len(r.t.urls))
+	r.fols = nil
+	for i, u := range r.t.urls {
+		f := newFollower(u, i, r.tr)
+		r.fols = append(r.fols, f)
+		go func() { errc <- f.run(fctx) }()
+	}
+	running := len(r.fols)
+	stopFollowers := func() {
 		cancel()
-		return nil, fmt.Errorf("bench: following the node's events: %w", err)
-	case <-ctx.Done():
-		cancel()
-		<-errc
-		return nil, ctx.Err()
+		for ; running > 0; running-- {
+			<-errc
+		}
+	}
+	for _, f := range r.fols {
+		select {
+		case <-f.ready:
+		case err := <-errc:
+			running--
+			stopFollowers()
+			return nil, fmt.Errorf("bench: following the events of %s: %w", f.base, err)
+		case <-ctx.Done():
+			stopFollowers()
+			return nil, ctx.Err()
+		}
 	}
 	pollDone := make(chan struct{})
 	go func() {
@@ -177,16 +204,26 @@ func (r *run) follow(ctx context.Context, keys []dag.PublicKey) (func(), error) 
 		r.poll.run(fctx)
 	}()
 	return func() {
-		cancel()
-		<-errc
+		stopFollowers()
 		<-pollDone
-		r.res.EventStreamCuts = r.fol.overflows.Load()
-		if r.fol.cpuKnown.Load() {
-			r.genCPU += time.Duration(r.fol.cpu.Load())
-		} else {
-			r.genCPUKnown = false
+		for _, f := range r.fols {
+			r.res.EventStreamCuts += f.overflows.Load()
+			if f.cpuKnown.Load() {
+				r.genCPU += time.Duration(f.cpu.Load())
+			} else {
+				r.genCPUKnown = false
+			}
 		}
 	}, nil
+}
+
+// cuts returns the times the nodes cut their event streams so far.
+func (r *run) cuts() int64 {
+	var n int64
+	for _, f := range r.fols {
+		n += f.overflows.Load()
+	}
+	return n
 }
 
 // measure starts the measurement window: CPU, memory, the per-second
@@ -196,7 +233,9 @@ func (r *run) measure(ctx context.Context) {
 	r.res.StartedAt = r.start.UTC()
 	r.res.Machine.LoadAvg[0] = loadAvg()
 	r.genCPUKnown = true
-	r.m0, r.mOK = r.scrape(ctx)
+	var each []nodeMetrics
+	r.m0, each, r.mOK = r.scrape(ctx)
+	r.cpu0 = cpuOf(each)
 	if r.t.local {
 		r.procCPU0, r.procKnown = processCPU()
 	}
@@ -212,9 +251,52 @@ func (r *run) measure(ctx context.Context) {
 	go r.sampler(ctx)
 }
 
-func (r *run) scrape(ctx context.Context) (nodeMetrics, bool) {
-	m, err := scrapeMetrics(ctx, r.hc, r.t.urls[0])
-	return m, err == nil
+// scrape reads the nodes' metrics: CPU summed over the nodes, the largest
+// RSS, and the first node's confirmation counters (every node confirms the
+// same messages). each has every node's.
+func (r *run) scrape(ctx context.Context) (sum nodeMetrics, each []nodeMetrics, ok bool) {
+	each, ok = r.scrapeEach(ctx)
+	if !ok {
+		return sum, nil, false
+	}
+	for i, m := range each {
+		if i == 0 {
+			sum = m
+			continue
+		}
+		sum.cpuSeconds += m.cpuSeconds
+		sum.rssBytes = max(sum.rssBytes, m.rssBytes)
+	}
+	return sum, each, true
+}
+
+func cpuOf(each []nodeMetrics) []float64 {
+	out := make([]float64, len(each))
+	for i, m := range each {
+		out[i] = m.cpuSeconds
+	}
+	return out
+}
+
+// scrapeEach reads every node's metrics and keeps each node's peak RSS.
+func (r *run) scrapeEach(ctx context.Context) ([]nodeMetrics, bool) {
+	each := make([]nodeMetrics, len(r.t.urls))
+	for i, u := range r.t.urls {
+		m, err := scrapeMetrics(ctx, r.hc, u)
+		if err != nil {
+			return nil, false
+		}
+		each[i] = m
+	}
+	r.nodesMu.Lock()
+	if r.nodePeak == nil {
+		r.nodePeak = make([]float64, len(each))
+	}
+	for i, m := range each {
+		r.nodePeak[i] = max(r.nodePeak[i], m.rssBytes)
+	}
+	r.nodesMu.Unlock()
+	return each, true
 }
 
 // closeWindow ends the measured load: the rates are taken over the window
@@ -224,18 +306,18 @@ func (r *run) closeWindow() {
 	r.loadActive.Store(false)
 	r.atStop.offered, r.atStop.accepted = r.cnt.offered.Load(), r.cnt.accepted.Load()
 	r.atStop.confirmed = r.tr.confirmed.Load()
-	m, ok := r.scrape(context.Background())
+	m, _, ok := r.scrape(context.Background())
 	r.m1, r.mOK = m, r.mOK && ok
 }
 
-// settled reports whether the measured messages are all confirmed or
-// refused, as far as the run can tell: by the event stream, or, once the
-// node has cut it, by the poller's sample.
+// settled reports whether the measured messages are all confirmed (on
+// every node) or refused, as far as the run can tell: by the event
+// streams, or, once a node has cut its stream, by the poller's sample.
 func (r *run) settled() bool {
-	if r.fol.overflows.Load() > 0 {
+	if r.cuts() > 0 {
 		return r.poll.pending.Load() <= 0
 	}
-	return r.tr.outstanding.Load() <= 0
+	return r.tr.outstanding.Load() <= 0 && r.tr.notEverywhere.Load() <= 0
 }
 
 // drain waits, at most cfg.Drain, until the measured messages are settled
@@ -262,9 +344,25 @@ func (r *run) endMeasure(ctx context.Context) {
 	if r.cfg.Progress != nil && r.cfg.ProgressInPlace {
 		fmt.Fprintln(r.cfg.Progress)
 	}
-	m, ok := r.scrape(ctx)
+	m, each, ok := r.scrape(ctx)
 	r.m2, r.mOK = m, r.mOK && ok
+	r.cpu2 = cpuOf(each)
 	r.res.Machine.LoadAvg[1] = loadAvg()
+	if r.t.dataDirs != nil {
+		r.res.PerNode = make([]NodeFigures, len(r.t.urls))
+		r.nodesMu.Lock()
+		for i, u := range r.t.urls {
+			f := &r.res.PerNode[i]
+			f.URL = u
+			if !r.t.local && i < len(r.nodePeak) {
+				f.PeakRSSBytes = int64(r.nodePeak[i])
+			}
+			if !r.t.local && r.mOK && i < len(r.cpu0) && i < len(r.cpu2) {
+				f.CPUSeconds = r.cpu2[i] - r.cpu0[i]
+			}
+		}
+		r.nodesMu.Unlock()
+	}
 	// CPU is taken until the end of the drain, so it is divided by every
 	// message accepted meanwhile, the cool-down's included.
 	accepted := float64(r.cnt.accepted.Load() + r.cool.accepted.Load())
@@ -293,6 +391,9 @@ func (r *run) endMeasure(ctx context.Context) {
 	case !r.t.local && r.mOK:
 		r.res.NodeCPUPer1k = per1k(r.m2.cpuSeconds - r.m0.cpuSeconds)
 		r.res.CPUSource = "the node's process_cpu_seconds_total (/metrics): the node process alone"
+		if n := len(r.t.urls); n > 1 {
+			r.res.CPUSource = fmt.Sprintf("the %d nodes' process_cpu_seconds_total (/metrics), summed", n)
+		}
 	default:
 		r.res.CPUSource = "unavailable"
 	}
@@ -324,7 +425,7 @@ func (r *run) sampler(ctx context.Context) {
 		s.P99ConfirmMs = ms(sec)
 		s.BehindS = float64(max(r.cnt.behind.Swap(0), r.cool.behind.Swap(0), 0)) / 1e9
 		s.polledP99Ms = ms(r.poll.takeSecond())
-		m, ok := r.scrape(ctx)
+		m, _, ok := r.scrape(ctx)
 		if ok {
 			s.nodeConfirmedPerS = max(m.confirmedOthers()-lastM.confirmedOthers(), 0) / dt
 			lastM = m
@@ -341,7 +442,7 @@ func (r *run) sampler(ctx context.Context) {
 		r.samplesMu.Unlock()
 		if r.cfg.Progress != nil {
 			conf, p99 := s.ConfirmedPerS, ms(running)
-			if r.fol.overflows.Load() > 0 {
+			if r.cuts() > 0 {
 				conf = s.nodeConfirmedPerS
 				if h := r.poll.snapshot(); h.Count() > 0 {
 					p99 = ms(h.Quantile(0.99))
@@ -417,7 +518,7 @@ func (r *run) finish() {
 	}
 	res.ConfirmedSource = "the node's confirmed events for the measured messages"
 	res.LatencySource = "the node's confirmed event of every measured message"
-	h := r.tr.snapshot()
+	h, hAll, hProp := r.tr.snapshot()
 	if res.EventStreamCuts > 0 {
 		// Confirmations were missed, and not at random: count them with the
 		// node's counter and take the latencies from the poller's sample.
@@ -439,11 +540,20 @@ func (r *run) finish() {
 			res.Confirmed = res.Accepted - min(res.Unconfirmed, res.Accepted)
 		}
 		res.ConfirmedSource = "rate: the node's weft_messages_confirmed_total minus weft_own_messages_total over the window; totals: estimated from the polled sample (the event stream was cut)"
-		r.note("the node cut the event stream %d times (it drops a client more than 4096 events behind, and one step of the node can publish more than that): confirmations were missed, so the latencies come from the polled sample", res.EventStreamCuts)
+		r.note("the node cut the event stream %d times (it drops a client more than 65,536 events behind, and one step of the node can publish more than that): confirmations were missed, so the latencies come from the polled sample", res.EventStreamCuts)
 	}
 	res.LatencySamples = h.Count()
 	res.P50ConfirmMs, res.P90ConfirmMs = ms(h.Quantile(0.5)), ms(h.Quantile(0.9))
 	res.P99ConfirmMs, res.MaxConfirmMs, res.MeanConfirmMs = ms(h.Quantile(0.99)), ms(h.Max()), ms(h.Mean())
+	if n := len(r.t.urls); n > 1 {
+		res.ConfirmedEverywhere = r.tr.everywhere.Load()
+		res.ConfirmAllSamples = hAll.Count()
+		res.P50ConfirmAllMs, res.P99ConfirmAllMs, res.MaxConfirmAllMs = ms(hAll.Quantile(0.5)), ms(hAll.Quantile(0.99)), ms(hAll.Max())
+		res.PropagationSamples = hProp.Count()
+		res.P50PropagationMs, res.P90PropagationMs = ms(hProp.Quantile(0.5)), ms(hProp.Quantile(0.9))
+		res.P99PropagationMs, res.MaxPropagationMs = ms(hProp.Quantile(0.99)), ms(hProp.Max())
+		res.PropagationSource = fmt.Sprintf("for each measured message and each of the %d other nodes: the arrival here of that node's message event (the message durable there) minus the arrival of the entry node's", n-1)
+	}
 	res.LatencyTo = "the arrival of the node's confirmed event here"
 	if r.tr.nodeClock || res.EventStreamCuts > 0 {
 		res.LatencyTo = "the node's confirmed_at"
@@ -456,7 +566,7 @@ func (r *run) finish() {
 	if res.VerifyPerS > 0 {
 		res.VerifyFraction = res.ConfirmedPerS / res.VerifyPerS
 	}
-	if behind := time.Duration(max(r.cnt.behindMax.Load(), r.cool.behindMax.Load())); r.cfg.Rate > 0 && r.cfg.Scenario == Ingest {
+	if behind := time.Duration(max(r.cnt.behindMax.Load(), r.cool.behindMax.Load())); r.cfg.Rate > 0 && r.cfg.Scenario != Devices {
 		res.MaxBehindS = behind.Seconds()
 		if behind > 25*time.Second {
 			r.note("the senders fell %.0f s behind the offered rate: the node did not keep up. A node does not approve messages more than 30 s older than what it confirmed (lazy tips), so messages that late are never confirmed", behind.Seconds())
@@ -464,8 +574,14 @@ func (r *run) finish() {
 	}
 	res.PeakRSSBytes = r.peakRSS.Load()
 	res.RSSSource = "the node's process_resident_memory_bytes (/metrics), sampled every second"
+	if n := len(r.t.urls); n > 1 {
+		res.RSSSource = fmt.Sprintf("the largest of the %d nodes' process_resident_memory_bytes (/metrics), sampled every second", n)
+	}
 	if r.t.local {
 		res.RSSSource = "VmRSS of this process (node and load generator), sampled every second"
+		if n := len(r.t.urls); n > 1 {
+			res.RSSSource = fmt.Sprintf("VmRSS of this process (all %d nodes and the load generator), sampled every second", n)
+		}
 		if mem, ok := processMemory(); ok {
 			res.HWMBytes = mem.hwm
 		}
@@ -476,26 +592,17 @@ func (r *run) finish() {
 	if res.Timeline == nil {
 		res.Timeline = []Sample{}
 	}
-	if r.t.local {
-		stored := r.storedMessages()
-		t := r.t
-		r.t = nil
-		if err := t.stop(); err != nil {
-			r.note("the node stopped with an error: %v", err)
-		}
-		if du, err := diskUsage(t.dataDir); err == nil && stored > 0 {
-			res.DiskBytes, res.StoredMessages = du, stored
-			res.DiskBytesPerMsg = float64(du) / float64(stored)
-		}
+	if len(r.t.dataDirs) > 0 {
+		r.measureDisk()
 	}
 	r.note("proof of work: the node checks it with one hash at any difficulty, so the low difficulty here (%d bits) does not lighten the node's work; it only makes building messages quick", res.Setup.Difficulty)
 }
 
-// storedMessages returns the number of messages the node stores.
-func (r *run) storedMessages() uint64 {
+// storedMessages returns the number of messages the node at base stores.
+func (r *run) storedMessages(base string) uint64 {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.t.urls[0]+"/api/v1/info", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/api/v1/info", nil)
 	if err != nil {
 		return 0
 	}
@@ -511,6 +618,35 @@ func (r *run) storedMessages() uint64 {
 		return 0
 	}
 	return v.Messages
+}
+
+// measureDisk stops the nodes the run started and measures their data
+// directories: bytes on disk per stored message, per node and in all.
+func (r *run) measureDisk() {
+	res, t := r.res, r.t
+	stored := make([]uint64, len(t.urls))
+	for i, u := range t.urls {
+		stored[i] = r.storedMessages(u)
+	}
+	r.t = nil
+	if err := t.stop(); err != nil {
+		r.note("a node stopped with an error: %v", err)
+	}
+	for i, dir := range t.dataDirs {
+		du, err := diskUsage(dir)
+		if err != nil || stored[i] == 0 {
+			continue
+		}
+		res.DiskBytes += du
+		res.StoredMessages += stored[i]
+		if i < len(res.PerNode) {
+			res.PerNode[i].DiskBytes, res.PerNode[i].StoredMessages = du, stored[i]
+			res.PerNode[i].DiskBytesPerMsg = float64(du) / float64(stored[i])
+		}
+	}
+	if res.StoredMessages > 0 {
+		res.DiskBytesPerMsg = float64(res.DiskBytes) / float64(res.StoredMessages)
+	}
 }
 
 func loadDesc(cfg Config) string {

@@ -12,42 +12,142 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/weftnet/weft/api"
 	"github.com/weftnet/weft/client"
 	"github.com/weftnet/weft/dag"
+	"github.com/weftnet/weft/gossip"
 	"github.com/weftnet/weft/node"
 )
 
-// target is what a run loads: the API URLs of one node or, later, of
-// several (a scenario over a network spreads its senders over them), and
-// how to observe it.
+// target is what a run loads: the API URLs of one node or of a network
+// (the senders are spread over them), and how to observe it.
 type target struct {
 	// urls are the nodes' API base URLs; senders are spread over them.
 	urls []string
-	// local: the node runs in this process. Its CPU and memory are then
-	// this process's, and its clock is the load generator's.
-	local   bool
-	dataDir string // local only
-	// network, difficulty and maxPayload are what the node states.
+	// local: the nodes run in this process. Their CPU and memory are then
+	// this process's, and their clock is the load generator's.
+	local bool
+	// dataDirs are the nodes' data directories, when the run started them:
+	// measured on disk after they stop.
+	dataDirs []string
+	// network, difficulty and maxPayload are what the nodes state.
 	network    dag.NetworkID
 	difficulty int // for the run's payload size
 	maxPayload int
 	stop       func() error
 }
 
-// startLocal starts a node in this process on a fresh data directory under
-// dir, with its API on a loopback port.
-func startLocal(cfg Config, dir string) (*target, error) {
-	dataDir := filepath.Join(dir, "node")
-	key := ed25519.NewKeyFromSeed(deriveSeed("node", cfg.Seed, 0))
-	n, err := node.New(node.Config{DataDir: dataDir, Identity: key, Network: cfg.Network,
-		PoWBase: cfg.PoWBase, Log: cfg.Log})
+// Launcher starts the network of the Network scenario and returns once
+// every node's API answers; stop stops every node and waits for them.
+type Launcher func(ctx context.Context, spec NetSpec) (nodes []LaunchedNode, stop func() error, err error)
+
+// NetSpec is the network a Launcher starts: Nodes nodes, all validators of
+// weight 1, peered in a full mesh on loopback.
+type NetSpec struct {
+	Dir     string // a fresh directory for the nodes' data directories
+	Nodes   int
+	Network string // the network name
+	PoWBase int
+	Seed    uint64 // may derive the nodes' identities
+	Version string // what the nodes' APIs report
+	Log     zerolog.Logger
+}
+
+// LaunchedNode is one node a Launcher started.
+type LaunchedNode struct {
+	URL     string // the API base URL, "http://host:port"
+	DataDir string
+}
+
+// start starts the run's nodes, with cfg.Launch or in this process, and
+// connects to them.
+func start(ctx context.Context, cfg Config, dir string) (*target, error) {
+	spec := NetSpec{Dir: dir, Nodes: cfg.Nodes, Network: cfg.Network, PoWBase: cfg.PoWBase, Seed: cfg.Seed,
+		Version: cfg.Version, Log: cfg.Log}
+	launch, local := cfg.Launch, cfg.Launch == nil
+	if local {
+		launch = launchInProcess
+	}
+	nodes, stop, err := launch(ctx, spec)
 	if err != nil {
-		return nil, fmt.Errorf("bench: starting the node: %w", err)
+		return nil, fmt.Errorf("bench: starting the nodes: %w", err)
+	}
+	urls := make([]string, len(nodes))
+	dirs := make([]string, len(nodes))
+	for i, n := range nodes {
+		urls[i], dirs[i] = n.URL, n.DataDir
+	}
+	t, err := connect(ctx, urls, cfg.Payload)
+	if err != nil {
+		stop()
+		return nil, err
+	}
+	t.local, t.dataDirs, t.stop = local, dirs, stop
+	return t, nil
+}
+
+// launchInProcess is the default Launcher: the nodes run in this process,
+// each with its own data directory and an API on a loopback port; with
+// more than one, each a validator, gossiping over QUIC on loopback.
+func launchInProcess(_ context.Context, spec NetSpec) ([]LaunchedNode, func() error, error) {
+	keys := make([]ed25519.PrivateKey, spec.Nodes)
+	var vals []dag.Validator
+	var peers []gossip.Peer
+	var addrs []string
+	if spec.Nodes > 1 {
+		var err error
+		if addrs, err = freeUDPAddrs(spec.Nodes); err != nil {
+			return nil, nil, err
+		}
+	}
+	for i := range keys {
+		keys[i] = ed25519.NewKeyFromSeed(deriveSeed("node", spec.Seed, i))
+		var pk dag.PublicKey
+		copy(pk[:], keys[i][32:])
+		if spec.Nodes > 1 {
+			vals = append(vals, dag.Validator{Key: pk, Weight: 1})
+			peers = append(peers, gossip.Peer{Key: pk, Addr: addrs[i]})
+		}
+	}
+	var stops []func() error
+	stopAll := func() error {
+		var errs []error
+		for _, s := range stops {
+			errs = append(errs, s())
+		}
+		return errors.Join(errs...)
+	}
+	var out []LaunchedNode
+	for i := range keys {
+		cfg := node.Config{DataDir: filepath.Join(spec.Dir, fmt.Sprintf("node%d", i)), Identity: keys[i],
+			Network: spec.Network, PoWBase: spec.PoWBase, Validators: vals, Log: spec.Log}
+		if spec.Nodes > 1 {
+			cfg.GossipListen = addrs[i]
+			cfg.Peers = slices.Delete(slices.Clone(peers), i, i+1)
+		}
+		url, stop, err := serveNode(cfg, spec.Version)
+		if err != nil {
+			stopAll()
+			return nil, nil, err
+		}
+		stops = append(stops, stop)
+		out = append(out, LaunchedNode{URL: url, DataDir: cfg.DataDir})
+	}
+	return out, stopAll, nil
+}
+
+// serveNode runs a node in this process with its API on a loopback port.
+func serveNode(cfg node.Config, version string) (url string, stop func() error, err error) {
+	n, err := node.New(cfg)
+	if err != nil {
+		return "", nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	runDone := make(chan error, 1)
@@ -56,21 +156,16 @@ func startLocal(cfg Config, dir string) (*target, error) {
 	if err != nil {
 		cancel()
 		<-runDone
-		return nil, fmt.Errorf("bench: %w", err)
+		return "", nil, err
 	}
-	srv := api.New(n, cfg.Version, cfg.Log)
+	srv := api.New(n, version, cfg.Log)
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
 	serveDone := make(chan struct{})
 	go func() {
 		defer close(serveDone)
 		hs.Serve(ln)
 	}()
-	p := n.Params()
-	t := &target{
-		urls: []string{"http://" + ln.Addr().String()}, local: true, dataDir: dataDir,
-		network: p.Network, difficulty: p.Difficulty(dag.MinSize + cfg.Payload), maxPayload: p.MaxPayload,
-	}
-	t.stop = func() error {
+	stop = func() error {
 		srv.EndStreams()
 		sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer scancel()
@@ -79,22 +174,49 @@ func startLocal(cfg Config, dir string) (*target, error) {
 		cancel()
 		return <-runDone
 	}
-	return t, nil
+	return "http://" + ln.Addr().String(), stop, nil
 }
 
-// connectRemote checks that a node answers at url and reads its network.
-func connectRemote(ctx context.Context, url string, payload int) (*target, error) {
-	c := client.New(url)
-	tctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	tips, err := c.Tips(tctx, payload)
-	if err != nil {
-		return nil, fmt.Errorf("bench: node %s: %w", url, err)
+// freeUDPAddrs returns n loopback UDP addresses that were free a moment ago.
+func freeUDPAddrs(n int) ([]string, error) {
+	var out []string
+	var conns []net.PacketConn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for range n {
+		c, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		conns = append(conns, c)
+		out = append(out, c.LocalAddr().String())
 	}
-	return &target{
-		urls: []string{strings.TrimRight(url, "/")}, network: tips.NetworkID, difficulty: tips.Difficulty,
-		maxPayload: tips.MaxPayload, stop: func() error { return nil },
-	}, nil
+	return out, nil
+}
+
+// connect checks that the nodes at urls answer and are of one network, and
+// reads its parameters.
+func connect(ctx context.Context, urls []string, payload int) (*target, error) {
+	t := &target{stop: func() error { return nil }}
+	for i, u := range urls {
+		u = strings.TrimRight(u, "/")
+		tctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		tips, err := client.New(u).Tips(tctx, payload)
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("bench: node %s: %w", u, err)
+		}
+		if i == 0 {
+			t.network, t.difficulty, t.maxPayload = tips.NetworkID, tips.Difficulty, tips.MaxPayload
+		} else if tips.NetworkID != t.network {
+			return nil, fmt.Errorf("bench: node %s is on another network than %s", u, t.urls[0])
+		}
+		t.urls = append(t.urls, u)
+	}
+	return t, nil
 }
 
 // nodeMetrics are the metrics the bench reads from a node's /metrics.

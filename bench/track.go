@@ -20,83 +20,162 @@ import (
 )
 
 // tracker remembers when each message the load generator submitted was
-// submitted, until the node reports it confirmed; it then records the
-// confirmation latency. Submitters add and drop (on refusal); the event
-// follower confirms. Safe for concurrent use.
+// submitted, and to which node, until the node reports it confirmed; it
+// then records the confirmation latency. Over a network it also follows
+// each message to the other nodes: the arrival of each node's message event
+// (the message durable there) and confirmed event. Submitters add and drop
+// (on refusal); the event followers report. Safe for concurrent use.
 type tracker struct {
 	shards [64]trackShard
+	nodes  int
 	// nodeClock: latency runs to the node's confirmed_at (same clock as the
 	// submitter, in-process node); otherwise to the event's arrival here.
 	nodeClock bool
 
-	outstanding atomic.Int64
-	confirmed   atomic.Uint64
+	outstanding atomic.Int64  // not yet confirmed on the node they were submitted to
+	confirmed   atomic.Uint64 // confirmed on the node they were submitted to
+	everywhere  atomic.Uint64 // confirmed on every node (nodes > 1)
+	// notEverywhere counts the messages not yet confirmed on every node
+	// nor refused.
+	notEverywhere atomic.Int64
 
-	mu  sync.Mutex // guards all and sec
-	all *histogram
-	sec *histogram // since the sampler last took it
+	mu   sync.Mutex // guards the histograms
+	all  *histogram
+	sec  *histogram // since the sampler last took it
+	conf *histogram // submission to confirmed on the last node (nodes > 1)
+	prop *histogram // durable on the entry node to durable on another (nodes > 1)
 }
 
 type trackShard struct {
 	mu sync.Mutex
-	m  map[dag.ID]int64 // submitted at, unix ns
-	_  [40]byte         // keep shards on separate cache lines
+	m  map[dag.ID]tracked
+	_  [40]byte // keep shards on separate cache lines
 }
 
-func newTracker(nodeClock bool) *tracker {
-	t := &tracker{nodeClock: nodeClock, all: newHistogram(), sec: newHistogram()}
+// tracked is a message in flight.
+type tracked struct {
+	sub       int64 // submitted at, unix ns
+	entry     uint8 // the node it was submitted to
+	entryDone bool  // confirmed on the entry node (and counted)
+	confirmed uint16
+	durable   uint16  // nodes whose message event arrived
+	durAt     []int64 // when each node's message event arrived (nodes > 1)
+}
+
+func newTracker(nodes int, nodeClock bool) *tracker {
+	t := &tracker{nodes: nodes, nodeClock: nodeClock, all: newHistogram(), sec: newHistogram(),
+		conf: newHistogram(), prop: newHistogram()}
 	for i := range t.shards {
-		t.shards[i].m = make(map[dag.ID]int64)
+		t.shards[i].m = make(map[dag.ID]tracked)
 	}
 	return t
 }
 
 func (t *tracker) shard(id dag.ID) *trackShard { return &t.shards[id[0]&63] }
 
-// add records that id was submitted at (unix ns).
-func (t *tracker) add(id dag.ID, at int64) {
+func (t *tracker) full() uint16 { return uint16(1)<<t.nodes - 1 }
+
+// add records that id was submitted to node at (unix ns).
+func (t *tracker) add(id dag.ID, at int64, node int) {
+	m := tracked{sub: at, entry: uint8(node)}
+	if t.nodes > 1 {
+		m.durAt = make([]int64, t.nodes)
+	}
 	s := t.shard(id)
 	s.mu.Lock()
-	s.m[id] = at
+	s.m[id] = m
 	s.mu.Unlock()
 	t.outstanding.Add(1)
+	t.notEverywhere.Add(1)
 }
 
 // drop forgets id (the node refused it).
 func (t *tracker) drop(id dag.ID) {
 	s := t.shard(id)
 	s.mu.Lock()
-	_, ok := s.m[id]
+	m, ok := s.m[id]
 	delete(s.m, id)
 	s.mu.Unlock()
-	if ok {
+	if ok && !m.entryDone {
 		t.outstanding.Add(-1)
+	}
+	if ok {
+		t.notEverywhere.Add(-1)
 	}
 }
 
-// confirm records that id was confirmed at the node's time at (unix ns),
-// the event arriving here at now (unix ns). Messages not submitted by the
-// load generator (the node's own, or others') are ignored.
-func (t *tracker) confirm(id dag.ID, at, now int64) {
-	s := t.shard(id)
-	s.mu.Lock()
-	sub, ok := s.m[id]
-	delete(s.m, id)
-	s.mu.Unlock()
-	if !ok {
+// durable records that node's message event for id arrived here at now
+// (unix ns). Only a network's messages are followed this way.
+func (t *tracker) durable(node int, id dag.ID, now int64) {
+	if t.nodes < 2 {
 		return
 	}
-	t.outstanding.Add(-1)
+	s := t.shard(id)
+	s.mu.Lock()
+	if m, ok := s.m[id]; ok && m.durable&(1<<node) == 0 {
+		m.durable |= 1 << node
+		m.durAt[node] = now
+		s.m[id] = m
+	}
+	s.mu.Unlock()
+}
+
+// confirm records that node confirmed id at the node's time at (unix ns),
+// the event arriving here at now (unix ns). Messages not submitted by the
+// load generator (the nodes' own, or others') are ignored.
+func (t *tracker) confirm(node int, id dag.ID, at, now int64) {
 	end := now
 	if t.nodeClock && at > 0 {
 		end = at
 	}
-	d := time.Duration(end - sub)
+	s := t.shard(id)
+	s.mu.Lock()
+	m, ok := s.m[id]
+	if !ok || m.confirmed&(1<<node) != 0 {
+		s.mu.Unlock()
+		return
+	}
+	m.confirmed |= 1 << node
+	atEntry := node == int(m.entry) && !m.entryDone
+	m.entryDone = m.entryDone || atEntry
+	last := m.confirmed == t.full()
+	if last {
+		delete(s.m, id)
+	} else {
+		s.m[id] = m
+	}
+	s.mu.Unlock()
+	if !atEntry && !last {
+		return
+	}
+	d := time.Duration(end - m.sub)
 	t.mu.Lock()
-	t.all.Record(d)
-	t.sec.Record(d)
+	if atEntry {
+		t.all.Record(d)
+		t.sec.Record(d)
+	}
+	if last && t.nodes > 1 {
+		t.conf.Record(d)
+		if m.durable == t.full() {
+			e := m.durAt[m.entry]
+			for j, at := range m.durAt {
+				if j != int(m.entry) {
+					t.prop.Record(time.Duration(max(at-e, 0)))
+				}
+			}
+		}
+	}
 	t.mu.Unlock()
-	t.confirmed.Add(1)
+	if atEntry {
+		t.outstanding.Add(-1)
+		t.confirmed.Add(1)
+	}
+	if last && t.nodes > 1 {
+		t.everywhere.Add(1)
+	}
+	if last {
+		t.notEverywhere.Add(-1)
+	}
 }
 
 // takeSecond returns the latencies recorded since the last call, and the
@@ -109,20 +188,24 @@ func (t *tracker) takeSecond() (sec time.Duration, running time.Duration) {
 	return sec, running
 }
 
-// snapshot returns a copy of the latency histogram.
-func (t *tracker) snapshot() *histogram {
-	h := newHistogram()
+// snapshot returns copies of the latency histograms: to confirmation on
+// the entry node, to confirmation on every node, and of propagation.
+func (t *tracker) snapshot() (entry, everywhere, prop *histogram) {
+	entry, everywhere, prop = newHistogram(), newHistogram(), newHistogram()
 	t.mu.Lock()
-	h.Merge(t.all)
+	entry.Merge(t.all)
+	everywhere.Merge(t.conf)
+	prop.Merge(t.prop)
 	t.mu.Unlock()
-	return h
+	return entry, everywhere, prop
 }
 
-// follower reads a node's event stream and hands confirmations to a
-// tracker. It runs on a locked OS thread so that its CPU time, which is
+// follower reads a node's event stream and hands confirmations (and, over
+// a network, message events) to a tracker. It runs on a locked OS thread so that its CPU time, which is
 // load-generator time, can be measured.
 type follower struct {
 	base     string
+	node     int // the node's index in the run
 	tr       *tracker
 	ready    chan struct{} // closed once the first stream is open
 	cpu      atomic.Int64  // ns of thread CPU, when known
@@ -133,8 +216,8 @@ type follower struct {
 	overflows atomic.Int64
 }
 
-func newFollower(base string, tr *tracker) *follower {
-	return &follower{base: base, tr: tr, ready: make(chan struct{})}
+func newFollower(base string, node int, tr *tracker) *follower {
+	return &follower{base: base, node: node, tr: tr, ready: make(chan struct{})}
 }
 
 // run follows the stream until ctx ends, reconnecting when the node cuts it.
@@ -172,6 +255,7 @@ func (f *follower) run(ctx context.Context) error {
 
 var (
 	eventConfirmed = []byte("event: confirmed")
+	eventMessage   = []byte("event: message")
 	eventOverflow  = []byte("event: overflow")
 	dataPrefix     = []byte("data: ")
 )
@@ -203,7 +287,9 @@ func (f *follower) stream(ctx context.Context, first bool) error {
 		close(f.ready)
 	}
 	br := bufio.NewReaderSize(resp.Body, 256<<10)
-	confirmedNext := false
+	// The event whose data line comes next: 0 none, 'c' confirmed, 'm'
+	// message (followed over a network only).
+	var next byte
 	for {
 		line, err := br.ReadSlice('\n')
 		if errors.Is(err, bufio.ErrBufferFull) {
@@ -211,7 +297,7 @@ func (f *follower) stream(ctx context.Context, first bool) error {
 			for errors.Is(err, bufio.ErrBufferFull) {
 				_, err = br.ReadSlice('\n')
 			}
-			confirmedNext = false
+			next = 0
 			continue
 		}
 		if err != nil {
@@ -223,17 +309,41 @@ func (f *follower) stream(ctx context.Context, first bool) error {
 		line = bytes.TrimRight(line, "\r\n")
 		switch {
 		case len(line) == 0:
-			confirmedNext = false
+			next = 0
 		case bytes.Equal(line, eventConfirmed):
-			confirmedNext = true
+			next = 'c'
+		case bytes.Equal(line, eventMessage) && f.tr.nodes > 1:
+			next = 'm'
 		case bytes.Equal(line, eventOverflow):
 			return nil
-		case confirmedNext && bytes.HasPrefix(line, dataPrefix):
+		case next == 'c' && bytes.HasPrefix(line, dataPrefix):
 			if id, at, ok := parseConfirmed(line[len(dataPrefix):]); ok {
-				f.tr.confirm(id, at, time.Now().UnixNano())
+				f.tr.confirm(f.node, id, at, time.Now().UnixNano())
+			}
+		case next == 'm' && bytes.HasPrefix(line, dataPrefix):
+			if id, ok := parseID(line[len(dataPrefix):]); ok {
+				f.tr.durable(f.node, id, time.Now().UnixNano())
 			}
 		}
 	}
+}
+
+// parseID reads the id of an event's data, {"id":"...", ...}.
+func parseID(data []byte) (dag.ID, bool) {
+	var id dag.ID
+	if i := bytes.Index(data, []byte(`"id":"`)); i >= 0 && len(data) >= i+6+64 {
+		if _, err := hex.Decode(id[:], data[i+6:i+6+64]); err == nil {
+			return id, true
+		}
+	}
+	var v struct {
+		ID string `json:"id"`
+	}
+	if json.Unmarshal(data, &v) != nil {
+		return id, false
+	}
+	id, err := dag.ParseID(v.ID)
+	return id, err == nil
 }
 
 // parseConfirmed reads the id and confirmed_at of a "confirmed" event's

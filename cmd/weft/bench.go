@@ -1,11 +1,14 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/mattn/go-isatty"
@@ -22,6 +25,7 @@ type benchFlags struct {
 	plot       string
 	cpuProfile string
 	quiet      bool
+	inProcess  bool
 }
 
 // newBenchCmd is `weft bench`: the benchmark scenarios of the bench package.
@@ -40,7 +44,7 @@ report. A progress line goes to standard error; the report to standard output, a
 table or, with --json, as one JSON object. docs/BENCH_TOOL.md explains each figure.`,
 		Args: cobra.NoArgs,
 	}
-	cmd.AddCommand(newBenchScenarioCmd(bench.Ingest), newBenchScenarioCmd(bench.Devices))
+	cmd.AddCommand(newBenchScenarioCmd(bench.Ingest), newBenchScenarioCmd(bench.Devices), newBenchScenarioCmd(bench.Network))
 	return cmd
 }
 
@@ -66,10 +70,26 @@ one does: ask the node for tips, build, sign (ed25519), solve the proof of work,
 submit, and wait for the answer. It reports the devices' CPU time per message for
 signing and for the proof of work beside the node's throughput. The devices share
 this machine's cores with an in-process node.`
+	case bench.Network:
+		cmd.Use = "network [--nodes N] [--rate N] [--duration D]"
+		cmd.Short = "Offer pre-built messages to a network of N nodes on this machine"
+		cmd.Long = `Network starts a network of --nodes nodes on this machine, as weft devnet does:
+separate processes, each with its own data directory under the work directory, all
+validators, peered in a full mesh over QUIC on loopback. It then offers pre-built
+messages as ingest does, with the senders spread over the nodes. Beside ingest's
+figures (taken on the node each message was submitted to) it reports how long
+messages take to be durable on the other nodes (propagation) and to be confirmed on
+every node, and each node's CPU, memory and disk. --in-process runs the nodes in this
+process instead.`
 	}
 	f := cmd.Flags()
 	c := &bf.cfg
-	f.StringVar(&c.Node, "node", "", "load the node whose API is at `URL` (default: start one in this process)")
+	if sc == bench.Network {
+		f.IntVar(&c.Nodes, "nodes", bench.DefaultNodes, fmt.Sprintf("nodes in the network (at most %d)", bench.MaxNodes))
+		f.BoolVar(&bf.inProcess, "in-process", false, "run the nodes in this process rather than as processes of their own")
+	} else {
+		f.StringVar(&c.Node, "node", "", "load the node whose API is at `URL` (default: start one in this process)")
+	}
 	f.IntVar(&c.Devices, "devices", bench.DefaultDevices, "simulated devices")
 	f.Float64Var(&c.Rate, "rate", 0, "offered load in messages per second (0: as fast as the node takes)")
 	f.DurationVar(&c.Duration, "duration", bench.DefaultDuration, "length of the load")
@@ -77,15 +97,15 @@ this machine's cores with an in-process node.`
 	f.DurationVar(&c.Drain, "drain", bench.DefaultDrain, "after the load, wait at most this long for confirmations")
 	f.Uint64Var(&c.Seed, "seed", bench.DefaultSeed, "seed of the devices' keys, payloads and DAG shape")
 	f.IntVar(&c.Payload, "payload", bench.DefaultPayload, "payload size in bytes")
-	f.StringVar(&c.Network, "network", bench.DefaultNetwork, "network name of the in-process node")
-	f.IntVar(&c.PoWBase, "pow-base", bench.DefaultPoWBase, "proof-of-work base difficulty of the in-process node")
-	f.StringVar(&c.WorkDir, "work-dir", "", "keep the in-process node's data and the pre-built messages under `DIR` (default: a temporary directory, removed)")
+	f.StringVar(&c.Network, "network", bench.DefaultNetwork, "network name of the nodes the run starts")
+	f.IntVar(&c.PoWBase, "pow-base", bench.DefaultPoWBase, "proof-of-work base difficulty of the nodes the run starts")
+	f.StringVar(&c.WorkDir, "work-dir", "", "keep the started nodes' data and the pre-built messages under `DIR` (default: a temporary directory, removed)")
 	f.BoolVar(&bf.jsonOut, "json", false, "print the report as one JSON object")
 	f.StringVar(&bf.plot, "plot", "", "write an SVG chart of throughput, p99 latency and memory over time to `FILE`")
 	f.StringVar(&bf.cpuProfile, "cpuprofile", "", "write a CPU profile of this process over the load to `FILE` (go tool pprof)")
 	f.BoolVar(&bf.quiet, "quiet", false, "no progress line")
 	f.DurationVar(&c.VerifyFor, "verify-for", time.Second, "how long to measure this machine's signature verification rate before the load")
-	if sc == bench.Ingest {
+	if sc != bench.Devices {
 		f.IntVar(&c.Batch, "batch", bench.DefaultBatch, "messages per request (1: single messages)")
 		f.IntVar(&c.Clients, "clients", 0, fmt.Sprintf("concurrent senders (default %d with batches, %d with single messages)", bench.DefaultGateways, bench.DefaultClients))
 		f.DurationVar(&c.Linger, "linger", bench.DefaultLinger, "at a fixed rate, how long a gateway waits for its batch to fill")
@@ -98,7 +118,7 @@ func runBench(cmd *cobra.Command, bf *benchFlags) error {
 	cfg := bf.cfg
 	// A zero in bench.Config means the default; on the command line it is
 	// a mistake.
-	for _, name := range []string{"batch", "devices", "payload", "duration", "clients", "pow-base"} {
+	for _, name := range []string{"batch", "devices", "payload", "duration", "clients", "pow-base", "nodes"} {
 		if fl := cmd.Flags().Lookup(name); fl != nil && fl.Changed && (fl.Value.String() == "0" || fl.Value.String() == "0s") {
 			return fmt.Errorf("bench: --%s must be positive", name)
 		}
@@ -112,6 +132,9 @@ func runBench(cmd *cobra.Command, bf *benchFlags) error {
 		}
 	}
 	cfg.Log = zerolog.Nop()
+	if cfg.Scenario == bench.Network && !bf.inProcess {
+		cfg.Launch = processLauncher(stderr)
+	}
 	if bf.cpuProfile != "" {
 		f, err := os.Create(bf.cpuProfile)
 		if err != nil {
@@ -156,4 +179,64 @@ func writeFile(path string, fn func(io.Writer) error) error {
 		return fmt.Errorf("bench: %s: %w", path, err)
 	}
 	return f.Close()
+}
+
+// processLauncher starts a bench network as `weft devnet` does: one `weft
+// node` process per node, on free loopback ports, with the nodes' error
+// lines copied to errOut.
+func processLauncher(errOut io.Writer) bench.Launcher {
+	return func(ctx context.Context, spec bench.NetSpec) ([]bench.LaunchedNode, func() error, error) {
+		apiAddrs, err := freeAddrs("tcp", spec.Nodes)
+		if err != nil {
+			return nil, nil, err
+		}
+		gossipAddrs, err := freeAddrs("udp", spec.Nodes)
+		if err != nil {
+			return nil, nil, err
+		}
+		net, err := planDevnet(spec.Dir, apiAddrs, gossipAddrs)
+		if err != nil {
+			return nil, nil, err
+		}
+		d, err := startDevnet(ctx, errOut, net, []string{"--network", spec.Network,
+			"--pow-base", strconv.Itoa(spec.PoWBase), "--log-level", "warn"})
+		if err != nil {
+			return nil, nil, err
+		}
+		out := make([]bench.LaunchedNode, len(net))
+		for i, nd := range net {
+			out[i] = bench.LaunchedNode{URL: "http://" + nd.apiAddr, DataDir: nd.dir}
+		}
+		return out, func() error { d.stop(); return nil }, nil
+	}
+}
+
+// freeAddrs returns n loopback addresses on network ("tcp" or "udp") that
+// were free a moment ago.
+func freeAddrs(network string, n int) ([]string, error) {
+	var out []string
+	var closers []io.Closer
+	defer func() {
+		for _, c := range closers {
+			c.Close()
+		}
+	}()
+	for range n {
+		var addr net.Addr
+		if network == "udp" {
+			c, err := net.ListenPacket("udp", "127.0.0.1:0")
+			if err != nil {
+				return nil, err
+			}
+			closers, addr = append(closers, c), c.LocalAddr()
+		} else {
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				return nil, err
+			}
+			closers, addr = append(closers, l), l.Addr()
+		}
+		out = append(out, addr.String())
+	}
+	return out, nil
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -82,5 +83,58 @@ func TestBenchBadFlags(t *testing.T) {
 	}
 	if _, _, err := run(t, "", "bench", "ingest", "--node", "ftp://x", "--verify-for", "1ms"); err == nil {
 		t.Error("an ftp node URL accepted")
+	}
+}
+
+// TestBenchNetworkProcesses runs `weft bench network` from the built
+// binary, so that its nodes are `weft node` processes of their own, and
+// checks that each node's figures come from its own process.
+func TestBenchNetworkProcesses(t *testing.T) {
+	dir := t.TempDir()
+	plot := filepath.Join(dir, "network.svg")
+	cmd := exec.Command(weftBin, "bench", "network", "--nodes", "3", "--devices", "30", "--messages", "1500",
+		"--batch", "100", "--clients", "3", "--json", "--plot", plot, "--quiet", "--verify-for", "100ms", "--work-dir", dir)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%v\n%s", err, stderr.String())
+	}
+	var res struct {
+		Setup struct {
+			Node  string `json:"node"`
+			Nodes int    `json:"nodes"`
+		} `json:"setup"`
+		Accepted            uint64  `json:"accepted"`
+		ConfirmedEverywhere uint64  `json:"confirmed_everywhere"`
+		P99PropagationMs    float64 `json:"p99_propagation_ms"`
+		PropagationSamples  uint64  `json:"propagation_samples"`
+		CPUSource           string  `json:"cpu_source"`
+		PerNode             []struct {
+			PeakRSSBytes   int64   `json:"peak_rss_bytes"`
+			CPUSeconds     float64 `json:"cpu_s"`
+			StoredMessages uint64  `json:"stored_messages"`
+		} `json:"per_node"`
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
+		t.Fatalf("the report is not one JSON object: %v\n%s", err, stdout.String())
+	}
+	t.Logf("accepted %d, confirmed everywhere %d, propagation p99 %.1f ms", res.Accepted, res.ConfirmedEverywhere, res.P99PropagationMs)
+	if res.Setup.Node != "processes" || res.Setup.Nodes != 3 || len(res.PerNode) != 3 {
+		t.Fatalf("setup %+v with %d per-node figures: want 3 node processes", res.Setup, len(res.PerNode))
+	}
+	if res.Accepted == 0 || res.ConfirmedEverywhere != res.Accepted || res.PropagationSamples == 0 {
+		t.Errorf("accepted %d, confirmed on every node %d, %d propagation samples", res.Accepted, res.ConfirmedEverywhere, res.PropagationSamples)
+	}
+	if !strings.Contains(res.CPUSource, "3 nodes' process_cpu_seconds_total") {
+		t.Errorf("CPU source %q: want the nodes' own counters", res.CPUSource)
+	}
+	for i, n := range res.PerNode {
+		if n.PeakRSSBytes <= 0 || n.CPUSeconds <= 0 || n.StoredMessages < res.Accepted {
+			t.Errorf("node %d: %+v", i, n)
+		}
+	}
+	svg, err := os.ReadFile(plot)
+	if err != nil || !bytes.Contains(svg, []byte("<svg")) {
+		t.Errorf("no chart: %v", err)
 	}
 }

@@ -44,7 +44,12 @@ are kept in the data directories, so running it again on the same --dir resumes 
 			if nodes < 1 || nodes > 64 {
 				return fmt.Errorf("--nodes %d: want 1..64", nodes)
 			}
-			net, err := planDevnet(dir, nodes, apiPort, gossipPort)
+			var apiAddrs, gossipAddrs []string
+			for i := range nodes {
+				apiAddrs = append(apiAddrs, fmt.Sprintf("127.0.0.1:%d", apiPort+i))
+				gossipAddrs = append(gossipAddrs, fmt.Sprintf("127.0.0.1:%d", gossipPort+i))
+			}
+			net, err := planDevnet(dir, apiAddrs, gossipAddrs)
 			if err != nil {
 				return err
 			}
@@ -74,10 +79,11 @@ type devnetNode struct {
 	gossipAddr string
 }
 
-// planDevnet creates (or reads) the nodes' identities and assigns ports.
-func planDevnet(dir string, n, apiPort, gossipPort int) ([]devnetNode, error) {
+// planDevnet creates (or reads) the identities of nodes with the API and
+// gossip addresses given, one data directory each under dir.
+func planDevnet(dir string, apiAddrs, gossipAddrs []string) ([]devnetNode, error) {
 	var out []devnetNode
-	for i := 0; i < n; i++ {
+	for i := range apiAddrs {
 		d := filepath.Join(dir, fmt.Sprintf("node%d", i))
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, err
@@ -88,11 +94,7 @@ func planDevnet(dir string, n, apiPort, gossipPort int) ([]devnetNode, error) {
 		}
 		var pk dag.PublicKey
 		copy(pk[:], key.Public().(ed25519.PublicKey))
-		out = append(out, devnetNode{
-			dir: d, key: pk,
-			apiAddr:    fmt.Sprintf("127.0.0.1:%d", apiPort+i),
-			gossipAddr: fmt.Sprintf("127.0.0.1:%d", gossipPort+i),
-		})
+		out = append(out, devnetNode{dir: d, key: pk, apiAddr: apiAddrs[i], gossipAddr: gossipAddrs[i]})
 	}
 	return out, nil
 }
@@ -113,49 +115,81 @@ func devnetArgs(net []devnetNode, i int, common []string) []string {
 // runDevnet starts the nodes, prints their URLs, and stops them when ctx
 // ends (Ctrl-C, SIGTERM) or when one of them exits.
 func runDevnet(ctx context.Context, out io.Writer, net []devnetNode, common []string) error {
-	self, err := os.Executable()
+	d, err := startDevnet(ctx, out, net, common)
 	if err != nil {
 		return err
 	}
-	type child struct {
-		cmd  *exec.Cmd
-		done chan error
+	for i, nd := range net {
+		fmt.Fprintf(out, "node%d  http://%s  gossip %s  id %s\n", i, nd.apiAddr, nd.gossipAddr, nd.key)
 	}
-	var children []*child
-	stopAll := func() {
-		for _, c := range children {
-			c.cmd.Process.Signal(syscall.SIGTERM)
-		}
-		for _, c := range children {
-			select {
-			case <-c.done:
-			case <-time.After(30 * time.Second):
-				c.cmd.Process.Kill()
-				<-c.done
-			}
+	fmt.Fprintf(out, "%d nodes running; Ctrl-C stops them. Logs: <dir>/nodeN/node.log\n", len(net))
+	select {
+	case <-ctx.Done():
+		d.stop()
+		return nil
+	case i := <-d.exited:
+		d.stop()
+		return errors.New("node" + strconv.Itoa(i) + " exited; stopped the others")
+	}
+}
+
+// devnet is a running network of node processes.
+type devnet struct {
+	children []*devnetChild
+	// exited receives the index of each node whose process ends.
+	exited chan int
+}
+
+type devnetChild struct {
+	cmd  *exec.Cmd
+	done chan error
+}
+
+// stop sends every node SIGTERM and waits for them, killing those that
+// take more than 30 s.
+func (d *devnet) stop() {
+	for _, c := range d.children {
+		c.cmd.Process.Signal(syscall.SIGTERM)
+	}
+	for _, c := range d.children {
+		select {
+		case <-c.done:
+		case <-time.After(30 * time.Second):
+			c.cmd.Process.Kill()
+			<-c.done
 		}
 	}
-	exited := make(chan int, len(net))
+}
+
+// startDevnet starts one `weft node` process per planned node, each logging
+// to node.log in its data directory (error lines are also copied to out),
+// and returns once every API answers.
+func startDevnet(ctx context.Context, out io.Writer, net []devnetNode, common []string) (*devnet, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	d := &devnet{exited: make(chan int, len(net))}
 	var logMu sync.Mutex
 	for i := range net {
 		cmd := exec.Command(self, devnetArgs(net, i, common)...)
 		stderr, err := cmd.StderrPipe()
 		if err != nil {
-			stopAll()
-			return err
+			d.stop()
+			return nil, err
 		}
 		logf, err := os.OpenFile(filepath.Join(net[i].dir, "node.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 		if err != nil {
-			stopAll()
-			return err
+			d.stop()
+			return nil, err
 		}
 		if err := cmd.Start(); err != nil {
 			logf.Close()
-			stopAll()
-			return fmt.Errorf("starting node %d: %w", i, err)
+			d.stop()
+			return nil, fmt.Errorf("starting node %d: %w", i, err)
 		}
-		c := &child{cmd: cmd, done: make(chan error, 1)}
-		children = append(children, c)
+		c := &devnetChild{cmd: cmd, done: make(chan error, 1)}
+		d.children = append(d.children, c)
 		go func(i int) {
 			sc := bufio.NewScanner(stderr)
 			for sc.Scan() {
@@ -169,7 +203,7 @@ func runDevnet(ctx context.Context, out io.Writer, net []devnetNode, common []st
 			}
 			logf.Close()
 			c.done <- cmd.Wait()
-			exited <- i
+			d.exited <- i
 		}(i)
 	}
 	// Wait until every API answers.
@@ -184,27 +218,16 @@ func runDevnet(ctx context.Context, out io.Writer, net []devnetNode, common []st
 				break
 			}
 			if ctx.Err() != nil || time.Now().After(deadline) {
-				stopAll()
-				return fmt.Errorf("node %d did not start (see %s): %v", i, filepath.Join(nd.dir, "node.log"), err)
+				d.stop()
+				return nil, fmt.Errorf("node %d did not start (see %s): %v", i, filepath.Join(nd.dir, "node.log"), err)
 			}
 			select {
-			case i := <-exited:
-				stopAll()
-				return fmt.Errorf("node %d exited at start (see %s)", i, filepath.Join(net[i].dir, "node.log"))
+			case i := <-d.exited:
+				d.stop()
+				return nil, fmt.Errorf("node %d exited at start (see %s)", i, filepath.Join(net[i].dir, "node.log"))
 			case <-time.After(100 * time.Millisecond):
 			}
 		}
 	}
-	for i, nd := range net {
-		fmt.Fprintf(out, "node%d  http://%s  gossip %s  id %s\n", i, nd.apiAddr, nd.gossipAddr, nd.key)
-	}
-	fmt.Fprintf(out, "%d nodes running; Ctrl-C stops them. Logs: <dir>/nodeN/node.log\n", len(net))
-	select {
-	case <-ctx.Done():
-		stopAll()
-		return nil
-	case i := <-exited:
-		stopAll()
-		return errors.New("node" + strconv.Itoa(i) + " exited; stopped the others")
-	}
+	return d, nil
 }
