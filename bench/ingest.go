@@ -60,9 +60,9 @@ func (r *run) ingest(ctx context.Context) error {
 	default:
 		// As fast as possible for a duration: how many messages that takes
 		// depends on the node, and messages must be timestamped close to
-		// when they are sent (a node does not build on messages more than
-		// 30 s older than what it confirmed, nor takes them more than a
-		// minute ahead of its clock). So a short probe measures the node's
+		// when they are sent (a node takes none more than a minute ahead
+		// of its clock, and timestamps far behind would misstate what a
+		// device does). So a short probe measures the node's
 		// rate first; the tape then holds 1.5 times that rate over the
 		// duration, plus the cool-down, timestamped at the probe's rate.
 		p := min(max(int(r.res.VerifyPerS/2), probeMin), probeMax)

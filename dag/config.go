@@ -40,8 +40,9 @@ type Config struct {
 	// with 2, tips leave only as fast as they come and the pool drifts up to
 	// MaxTips, which delays approval, and so confirmation, in proportion.
 	TipMaxChildren int
-	// LazyAge: a tip whose timestamp is this much older than the newest
-	// confirmed message's is lazy and is not offered. Default 30 s.
+	// LazyAge: a message with an unconfirmed parent that became solid this
+	// much earlier than the message itself is lazy: it is never offered as
+	// a tip. Default 30 s.
 	LazyAge time.Duration
 
 	// KeepConfirmed is how long a confirmed message stays in memory after it

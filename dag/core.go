@@ -185,10 +185,9 @@ type Core struct {
 	tips     []uint64 // positions of the tips offered
 	tipOrder fifo[timed]
 
-	newestConfirmedTS int64
-	confirmedTotal    uint64
-	walkSteps         uint64
-	unconfirmed       int
+	confirmedTotal uint64
+	walkSteps      uint64
+	unconfirmed    int
 
 	stack     []uint64
 	confirmed []Confirmation
@@ -376,7 +375,7 @@ func (c *Core) attach(now int64, m *Message) error {
 		c.seqs[key] = pos
 	}
 
-	if !c.lazy(m.Timestamp) {
+	if !c.lazy(pos) {
 		c.addTip(pos, now)
 	}
 	c.out.Solid = append(c.out.Solid, SolidMessage{Msg: m, Pos: pos, ParentPos: parentPos})
@@ -476,7 +475,6 @@ func (c *Core) approve(pos uint64, v int, now int64) {
 			n.doneAt = now
 			c.unconfirmed--
 			c.confirmedTotal++
-			c.newestConfirmedTS = max(c.newestConfirmedTS, n.ts)
 			c.confirmed = append(c.confirmed, Confirmation{ID: n.id, Pos: p, At: now})
 		}
 		stack = append(stack, n.parents[0])
@@ -503,10 +501,23 @@ func (c *Core) finishWalks() {
 	c.confirmed = c.confirmed[:0]
 }
 
-// lazy reports whether a message with timestamp ts is too old, next to the
-// confirmed frontier, to be worth approving.
-func (c *Core) lazy(ts int64) bool {
-	return ts < c.newestConfirmedTS-int64(c.cfg.LazyAge)
+// lazy reports whether the message at pos builds on an unconfirmed parent
+// that became solid here more than LazyAge before it did: approving it
+// would pull weight into an old part of the DAG. Laziness is judged by
+// arrival here, not by the timestamps issuers claim, so a device whose
+// messages queued in a gateway (old timestamps, fresh parents) is not lazy,
+// and a parent confirmed already costs its approvers nothing.
+func (c *Core) lazy(pos uint64) bool {
+	n := c.at(pos)
+	for _, p := range n.parents {
+		if !c.inWindow(p) {
+			continue
+		}
+		if pn := c.at(p); !pn.confirmed && n.solidAt-pn.solidAt > int64(c.cfg.LazyAge) {
+			return true
+		}
+	}
+	return false
 }
 
 func (c *Core) addTip(pos uint64, now int64) {
@@ -556,7 +567,7 @@ func (c *Core) Tip(i int) ID {
 }
 
 // Tick advances the Core's clock: it expires pending messages and old tips,
-// drops lazy tips, and lets confirmed messages older than KeepConfirmed (and
+// and lets confirmed messages older than KeepConfirmed (and
 // unconfirmed ones older than OrphanAge) leave memory. Call it a few times a
 // second.
 func (c *Core) Tick(now time.Time) {
@@ -569,13 +580,6 @@ func (c *Core) Tick(now time.Time) {
 		if p, ok := c.index[old.id]; ok && c.at(p).tip >= 0 {
 			c.removeTip(p)
 		}
-	}
-	for i := 0; i < len(c.tips); {
-		if n := c.at(c.tips[i]); c.lazy(n.ts) {
-			c.removeTip(c.tips[i])
-			continue // the last tip moved to i
-		}
-		i++
 	}
 	c.prune(t)
 }

@@ -324,25 +324,41 @@ func TestTipPool(t *testing.T) {
 func TestLazyTips(t *testing.T) {
 	clk := newClock()
 	vs := validators(1)
-	c := newCoreT(t, Config{Validators: vs, LazyAge: time.Second})
+	c := newCoreT(t, Config{Validators: vs, LazyAge: time.Second, TipMaxAge: time.Hour})
 	g := c.Genesis()
 	sec := int64(time.Second)
 	old := msg(pub(1), 1, 1*sec, g)
 	mustAdd(t, c, clk.now(), old, Solid)
-	fresh := msg(pub(1), 2, 5*sec, g)
-	mustAdd(t, c, clk.now(), fresh, Solid)
-	// The validator confirms fresh (timestamp 5 s); old (1 s) is now more
-	// than LazyAge behind the confirmed frontier.
-	mustAdd(t, c, clk.now(), msg(vs[0].Key, 1, 5*sec, fresh.ID()), Solid)
-	c.Tick(clk.now())
-	if tipSet(c)[old.ID()] {
-		t.Fatal("lazy tip offered")
-	}
-	// A new lazy message is valid, but never joins the pool.
-	late := msg(pub(2), 1, 2*sec, g)
+	kept := msg(pub(1), 2, 1*sec, g)
+	mustAdd(t, c, clk.now(), kept, Solid)
+	mustAdd(t, c, clk.now(), msg(vs[0].Key, 1, 100*sec, kept.ID()), Solid) // confirms kept
+	clk.advance(2 * time.Second)
+
+	// A child of an unconfirmed parent that arrived more than LazyAge
+	// earlier is valid, but never joins the pool.
+	late := msg(pub(2), 1, 200*sec, old.ID())
 	mustAdd(t, c, clk.now(), late, Solid)
 	if tipSet(c)[late.ID()] {
-		t.Fatal("lazy message joined the pool")
+		t.Fatal("a child of an old unconfirmed parent joined the pool")
+	}
+	// An old parent that is confirmed costs nothing to approve.
+	onKept := msg(pub(2), 2, 200*sec, kept.ID())
+	mustAdd(t, c, clk.now(), onKept, Solid)
+	if !tipSet(c)[onKept.ID()] {
+		t.Fatal("a child of an old confirmed parent was treated as lazy")
+	}
+	// Laziness is judged by arrival, not by the timestamps issuers claim:
+	// a message queued for a long time before it was sent (98 s older than
+	// the newest confirmed message) is offered.
+	queued := msg(pub(3), 1, 2*sec, g)
+	mustAdd(t, c, clk.now(), queued, Solid)
+	if !tipSet(c)[queued.ID()] {
+		t.Fatal("a message with an old timestamp on fresh parents was treated as lazy")
+	}
+	// Tick does not change its mind.
+	c.Tick(clk.advance(10 * time.Millisecond))
+	if ts := tipSet(c); !ts[queued.ID()] || ts[late.ID()] {
+		t.Fatal("Tick changed the pool's laziness")
 	}
 }
 

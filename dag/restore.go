@@ -68,10 +68,7 @@ func Restore(cfg Config, now time.Time, recs []Restored) (*Core, error) {
 		if pos != 0 {
 			c.link(pos)
 		}
-		switch {
-		case confirmed:
-			c.newestConfirmedTS = max(c.newestConfirmedTS, m.Timestamp)
-		case !orphan:
+		if !confirmed && !orphan {
 			c.unconfirmed++
 		}
 		if _, dup := c.seqs[issuerSeq{m.Issuer, m.Seq}]; !dup {
@@ -86,7 +83,7 @@ func Restore(cfg Config, now time.Time, recs []Restored) (*Core, error) {
 		}
 	}
 	for i := range c.nodes {
-		if n := &c.nodes[i]; n.children == 0 && !n.orphan && !c.lazy(n.ts) {
+		if n := &c.nodes[i]; n.children == 0 && !n.orphan && !c.lazy(c.base+uint64(i)) {
 			c.addTip(c.base+uint64(i), t)
 		}
 	}
