@@ -66,6 +66,15 @@ func (s *seenSet) forget(id dag.ID) {
 	delete(s.g.prev, id)
 }
 
+// inFlight maps the IDs of peers' messages in the pipeline to the job that
+// carries them, so that a copy arriving meanwhile (the same message in
+// another peer's catch-up page) is not checked again: its page waits for
+// the first copy instead. Bounded by the pipeline's capacity.
+type inFlight struct {
+	mu sync.Mutex
+	m  map[dag.ID]*job
+}
+
 // peerState is what the node keeps per peer.
 type peerState struct {
 	invalid  uint64
@@ -77,8 +86,9 @@ type peerState struct {
 
 // gossiper holds the node's gossip state.
 type gossiper struct {
-	t    *gossip.Transport
-	seen seenSet
+	t        *gossip.Transport
+	seen     seenSet
+	inFlight inFlight
 
 	mu    sync.Mutex
 	peers map[dag.PublicKey]*peerState
@@ -98,7 +108,7 @@ func (n *Node) newGossip() error {
 	if err != nil {
 		return err
 	}
-	g := &gossiper{t: t, peers: make(map[dag.PublicKey]*peerState)}
+	g := &gossiper{t: t, peers: make(map[dag.PublicKey]*peerState), inFlight: inFlight{m: make(map[dag.ID]*job)}}
 	g.seen.g.init(seenIDs)
 	// Cursors survive restarts, so a restarted node asks only for what it missed.
 	if b, err := os.ReadFile(filepath.Join(n.cfg.DataDir, cursorsFile)); err == nil {
@@ -176,16 +186,20 @@ func deterministic(err error) bool {
 const peerJob = 512
 
 // fromPeer hands messages from a peer to the pipeline and returns the jobs
-// (none if nothing was new). It blocks while the pipeline is full: that is
-// the backpressure a peer feels.
-func (n *Node) fromPeer(from dag.PublicKey, raws [][]byte, relayed bool) []*job {
+// carrying them, and the jobs of other peers' that carry copies of some of
+// them already (none if nothing was new). Relayed messages seen before are
+// dropped; a catch-up page's messages are never dropped as seen (a page
+// must be durable before the cursor passes it), but one already in the
+// pipeline is not checked twice. It blocks while the pipeline is full:
+// that is the backpressure a peer feels.
+func (n *Node) fromPeer(from dag.PublicKey, raws [][]byte, relayed bool) (jobs, others []*job) {
 	msgs := make([]*dag.Message, 0, len(raws))
 	for _, raw := range raws {
 		m, err := n.params.Decode(raw)
 		if err != nil {
 			n.m.rejected.WithLabelValues(Code(err)).Inc()
 			n.penalize(from, err)
-			return nil
+			return nil, nil
 		}
 		if m.ID() == n.genesis {
 			continue // derived, never validated (it has no proof of work)
@@ -196,24 +210,59 @@ func (n *Node) fromPeer(from dag.PublicKey, raws [][]byte, relayed bool) []*job 
 		msgs = append(msgs, m)
 	}
 	if len(msgs) == 0 {
-		return nil
+		return nil, nil
 	}
-	n.m.in.WithLabelValues("gossip").Add(float64(len(msgs)))
-	var jobs []*job
+	f := &n.gossip.inFlight
+	f.mu.Lock()
+	fresh := msgs[:0]
+	for _, m := range msgs {
+		if j, ok := f.m[m.ID()]; ok {
+			if !relayed && (len(others) == 0 || others[len(others)-1] != j) {
+				others = append(others, j)
+			}
+			continue
+		}
+		fresh = append(fresh, m)
+	}
+	nfresh := len(fresh)
+	for len(fresh) > 0 {
+		k := min(len(fresh), peerJob)
+		j := newJob(fresh[:k:k])
+		j.peer, j.from = true, from
+		for i := range j.items {
+			f.m[j.items[i].msg.ID()] = j
+		}
+		j.release = func() {
+			f.mu.Lock()
+			for i := range j.items {
+				if id := j.items[i].msg.ID(); f.m[id] == j {
+					delete(f.m, id)
+				}
+			}
+			f.mu.Unlock()
+		}
+		jobs = append(jobs, j)
+		fresh = fresh[k:]
+	}
+	f.mu.Unlock()
+	if len(jobs) == 0 {
+		return nil, others
+	}
+	n.m.in.WithLabelValues("gossip").Add(float64(nfresh))
 	n.mu.RLock()
 	defer n.mu.RUnlock()
 	if n.stopping {
-		return nil
+		for _, j := range jobs {
+			for i := range j.items {
+				j.items[i].finish(ErrShuttingDown)
+			}
+		}
+		return nil, others
 	}
-	for len(msgs) > 0 {
-		k := min(len(msgs), peerJob)
-		j := newJob(msgs[:k:k])
-		j.peer, j.from = true, from
+	for _, j := range jobs {
 		n.verifyQ <- j
-		jobs = append(jobs, j)
-		msgs = msgs[k:]
 	}
-	return jobs
+	return jobs, others
 }
 
 // gossipHandler is the node as the transport's Handler.
@@ -296,12 +345,19 @@ func (n *Node) syncWorker(peer dag.PublicKey, ps *peerState) {
 	timer := time.NewTimer(n.cfg.SyncInterval)
 	defer timer.Stop()
 	type page struct {
-		jobs []*job
-		next uint64
+		jobs   []*job
+		others []*job // other peers' jobs with copies of this page's messages
+		next   uint64
 	}
 	settle := func(p page) {
 		for _, j := range p.jobs {
 			j.wait(ctx, 5*time.Minute)
+		}
+		for _, j := range p.others {
+			select { // their owners settle them
+			case <-j.done:
+			case <-ctx.Done():
+			}
 		}
 		n.gossip.mu.Lock()
 		if p.next > ps.cursor {
@@ -319,7 +375,8 @@ func (n *Node) syncWorker(peer dag.PublicKey, ps *peerState) {
 			if err != nil {
 				break // disconnected, timed out or stopping: wait for the next kick
 			}
-			flight = append(flight, page{n.fromPeer(peer, raws, false), next})
+			jobs, others := n.fromPeer(peer, raws, false)
+			flight = append(flight, page{jobs, others, next})
 			fetch = next
 			if len(flight) >= syncPipeline {
 				settle(flight[0])

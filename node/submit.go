@@ -49,6 +49,8 @@ type job struct {
 	// fault disconnects from, the peer that sent them.
 	peer bool
 	from dag.PublicKey
+	// release, if set, runs once every item is settled.
+	release func()
 }
 
 func newJob(msgs []*dag.Message) *job {
@@ -71,6 +73,9 @@ func (it *item) finish(err error) {
 		it.state.Store(2)
 		if it.job.left.Add(-1) == 0 {
 			close(it.job.done)
+			if it.job.release != nil {
+				it.job.release()
+			}
 		}
 	}
 }
