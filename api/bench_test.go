@@ -3,10 +3,8 @@ package api
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
 	"encoding/binary"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -17,51 +15,13 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/weftnet/weft/dag"
+	"github.com/weftnet/weft/internal/msggen"
 	"github.com/weftnet/weft/node"
-	"github.com/weftnet/weft/tipselect"
 )
 
 // benchPoWBase keeps building the messages cheap; the node checks the
 // proof of work the same way at any difficulty (one hash).
 const benchPoWBase = 4
-
-// prebuild makes n signed, solved messages of 100-byte payloads from 1000
-// devices, on a DAG grown by a generator core with uniform tip selection,
-// so that every parent is a message before it (or the genesis).
-func prebuild(tb testing.TB, network string, n int) []*dag.Message {
-	params := dag.Params{Network: dag.NetworkIDFromName(network), MaxPayload: dag.DefaultMaxPayload, PoWBase: benchPoWBase}
-	var v dag.PublicKey
-	gen, err := dag.New(dag.Config{Params: params, Validators: []dag.Validator{{Key: v, Weight: 1}}, MaxTips: 256})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	sel := tipselect.NewUniform(gen.TipPool())
-	r := rand.New(rand.NewPCG(1, 2))
-	keys := make([]ed25519.PrivateKey, 1000)
-	for i := range keys {
-		seed := make([]byte, 32)
-		binary.BigEndian.PutUint32(seed, uint32(i+1000))
-		keys[i] = ed25519.NewKeyFromSeed(seed)
-	}
-	msgs := make([]*dag.Message, n)
-	now := time.Now()
-	payload := bytes.Repeat([]byte("t"), 100)
-	for i := range msgs {
-		a, b, _ := sel.Select(r)
-		m := &dag.Message{Version: dag.Version, Network: params.Network, Parents: [2]dag.ID{a, b},
-			Seq: uint64(i/len(keys) + 1), Timestamp: now.UnixNano() + int64(i), Payload: payload}
-		m.Sign(keys[i%len(keys)])
-		if err := m.Solve(context.Background(), params, 1); err != nil {
-			tb.Fatal(err)
-		}
-		if st, err := gen.Add(now, m); st != dag.Solid {
-			tb.Fatal(st, err)
-		}
-		gen.Ready()
-		msgs[i] = m
-	}
-	return msgs
-}
 
 func benchNode(b *testing.B, network string) (*httptest.Server, *node.Node) {
 	cfg := node.Config{DataDir: b.TempDir(), Identity: key(1), Network: network, PoWBase: benchPoWBase}
@@ -112,7 +72,10 @@ func BenchmarkIngest(b *testing.B) {
 	}{{"batch=1024", 1024, 8}, {"single", 1, 256}} {
 		b.Run(mode.name, func(b *testing.B) {
 			network := "bench-" + mode.name
-			msgs := prebuild(b, network, b.N)
+			msgs, err := msggen.DAG(dag.Params{Network: dag.NetworkIDFromName(network), MaxPayload: dag.DefaultMaxPayload, PoWBase: benchPoWBase}, b.N, 100, 1)
+			if err != nil {
+				b.Fatal(err)
+			}
 			srv, n := benchNode(b, network)
 			base := n.Info().Confirmed
 			var bodies [][]byte

@@ -23,6 +23,7 @@ import (
 	"github.com/weftnet/weft/client"
 	"github.com/weftnet/weft/dag"
 	"github.com/weftnet/weft/gossip"
+	"github.com/weftnet/weft/internal/loopback"
 	"github.com/weftnet/weft/node"
 )
 
@@ -103,7 +104,7 @@ func launchInProcess(_ context.Context, spec NetSpec) ([]LaunchedNode, func() er
 	var addrs []string
 	if spec.Nodes > 1 {
 		var err error
-		if addrs, err = freeUDPAddrs(spec.Nodes); err != nil {
+		if addrs, err = loopback.FreeAddrs("udp", spec.Nodes); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -175,26 +176,6 @@ func serveNode(cfg node.Config, version string) (url string, stop func() error, 
 		return <-runDone
 	}
 	return "http://" + ln.Addr().String(), stop, nil
-}
-
-// freeUDPAddrs returns n loopback UDP addresses that were free a moment ago.
-func freeUDPAddrs(n int) ([]string, error) {
-	var out []string
-	var conns []net.PacketConn
-	defer func() {
-		for _, c := range conns {
-			c.Close()
-		}
-	}()
-	for range n {
-		c, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		conns = append(conns, c)
-		out = append(out, c.LocalAddr().String())
-	}
-	return out, nil
 }
 
 // connect checks that the nodes at urls answer and are of one network, and

@@ -27,7 +27,7 @@ func BenchmarkCatchUp(b *testing.B) {
 
 func benchCatchUp(b *testing.B, peers int) {
 	size := peers + 1 // the last node is the one catching up
-	addrs := freeAddrs(&testing.T{}, size)
+	addrs := freeAddrs(b, size)
 	_, peersOf := mesh(addrs, 200)
 	var va dag.PublicKey
 	copy(va[:], testKey(200).Public().(ed25519.PublicKey))

@@ -2,57 +2,19 @@ package node
 
 import (
 	"context"
-	"crypto/ed25519"
-	"encoding/binary"
 	"fmt"
-	"math/rand/v2"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/weftnet/weft/dag"
-	"github.com/weftnet/weft/tipselect"
+	"github.com/weftnet/weft/internal/msggen"
 )
-
-// prebuiltDAG makes n signed messages with 100-byte payloads from 1000
-// devices, grown on a generator core with uniform tip selection, so that
-// every parent comes before its children.
-func prebuiltDAG(tb testing.TB, network string, n int) []*dag.Message {
-	params := dag.Params{Network: dag.NetworkIDFromName(network), MaxPayload: dag.DefaultMaxPayload}
-	var v dag.PublicKey
-	gen, err := dag.New(dag.Config{Params: params, Validators: []dag.Validator{{Key: v, Weight: 1}}, MaxTips: 256})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	sel := tipselect.NewUniform(gen.TipPool())
-	r := rand.New(rand.NewPCG(3, 4))
-	devs := make([]ed25519.PrivateKey, 1000)
-	for i := range devs {
-		seed := make([]byte, 32)
-		binary.BigEndian.PutUint32(seed, uint32(9000+i))
-		devs[i] = ed25519.NewKeyFromSeed(seed)
-	}
-	now := time.Now()
-	payload := make([]byte, 100)
-	out := make([]*dag.Message, n)
-	for i := range out {
-		a, b, _ := sel.Select(r)
-		m := &dag.Message{Version: dag.Version, Network: params.Network, Parents: [2]dag.ID{a, b},
-			Seq: uint64(i/len(devs) + 1), Timestamp: now.UnixNano() + int64(i), Payload: payload}
-		m.Sign(devs[i%len(devs)])
-		if st, err := gen.Add(now, m); st != dag.Solid {
-			tb.Fatal(st, err)
-		}
-		gen.Ready()
-		out[i] = m
-	}
-	return out
-}
 
 // benchNetwork runs size nodes, all validators, full mesh, fsync on.
 func benchNetwork(b *testing.B, size int, network string) []*Node {
-	addrs := freeAddrs(&testing.T{}, size)
+	addrs := freeAddrs(b, size)
 	vals, peersOf := mesh(addrs, 150)
 	var nodes []*Node
 	for i := 0; i < size; i++ {
@@ -136,7 +98,10 @@ func BenchmarkNetwork(b *testing.B) {
 		}
 		b.Run(name, func(b *testing.B) {
 			network := "bench-net-" + name
-			msgs := prebuiltDAG(b, network, b.N)
+			msgs, err := msggen.DAG(dag.Params{Network: dag.NetworkIDFromName(network), MaxPayload: dag.DefaultMaxPayload}, b.N, 100, 3)
+			if err != nil {
+				b.Fatal(err)
+			}
 			nodes := benchNetwork(b, 3, network)
 			want := make(map[dag.ID]bool, len(msgs))
 			for _, m := range msgs {

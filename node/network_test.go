@@ -4,31 +4,22 @@ import (
 	"context"
 	"crypto/ed25519"
 	"fmt"
-	"net"
 	"testing"
 	"time"
 
 	"github.com/weftnet/weft/dag"
 	"github.com/weftnet/weft/gossip"
+	"github.com/weftnet/weft/internal/loopback"
 	"github.com/weftnet/weft/storage"
 )
 
 // freeAddrs returns n UDP addresses on loopback that were free a moment ago.
-func freeAddrs(t *testing.T, n int) []string {
-	var out []string
-	var conns []net.PacketConn
-	for i := 0; i < n; i++ {
-		c, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		conns = append(conns, c)
-		out = append(out, c.LocalAddr().String())
+func freeAddrs(t testing.TB, n int) []string {
+	addrs, err := loopback.FreeAddrs("udp", n)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, c := range conns {
-		c.Close()
-	}
-	return out
+	return addrs
 }
 
 // mesh describes a full mesh on addrs: node i has key testKey(keyBase+i);

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"strconv"
 	"time"
@@ -16,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/weftnet/weft/bench"
+	"github.com/weftnet/weft/internal/loopback"
 )
 
 // benchFlags are the settings shared by the bench scenarios.
@@ -186,11 +186,11 @@ func writeFile(path string, fn func(io.Writer) error) error {
 // lines copied to errOut.
 func processLauncher(errOut io.Writer) bench.Launcher {
 	return func(ctx context.Context, spec bench.NetSpec) ([]bench.LaunchedNode, func() error, error) {
-		apiAddrs, err := freeAddrs("tcp", spec.Nodes)
+		apiAddrs, err := loopback.FreeAddrs("tcp", spec.Nodes)
 		if err != nil {
 			return nil, nil, err
 		}
-		gossipAddrs, err := freeAddrs("udp", spec.Nodes)
+		gossipAddrs, err := loopback.FreeAddrs("udp", spec.Nodes)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -209,34 +209,4 @@ func processLauncher(errOut io.Writer) bench.Launcher {
 		}
 		return out, func() error { d.stop(); return nil }, nil
 	}
-}
-
-// freeAddrs returns n loopback addresses on network ("tcp" or "udp") that
-// were free a moment ago.
-func freeAddrs(network string, n int) ([]string, error) {
-	var out []string
-	var closers []io.Closer
-	defer func() {
-		for _, c := range closers {
-			c.Close()
-		}
-	}()
-	for range n {
-		var addr net.Addr
-		if network == "udp" {
-			c, err := net.ListenPacket("udp", "127.0.0.1:0")
-			if err != nil {
-				return nil, err
-			}
-			closers, addr = append(closers, c), c.LocalAddr()
-		} else {
-			l, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				return nil, err
-			}
-			closers, addr = append(closers, l), l.Addr()
-		}
-		out = append(out, addr.String())
-	}
-	return out, nil
 }

@@ -25,6 +25,7 @@ import (
 
 	"github.com/weftnet/weft/client"
 	"github.com/weftnet/weft/dag"
+	"github.com/weftnet/weft/internal/loopback"
 )
 
 // networkName is the network the test nodes run.
@@ -79,19 +80,14 @@ func newSpecs(t *testing.T, rng *rand.Rand, n int) []*nodeSpec {
 // restart).
 func loopbackAddrs(t *testing.T, specs []*nodeSpec) {
 	t.Helper()
-	var conns []net.PacketConn
-	for _, s := range specs {
-		c, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		conns = append(conns, c)
-		s.apiAddr = "127.0.0.1:0"
-		s.gossipAddr = c.LocalAddr().String()
-		s.dialAddr = s.gossipAddr
+	addrs, err := loopback.FreeAddrs("udp", len(specs))
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, c := range conns {
-		c.Close()
+	for i, s := range specs {
+		s.apiAddr = "127.0.0.1:0"
+		s.gossipAddr = addrs[i]
+		s.dialAddr = s.gossipAddr
 	}
 }
 
