@@ -12,7 +12,6 @@ import (
 	"io"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -396,7 +395,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	fl.Flush()
 	keepalive := time.NewTicker(15 * time.Second)
 	defer keepalive.Stop()
-	var sb strings.Builder
+	var buf []byte
 	for {
 		select {
 		case <-r.Context().Done():
@@ -414,8 +413,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 				}
 				return
 			}
-			sb.Reset()
-			writeEvent(&sb, e)
+			buf = appendEvent(buf[:0], e)
 			// Take what else is ready before flushing.
 		more:
 			for k := 0; k < 256; k++ {
@@ -424,28 +422,52 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 					if !ok {
 						break more
 					}
-					writeEvent(&sb, e)
+					buf = appendEvent(buf, e)
 				default:
 					break more
 				}
 			}
-			io.WriteString(w, sb.String())
+			w.Write(buf)
 			fl.Flush()
 		}
 	}
 }
 
-func writeEvent(sb *strings.Builder, e node.Event) {
-	var data []byte
+// appendEvent appends e as a server-sent event. The data is the JSON object
+// docs/API.md describes, keys in alphabetical order, written directly: a
+// busy node writes two events per message to every subscriber, and
+// encoding/json's reflection took 7% of a loaded node's CPU.
+func appendEvent(b []byte, e node.Event) []byte {
+	hexq := func(b []byte, v []byte) []byte {
+		b = append(b, '"')
+		b = hex.AppendEncode(b, v)
+		return append(b, '"')
+	}
 	switch e.Kind {
 	case node.EventMessage:
-		sb.WriteString("event: message\ndata: ")
-		data, _ = json.Marshal(map[string]any{"id": e.ID.String(), "issuer": e.Issuer.String(), "seq": e.Seq,
-			"position": e.Pos, "parents": []string{e.Parents[0].String(), e.Parents[1].String()}, "timestamp": e.Timestamp})
+		b = append(b, "event: message\ndata: {\"id\":"...)
+		b = hexq(b, e.ID[:])
+		b = append(b, `,"issuer":`...)
+		b = hexq(b, e.Issuer[:])
+		b = append(b, `,"parents":[`...)
+		b = hexq(b, e.Parents[0][:])
+		b = append(b, ',')
+		b = hexq(b, e.Parents[1][:])
+		b = append(b, `],"position":`...)
+		b = strconv.AppendUint(b, e.Pos, 10)
+		b = append(b, `,"seq":`...)
+		b = strconv.AppendUint(b, e.Seq, 10)
+		b = append(b, `,"timestamp":`...)
+		b = strconv.AppendInt(b, e.Timestamp, 10)
 	case node.EventConfirmed:
-		sb.WriteString("event: confirmed\ndata: ")
-		data, _ = json.Marshal(map[string]any{"id": e.ID.String(), "position": e.Pos, "confirmed_at": e.ConfirmedAt})
+		b = append(b, "event: confirmed\ndata: {\"confirmed_at\":"...)
+		b = strconv.AppendInt(b, e.ConfirmedAt, 10)
+		b = append(b, `,"id":`...)
+		b = hexq(b, e.ID[:])
+		b = append(b, `,"position":`...)
+		b = strconv.AppendUint(b, e.Pos, 10)
+	default:
+		return b
 	}
-	sb.Write(data)
-	sb.WriteString("\n\n")
+	return append(b, "}\n\n"...)
 }
