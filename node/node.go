@@ -207,9 +207,14 @@ func (n *Node) openCore() error {
 	n.stored = n.store.NextPos()
 	// Others' messages still waiting for confirmation keep the validator
 	// issuing, as they did before the restart.
+	// The edge's sequence check picks up the devices' last messages.
 	now := start.UnixNano()
 	for _, r := range recs {
-		if r.ConfirmedAt == 0 && !r.Orphaned && !n.vals[r.Msg.Issuer] {
+		if n.vals[r.Msg.Issuer] {
+			continue
+		}
+		n.edge.committed(r.Msg)
+		if r.ConfirmedAt == 0 && !r.Orphaned {
 			n.devUnconf[r.Msg.ID()] = now
 		}
 	}
@@ -480,10 +485,12 @@ func (n *Node) submitWrite(w *storage.Write, u dag.Update, items []*item, rb *re
 	n.store.Submit(w, func(err error) {
 		defer n.commitsDone.Done()
 		if err == nil {
-			// Before the submitters hear of it, so that their next message
-			// is checked against this one's sequence number.
+			// Devices' messages, submitted here or relayed by peers, move
+			// the issuer's sequence for the edge's check; before the
+			// submitters hear of it, so that their next message is
+			// checked against this one.
 			for _, it := range items {
-				if !it.job.self && !it.job.peer {
+				if !it.job.self {
 					n.edge.committed(it.msg)
 				}
 			}

@@ -120,6 +120,11 @@ func TestSubmitConfirmRestart(t *testing.T) {
 			t.Fatalf("after restart %s: %v %+v", id, err, mi)
 		}
 	}
+	// It remembers the device's sequence: a message below the last one
+	// stored is still stale.
+	if errs := n2.Submit(context.Background(), []*dag.Message{device(t, n2, dev, 99, "old")}); !errors.Is(errs[0], ErrStaleSequence) {
+		t.Fatalf("stale after restart: %v", errs[0])
+	}
 	// The restarted node goes on.
 	m2 := device(t, n2, dev, 200, "again")
 	if errs := n2.Submit(context.Background(), []*dag.Message{m2}); errs[0] != nil {
