@@ -44,6 +44,17 @@ const (
 	offLen     = offTime + 8
 )
 
+// Offsets of fixed fields in the encoding, for code that reads them from an
+// encoding without decoding the message (package storage keeps these fields
+// nowhere else). The two parents take 2*IDSize bytes, the issuer
+// PublicKeySize, the sequence and the timestamp 8 each, big-endian.
+const (
+	OffsetParents   = offParents
+	OffsetIssuer    = offIssuer
+	OffsetSeq       = offSeq
+	OffsetTimestamp = offTime
+)
+
 // NetworkID names a network. Every message carries it, so a message of one
 // network is never valid on another.
 type NetworkID uint64

@@ -3,6 +3,9 @@ package storage
 import (
 	"encoding/binary"
 	"fmt"
+	"math/bits"
+
+	"github.com/weftnet/weft/dag"
 )
 
 // The on-disk encodings, byte by byte. docs/STORAGE.md describes the same
@@ -31,34 +34,40 @@ var (
 )
 
 // formatVersion is the version of this layout, kept in meta/format and as
-// the first byte of every log value.
-const formatVersion = 1
+// the first byte of every log value. Version 1 repeated the parents, issuer,
+// sequence and timestamp in a 161-byte log header; version 2 takes them from
+// Raw. Open refuses any other version with a FormatError.
+const formatVersion = 2
 
 // Sizes.
 const (
 	posSize       = 8
-	childKeySize  = 16 // parent pos, child pos
 	issuerKeySize = 48 // issuer, seq, pos
 	timeKeySize   = 16 // timestamp (sign bit flipped), pos
 	runSize       = 17 // lo, hi, level
 	runNameSize   = 16 // lo, hi
 
 	// entryHeaderSize is the fixed part of a log value before Raw: format
-	// (1), ID (32), parents (64), parent positions (16), issuer (32), seq
-	// (8), timestamp (8).
-	entryHeaderSize = 1 + 32 + 64 + 16 + 32 + 8 + 8
+	// (1), ID (32), parent positions (16).
+	entryHeaderSize = 1 + 32 + 16
+	// minEntrySize is the size of a log value whose Raw is as short as a
+	// message can be.
+	minEntrySize = entryHeaderSize + dag.MinSize
 )
 
-// Offsets into a log value.
+// Offsets into a log value, and into the Raw that ends it: the parents,
+// issuer, sequence and timestamp are read from the message encoding at the
+// offsets package dag gives (docs/PROTOCOL.md).
 const (
 	offFormat    = 0
 	offID        = 1
-	offParents   = offID + 32
-	offParentPos = offParents + 64
-	offIssuer    = offParentPos + 16
-	offSeq       = offIssuer + 32
-	offTime      = offSeq + 8
-	offRaw       = offTime + 8
+	offParentPos = offID + 32
+	offRaw       = offParentPos + 16
+
+	offRawParents = dag.OffsetParents
+	offRawIssuer  = dag.OffsetIssuer
+	offRawSeq     = dag.OffsetSeq
+	offRawTime    = dag.OffsetTimestamp
 )
 
 func putU64(b []byte, v uint64) { binary.BigEndian.PutUint64(b, v) }
@@ -74,17 +83,46 @@ func decodeU64(what string, v []byte) (uint64, error) {
 	return binary.BigEndian.Uint64(v), nil
 }
 
-// appendEntry appends the log value of r: the fixed header, then Raw.
+// rawFields sets r's Parents, Issuer, Seq and Timestamp from raw, which
+// must be at least dag.MinSize bytes.
+func rawFields(raw []byte, r *Record) {
+	copy(r.Parents[0][:], raw[offRawParents:])
+	copy(r.Parents[1][:], raw[offRawParents+32:])
+	copy(r.Issuer[:], raw[offRawIssuer:])
+	r.Seq = binary.BigEndian.Uint64(raw[offRawSeq:])
+	r.Timestamp = int64(binary.BigEndian.Uint64(raw[offRawTime:]))
+}
+
+// checkRecord returns a *RecordError if r cannot be stored: its Raw is
+// shorter than a message, or its Parents, Issuer, Seq or Timestamp are not
+// those in Raw. The log keeps those four fields only in Raw, so a record
+// whose fields disagree with it would read back different.
+func checkRecord(r *Record) error {
+	if len(r.Raw) < dag.MinSize {
+		return &RecordError{Pos: r.Pos, Field: "Raw", Detail: fmt.Sprintf("%d bytes, a message has at least %d", len(r.Raw), dag.MinSize)}
+	}
+	var f Record
+	rawFields(r.Raw, &f)
+	switch {
+	case f.Parents != r.Parents:
+		return &RecordError{Pos: r.Pos, Field: "Parents", Detail: fmt.Sprintf("%x, Raw has %x", r.Parents, f.Parents)}
+	case f.Issuer != r.Issuer:
+		return &RecordError{Pos: r.Pos, Field: "Issuer", Detail: fmt.Sprintf("%x, Raw has %x", r.Issuer, f.Issuer)}
+	case f.Seq != r.Seq:
+		return &RecordError{Pos: r.Pos, Field: "Seq", Detail: fmt.Sprintf("%d, Raw has %d", r.Seq, f.Seq)}
+	case f.Timestamp != r.Timestamp:
+		return &RecordError{Pos: r.Pos, Field: "Timestamp", Detail: fmt.Sprintf("%d, Raw has %d", r.Timestamp, f.Timestamp)}
+	}
+	return nil
+}
+
+// appendEntry appends the log value of r: format, ID, parent positions, then
+// Raw. r must have passed checkRecord: its other fields are not stored.
 func appendEntry(b []byte, r *Record) []byte {
 	b = append(b, formatVersion)
 	b = append(b, r.ID[:]...)
-	b = append(b, r.Parents[0][:]...)
-	b = append(b, r.Parents[1][:]...)
 	b = binary.BigEndian.AppendUint64(b, r.ParentPos[0])
 	b = binary.BigEndian.AppendUint64(b, r.ParentPos[1])
-	b = append(b, r.Issuer[:]...)
-	b = binary.BigEndian.AppendUint64(b, r.Seq)
-	b = binary.BigEndian.AppendUint64(b, uint64(r.Timestamp))
 	return append(b, r.Raw...)
 }
 
@@ -98,49 +136,146 @@ func decodeEntry(pos uint64, v []byte, r *Record) error {
 	return nil
 }
 
-// decodeHeader decodes all of the log value v but Raw.
+// decodeHeader decodes all of the log value v but Raw, whose fields it
+// reads in place.
 func decodeHeader(pos uint64, v []byte, r *Record) error {
-	if len(v) < entryHeaderSize {
-		return fmt.Errorf("%w: log value at %d is %d bytes, want at least %d", ErrCorrupt, pos, len(v), entryHeaderSize)
+	if err := checkEntry(pos, v); err != nil {
+		return err
+	}
+	r.Pos = pos
+	copy(r.ID[:], v[offID:])
+	r.ParentPos[0] = binary.BigEndian.Uint64(v[offParentPos:])
+	r.ParentPos[1] = binary.BigEndian.Uint64(v[offParentPos+8:])
+	rawFields(v[offRaw:], r)
+	return nil
+}
+
+// checkEntry checks the length and format of the log value v.
+func checkEntry(pos uint64, v []byte) error {
+	if len(v) < minEntrySize {
+		return fmt.Errorf("%w: log value at %d is %d bytes, want at least %d", ErrCorrupt, pos, len(v), minEntrySize)
 	}
 	if v[offFormat] != formatVersion {
 		return fmt.Errorf("%w: log value at %d has format %d, want %d", ErrCorrupt, pos, v[offFormat], formatVersion)
 	}
-	r.Pos = pos
-	copy(r.ID[:], v[offID:])
-	copy(r.Parents[0][:], v[offParents:])
-	copy(r.Parents[1][:], v[offParents+32:])
-	r.ParentPos[0] = binary.BigEndian.Uint64(v[offParentPos:])
-	r.ParentPos[1] = binary.BigEndian.Uint64(v[offParentPos+8:])
-	copy(r.Issuer[:], v[offIssuer:])
-	r.Seq = binary.BigEndian.Uint64(v[offSeq:])
-	r.Timestamp = int64(binary.BigEndian.Uint64(v[offTime:]))
 	return nil
 }
 
 // entryID returns the ID stored in log value v without decoding the rest.
 func entryID(pos uint64, v []byte) ([32]byte, error) {
 	var id [32]byte
-	if len(v) < entryHeaderSize || v[offFormat] != formatVersion {
-		return id, fmt.Errorf("%w: log value at %d: bad header (%d bytes)", ErrCorrupt, pos, len(v))
+	if err := checkEntry(pos, v); err != nil {
+		return id, err
 	}
 	copy(id[:], v[offID:])
 	return id, nil
 }
 
-// appendChildKey appends the children-index key: parent then child position,
-// so that a parent's children are adjacent and new keys land near the end.
-func appendChildKey(b []byte, parent, child uint64) []byte {
-	b = binary.BigEndian.AppendUint64(b, parent)
-	return binary.BigEndian.AppendUint64(b, child)
+// The conf bucket keeps confirmations in blocks of confBlock positions: the
+// key is the block number (position / confBlock, 8 bytes), the value a
+// bitmap of the positions confirmed (8 bytes; the most significant bit is
+// the block's first position) and then an At for each position (8 bytes,
+// two's complement; 0 where the bit is clear). The writer creates a block,
+// all clear, when the log reaches its first position, so blocks are appended
+// in key order, and a confirmation rewrites a value of the same size: no page
+// splits however late a confirmation comes. One key per position instead
+// cost 32 bytes a position at best, and with a node's order of confirmations
+// its pages settled about 60% full (docs/STORAGE.md).
+const (
+	confBlock     = 64
+	confBlockSize = 8 + confBlock*8
+)
+
+// zeroConfBlock is the value of a block without confirmations.
+var zeroConfBlock [confBlockSize]byte
+
+// blockConfs is the decoded value of a conf block.
+type blockConfs struct {
+	set uint64 // bit 63-i: position block*confBlock+i is confirmed
+	at  [confBlock]int64
 }
 
-// decodeChildKey decodes a children-index key.
-func decodeChildKey(k []byte) (parent, child uint64, err error) {
-	if len(k) != childKeySize {
-		return 0, 0, fmt.Errorf("%w: children key is %d bytes, want %d", ErrCorrupt, len(k), childKeySize)
+// appendConfKey appends the conf key of the block that holds pos.
+func appendConfKey(b []byte, pos uint64) []byte { return appendPosKey(b, pos/confBlock) }
+
+// get returns the confirmation of pos, which the block must hold.
+func (c *blockConfs) get(pos uint64) (at int64, ok bool) {
+	i := pos % confBlock
+	return c.at[i], c.set&(1<<(63-i)) != 0
+}
+
+// put records a confirmation of pos, unless it has one (only the first
+// confirmation of a position is kept), and reports whether it did.
+func (c *blockConfs) put(pos uint64, at int64) bool {
+	i := pos % confBlock
+	if c.set&(1<<(63-i)) != 0 {
+		return false
 	}
-	return binary.BigEndian.Uint64(k), binary.BigEndian.Uint64(k[8:]), nil
+	c.set |= 1 << (63 - i)
+	c.at[i] = at
+	return true
+}
+
+// run returns how many positions from pos on, to the block's end, are
+// confirmed.
+func (c *blockConfs) run(pos uint64) uint64 {
+	i := pos % confBlock
+	return min(uint64(bits.LeadingZeros64(^(c.set << i))), confBlock-i)
+}
+
+func (c *blockConfs) appendTo(b []byte) []byte {
+	b = binary.BigEndian.AppendUint64(b, c.set)
+	for _, at := range c.at {
+		b = binary.BigEndian.AppendUint64(b, uint64(at))
+	}
+	return b
+}
+
+// decodeConfBlock decodes the conf value v of block into c. A nil v (no
+// block) is a block with no confirmations.
+func decodeConfBlock(block uint64, v []byte, c *blockConfs) error {
+	*c = blockConfs{}
+	if v == nil {
+		return nil
+	}
+	if len(v) != confBlockSize {
+		return fmt.Errorf("%w: confirmations of block %d: %d bytes, want %d", ErrCorrupt, block, len(v), confBlockSize)
+	}
+	c.set = binary.BigEndian.Uint64(v)
+	for i := range c.at {
+		c.at[i] = int64(binary.BigEndian.Uint64(v[8+8*i:]))
+		if c.at[i] != 0 && c.set&(1<<(63-i)) == 0 {
+			return fmt.Errorf("%w: confirmations of block %d: a time for unconfirmed position %d", ErrCorrupt, block, block*confBlock+uint64(i))
+		}
+	}
+	return nil
+}
+
+// The children index maps a parent's position (the key, 8 bytes) to the
+// positions of its children (the value, 8 bytes each, ascending): one entry
+// per parent rather than one per edge, which halves the index. The writer
+// appends a parent's new children to its list.
+
+// appendChild appends the children-index encoding of one child position.
+func appendChild(b []byte, child uint64) []byte { return binary.BigEndian.AppendUint64(b, child) }
+
+// decodeChildren decodes the children-index value v of parent: at least one
+// position, each above the one before and the first above parent.
+func decodeChildren(parent uint64, v []byte) ([]uint64, error) {
+	if len(v) == 0 || len(v)%posSize != 0 {
+		return nil, fmt.Errorf("%w: children of %d: value of %d bytes, want a non-zero multiple of %d", ErrCorrupt, parent, len(v), posSize)
+	}
+	out := make([]uint64, 0, len(v)/posSize)
+	prev := parent
+	for i := 0; i < len(v); i += posSize {
+		c := binary.BigEndian.Uint64(v[i:])
+		if c <= prev {
+			return nil, fmt.Errorf("%w: children of %d: position %d does not follow %d", ErrCorrupt, parent, c, prev)
+		}
+		out = append(out, c)
+		prev = c
+	}
+	return out, nil
 }
 
 // appendIssuerKey appends the issuer-index key: issuer, sequence, position.

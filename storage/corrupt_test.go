@@ -8,6 +8,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/weftnet/weft/dag"
 	"github.com/weftnet/weft/storage"
 )
 
@@ -75,6 +76,10 @@ func TestCorruptValues(t *testing.T) {
 			v[0] = 9
 			return tx.Bucket([]byte("log")).Put(be64(5), v)
 		}, func(s *storage.Store) error { _, err := s.Get(rec.ID); return err }},
+		{"log value with a Raw shorter than a message", func(tx *bolt.Tx) error {
+			v := tx.Bucket([]byte("log")).Get(be64(5))
+			return tx.Bucket([]byte("log")).Put(be64(5), append([]byte(nil), v[:len(v)-len(rec.Raw)+dag.MinSize-1]...))
+		}, func(s *storage.Store) error { _, err := s.GetByPos(5); return err }},
 		{"log value seen by Range", func(tx *bolt.Tx) error {
 			return tx.Bucket([]byte("log")).Put(be64(5), nil)
 		}, func(s *storage.Store) error {
@@ -83,9 +88,19 @@ func TestCorruptValues(t *testing.T) {
 		{"a hole in the log", func(tx *bolt.Tx) error {
 			return tx.Bucket([]byte("log")).Delete(be64(5))
 		}, func(s *storage.Store) error { _, err := s.Get(rec.ID); return err }},
-		{"confirmation value", func(tx *bolt.Tx) error {
-			return tx.Bucket([]byte("conf")).Put(be64(5), []byte{1})
+		{"confirmation block", func(tx *bolt.Tx) error {
+			return tx.Bucket([]byte("conf")).Put(be64(0), []byte{1})
 		}, func(s *storage.Store) error { _, err := s.GetByPos(5); return err }},
+		{"confirmation block seen by Range", func(tx *bolt.Tx) error {
+			return tx.Bucket([]byte("conf")).Put(be64(0), make([]byte, 8+64*8+1))
+		}, func(s *storage.Store) error {
+			return s.Range(0, func(storage.Entry) error { return nil })
+		}},
+		{"time of an unconfirmed position", func(tx *bolt.Tx) error {
+			v := append([]byte(nil), tx.Bucket([]byte("conf")).Get(be64(0))...)
+			v[8+6*8+7] = 1 // position 6 has no confirmation (5 has)
+			return tx.Bucket([]byte("conf")).Put(be64(0), v)
+		}, func(s *storage.Store) error { _, err := s.GetByPos(6); return err }},
 		{"ID index value", func(tx *bolt.Tx) error {
 			b := tx.Bucket([]byte("ids")).Bucket(firstRun(tx, "ids"))
 			return b.Put(rec.ID[:], []byte{0, 5})
@@ -98,11 +113,17 @@ func TestCorruptValues(t *testing.T) {
 			b := tx.Bucket([]byte("ids")).Bucket(firstRun(tx, "ids"))
 			return b.Put(rec.ID[:], be64(20))
 		}, func(s *storage.Store) error { _, err := s.Get(rec.ID); return err }},
-		{"children key", func(tx *bolt.Tx) error {
-			return tx.Bucket([]byte("children")).Put(append(be64(5), 7), nil)
+		{"children value", func(tx *bolt.Tx) error {
+			return tx.Bucket([]byte("children")).Put(be64(5), append(be64(6), 7))
 		}, func(s *storage.Store) error { _, err := s.Children(rec.ID); return err }},
-		{"children key names nothing", func(tx *bolt.Tx) error {
-			return tx.Bucket([]byte("children")).Put(append(be64(5), be64(1000)...), nil)
+		{"children out of order", func(tx *bolt.Tx) error {
+			return tx.Bucket([]byte("children")).Put(be64(5), append(be64(10), be64(6)...))
+		}, func(s *storage.Store) error { _, err := s.Children(rec.ID); return err }},
+		{"children not after their parent", func(tx *bolt.Tx) error {
+			return tx.Bucket([]byte("children")).Put(be64(5), be64(5))
+		}, func(s *storage.Store) error { _, err := s.Children(rec.ID); return err }},
+		{"children name nothing", func(tx *bolt.Tx) error {
+			return tx.Bucket([]byte("children")).Put(be64(5), append(be64(6), be64(1000)...))
 		}, func(s *storage.Store) error { _, err := s.Children(rec.ID); return err }},
 		{"issuer key", func(tx *bolt.Tx) error {
 			b := tx.Bucket([]byte("issuers")).Bucket(firstRun(tx, "issuers"))
@@ -150,7 +171,7 @@ func TestCorruptOpen(t *testing.T) {
 		{"confirmed beyond next", func(tx *bolt.Tx) error {
 			return tx.Bucket([]byte("meta")).Put([]byte("confirmed"), be64(41))
 		}},
-		{"format", func(tx *bolt.Tx) error { return tx.Bucket([]byte("meta")).Put([]byte("format"), []byte{2}) }},
+		{"format", func(tx *bolt.Tx) error { return tx.Bucket([]byte("meta")).Put([]byte("format"), []byte{2, 0}) }},
 		{"runs length", func(tx *bolt.Tx) error { return tx.Bucket([]byte("meta")).Put([]byte("runs"), []byte{1, 2}) }},
 		{"runs not contiguous", func(tx *bolt.Tx) error {
 			v := append(append(append(be64(0), be64(16)...), 0), append(append(be64(17), be64(32)...), 0)...)

@@ -3,7 +3,9 @@
 // parent, issuer and time, and the confirmation state of every position.
 // It knows no DAG rules: the DAG core decides what is valid, assigns the
 // positions, and hands over records and confirmations in order; storage
-// stores and indexes them.
+// stores and indexes them. Of a message it knows only where the encoding
+// keeps the parents, issuer, sequence and timestamp (dag's offsets): the log
+// keeps those fields there and nowhere else.
 //
 // # The caller's loop
 //
@@ -32,11 +34,17 @@
 //
 // # Failure
 //
-// A Write with a record out of position order is refused whole
-// (ErrOutOfOrder) and the Writes after it proceed. A transaction that fails
-// to commit (a full disk, an I/O error) fails every Write in it and stops
-// the writer for good: every later Write gets an error wrapping ErrFailed.
-// The file still holds the last committed state; reopen to continue.
+// A Write with a record out of position order (ErrOutOfOrder), or with a
+// record whose fields disagree with its Raw (a *RecordError, wrapping
+// ErrInvalidRecord), is refused whole and the Writes after it proceed. A
+// transaction that fails to commit (a full disk, an I/O error) fails every
+// Write in it and stops the writer for good: every later Write gets an error
+// wrapping ErrFailed. The file still holds the last committed state; reopen
+// to continue.
+//
+// Open refuses a store written in another format version with a
+// *FormatError (wrapping ErrFormat) and leaves it untouched: stores are not
+// migrated between versions.
 //
 // # Reading
 //

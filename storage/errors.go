@@ -1,6 +1,9 @@
 package storage
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // Errors returned by the package. Each is a sentinel: callers test for it with
 // errors.Is, since most are wrapped with detail (a position, a path).
@@ -20,6 +23,17 @@ var (
 	// Nothing of that Write was applied; the Writes after it proceed.
 	ErrOutOfOrder = errors.New("storage: out of order")
 
+	// ErrInvalidRecord: a Write was refused, whole, because one of its
+	// records cannot be stored; the error is a *RecordError that says which
+	// and why. Nothing of that Write was applied; the Writes after it
+	// proceed (those whose records follow the refused ones are then out of
+	// order).
+	ErrInvalidRecord = errors.New("storage: invalid record")
+
+	// ErrFormat: Open found a store of another format version than this
+	// code's; the error is a *FormatError that says which.
+	ErrFormat = errors.New("storage: unsupported store format")
+
 	// ErrCorrupt: stored bytes do not decode (a value of the wrong length, an
 	// unknown format, an index entry that points at nothing). The Store never
 	// panics on what it reads from disk; it returns this.
@@ -34,3 +48,45 @@ var (
 	// ErrConfig: a Config field is out of range.
 	ErrConfig = errors.New("storage: bad config")
 )
+
+// RecordError is the error a Write gets when one of its records cannot be
+// stored: its Raw is shorter than a message (dag.MinSize), or its Parents,
+// Issuer, Seq or Timestamp differ from those in Raw. The log keeps those
+// four fields only inside Raw, so a record that disagrees with its Raw would
+// read back different from what was written. It wraps ErrInvalidRecord.
+type RecordError struct {
+	Pos    uint64 // the record's Pos
+	Field  string // "Raw", "Parents", "Issuer", "Seq" or "Timestamp"
+	Detail string // what is wrong with it, for people
+}
+
+func (e *RecordError) Error() string {
+	return fmt.Sprintf("storage: invalid record at position %d: %s: %s", e.Pos, e.Field, e.Detail)
+}
+
+// Unwrap returns ErrInvalidRecord.
+func (e *RecordError) Unwrap() error { return ErrInvalidRecord }
+
+// FormatError is the error Open returns for a store written in another
+// format version than the only one this code reads and writes. Stores are
+// not migrated: a store of an older format has to be moved away (the node
+// then syncs afresh from its peers), one of a newer format opened with the
+// release that wrote it. Open changes nothing in the file before it returns
+// this. It wraps ErrFormat.
+type FormatError struct {
+	Found int // the format version in the file
+	Want  int // the format version this code reads and writes
+}
+
+// Old reports whether the store's format is older than this code's.
+func (e *FormatError) Old() bool { return e.Found < e.Want }
+
+func (e *FormatError) Error() string {
+	if e.Old() {
+		return fmt.Sprintf("storage: the store has the old format %d; this version reads only format %d and cannot migrate it: move the data directory away and let the node sync again", e.Found, e.Want)
+	}
+	return fmt.Sprintf("storage: the store has format %d, newer than format %d, the only one this version reads: open it with the release that wrote it", e.Found, e.Want)
+}
+
+// Unwrap returns ErrFormat.
+func (e *FormatError) Unwrap() error { return ErrFormat }

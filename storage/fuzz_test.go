@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"testing"
+
+	"github.com/weftnet/weft/dag"
 )
 
 // Every decoder of bytes read from disk is fuzzed: it must return a value
@@ -11,11 +13,15 @@ import (
 // same bytes (there is one encoding of each value).
 
 func FuzzDecodeEntry(f *testing.F) {
-	r := Record{Pos: 7, Seq: 3, Timestamp: -5, ParentPos: [2]uint64{5, NoPos}, Raw: []byte("raw")}
-	r.ID[0], r.Issuer[31], r.Parents[1][4] = 1, 2, 3
+	m := dag.Message{Version: dag.Version, Seq: 3, Timestamp: -5, Payload: []byte("payload")}
+	m.Issuer[31], m.Parents[1][4] = 2, 3
+	r := Record{Pos: 7, ParentPos: [2]uint64{5, NoPos}, Raw: m.Bytes()}
+	r.ID[0] = 1
 	f.Add(appendEntry(nil, &r))
-	r.Raw = nil
+	m = dag.Message{Version: dag.Version}
+	r.Raw = m.Bytes()
 	f.Add(appendEntry(nil, &r))
+	f.Add(appendEntry(nil, &r)[:minEntrySize-1])
 	f.Add([]byte{formatVersion})
 	f.Fuzz(func(t *testing.T, v []byte) {
 		var r Record
@@ -31,6 +37,11 @@ func FuzzDecodeEntry(f *testing.F) {
 		}
 		if r.Pos != 9 {
 			t.Fatalf("Pos %d", r.Pos)
+		}
+		// What decodes is a record the writer would store: its fields are
+		// those of its Raw.
+		if err := checkRecord(&r); err != nil {
+			t.Fatalf("decoded record fails the writer's check: %v", err)
 		}
 		if got := appendEntry(nil, &r); !bytes.Equal(got, v) {
 			t.Fatalf("re-encoding gives %x, want %x", got, v)
@@ -85,16 +96,23 @@ func FuzzDecodeRuns(f *testing.F) {
 	})
 }
 
-// FuzzDecodeKeys feeds one byte string to the decoders of every fixed-size
-// key and value: children, issuer and time keys, and 8-byte values.
+// FuzzDecodeKeys feeds one byte string to the decoders of every key and
+// small value: issuer and time keys, 8-byte values, children lists and
+// blocks of confirmations.
 func FuzzDecodeKeys(f *testing.F) {
 	var issuer [32]byte
 	issuer[3] = 9
-	f.Add(appendChildKey(nil, 1, 2))
+	f.Add(appendChild(appendChild(nil, 2), 3))
 	f.Add(appendIssuerKey(nil, &issuer, 3, 4))
 	f.Add(appendTimeKey(nil, -6, 7))
 	f.Add(appendPosKey(nil, 8))
 	f.Add([]byte{})
+	var c blockConfs
+	c.put(2*confBlock, 5)
+	c.put(2*confBlock+1, OrphanedAt)
+	c.put(2*confBlock+2, -3)
+	c.put(2*confBlock+63, 0)
+	f.Add(c.appendTo(nil))
 	f.Fuzz(func(t *testing.T, k []byte) {
 		check := func(what string, err error, enc func() []byte) {
 			if err != nil {
@@ -107,25 +125,64 @@ func FuzzDecodeKeys(f *testing.F) {
 				t.Fatalf("%s: re-encoding gives %x, want %x", what, got, k)
 			}
 		}
-		p, c, err := decodeChildKey(k)
-		check("children key", err, func() []byte { return appendChildKey(nil, p, c) })
+		kids, err := decodeChildren(1, k)
+		check("children", err, func() []byte {
+			var b []byte
+			for i, c := range kids {
+				if c <= 1 || i > 0 && c <= kids[i-1] {
+					t.Fatalf("accepted children %v of 1", kids)
+				}
+				b = appendChild(b, c)
+			}
+			return b
+		})
 		is, seq, pos, err := decodeIssuerKey(k)
 		check("issuer key", err, func() []byte { return appendIssuerKey(nil, &is, seq, pos) })
 		ts, tpos, err := decodeTimeKey(k)
 		check("time key", err, func() []byte { return appendTimeKey(nil, ts, tpos) })
 		u, err := decodeU64("value", k)
 		check("u64", err, func() []byte { return appendPosKey(nil, u) })
-		var e Entry
-		err = decodeConf(1, k, &e)
-		if k == nil && (err != nil || e.Confirmed) {
-			t.Fatal("no confirmation value must mean not confirmed")
+		var c blockConfs
+		err = decodeConfBlock(2, k, &c)
+		if k == nil && (err != nil || c != blockConfs{}) {
+			t.Fatal("no block must mean no confirmations")
 		}
-		check("confirmation", err, func() []byte {
+		check("confirmations", err, func() []byte {
 			if k == nil {
 				return nil
 			}
-			return appendPosKey(nil, uint64(e.ConfirmedAt))
+			return c.appendTo(nil)
 		})
+		if err != nil {
+			return
+		}
+		for i := range uint64(confBlock) {
+			pos := 2*confBlock + i
+			at, ok := c.get(pos)
+			var e Entry
+			e.Pos = pos
+			setConf(&e, &c)
+			if e.Confirmed != (ok && at != OrphanedAt) || e.Orphaned != (ok && at == OrphanedAt) || e.Confirmed && e.ConfirmedAt != at {
+				t.Fatalf("position %d: %v at %d reads as %+v", pos, ok, at, e)
+			}
+			n := uint64(0) // the run of confirmed positions from pos, counted one by one
+			for ; i+n < confBlock; n++ {
+				if _, ok := c.get(pos + n); !ok {
+					break
+				}
+			}
+			if got := c.run(pos); got != n {
+				t.Fatalf("run from %d = %d, want %d", pos, got, n)
+			}
+			// Only the first confirmation of a position is kept.
+			d := c
+			if d.put(pos, 7) == ok {
+				t.Fatalf("put at %d, confirmed %v: reports the opposite", pos, ok)
+			}
+			if got, _ := d.get(pos); ok && got != at || !ok && got != 7 {
+				t.Fatalf("put at %d, confirmed %v at %d: now %d", pos, ok, at, got)
+			}
+		}
 	})
 }
 

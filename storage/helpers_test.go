@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/weftnet/weft/dag"
 	"github.com/weftnet/weft/storage"
 )
 
@@ -23,7 +24,8 @@ func hashOf(kind string, n uint64) [32]byte {
 // testRecord returns the record at pos of a deterministic ledger: parents
 // at pos-1 and pos/2, issuers in rotation with increasing sequence numbers
 // (and an equivocation every 37 positions), timestamps that mostly but not
-// always increase, and Raw of varying length (sometimes empty).
+// always increase, and Raw the encoding of a message with those fields and
+// a payload of varying length (sometimes empty).
 func testRecord(pos uint64) storage.Record {
 	r := storage.Record{
 		Pos:       pos,
@@ -31,13 +33,9 @@ func testRecord(pos uint64) storage.Record {
 		Issuer:    hashOf("issuer", pos%testIssuers),
 		Seq:       pos / testIssuers,
 		Timestamp: 1_000_000 + int64(pos)*1000 - int64(pos%3)*1500,
-		Raw:       make([]byte, pos%50),
 	}
 	if pos%37 == 36 && pos >= testIssuers {
 		r.Seq-- // the same issuer and sequence as the record testIssuers back
-	}
-	for i := range r.Raw {
-		r.Raw[i] = byte(pos) + byte(i)
 	}
 	if pos == 0 {
 		r.ParentPos = [2]uint64{storage.NoPos, storage.NoPos}
@@ -45,7 +43,24 @@ func testRecord(pos uint64) storage.Record {
 		r.ParentPos = [2]uint64{pos - 1, pos / 2}
 		r.Parents = [2][32]byte{hashOf("id", pos-1), hashOf("id", pos/2)}
 	}
+	r.Raw = rawOf(&r, int(pos%50))
 	return r
+}
+
+// rawOf returns the encoding of a message with r's parents, issuer,
+// sequence and timestamp, a payload of n bytes and a signature and nonce
+// that vary with r.Pos.
+func rawOf(r *storage.Record, n int) []byte {
+	m := dag.Message{
+		Version: dag.Version, Network: 7, Parents: [2]dag.ID{r.Parents[0], r.Parents[1]},
+		Issuer: r.Issuer, Seq: r.Seq, Timestamp: r.Timestamp, Payload: make([]byte, n), Nonce: r.Pos,
+	}
+	for i := range m.Payload {
+		m.Payload[i] = byte(r.Pos) + byte(i)
+	}
+	sig := hashOf("sig", r.Pos)
+	copy(m.Signature[:], sig[:])
+	return m.Bytes()
 }
 
 func testRecords(from, n uint64) []storage.Record {
@@ -130,6 +145,9 @@ func (m *model) apply(w *storage.Write) {
 
 func (m *model) entry(pos uint64) storage.Entry {
 	at, ok := m.conf[pos]
+	if ok && at == storage.OrphanedAt {
+		return storage.Entry{Record: m.recs[pos], Orphaned: true}
+	}
 	return storage.Entry{Record: m.recs[pos], Confirmed: ok, ConfirmedAt: at}
 }
 
@@ -175,7 +193,7 @@ func equalEntry(a, b storage.Entry) bool {
 	ar, br := a.Record, b.Record
 	return ar.Pos == br.Pos && ar.ID == br.ID && ar.Parents == br.Parents && ar.ParentPos == br.ParentPos &&
 		ar.Issuer == br.Issuer && ar.Seq == br.Seq && ar.Timestamp == br.Timestamp && string(ar.Raw) == string(br.Raw) &&
-		a.Confirmed == b.Confirmed && a.ConfirmedAt == b.ConfirmedAt
+		a.Orphaned == b.Orphaned && a.Confirmed == b.Confirmed && a.ConfirmedAt == b.ConfirmedAt
 }
 
 func equalEntries(t *testing.T, what string, got, want []storage.Entry) {

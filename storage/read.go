@@ -89,28 +89,25 @@ func entryAt(tx *bolt.Tx, pos uint64) (Entry, error) {
 	if err := decodeEntry(pos, v, &e.Record); err != nil {
 		return e, err
 	}
-	if err := decodeConf(pos, conf.Get(k), &e); err != nil {
+	var c blockConfs
+	if err := decodeConfBlock(pos/confBlock, conf.Get(appendConfKey(nil, pos)), &c); err != nil {
 		return e, err
 	}
+	setConf(&e, &c)
 	return e, nil
 }
 
-// decodeConf fills e's confirmation state from the conf value v (nil if
-// the position is not confirmed).
-func decodeConf(pos uint64, v []byte, e *Entry) error {
-	if v == nil {
-		return nil
-	}
-	at, err := decodeU64(fmt.Sprintf("confirmation of %d", pos), v)
-	if err != nil {
-		return err
-	}
-	if int64(at) == OrphanedAt {
+// setConf fills e's confirmation state from c, the confirmations of the
+// block that holds e.Pos.
+func setConf(e *Entry, c *blockConfs) {
+	at, ok := c.get(e.Pos)
+	switch {
+	case !ok:
+	case at == OrphanedAt:
 		e.Orphaned = true
-		return nil
+	default:
+		e.Confirmed, e.ConfirmedAt = true, at
 	}
-	e.Confirmed, e.ConfirmedAt = true, int64(at)
-	return nil
 }
 
 // indexedEntry reads the entry at pos, which an index of id pointed to,
@@ -178,14 +175,16 @@ func (s *Store) Children(id [32]byte) ([][32]byte, error) {
 	if children == nil || logb == nil {
 		return nil, fmt.Errorf("%w: missing bucket", ErrCorrupt)
 	}
-	var out [][32]byte
-	prefix := binaryPos(pos)
-	c := children.Cursor()
-	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-		_, child, err := decodeChildKey(k)
-		if err != nil {
-			return nil, err
-		}
+	v := children.Get(binaryPos(pos))
+	if v == nil {
+		return nil, nil
+	}
+	kids, err := decodeChildren(pos, v)
+	if err != nil {
+		return nil, err
+	}
+	out := make([][32]byte, 0, len(kids))
+	for _, child := range kids {
 		v := logb.Get(binaryPos(child))
 		if v == nil {
 			return nil, fmt.Errorf("%w: the children index names position %d, which is not in the log", ErrCorrupt, child)
@@ -320,8 +319,11 @@ func (s *Store) Range(from uint64, fn func(Entry) error) error {
 			if logb == nil || conf == nil {
 				return fmt.Errorf("%w: missing bucket", ErrCorrupt)
 			}
-			lc, cc := logb.Cursor(), conf.Cursor()
-			ck, cv := cc.Seek(binaryPos(pos))
+			var (
+				c     blockConfs
+				block = NoPos // the block in c
+			)
+			lc := logb.Cursor()
 			want := pos
 			for k, v := lc.Seek(binaryPos(pos)); len(buf) < rangeChunk && want < end; k, v = lc.Next() {
 				if k == nil || !bytes.Equal(k, binaryPos(want)) {
@@ -331,14 +333,13 @@ func (s *Store) Range(from uint64, fn func(Entry) error) error {
 				if err := decodeEntry(want, v, &e.Record); err != nil {
 					return err
 				}
-				for ck != nil && bytes.Compare(ck, k) < 0 {
-					ck, cv = cc.Next()
-				}
-				if ck != nil && bytes.Equal(ck, k) {
-					if err := decodeConf(want, cv, &e); err != nil {
+				if want/confBlock != block {
+					block = want / confBlock
+					if err := decodeConfBlock(block, conf.Get(binaryPos(block)), &c); err != nil {
 						return err
 					}
 				}
+				setConf(&e, &c)
 				buf = append(buf, e)
 				want++
 			}

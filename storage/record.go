@@ -8,21 +8,29 @@ import "math"
 // way: it is stored as given and gets no children-index entry.
 const NoPos = ^uint64(0)
 
-// Record is one solid message as the store keeps it. The store interprets no
-// field beyond using it as an index key: validity is the DAG core's business.
+// Record is one solid message as the store keeps it. Validity is the DAG
+// core's business: the store checks only that the record is self-consistent,
+// and uses the fields as index keys.
+//
+// Raw is the message's canonical encoding (dag.Message.Bytes), and Parents,
+// Issuer, Seq and Timestamp must be the fields it encodes: the log keeps
+// them only inside Raw, at the offsets package dag gives, and reads them
+// back from there. A record whose Raw is shorter than dag.MinSize or whose
+// fields disagree with it is refused with a *RecordError. The store does
+// not otherwise parse Raw (nor check that ID is its hash).
 //
 // Pos is the record's place in the log, assigned by the caller: the first
 // record a Store ever receives has Pos 0, and each next one has the Pos of
 // the one before plus one (NextPos reports where the log ends after Open).
 type Record struct {
-	Pos       uint64   // log position: exactly the next position, in order
-	ID        [32]byte // the message ID
-	Parents   [2][32]byte
-	ParentPos [2]uint64 // positions of the parents; the children index is keyed by these
-	Issuer    [32]byte  // the issuer's ed25519 public key
-	Seq       uint64    // the issuer's sequence number
-	Timestamp int64     // the message timestamp, unix nanoseconds
-	Raw       []byte    // the canonical encoding of the message, opaque here
+	Pos       uint64      // log position: exactly the next position, in order
+	ID        [32]byte    // the message ID
+	Parents   [2][32]byte // as in Raw
+	ParentPos [2]uint64   // positions of the parents; the children index is keyed by these
+	Issuer    [32]byte    // the issuer's ed25519 public key, as in Raw
+	Seq       uint64      // the issuer's sequence number, as in Raw
+	Timestamp int64       // the message timestamp, unix nanoseconds, as in Raw
+	Raw       []byte      // the canonical encoding of the message
 }
 
 // Confirmation records that the record at Pos was confirmed at At (unix

@@ -71,8 +71,9 @@ type request struct {
 // rebuilds the indexes' in-memory part by reading the end of the log; a
 // merge that was under way resumes. If another Store holds the file, in
 // this process or another, Open waits cfg.OpenTimeout for it and then fails
-// with ErrLocked. A file that is not a store, or whose contents do not
-// decode, fails with ErrCorrupt.
+// with ErrLocked. A store of another format version fails with a
+// *FormatError (wrapping ErrFormat), and is left unchanged. A file that is
+// not a store, or whose contents do not decode, fails with ErrCorrupt.
 func Open(path string, cfg Config) (*Store, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
@@ -130,8 +131,12 @@ func (s *Store) restore() error {
 					return err
 				}
 			}
-		case len(v) != 1 || v[0] != formatVersion:
-			return fmt.Errorf("%w: format %x, this code reads %d", ErrCorrupt, v, formatVersion)
+		case len(v) != 1:
+			return fmt.Errorf("%w: format %x", ErrCorrupt, v)
+		case v[0] != formatVersion:
+			// Returning an error rolls the transaction back: the file is
+			// left as it was.
+			return &FormatError{Found: int(v[0]), Want: formatVersion}
 		}
 		return nil
 	})
@@ -225,12 +230,13 @@ func binaryPos(pos uint64) []byte { return appendPosKey(make([]byte, 0, 8), pos)
 // Submit queues w for the writer. done, if not nil, is called exactly once
 // with w's outcome: nil from the writer goroutine after the transaction that
 // holds w has committed and (unless Config.NoSync) reached the disk; an error
-// wrapping ErrOutOfOrder if w was refused (nothing of it was applied); an
-// error wrapping ErrFailed if the writer has failed; or ErrClosed, called by
-// Submit itself, if the Store is closed. done is called in submission order
-// for Writes that reached the queue. It runs on the writer goroutine, which
-// waits for it: it must return quickly, and must not call Submit (which can
-// block on a full queue that only the writer drains) or Close.
+// wrapping ErrOutOfOrder, or a *RecordError (wrapping ErrInvalidRecord), if w
+// was refused (nothing of it was applied); an error wrapping ErrFailed if the
+// writer has failed; or ErrClosed, called by Submit itself, if the Store is
+// closed. done is called in submission order for Writes that reached the
+// queue. It runs on the writer goroutine, which waits for it: it must return
+// quickly, and must not call Submit (which can block on a full queue that
+// only the writer drains) or Close.
 //
 // Submit blocks while the queue (Config.QueueLen Writes) is full. It may be
 // called from any goroutine; Writes from one goroutine are applied in the

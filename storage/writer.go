@@ -28,8 +28,12 @@ type writer struct {
 	results []error   // per request of the batch being committed
 	arena   []byte    // keys and values of the batch being committed
 	sorted  [][]byte  // index keys being sorted
+	edges   []edge    // children-index entries being sorted
 	confs   []confirm // confirmations being sorted
 }
+
+// edge is a child and one of its parents, by position.
+type edge struct{ parent, child uint64 }
 
 type confirm struct {
 	pos uint64
@@ -120,11 +124,16 @@ func (s *Store) run() {
 	}
 }
 
-// check reports whether w can be appended to a log that ends at next.
+// check reports whether w can be appended to a log that ends at next: its
+// records continue the log (else ErrOutOfOrder), each agrees with its Raw
+// (else a *RecordError), and its confirmations name positions in the log.
 func check(w *Write, next uint64) error {
 	for i := range w.Records {
 		if want := next + uint64(i); w.Records[i].Pos != want {
 			return fmt.Errorf("%w: record %d of the Write has position %d, want %d", ErrOutOfOrder, i, w.Records[i].Pos, want)
+		}
+		if err := checkRecord(&w.Records[i]); err != nil {
+			return err
 		}
 	}
 	end := next + uint64(len(w.Records))
@@ -232,16 +241,20 @@ func (s *Store) apply(batch []request, next uint64, records int) (committed, err
 	defer tx.Rollback() // a no-op after Commit
 
 	// One buffer holds every key and value of the batch: bbolt keeps
-	// references to what is Put until the commit.
+	// references to what is Put until the commit. need is a guess (the
+	// children lists and confirmation blocks rewritten are not known yet);
+	// the buffer grows if it is short.
 	need := 0
 	for _, r := range batch {
 		if r.w == nil {
 			continue
 		}
 		for i := range r.w.Records {
-			need += posSize + entryHeaderSize + len(r.w.Records[i].Raw) + 2*childKeySize + timeKeySize
+			// Log key and value, two children-list keys and entries, time key,
+			// and a share of a confirmation block.
+			need += posSize + entryHeaderSize + len(r.w.Records[i].Raw) + 2*2*posSize + timeKeySize + confBlockSize/confBlock
 		}
-		need += len(r.w.Confirmations) * (posSize + 8)
+		need += len(r.w.Confirmations) * 2 * posSize
 	}
 	if cap(w.arena) < need {
 		w.arena = make([]byte, 0, need+need/4)
@@ -287,7 +300,10 @@ func (s *Store) apply(batch []request, next uint64, records int) (committed, err
 		}
 		return nil
 	}
-	keys := w.sorted[:0]
+	// The children index: each parent's new children, in position order,
+	// are appended to its list. Parents are sorted so that bbolt fills each
+	// leaf left to right, as for the indexes below.
+	edges := w.edges[:0]
 	for _, r := range batch {
 		if r.w == nil {
 			continue
@@ -298,16 +314,31 @@ func (s *Store) apply(batch []request, next uint64, records int) (committed, err
 				if pp >= rec.Pos || (j == 1 && pp == rec.ParentPos[0]) {
 					continue // not in the store, or the same parent twice
 				}
-				m := len(a)
-				a = appendChildKey(a, pp, rec.Pos)
-				keys = append(keys, since(m))
+				edges = append(edges, edge{pp, rec.Pos})
 			}
 		}
 	}
-	if err := putSorted(bucketChildren, 0.9, keys); err != nil {
-		return st, err
+	w.edges = edges
+	slices.SortFunc(edges, func(a, b edge) int { return cmp.Or(cmp.Compare(a.parent, b.parent), cmp.Compare(a.child, b.child)) })
+	children := tx.Bucket(bucketChildren)
+	children.FillPercent = 0.9
+	for i := 0; i < len(edges); {
+		parent := edges[i].parent
+		m := len(a)
+		a = appendPosKey(a, parent)
+		k := since(m)
+		m = len(a)
+		// The children stored before are below this batch's: the list stays
+		// in position order.
+		a = append(a, children.Get(k)...)
+		for ; i < len(edges) && edges[i].parent == parent; i++ {
+			a = appendChild(a, edges[i].child)
+		}
+		if err := children.Put(k, since(m)); err != nil {
+			return st, err
+		}
 	}
-	keys = keys[:0]
+	keys := w.sorted[:0]
 	for _, r := range batch {
 		if r.w == nil {
 			continue
@@ -325,8 +356,23 @@ func (s *Store) apply(batch []request, next uint64, records int) (committed, err
 	clear(keys)
 	w.sorted = keys[:0]
 
-	// Confirmations: the first one of a position is kept. Then the
-	// watermark moves over every confirmed position that follows it.
+	// Confirmations, kept in blocks of positions (see codec.go). The
+	// log's new positions get their blocks first, all clear, so that blocks
+	// are appended in key order and later only rewritten in place.
+	conf := tx.Bucket(bucketConf)
+	conf.FillPercent = 1
+	for b := (w.next + confBlock - 1) / confBlock; b*confBlock < st.next; b++ {
+		m := len(a)
+		a = appendPosKey(a, b)
+		k := since(m)
+		m = len(a)
+		a = append(a, zeroConfBlock[:]...)
+		if err := conf.Put(k, since(m)); err != nil {
+			return st, err
+		}
+	}
+	// The first confirmation of a position is kept: sorted stably, a
+	// position's confirmations stay in submission order.
 	confs := w.confs[:0]
 	for _, r := range batch {
 		if r.w == nil {
@@ -338,31 +384,50 @@ func (s *Store) apply(batch []request, next uint64, records int) (committed, err
 	}
 	w.confs = confs
 	slices.SortStableFunc(confs, func(a, b confirm) int { return cmp.Compare(a.pos, b.pos) })
-	conf := tx.Bucket(bucketConf)
-	conf.FillPercent = 0.9
-	for i, c := range confs {
-		if i > 0 && confs[i-1].pos == c.pos {
-			continue
+	var (
+		blk     blockConfs
+		cur     = NoPos // the block in blk
+		changed bool    // blk differs from what is stored
+	)
+	load := func(b uint64) error {
+		if b == cur {
+			return nil
 		}
-		m := len(a)
-		a = appendPosKey(a, c.pos)
-		k := since(m)
-		if conf.Get(k) != nil {
-			continue
+		if changed {
+			m := len(a)
+			a = appendPosKey(a, cur)
+			k := since(m)
+			m = len(a)
+			a = blk.appendTo(a)
+			if err := conf.Put(k, since(m)); err != nil {
+				return err
+			}
 		}
-		m = len(a)
-		a = appendPosKey(a, uint64(c.at))
-		v := since(m)
-		if err := conf.Put(k, v); err != nil {
+		cur, changed = b, false
+		if b == NoPos {
+			return nil
+		}
+		return decodeConfBlock(b, conf.Get(binaryPos(b)), &blk)
+	}
+	for _, c := range confs {
+		if err := load(c.pos / confBlock); err != nil {
 			return st, err
 		}
+		changed = blk.put(c.pos, c.at) || changed
 	}
-	if len(confs) > 0 {
-		c := conf.Cursor()
-		want := binaryPos(st.confirmed)
-		for k, _ := c.Seek(want); k != nil && bytes.Equal(k, want); k, _ = c.Next() {
-			st.confirmed++
-			putU64(want, st.confirmed)
+	if err := load(NoPos); err != nil { // store the last block
+		return st, err
+	}
+	// Then the watermark moves over every confirmed position that follows
+	// it.
+	for len(confs) > 0 && st.confirmed < st.next {
+		if err := load(st.confirmed / confBlock); err != nil {
+			return st, err
+		}
+		n := blk.run(st.confirmed)
+		st.confirmed = min(st.confirmed+n, st.next)
+		if n == 0 || st.confirmed%confBlock != 0 {
+			break // stopped inside the block
 		}
 	}
 

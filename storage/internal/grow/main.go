@@ -6,6 +6,9 @@
 // store grows? See docs/STORAGE.md for the figures measured with it.
 //
 //	go run ./storage/internal/grow -n 3500000 -dir /tmp/weft-grow
+//
+// After writing it prints where the file's bytes go: each bucket's pages
+// (allocated and in use) and bbolt's free pages, per record.
 package main
 
 import (
@@ -17,7 +20,11 @@ import (
 	"runtime/pprof"
 	"sync"
 	"sync/atomic"
+	"syscall"
+	"text/tabwriter"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/weftnet/weft/storage"
 	"github.com/weftnet/weft/storage/internal/synth"
@@ -30,12 +37,14 @@ func main() {
 		perWrite = flag.Int("write", 512, "records per Write")
 		every    = flag.Int("every", 500_000, "report every this many records")
 		issuers  = flag.Int("issuers", 1000, "distinct issuers")
+		rawSize  = flag.Int("raw", 0, "bytes of Raw per record (0: synth's default)")
 		nosync   = flag.Bool("nosync", false, "skip fsync (not what a node does)")
 		flush    = flag.Int("flush", 0, "Config.FlushEvery (0: default)")
 		fanin    = flag.Int("fanin", 0, "Config.MergeFanIn (0: default)")
 		maxBatch = flag.Int("maxbatch", 0, "Config.MaxBatch (0: default)")
 		cpuprof  = flag.String("cpuprofile", "", "write a CPU profile here")
 		reads    = flag.Bool("reads", false, "do not write: measure reads on the store already in -dir")
+		space    = flag.Bool("space", false, "do not write: print where the bytes of the store already in -dir go")
 	)
 	flag.Parse()
 	if *dir == "" {
@@ -46,6 +55,10 @@ func main() {
 	}
 	check(os.MkdirAll(*dir, 0o755))
 	path := filepath.Join(*dir, "weft.db")
+	if *space {
+		check(printSpace(path))
+		return
+	}
 	if *reads {
 		s, err := storage.Open(path, storage.Config{})
 		check(err)
@@ -76,9 +89,10 @@ func main() {
 
 	s, err := storage.Open(path, cfg)
 	check(err)
-	gen := synth.New(synth.Config{Issuers: *issuers})
+	gen := synth.New(synth.Config{Issuers: *issuers, RawSize: *rawSize})
 	fmt.Printf("# %d records of %d-byte Raw, %d per Write, %d issuers, fsync %v, %s\n",
-		*n, 300, *perWrite, *issuers, !*nosync, time.Now().UTC().Format(time.RFC3339))
+		*n, len(gen.Next(1).Records[0].Raw), *perWrite, *issuers, !*nosync, time.Now().UTC().Format(time.RFC3339))
+	gen = synth.New(synth.Config{Issuers: *issuers, RawSize: *rawSize})
 	fmt.Printf("%10s %12s %12s %10s %8s %6s %10s\n", "records", "msgs/s", "avg msgs/s", "commits", "rec/tx", "runs", "file MB")
 
 	var (
@@ -133,6 +147,66 @@ func main() {
 	fmt.Printf("# reopen: %v (NextPos %d, ConfirmedPrefix %d, runs %d)\n", time.Since(t).Round(time.Millisecond), s.NextPos(), s.ConfirmedPrefix(), s.Stats().Runs)
 	measureReads(s, sample)
 	check(s.Close())
+	check(printSpace(path))
+}
+
+// printSpace prints where the bytes of the store at path go: the pages of
+// each bucket (nested run buckets included in their parent's), bbolt's free
+// pages, and the rest (meta pages, the freelist), in bytes per record.
+func printSpace(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	// Not read-only: bbolt loads the freelist only for writing. Nothing is
+	// written.
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, FreelistType: bolt.FreelistMapType})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	return db.View(func(tx *bolt.Tx) error {
+		records := tx.Bucket([]byte("log")).Stats().KeyN
+		if records == 0 {
+			return fmt.Errorf("no records in %s", path)
+		}
+		per := func(bytes int64) float64 { return float64(bytes) / float64(records) }
+		tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintf(tw, "# space\tkeys\tpages\tB/record\tin use %%\t\n")
+		var buckets int64
+		err := tx.ForEach(func(name []byte, b *bolt.Bucket) error {
+			st := b.Stats()
+			alloc := int64(st.BranchAlloc + st.LeafAlloc)
+			inuse := int64(st.BranchInuse + st.LeafInuse)
+			buckets += alloc
+			pct := 0.0
+			if alloc > 0 {
+				pct = 100 * float64(inuse) / float64(alloc)
+			}
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%.1f\t%.1f\t\n", name, st.KeyN,
+				st.BranchPageN+st.BranchOverflowN+st.LeafPageN+st.LeafOverflowN, per(alloc), pct)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		dst := db.Stats()
+		free := int64(dst.FreePageN+dst.PendingPageN) * int64(db.Info().PageSize)
+		fmt.Fprintf(tw, "free pages\t\t%d\t%.1f\t\t\n", dst.FreePageN+dst.PendingPageN, per(free))
+		fmt.Fprintf(tw, "other (meta, freelist)\t\t\t%.1f\t\t\n", per(tx.Size()-buckets-free))
+		fmt.Fprintf(tw, "data (high-water mark)\t\t\t%.1f\t\t\n", per(tx.Size()))
+		fmt.Fprintf(tw, "file size\t\t\t%.1f\t\t\n", per(fi.Size()))
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			// bbolt grows the file ahead of its data; blocks are allocated
+			// only as pages are written.
+			fmt.Fprintf(tw, "file blocks allocated\t\t\t%.1f\t\t\n", per(st.Blocks*512))
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		fmt.Printf("# %d records, file %d bytes\n", records, fi.Size())
+		return nil
+	})
 }
 
 func check(err error) {

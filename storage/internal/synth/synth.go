@@ -2,12 +2,16 @@
 // storage benchmarks: random 32-byte IDs, parents among the recent
 // positions, a population of issuers each with an increasing sequence
 // number, increasing timestamps, and confirmations that trail the log.
+// Raw is laid out as a message encoding whose parents, issuer, sequence and
+// timestamp are the record's (the store requires that); its payload,
+// signature and nonce are random bytes.
 package synth
 
 import (
 	"encoding/binary"
 	"math/rand/v2"
 
+	"github.com/weftnet/weft/dag"
 	"github.com/weftnet/weft/storage"
 )
 
@@ -15,7 +19,7 @@ import (
 type Config struct {
 	Seed      uint64 // default 1
 	Issuers   int    // distinct issuers; default 1000
-	RawSize   int    // bytes of Raw per record; default 300
+	RawSize   int    // bytes of Raw per record, at least dag.MinSize (195: that plus the payload); default 300
 	Window    int    // parents are among the last Window positions; default 1000
 	ConfLag   int    // positions are confirmed about this far behind the log; default 2000
 	Start     uint64 // the first position
@@ -47,6 +51,7 @@ func New(cfg Config) *Generator {
 	if cfg.RawSize == 0 {
 		cfg.RawSize = 300
 	}
+	cfg.RawSize = max(cfg.RawSize, dag.MinSize)
 	if cfg.Window == 0 {
 		cfg.Window = 1000
 	}
@@ -90,6 +95,7 @@ func (g *Generator) fill(b []byte) {
 func (g *Generator) Next(n int) *storage.Write {
 	w := &storage.Write{Records: make([]storage.Record, n)}
 	raw := make([]byte, n*g.cfg.RawSize)
+	payload := make([]byte, g.cfg.RawSize-dag.MinSize)
 	for i := range w.Records {
 		r := &w.Records[i]
 		r.Pos = g.next
@@ -109,8 +115,12 @@ func (g *Generator) Next(n int) *storage.Write {
 		r.Seq = g.seqs[is]
 		g.ts += g.cfg.StepNs/2 + g.rng.Int64N(g.cfg.StepNs)
 		r.Timestamp = g.ts
-		r.Raw = raw[i*g.cfg.RawSize : (i+1)*g.cfg.RawSize : (i+1)*g.cfg.RawSize]
-		g.fill(r.Raw)
+		m := dag.Message{
+			Version: dag.Version, Network: 1, Parents: [2]dag.ID{r.Parents[0], r.Parents[1]}, Issuer: r.Issuer,
+			Seq: r.Seq, Timestamp: r.Timestamp, Payload: payload,
+		}
+		r.Raw = m.AppendEncoding(raw[i*g.cfg.RawSize : i*g.cfg.RawSize : (i+1)*g.cfg.RawSize])
+		g.fill(r.Raw[dag.HeaderSize:]) // payload, signature, nonce
 		g.recent[g.next%uint64(g.cfg.Window)] = r.ID
 		g.next++
 	}
