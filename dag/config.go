@@ -40,6 +40,11 @@ type Config struct {
 	// with 2, tips leave only as fast as they come and the pool drifts up to
 	// MaxTips, which delays approval, and so confirmation, in proportion.
 	TipMaxChildren int
+	// NotTips lists issuers whose messages never join the tip pool: a
+	// validator node lists itself, since approving its own messages adds
+	// no weight (its walks stop at once), and in a pool that nobody else
+	// draws its messages from they would crowd out the others'.
+	NotTips []PublicKey
 	// LazyAge: a message with an unconfirmed parent that became solid this
 	// much earlier than the message itself is lazy: it is never offered as
 	// a tip. Default 30 s.

@@ -175,6 +175,7 @@ type Core struct {
 	seqs map[issuerSeq]uint64 // (issuer, seq) -> position of the first message
 
 	validators map[PublicKey]int
+	notTips    map[PublicKey]bool
 	weights    []uint64
 	need       uint64 // weight that confirms: ceil(total * num / den)
 
@@ -228,6 +229,10 @@ func newCore(cfg Config) (*Core, error) {
 		validators: make(map[PublicKey]int, len(cfg.Validators)),
 		pending:    make(map[ID]*pendingMsg),
 		waiting:    make(map[ID][]ID),
+	}
+	c.notTips = make(map[PublicKey]bool, len(cfg.NotTips))
+	for _, k := range cfg.NotTips {
+		c.notTips[k] = true
 	}
 	var total uint64
 	for i, v := range cfg.Validators {
@@ -375,7 +380,7 @@ func (c *Core) attach(now int64, m *Message) error {
 		c.seqs[key] = pos
 	}
 
-	if !c.lazy(pos) {
+	if !c.lazy(pos) && !c.notTips[m.Issuer] {
 		c.addTip(pos, now)
 	}
 	c.out.Solid = append(c.out.Solid, SolidMessage{Msg: m, Pos: pos, ParentPos: parentPos})

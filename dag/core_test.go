@@ -421,3 +421,25 @@ func TestConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestNotTips: messages of an issuer in NotTips are valid and count as
+// approvals, but never join the pool.
+func TestNotTips(t *testing.T) {
+	clk := newClock()
+	vs := validators(2)
+	c := newCoreT(t, Config{Validators: vs, NotTips: []PublicKey{vs[0].Key}})
+	g := c.Genesis()
+	dev := msg(pub(1), 1, 1, g)
+	mustAdd(t, c, clk.now(), dev, Solid)
+	own := msg(vs[0].Key, 1, 2, dev.ID())
+	mustAdd(t, c, clk.now(), own, Solid)
+	other := msg(vs[1].Key, 1, 2, dev.ID())
+	mustAdd(t, c, clk.now(), other, Solid)
+	ts := tipSet(c)
+	if ts[own.ID()] || !ts[other.ID()] {
+		t.Fatalf("pool %v: want the other validator's message and not the listed issuer's", ts)
+	}
+	if st, _ := c.State(dev.ID()); !st.Confirmed {
+		t.Fatal("both validators approved the device's message, and it is not confirmed")
+	}
+}

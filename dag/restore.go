@@ -83,7 +83,7 @@ func Restore(cfg Config, now time.Time, recs []Restored) (*Core, error) {
 		}
 	}
 	for i := range c.nodes {
-		if n := &c.nodes[i]; n.children == 0 && !n.orphan && !c.lazy(c.base+uint64(i)) {
+		if n := &c.nodes[i]; n.children == 0 && !n.orphan && !c.notTips[n.issuer] && !c.lazy(c.base+uint64(i)) {
 			c.addTip(c.base+uint64(i), t)
 		}
 	}

@@ -38,6 +38,12 @@ type Config struct {
 	// IssueInterval is the pace of the node's own messages, as a validator,
 	// while messages of others wait for confirmation. Default 50 ms.
 	IssueInterval time.Duration
+	// Under load a validator issues sooner: once IssueEvery messages of
+	// others became solid since its last one, but no more often than every
+	// IssueMinInterval. Its own messages stay at most 1/IssueEvery of the
+	// traffic, and confirmation waits less for them. Defaults 50 and 10 ms.
+	IssueEvery       int
+	IssueMinInterval time.Duration
 	// TickInterval is how often the DAG core is told the time. Default 100 ms.
 	TickInterval time.Duration
 
@@ -142,6 +148,8 @@ func (cfg Config) withDefaults() (Config, error) {
 		}
 	}
 	defd(&cfg.IssueInterval, 50*time.Millisecond)
+	def(&cfg.IssueEvery, 50)
+	defd(&cfg.IssueMinInterval, 10*time.Millisecond)
 	defd(&cfg.TickInterval, 100*time.Millisecond)
 	def(&cfg.Verifiers, runtime.GOMAXPROCS(0))
 	def(&cfg.MaxInflight, 65_536)
@@ -157,6 +165,7 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	cfg.Core.Params = cfg.Params()
 	cfg.Core.Validators = cfg.Validators
+	cfg.Core.NotTips = append(cfg.Core.NotTips, cfg.PublicKey())
 	if err := cfg.Core.Params.Validate(); err != nil {
 		return cfg, fmt.Errorf("%w: %v", ErrConfig, err)
 	}

@@ -72,6 +72,8 @@ type Node struct {
 	waiters     map[dag.ID]*item
 	devUnconf   map[dag.ID]int64 // others' unconfirmed messages -> when solid
 	ownSeq      uint64
+	lastOwn     time.Time // when the node last issued its own message
+	sinceOwn    int       // others' messages solid since then
 	rng         *rand.Rand
 	sel         *tipselect.Uniform
 	stored      uint64
@@ -278,7 +280,7 @@ func (n *Node) Run(ctx context.Context) error {
 func (n *Node) loop() {
 	tick := time.NewTicker(n.cfg.TickInterval)
 	defer tick.Stop()
-	issue := time.NewTicker(n.cfg.IssueInterval)
+	issue := time.NewTicker(min(n.cfg.IssueInterval, n.cfg.IssueMinInterval))
 	defer issue.Stop()
 	for {
 		select {
@@ -408,6 +410,7 @@ func (n *Node) flush() {
 		}
 		if !n.vals[s.Msg.Issuer] {
 			n.devUnconf[id] = now
+			n.sinceOwn++
 		}
 	}
 	for _, c := range u.Confirmed {

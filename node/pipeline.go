@@ -105,11 +105,16 @@ func (n *Node) maybeIssue() {
 	if !n.isVal || len(n.devUnconf) == 0 || n.issuing.Load() {
 		return
 	}
+	now := time.Now()
+	if now.Sub(n.lastOwn) < n.cfg.IssueInterval && n.sinceOwn < n.cfg.IssueEvery {
+		return
+	}
+	n.lastOwn, n.sinceOwn = now, 0
 	a, b, err := n.sel.Select(n.rng)
 	if err != nil {
 		return
 	}
-	ts := time.Now().UnixNano()
+	ts := now.UnixNano()
 	for _, p := range []dag.ID{a, b} {
 		if s, ok := n.core.State(p); ok {
 			ts = max(ts, s.Timestamp)
