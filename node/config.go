@@ -53,7 +53,9 @@ type Config struct {
 	// yet answered; past it, submissions get ErrOverloaded. Default 65,536.
 	MaxInflight int
 	// MaxUnconfirmed: while more messages than this wait for confirmation,
-	// submissions get ErrOverloaded. Default 1,000,000.
+	// submissions get ErrOverloaded. Default 200,000: a few seconds of a
+	// node's capacity, about 100 MB of the core's memory. Peers' messages
+	// are always taken.
 	MaxUnconfirmed int
 	// SubmitTimeout is how long a submission waits for unknown parents
 	// before it is answered with ErrUnknownParents. Default 5 s.
@@ -153,7 +155,7 @@ func (cfg Config) withDefaults() (Config, error) {
 	defd(&cfg.TickInterval, 100*time.Millisecond)
 	def(&cfg.Verifiers, runtime.GOMAXPROCS(0))
 	def(&cfg.MaxInflight, 65_536)
-	def(&cfg.MaxUnconfirmed, 1_000_000)
+	def(&cfg.MaxUnconfirmed, 200_000)
 	defd(&cfg.SubmitTimeout, 5*time.Second)
 	defd(&cfg.MaxClockSkew, time.Minute)
 	defd(&cfg.SyncInterval, 5*time.Second)
