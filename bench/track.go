@@ -60,6 +60,7 @@ type tracked struct {
 	confirmed uint16
 	durable   uint16  // nodes whose message event arrived
 	durAt     []int64 // when each node's message event arrived (nodes > 1)
+	latest    int64   // the latest confirmation time among the nodes so far
 }
 
 func newTracker(nodes int, nodeClock bool) *tracker {
@@ -136,6 +137,7 @@ func (t *tracker) confirm(node int, id dag.ID, at, now int64) {
 		return
 	}
 	m.confirmed |= 1 << node
+	m.latest = max(m.latest, end)
 	atEntry := node == int(m.entry) && !m.entryDone
 	m.entryDone = m.entryDone || atEntry
 	last := m.confirmed == t.full()
@@ -155,7 +157,9 @@ func (t *tracker) confirm(node int, id dag.ID, at, now int64) {
 		t.sec.Record(d)
 	}
 	if last && t.nodes > 1 {
-		t.conf.Record(d)
+		// To the latest confirmation, not the last event to arrive: with
+		// the nodes' own clocks, an event may arrive after a later one.
+		t.conf.Record(time.Duration(m.latest - m.sub))
 		if m.durable == t.full() {
 			e := m.durAt[m.entry]
 			for j, at := range m.durAt {

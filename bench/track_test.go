@@ -65,4 +65,16 @@ func TestTrackerNetwork(t *testing.T) {
 	if tr.confirmed.Load() != 2 {
 		t.Errorf("a refused message was counted confirmed")
 	}
+
+	// With the nodes' own clocks (in-process), the last event to arrive
+	// may carry an earlier time than one before it: confirmation on every
+	// node runs to the latest time, never before the entry node's.
+	tc := newTracker(2, true)
+	tc.add(a, 0, 0)
+	tc.confirm(0, a, 90*ms, 100*ms) // entry node, confirmed at 90 ms
+	tc.confirm(1, a, 80*ms, 110*ms) // arrives later, confirmed earlier
+	entry, all, _ = tc.snapshot()
+	if all.Max() < entry.Max() || !near(all.Max(), 90) {
+		t.Errorf("on every node %v, entry %v: want 90 ms for both", all.Max(), entry.Max())
+	}
 }
