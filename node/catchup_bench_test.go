@@ -33,15 +33,8 @@ func benchCatchUp(b *testing.B, peers int) {
 	copy(va[:], testKey(200).Public().(ed25519.PublicKey))
 	vals := []dag.Validator{{Key: va, Weight: 1}} // the first node alone
 	mk := func(i int) (*Node, func()) {
-		n, err := New(Config{DataDir: b.TempDir(), Identity: testKey(byte(200 + i)), Network: "catchup", NoPoW: true,
+		return runNode(b, Config{DataDir: b.TempDir(), Identity: testKey(byte(200 + i)), Network: "catchup", NoPoW: true,
 			Validators: vals, GossipListen: addrs[i], Peers: peersOf[i]})
-		if err != nil {
-			b.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- n.Run(ctx) }()
-		return n, func() { cancel(); <-done }
 	}
 	waitFor := func(n *Node, want uint64, what string) time.Duration {
 		start := time.Now()

@@ -18,15 +18,8 @@ func benchNetwork(b *testing.B, size int, network string) []*Node {
 	vals, peersOf := mesh(addrs, 150)
 	var nodes []*Node
 	for i := 0; i < size; i++ {
-		n, err := New(Config{DataDir: b.TempDir(), Identity: testKey(byte(150 + i)), Network: network, NoPoW: true,
+		n, _ := runNode(b, Config{DataDir: b.TempDir(), Identity: testKey(byte(150 + i)), Network: network, NoPoW: true,
 			Validators: vals, GossipListen: addrs[i], Peers: peersOf[i]})
-		if err != nil {
-			b.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- n.Run(ctx) }()
-		b.Cleanup(func() { cancel(); <-done })
 		nodes = append(nodes, n)
 	}
 	// Wait for the mesh.

@@ -71,7 +71,7 @@ func startNetwork(t *testing.T, n int, powBase int) *testNet {
 			SyncInterval: time.Second, Store: storage.Config{NoSync: true}}
 		tn.cfgs = append(tn.cfgs, cfg)
 		tn.dirs = append(tn.dirs, cfg.DataDir)
-		nd, stop := startNode(t, cfg.DataDir, func(c *Config) { *c = cfg })
+		nd, stop := runNode(t, cfg)
 		tn.nodes = append(tn.nodes, nd)
 		tn.stops = append(tn.stops, stop)
 	}
@@ -197,7 +197,7 @@ func TestCatchUp(t *testing.T) {
 
 	// Node 2 comes back on its store; it missed 500 messages.
 	cfg := tn.cfgs[2]
-	back, _ := startNode(t, cfg.DataDir, func(c *Config) { *c = cfg })
+	back, _ := runNode(t, cfg)
 	tn.nodes[2] = back
 	converge(t, tn, ids, 60*time.Second)
 }

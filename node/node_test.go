@@ -17,7 +17,8 @@ func testKey(b byte) ed25519.PrivateKey {
 	return ed25519.NewKeyFromSeed(seed)
 }
 
-// startNode runs a node on dir until the test ends.
+// startNode runs a test node on dir (fast issuing, no fsync) until the
+// test ends; mod may change its config.
 func startNode(t *testing.T, dir string, mod func(*Config)) (*Node, func()) {
 	t.Helper()
 	cfg := Config{DataDir: dir, Identity: testKey(1), Network: "node-test", NoPoW: true,
@@ -25,9 +26,16 @@ func startNode(t *testing.T, dir string, mod func(*Config)) (*Node, func()) {
 	if mod != nil {
 		mod(&cfg)
 	}
+	return runNode(t, cfg)
+}
+
+// runNode runs a node with cfg until the test or benchmark ends, or until
+// the returned stop is called (it may be called more than once).
+func runNode(tb testing.TB, cfg Config) (*Node, func()) {
+	tb.Helper()
 	n, err := New(cfg)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -40,10 +48,10 @@ func startNode(t *testing.T, dir string, mod func(*Config)) (*Node, func()) {
 		stopped = true
 		cancel()
 		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
+			tb.Errorf("Run: %v", err)
 		}
 	}
-	t.Cleanup(stop)
+	tb.Cleanup(stop)
 	return n, stop
 }
 
