@@ -285,26 +285,10 @@ func (n *Node) loop() {
 	for {
 		select {
 		case j, ok := <-n.coreQ:
-			if !ok {
+			if !ok || !n.take(j) {
 				n.flush()
 				n.shutdown()
 				return
-			}
-			n.handle(j)
-			// Take what else is queued, up to a bound, into the same step.
-		more:
-			for k := 0; k < 256; k++ {
-				select {
-				case j, ok := <-n.coreQ:
-					if !ok {
-						n.flush()
-						n.shutdown()
-						return
-					}
-					n.handle(j)
-				default:
-					break more
-				}
 			}
 		case <-tick.C:
 			n.core.Tick(time.Now())
@@ -319,6 +303,24 @@ func (n *Node) loop() {
 		}
 		n.flush()
 	}
+}
+
+// take handles j and what else is queued, up to a bound, in the same step.
+// It reports false once the queue is closed.
+func (n *Node) take(j *job) bool {
+	n.handle(j)
+	for range 256 {
+		select {
+		case j, ok := <-n.coreQ:
+			if !ok {
+				return false
+			}
+			n.handle(j)
+		default:
+			return true
+		}
+	}
+	return true
 }
 
 // shutdown settles what still waits and lets the commits in flight finish.
