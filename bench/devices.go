@@ -75,27 +75,10 @@ func (r *run) devices(ctx context.Context) error {
 		wg.Wait()
 		close(done)
 	}()
-	end := time.NewTimer(time.Until(start) + cfg.Duration)
-	defer end.Stop()
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
 	answered := func() bool { return r.cnt.answered() >= r.cnt.offered.Load() }
-wait:
-	for {
-		select {
-		case <-end.C:
-			r.res.StopReason = "duration"
-			break wait
-		case <-tick.C:
-			if cfg.Messages > 0 && ds.built.Load() >= uint64(cfg.Messages) && answered() {
-				r.res.StopReason = "messages"
-				break wait
-			}
-		case <-ctx.Done():
-			r.res.StopReason, r.res.Interrupted = "interrupted", true
-			break wait
-		}
-	}
+	r.waitLoad(ctx, time.Until(start)+cfg.Duration, func() bool {
+		return cfg.Messages > 0 && ds.built.Load() >= uint64(cfg.Messages) && answered()
+	}, nil)
 	measuring.Store(false)
 	r.closeWindow()
 	if ctx.Err() == nil {

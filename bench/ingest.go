@@ -125,32 +125,12 @@ func (r *run) ingest(ctx context.Context) error {
 	answered := func() bool {
 		return window > 0 && r.cnt.answered() >= uint64(window)
 	}
-	end := time.NewTimer(cfg.Duration)
-	defer end.Stop()
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-wait:
-	for {
-		select {
-		case <-end.C:
-			r.res.StopReason = "duration"
-			break wait
-		case <-tick.C:
-			if answered() {
-				r.res.StopReason = "messages"
-				break wait
-			}
-		case <-done:
-			r.res.StopReason = "tape exhausted"
-			if window > 0 {
-				r.res.StopReason = "messages"
-			} else {
-				r.note("the node took all %s pre-built messages before the duration ended (the tape held 1.5 times the probe's rate)", group(float64(n)))
-			}
-			break wait
-		case <-ctx.Done():
-			r.res.StopReason, r.res.Interrupted = "interrupted", true
-			break wait
+	if r.waitLoad(ctx, cfg.Duration, answered, done) {
+		r.res.StopReason = "tape exhausted"
+		if window > 0 {
+			r.res.StopReason = "messages"
+		} else {
+			r.note("the node took all %s pre-built messages before the duration ended (the tape held 1.5 times the probe's rate)", group(float64(n)))
 		}
 	}
 	ord.closeWindow()

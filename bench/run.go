@@ -310,6 +310,33 @@ func (r *run) closeWindow() {
 	r.m1, r.mOK = m, r.mOK && ok
 }
 
+// waitLoad waits for the end of the measured load: d passes, reached
+// reports true (checked every 10 ms), ctx ends, or done closes. It sets the
+// stop reason, except when done closed, which it reports.
+func (r *run) waitLoad(ctx context.Context, d time.Duration, reached func() bool, done <-chan struct{}) (exhausted bool) {
+	end := time.NewTimer(d)
+	defer end.Stop()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-end.C:
+			r.res.StopReason = "duration"
+			return false
+		case <-tick.C:
+			if reached() {
+				r.res.StopReason = "messages"
+				return false
+			}
+		case <-done:
+			return true
+		case <-ctx.Done():
+			r.res.StopReason, r.res.Interrupted = "interrupted", true
+			return false
+		}
+	}
+}
+
 // settled reports whether the measured messages are all confirmed (on
 // every node) or refused, as far as the run can tell: by the event
 // streams, or, once a node has cut its stream, by the poller's sample.
