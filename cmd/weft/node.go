@@ -58,7 +58,7 @@ flag names (data-dir: ./weft-data).`,
 	f.Int("max-payload", dag.DefaultMaxPayload, "network payload limit in bytes")
 	f.Int("pow-base", pow.DefaultBase, "network base proof-of-work difficulty in bits; 0 turns proof of work off")
 	f.StringSlice("validator", nil, "validator KEY:WEIGHT (hex key), repeatable; default this node alone")
-	f.Duration("issue-interval", 50*time.Millisecond, "pace of this node's own messages as a validator, while there is unconfirmed traffic")
+	f.Duration("issue-interval", 50*time.Millisecond, "pace of this node's own messages as a validator, while there is unconfirmed traffic (sooner under load: after 50 others' messages, at most every 10ms)")
 	f.Float64("rate-per-issuer", 0, "messages a second each device may submit (0: no limit)")
 	f.Int("rate-burst", 0, "burst allowed above the rate (default: one second's worth)")
 	f.StringSlice("allow", nil, "device public keys allowed to submit (hex), repeatable; default everyone")
