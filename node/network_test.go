@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/weftnet/weft/dag"
 	"github.com/weftnet/weft/gossip"
 	"github.com/weftnet/weft/internal/loopback"
@@ -200,4 +201,47 @@ func TestCatchUp(t *testing.T) {
 	back, _ := runNode(t, cfg)
 	tn.nodes[2] = back
 	converge(t, tn, ids, 60*time.Second)
+}
+
+// TestPageCopiesCheckedOnce: a catch-up page's copy of a message that is
+// already in the pipeline is not handed to the verifiers again; the page
+// waits for the first copy's job instead.
+func TestPageCopiesCheckedOnce(t *testing.T) {
+	addrs := freeAddrs(t, 1)
+	n, _ := startNode(t, t.TempDir(), func(c *Config) { c.GossipListen = addrs[0] })
+	dev := testKey(9)
+	parent := device(t, n, dev, 1, "parent")
+	// A child of a parent the node does not have yet stays in the pipeline
+	// (the core holds it for its parent) until the parent comes.
+	child := &dag.Message{Version: dag.Version, Network: n.Params().Network, Parents: [2]dag.ID{parent.ID(), parent.ID()},
+		Seq: 2, Timestamp: parent.Timestamp + 1, Payload: []byte("child")}
+	child.Sign(dev)
+	peerA, peerB := dag.PublicKey{1}, dag.PublicKey{2}
+	first, others := n.fromPeer(peerA, [][]byte{child.Bytes()}, false)
+	if len(first) != 1 || len(others) != 0 {
+		t.Fatalf("first copy: %d jobs, %d others; want 1 job", len(first), len(others))
+	}
+	in := testutil.ToFloat64(n.m.in.WithLabelValues("gossip"))
+	again, others := n.fromPeer(peerB, [][]byte{child.Bytes()}, false)
+	if len(again) != 0 || len(others) != 1 || others[0] != first[0] {
+		t.Fatalf("second copy: %d jobs, %d others; want none, and the first copy's job to wait for", len(again), len(others))
+	}
+	if got := testutil.ToFloat64(n.m.in.WithLabelValues("gossip")); got != in {
+		t.Errorf("the second copy went into the pipeline: %v messages in, %v before", got, in)
+	}
+	// The parent comes; the first copy's job ends with the child stored.
+	if jobs, _ := n.fromPeer(peerA, [][]byte{parent.Bytes()}, false); len(jobs) != 1 {
+		t.Fatalf("parent: %d jobs", len(jobs))
+	}
+	if errs := first[0].wait(context.Background(), 10*time.Second); errs[0] != nil {
+		t.Fatalf("child: %v", errs[0])
+	}
+	if _, err := n.Message(context.Background(), child.ID()); err != nil {
+		t.Fatalf("child not stored: %v", err)
+	}
+	// Settled, it leaves the in-flight set: a later copy goes in again (and
+	// is dropped as a duplicate by a lookup).
+	if jobs, _ := n.fromPeer(peerB, [][]byte{child.Bytes()}, false); len(jobs) != 1 {
+		t.Errorf("a copy after the first settled: %d jobs, want 1", len(jobs))
+	}
 }
