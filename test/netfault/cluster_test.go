@@ -107,6 +107,14 @@ type cluster struct {
 	died  []string
 }
 
+// startAll starts every node and waits until they form a full mesh.
+func (c *cluster) startAll(ctx context.Context, within time.Duration) {
+	for i := range c.specs {
+		c.start(i)
+	}
+	c.waitMesh(ctx, all(len(c.specs)), within)
+}
+
 // newCluster prepares a cluster; start its nodes with start. Its cleanup
 // kills every node still running and, if the test failed, logs the end of
 // each node's log.

@@ -151,10 +151,7 @@ func TestPartition(t *testing.T) {
 	tp.place(specs)
 	c := newCluster(t, specs, "--pow-base", powBase)
 	ctx := testCtx(t, 3*time.Minute)
-	for i := range specs {
-		c.start(i)
-	}
-	c.waitMesh(ctx, all(n), 30*time.Second)
+	c.startAll(ctx, 30*time.Second)
 	l := startLoad(t, c, rng, all(n), loadRate)
 	pause(t, ctx, warmup)
 
@@ -218,10 +215,7 @@ func TestPartitionBothSides(t *testing.T) {
 	tp.place(specs)
 	c := newCluster(t, specs, "--pow-base", powBase)
 	ctx := testCtx(t, 3*time.Minute)
-	for i := range specs {
-		c.start(i)
-	}
-	c.waitMesh(ctx, all(n), 30*time.Second)
+	c.startAll(ctx, 30*time.Second)
 	l := startLoad(t, c, rng, all(n), loadRate)
 	pause(t, ctx, warmup)
 
@@ -297,10 +291,7 @@ func TestKill(t *testing.T) {
 	}
 	c := newCluster(t, specs, "--pow-base", powBase)
 	ctx := testCtx(t, 3*time.Minute)
-	for i := range specs {
-		c.start(i)
-	}
-	c.waitMesh(ctx, all(n), 30*time.Second)
+	c.startAll(ctx, 30*time.Second)
 	l := startLoad(t, c, rng, all(n), loadRate)
 	pause(t, ctx, warmup+time.Duration(rng.Int64N(int64(time.Second))))
 
@@ -495,10 +486,7 @@ func TestKillAll(t *testing.T) {
 	c := newCluster(t, specs, "--pow-base", powBase, "--issue-interval", issue.String())
 	c.quiet = 3 * issue
 	ctx := testCtx(t, 3*time.Minute)
-	for i := range specs {
-		c.start(i)
-	}
-	c.waitMesh(ctx, all(n), 30*time.Second)
+	c.startAll(ctx, 30*time.Second)
 	l := startLoad(t, c, rng, all(n), loadRate)
 	pause(t, ctx, load)
 	l.stopLoad()
@@ -528,10 +516,7 @@ func TestKillAll(t *testing.T) {
 		t.Log("every device message was confirmed before the kill: this run did not test a restart with unconfirmed messages")
 	}
 	restarted := time.Now()
-	for i := range specs {
-		c.start(i)
-	}
-	c.waitMesh(ctx, all(n), 30*time.Second)
+	c.startAll(ctx, 30*time.Second)
 	settled := time.Now()
 	conv, acks := finish(t, ctx, c, l, 60*time.Second)
 	t.Logf("RESULT kill-all: seed %d, %d acknowledged, %d device messages unconfirmed at the kill, converged %v after the restart, nothing lost",
