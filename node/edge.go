@@ -20,10 +20,10 @@ type edge struct {
 	skew    time.Duration
 	rate    float64
 	burst   float64
-	allow   map[dag.PublicKey]bool // nil: everyone
 	powKeys map[dag.PublicKey]bool
 
 	mu      sync.Mutex
+	allow   map[dag.PublicKey]bool // nil: everyone
 	issuers generations[dag.PublicKey, *issuerState]
 }
 
@@ -38,12 +38,7 @@ type issuerState struct {
 func newEdge(cfg Config) *edge {
 	e := &edge{skew: cfg.MaxClockSkew, rate: cfg.RatePerIssuer, burst: float64(cfg.RateBurst),
 		powKeys: map[dag.PublicKey]bool{}}
-	if len(cfg.Allowlist) > 0 {
-		e.allow = map[dag.PublicKey]bool{}
-		for _, k := range cfg.Allowlist {
-			e.allow[k] = true
-		}
-	}
+	e.setAllow(cfg.Allowlist)
 	for _, k := range cfg.RemotePoWKeys {
 		e.powKeys[k] = true
 	}
@@ -53,16 +48,30 @@ func newEdge(cfg Config) *edge {
 
 func (e *edge) remotePoW(k dag.PublicKey) bool { return e.powKeys[k] }
 
+// setAllow replaces the allowlist; empty lets every issuer in.
+func (e *edge) setAllow(keys []dag.PublicKey) {
+	var allow map[dag.PublicKey]bool
+	if len(keys) > 0 {
+		allow = make(map[dag.PublicKey]bool, len(keys))
+		for _, k := range keys {
+			allow[k] = true
+		}
+	}
+	e.mu.Lock()
+	e.allow = allow
+	e.mu.Unlock()
+}
+
 // admit applies the policy to one message at time now.
 func (e *edge) admit(now time.Time, m *dag.Message) error {
-	if e.allow != nil && !e.allow[m.Issuer] {
-		return ErrNotAllowed
-	}
 	if m.Timestamp > now.Add(e.skew).UnixNano() {
 		return fmt.Errorf("%w: %v ahead", ErrFuture, time.Duration(m.Timestamp-now.UnixNano()).Round(time.Millisecond))
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if e.allow != nil && !e.allow[m.Issuer] {
+		return ErrNotAllowed
+	}
 	st := e.issuers.get(m.Issuer)
 	if st == nil {
 		st = &issuerState{tokens: e.burst, last: now}

@@ -180,3 +180,8 @@ func storeErr(err error) error {
 	}
 	return err
 }
+
+// SetAllowlist replaces the devices allowed to submit (Config.Allowlist);
+// empty lets every device in. It takes effect for the next submission and
+// is safe for concurrent use.
+func (n *Node) SetAllowlist(keys []dag.PublicKey) { n.edge.setAllow(keys) }
