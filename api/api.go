@@ -1,32 +1,41 @@
 // Package api serves a node's HTTP API (docs/API.md): messages in and out,
-// the node's state, an event stream, and Prometheus metrics.
+// the node's state, an event stream, Prometheus metrics, and the health
+// and readiness probes. The JSON forms and the table of codes are those of
+// package api/wire.
 package api
 
 import (
-	"encoding/base64"
-	"encoding/binary"
-	"encoding/hex"
-	"encoding/json"
-
 	"fmt"
 	"io"
 	"net/http"
 	"strconv"
 	"sync"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
 
+	"github.com/weftnet/weft/api/wire"
 	"github.com/weftnet/weft/dag"
 	"github.com/weftnet/weft/node"
 )
 
-// Limits on request bodies.
+// Limits on request bodies (wire.MaxBatchMessages, wire.MaxBatchBytes).
 const (
-	MaxBatchMessages = 4096
-	MaxBatchBytes    = 8 << 20
+	MaxBatchMessages = wire.MaxBatchMessages
+	MaxBatchBytes    = wire.MaxBatchBytes
 )
+
+// Options are the optional settings of a Server. The zero value is the
+// default: no CORS headers.
+type Options struct {
+	// CORSOrigins lists the origins (such as "https://dash.example") whose
+	// pages may call the API from a browser: their requests are answered
+	// with Access-Control-Allow-Origin, and their preflight OPTIONS
+	// requests with the methods of the path and the allowed headers. "*"
+	// allows every origin. Empty: no CORS headers at all, and OPTIONS is
+	// 405 like any method a path does not take.
+	CORSOrigins []string
+}
 
 // Server is the HTTP API of one node. It is an http.Handler, safe for
 // concurrent use.
@@ -35,6 +44,7 @@ type Server struct {
 	log     zerolog.Logger
 	version string
 	mux     *http.ServeMux
+	cors    cors
 	ending  chan struct{} // closed by EndStreams
 	endOnce sync.Once
 }
@@ -43,73 +53,97 @@ type Server struct {
 // HTTP server does not wait on them. Safe to call more than once.
 func (s *Server) EndStreams() { s.endOnce.Do(func() { close(s.ending) }) }
 
-// New returns the API of n. version is reported by /api/v1/info.
+// New returns the API of n with the default Options. version is reported
+// by /api/v1/info.
 func New(n *node.Node, version string, log zerolog.Logger) *Server {
-	s := &Server{node: n, log: log, version: version, mux: http.NewServeMux(), ending: make(chan struct{})}
-	s.mux.HandleFunc("GET /api/v1/info", s.info)
-	s.mux.HandleFunc("GET /api/v1/tips", s.tips)
-	s.mux.HandleFunc("POST /api/v1/messages", s.submit)
-	s.mux.HandleFunc("POST /api/v1/messages/batch", s.submitBatch)
-	s.mux.HandleFunc("GET /api/v1/messages/{id}", s.message)
-	s.mux.HandleFunc("GET /api/v1/messages/{id}/raw", s.raw)
-	s.mux.HandleFunc("GET /api/v1/issuers/{key}/messages", s.issuerMessages)
-	s.mux.HandleFunc("GET /api/v1/events", s.events)
-	s.mux.Handle("GET /metrics", promhttp.HandlerFor(n.Registry(), promhttp.HandlerOpts{}))
+	return NewWithOptions(n, version, log, Options{})
+}
+
+// NewWithOptions returns the API of n with opt.
+func NewWithOptions(n *node.Node, version string, log zerolog.Logger, opt Options) *Server {
+	s := &Server{node: n, log: log, version: version, mux: http.NewServeMux(), ending: make(chan struct{}),
+		cors: newCORS(opt.CORSOrigins)}
+	s.mux.HandleFunc("GET "+wire.PathInfo, s.info)
+	s.mux.HandleFunc("GET "+wire.PathTips, s.tips)
+	s.mux.HandleFunc("POST "+wire.PathMessages, s.submit)
+	s.mux.HandleFunc("POST "+wire.PathBatch, s.submitBatch)
+	s.mux.HandleFunc("GET "+wire.PathMessages+"/{id}", s.message)
+	s.mux.HandleFunc("GET "+wire.PathMessages+"/{id}/raw", s.raw)
+	s.mux.HandleFunc("GET "+wire.PathIssuers+"/{key}/messages", s.issuerMessages)
+	s.mux.HandleFunc("GET "+wire.PathEvents, s.events)
+	s.mux.Handle("GET "+wire.PathMetrics, promhttp.HandlerFor(n.Registry(), promhttp.HandlerOpts{}))
+	s.mux.HandleFunc("GET "+wire.PathHealth, s.health)
 	s.mux.HandleFunc("GET /{$}", s.dashboard)
-	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "not_found", "no such endpoint")
-	})
 	return s
 }
 
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
-
-// status maps a code of docs/API.md to its HTTP status.
-func status(code string) int {
-	switch code {
-	case "malformed", "bad_request":
-		return http.StatusBadRequest
-	case "forbidden":
-		return http.StatusForbidden
-	case "not_found":
-		return http.StatusNotFound
-	case "duplicate", "stale_sequence":
-		return http.StatusConflict
-	case "too_large":
-		return http.StatusRequestEntityTooLarge
-	case "wrong_network", "bad_signature", "insufficient_pow", "invalid_timestamp", "invalid_parent", "unknown_parents":
-		return http.StatusUnprocessableEntity
-	case "rate_limited":
-		return http.StatusTooManyRequests
-	case "overloaded", "shutting_down":
-		return http.StatusServiceUnavailable
+// ServeHTTP answers r: CORS first when configured, then the endpoint, or
+// 404 not_found and 405 method_not_allowed (with Allow) in the API's error
+// body where no endpoint takes r.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.cors.handle(w, r, s.allowed) {
+		return
 	}
-	return http.StatusInternalServerError
+	if _, pattern := s.mux.Handler(r); pattern == "" {
+		s.unrouted(w, r)
+		return
+	}
+	s.mux.ServeHTTP(w, r)
 }
 
-type apiError struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
+// unrouted answers a request no pattern takes: 405 when the path takes
+// other methods, 404 otherwise.
+func (s *Server) unrouted(w http.ResponseWriter, r *http.Request) {
+	if allow := s.allowed(r); allow != "" {
+		w.Header().Set("Allow", allow)
+		writeError(w, wire.CodeMethodNotAllowed, r.Method+" is not a method of "+r.URL.Path+"; it takes "+allow)
+		return
+	}
+	writeError(w, wire.CodeNotFound, "no such endpoint")
 }
 
-func writeError(w http.ResponseWriter, st int, code, msg string) {
-	if st == http.StatusTooManyRequests || st == http.StatusServiceUnavailable {
-		w.Header().Set("Retry-After", "1")
+// allowed returns the methods r's path takes, as the ServeMux lists them in
+// Allow, or "" when the path is no endpoint's.
+func (s *Server) allowed(r *http.Request) string {
+	probe := r.Clone(r.Context())
+	probe.Method = "-" // no pattern takes it: the mux answers 405 for a known path
+	h, pattern := s.mux.Handler(probe)
+	if pattern != "" {
+		return ""
 	}
-	writeJSON(w, st, map[string]apiError{"error": {Code: code, Message: msg}})
+	rec := &headerRecorder{h: http.Header{}}
+	h.ServeHTTP(rec, probe)
+	if rec.status != http.StatusMethodNotAllowed {
+		return ""
+	}
+	return rec.h.Get("Allow")
+}
+
+// headerRecorder keeps the header and status the mux's own 404 and 405
+// handlers write, and discards their plain-text body.
+type headerRecorder struct {
+	h      http.Header
+	status int
+}
+
+func (r *headerRecorder) Header() http.Header         { return r.h }
+func (r *headerRecorder) Write(b []byte) (int, error) { return len(b), nil }
+func (r *headerRecorder) WriteHeader(st int)          { r.status = st }
+
+// writeError answers with code, its status from the wire table, and msg.
+func writeError(w http.ResponseWriter, code, msg string) {
+	wire.WriteError(w, wire.Status(code), code, msg)
 }
 
 // fail answers with err's code and status.
 func fail(w http.ResponseWriter, err error) {
-	code := node.Code(err)
-	writeError(w, status(code), code, err.Error())
+	writeError(w, node.Code(err), err.Error())
 }
 
-func writeJSON(w http.ResponseWriter, st int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(st)
-	enc := json.NewEncoder(w)
-	enc.Encode(v)
+// errorOf is err as a batch result carries it.
+func errorOf(err error) (int, *wire.Error) {
+	code := node.Code(err)
+	return wire.Status(code), &wire.Error{Code: code, Message: err.Error()}
 }
 
 // readBody reads at most limit bytes; more is ErrTooLarge.
@@ -142,47 +176,30 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 			fail(w, err)
 			return
 		}
-		w.Header().Set("Location", "/api/v1/messages/"+m.ID().String())
-		writeJSON(w, http.StatusCreated, map[string]any{"id": m.ID().String(), "nonce": m.Nonce})
+		nonce := m.Nonce
+		created(w, m.ID(), wire.Submitted{ID: m.ID().String(), Nonce: &nonce})
 		return
 	}
-	if err := s.node.Submit(r.Context(), []*dag.Message{m})[0]; err != nil {
+	err = s.node.Submit(r.Context(), []*dag.Message{m})[0]
+	switch {
+	case err == nil:
+		created(w, m.ID(), wire.Submitted{ID: m.ID().String()})
+	case node.Code(err) == wire.CodePending:
+		w.Header().Set("Location", wire.PathMessages+"/"+m.ID().String())
+		wire.WriteJSON(w, http.StatusAccepted, wire.Submitted{ID: m.ID().String(), Pending: true})
+	default:
 		fail(w, err)
-		return
 	}
-	w.Header().Set("Location", "/api/v1/messages/"+m.ID().String())
-	writeJSON(w, http.StatusCreated, map[string]string{"id": m.ID().String()})
 }
 
-type batchResult struct {
-	ID     string    `json:"id,omitempty"`
-	Status int       `json:"status"`
-	Error  *apiError `json:"error,omitempty"`
+// created answers 201 with Location and ans.
+func created(w http.ResponseWriter, id dag.ID, ans wire.Submitted) {
+	w.Header().Set("Location", wire.PathMessages+"/"+id.String())
+	wire.WriteJSON(w, http.StatusCreated, ans)
 }
 
-// SplitBatch splits a batch body (each message preceded by its length,
-// 4 bytes big-endian) into the messages' encodings, which alias b.
-func SplitBatch(b []byte, maxMessage int) ([][]byte, error) {
-	var out [][]byte
-	for len(b) > 0 {
-		if len(b) < 4 {
-			return nil, fmt.Errorf("%w: batch: %d stray bytes", dag.ErrMalformed, len(b))
-		}
-		n := binary.BigEndian.Uint32(b)
-		if int64(n) > int64(maxMessage) {
-			return nil, fmt.Errorf("%w: batch: a message of %d bytes", dag.ErrTooLarge, n)
-		}
-		if uint64(n) > uint64(len(b)-4) {
-			return nil, fmt.Errorf("%w: batch: a message runs past the end", dag.ErrMalformed)
-		}
-		out = append(out, b[4:4+n:4+n])
-		b = b[4+n:]
-		if len(out) > MaxBatchMessages {
-			return nil, fmt.Errorf("%w: batch of more than %d messages", dag.ErrTooLarge, MaxBatchMessages)
-		}
-	}
-	return out, nil
-}
+// SplitBatch splits a batch body; see wire.SplitBatch.
+func SplitBatch(b []byte, maxMessage int) ([][]byte, error) { return wire.SplitBatch(b, maxMessage) }
 
 func (s *Server) submitBatch(w http.ResponseWriter, r *http.Request) {
 	b, err := readBody(r, MaxBatchBytes)
@@ -190,19 +207,18 @@ func (s *Server) submitBatch(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	raws, err := SplitBatch(b, int(s.maxMessage()))
+	raws, err := wire.SplitBatch(b, int(s.maxMessage()))
 	if err != nil {
 		fail(w, err)
 		return
 	}
-	results := make([]batchResult, len(raws))
+	results := make([]wire.BatchResult, len(raws))
 	msgs := make([]*dag.Message, 0, len(raws))
 	idx := make([]int, 0, len(raws))
 	for i, raw := range raws {
 		m, err := s.node.Params().Decode(raw)
 		if err != nil {
-			code := node.Code(err)
-			results[i] = batchResult{Status: status(code), Error: &apiError{code, err.Error()}}
+			results[i].Status, results[i].Error = errorOf(err)
 			continue
 		}
 		msgs = append(msgs, m)
@@ -210,16 +226,18 @@ func (s *Server) submitBatch(w http.ResponseWriter, r *http.Request) {
 	}
 	errs := s.node.Submit(r.Context(), msgs)
 	for k, err := range errs {
-		i := idx[k]
-		results[i].ID = msgs[k].ID().String()
-		if err != nil {
-			code := node.Code(err)
-			results[i].Status, results[i].Error = status(code), &apiError{code, err.Error()}
-		} else {
-			results[i].Status = http.StatusCreated
+		res := &results[idx[k]]
+		res.ID = msgs[k].ID().String()
+		switch {
+		case err == nil:
+			res.Status = http.StatusCreated
+		case node.Code(err) == wire.CodePending:
+			res.Status = http.StatusAccepted
+		default:
+			res.Status, res.Error = errorOf(err)
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"results": results})
+	wire.WriteJSON(w, http.StatusOK, wire.BatchResults{Results: results})
 }
 
 func (s *Server) tips(w http.ResponseWriter, r *http.Request) {
@@ -227,72 +245,71 @@ func (s *Server) tips(w http.ResponseWriter, r *http.Request) {
 	if v := r.URL.Query().Get("size"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 || n > dag.MaxPayload {
-			writeError(w, http.StatusBadRequest, "bad_request", "size must be 0.."+strconv.Itoa(dag.MaxPayload))
+			writeError(w, wire.CodeBadRequest, "size must be 0.."+strconv.Itoa(dag.MaxPayload))
 			return
 		}
 		size = n
 	}
 	t := s.node.Tips(size)
 	p := s.node.Params()
-	writeJSON(w, http.StatusOK, map[string]any{
-		"parents":       []string{t.Parents[0].String(), t.Parents[1].String()},
-		"min_timestamp": t.MinTimestamp,
-		"difficulty":    t.Difficulty,
-		"network":       s.node.Info().Network,
-		"network_id":    fmt.Sprintf("%016x", uint64(p.Network)),
-		"max_payload":   p.MaxPayload,
+	wire.WriteJSON(w, http.StatusOK, wire.Tips{
+		Parents:      []string{t.Parents[0].String(), t.Parents[1].String()},
+		MinTimestamp: t.MinTimestamp,
+		Difficulty:   t.Difficulty,
+		Network:      s.node.Info().Network,
+		NetworkID:    wire.FormatNetworkID(p.Network),
+		MaxPayload:   p.MaxPayload,
 	})
 }
 
 func (s *Server) info(w http.ResponseWriter, r *http.Request) {
 	in := s.node.Info()
-	peers := []map[string]any{}
+	peers := []wire.Peer{}
 	for _, p := range s.node.Peers() {
-		peers = append(peers, map[string]any{
-			"key": p.Key.String(), "addr": p.Addr, "connected": p.Connected,
-			"messages_in": p.MessagesIn, "messages_out": p.MessagesOut, "invalid": p.Invalid,
-			"dropped": p.DroppedMessages, "requests_in": p.RequestsIn, "requests_out": p.RequestsOut,
-			"rtt_ms": float64(p.RTT.Microseconds()) / 1000,
+		peers = append(peers, wire.Peer{
+			Key: p.Key.String(), Addr: p.Addr, Connected: p.Connected,
+			MessagesIn: p.MessagesIn, MessagesOut: p.MessagesOut, Invalid: p.Invalid,
+			Dropped: p.DroppedMessages, RequestsIn: p.RequestsIn, RequestsOut: p.RequestsOut,
+			RTTms: float64(p.RTT.Microseconds()) / 1000,
 		})
 	}
-	vals := make([]map[string]any, len(in.Validators))
+	vals := make([]wire.Validator, len(in.Validators))
 	for i, v := range in.Validators {
-		vals[i] = map[string]any{"key": v.Key.String(), "weight": v.Weight}
+		vals[i] = wire.Validator{Key: v.Key.String(), Weight: v.Weight}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{
-		"node_id": in.NodeID.String(), "network": in.Network, "network_id": fmt.Sprintf("%016x", uint64(in.NetworkID)),
-		"version": s.version, "messages": in.Messages, "solid": in.Messages, "confirmed": in.Confirmed,
-		"unconfirmed": in.Unconfirmed, "pending": in.Pending, "tips": in.Tips, "validators": vals,
-		"threshold": "2/3", "peers": peers,
-		"messages_per_second": in.MessagesRate, "confirmed_per_second": in.ConfirmedRate,
+	wire.WriteJSON(w, http.StatusOK, wire.Info{
+		NodeID: in.NodeID.String(), Network: in.Network, NetworkID: wire.FormatNetworkID(in.NetworkID),
+		Version: s.version, Messages: in.Messages, Solid: in.Messages, Confirmed: in.Confirmed,
+		Unconfirmed: uint64(in.Unconfirmed), Pending: uint64(in.Pending), Tips: offeredTips(in),
+		Validators: vals, Threshold: "2/3", Peers: peers,
+		MessagesPerSecond: in.MessagesRate, ConfirmedPerSecond: in.ConfirmedRate,
 	})
 }
 
+// offeredTips is the number of messages /api/v1/tips draws parents from.
+// The node counts its tip pool; while the pool is empty (a validator's own
+// messages never join it, so a validator alone on its network has an empty
+// pool), it offers its newest message, one tip, and counts none.
+func offeredTips(in node.Info) uint64 { return uint64(max(in.Tips, 1)) }
+
 // messageJSON is a message as the API shows it.
-func messageJSON(mi *node.MessageInfo, children bool) map[string]any {
-	m := mi.Msg
-	out := map[string]any{
-		"id": m.ID().String(), "version": m.Version, "network_id": fmt.Sprintf("%016x", uint64(m.Network)),
-		"parents": []string{m.Parents[0].String(), m.Parents[1].String()}, "issuer": m.Issuer.String(),
-		"seq": m.Seq, "timestamp": m.Timestamp, "payload": base64.StdEncoding.EncodeToString(m.Payload),
-		"signature": hex.EncodeToString(m.Signature[:]), "nonce": m.Nonce, "position": mi.Pos,
-		"solid": true, "confirmed": mi.Confirmed,
-	}
+func messageJSON(mi *node.MessageInfo, children bool) wire.Message {
+	out := wire.NewMessage(mi.Msg)
+	out.Position, out.Solid, out.Confirmed, out.Orphaned = mi.Pos, true, mi.Confirmed, mi.Orphaned
 	if mi.Confirmed {
-		out["confirmed_at"] = mi.ConfirmedAt
-	}
-	if mi.Orphaned {
-		out["orphaned"] = true
+		at := mi.ConfirmedAt
+		out.ConfirmedAt = &at
 	}
 	if mi.HasWeight {
-		out["approval_weight"] = mi.Weight
+		wt := mi.Weight
+		out.ApprovalWeight = &wt
 	}
 	if children {
 		cs := make([]string, len(mi.Children))
 		for i, c := range mi.Children {
 			cs[i] = c.String()
 		}
-		out["children"] = cs
+		out.Children = &cs
 	}
 	return out
 }
@@ -316,7 +333,7 @@ func (s *Server) message(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, messageJSON(mi, true))
+	wire.WriteJSON(w, http.StatusOK, messageJSON(mi, true))
 }
 
 func (s *Server) raw(w http.ResponseWriter, r *http.Request) {
@@ -329,7 +346,7 @@ func (s *Server) raw(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Type", wire.ContentMessage)
 	w.Write(b)
 }
 
@@ -339,11 +356,11 @@ func (s *Server) issuerMessages(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	limit := 100
+	limit := wire.DefaultPageLimit
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 1000 {
-			writeError(w, http.StatusBadRequest, "bad_request", "limit must be 1..1000")
+		if err != nil || n < 1 || n > wire.MaxPageLimit {
+			writeError(w, wire.CodeBadRequest, "limit must be 1.."+strconv.Itoa(wire.MaxPageLimit))
 			return
 		}
 		limit = n
@@ -353,7 +370,7 @@ func (s *Server) issuerMessages(w http.ResponseWriter, r *http.Request) {
 	if v := q.Get("after_seq"); v != "" {
 		n, err := strconv.ParseUint(v, 10, 64)
 		if err != nil {
-			writeError(w, http.StatusBadRequest, "bad_request", "after_seq must be an unsigned integer")
+			writeError(w, wire.CodeBadRequest, "after_seq must be an unsigned integer")
 			return
 		}
 		after, hasAfter = n, true
@@ -363,111 +380,20 @@ func (s *Server) issuerMessages(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	out := map[string]any{}
+	var out wire.IssuerPage
 	if len(mis) > limit {
 		mis = mis[:limit]
-		out["next_after_seq"] = mis[limit-1].Msg.Seq
+		next := mis[limit-1].Msg.Seq
+		out.NextAfterSeq = &next
 	}
-	list := make([]map[string]any, len(mis))
+	out.Messages = make([]wire.Message, len(mis))
 	for i, mi := range mis {
-		list[i] = messageJSON(mi, false)
+		out.Messages[i] = messageJSON(mi, false)
 	}
-	out["messages"] = list
-	writeJSON(w, http.StatusOK, out)
+	wire.WriteJSON(w, http.StatusOK, out)
 }
 
-// events streams server-sent events until the client leaves, the node
-// stops, or the client falls behind (event: overflow).
-func (s *Server) events(w http.ResponseWriter, r *http.Request) {
-	fl, ok := w.(http.Flusher)
-	if !ok {
-		writeError(w, http.StatusInternalServerError, "internal", "streaming unsupported")
-		return
-	}
-	sub := s.node.Subscribe(1 << 16) // one busy step can publish thousands
-	defer sub.Close()
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	fmt.Fprint(w, ": weft events\n\n")
-	fl.Flush()
-	keepalive := time.NewTicker(15 * time.Second)
-	defer keepalive.Stop()
-	var buf []byte
-	for {
-		select {
-		case <-r.Context().Done():
-			return
-		case <-s.ending:
-			return
-		case <-keepalive.C:
-			fmt.Fprint(w, ": keepalive\n\n")
-			fl.Flush()
-		case e, ok := <-sub.C:
-			if !ok {
-				if sub.Overflowed() {
-					fmt.Fprint(w, "event: overflow\ndata: {}\n\n")
-					fl.Flush()
-				}
-				return
-			}
-			buf = appendEvent(buf[:0], e)
-			// Take what else is ready before flushing.
-		more:
-			for k := 0; k < 256; k++ {
-				select {
-				case e, ok := <-sub.C:
-					if !ok {
-						break more
-					}
-					buf = appendEvent(buf, e)
-				default:
-					break more
-				}
-			}
-			w.Write(buf)
-			fl.Flush()
-		}
-	}
-}
-
-// appendEvent appends e as a server-sent event. The data is the JSON object
-// docs/API.md describes, keys in alphabetical order, written directly: a
-// busy node writes two events per message to every subscriber, and
-// encoding/json's reflection took 7% of a loaded node's CPU.
-func appendEvent(b []byte, e node.Event) []byte {
-	hexq := func(b []byte, v []byte) []byte {
-		b = append(b, '"')
-		b = hex.AppendEncode(b, v)
-		return append(b, '"')
-	}
-	switch e.Kind {
-	case node.EventMessage:
-		b = append(b, "event: message\ndata: {\"id\":"...)
-		b = hexq(b, e.ID[:])
-		b = append(b, `,"issuer":`...)
-		b = hexq(b, e.Issuer[:])
-		b = append(b, `,"parents":[`...)
-		b = hexq(b, e.Parents[0][:])
-		b = append(b, ',')
-		b = hexq(b, e.Parents[1][:])
-		b = append(b, `],"position":`...)
-		b = strconv.AppendUint(b, e.Pos, 10)
-		b = append(b, `,"seq":`...)
-		b = strconv.AppendUint(b, e.Seq, 10)
-		b = append(b, `,"timestamp":`...)
-		b = strconv.AppendInt(b, e.Timestamp, 10)
-	case node.EventConfirmed:
-		b = append(b, "event: confirmed\ndata: {\"confirmed_at\":"...)
-		b = strconv.AppendInt(b, e.ConfirmedAt, 10)
-		b = append(b, `,"id":`...)
-		b = hexq(b, e.ID[:])
-		b = append(b, `,"position":`...)
-		b = strconv.AppendUint(b, e.Pos, 10)
-	default:
-		return b
-	}
-	return append(b, "}\n\n"...)
+// health answers while the process serves.
+func (s *Server) health(w http.ResponseWriter, r *http.Request) {
+	wire.WriteJSON(w, http.StatusOK, wire.Health{Status: "ok"})
 }
