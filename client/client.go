@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/weftnet/weft/api/wire"
 	"github.com/weftnet/weft/dag"
 	"github.com/weftnet/weft/pow"
 )
@@ -21,10 +23,10 @@ import (
 // batch with ErrBatchTooLarge before sending it.
 const (
 	// MaxBatchMessages is the most messages one batch may carry.
-	MaxBatchMessages = 4096
+	MaxBatchMessages = wire.MaxBatchMessages
 	// MaxBatchBytes is the most bytes a batch body may have, length
 	// prefixes included.
-	MaxBatchBytes = 8 << 20
+	MaxBatchBytes = wire.MaxBatchBytes
 )
 
 // Bounds on what the client reads of an answer. A node that sends more is
@@ -40,8 +42,8 @@ const (
 	// base64 and the rest of the fields.
 	maxPageEntry = dag.MaxPayload*4/3 + 4096
 	// defaultPageLimit and maxPageLimit are the API's listing limits.
-	defaultPageLimit = 100
-	maxPageLimit     = 1000
+	defaultPageLimit = wire.DefaultPageLimit
+	maxPageLimit     = wire.MaxPageLimit
 )
 
 // defaultPollInterval is how often WaitConfirmed asks for the message, in
@@ -53,7 +55,10 @@ const defaultPollInterval = 250 * time.Millisecond
 // is safe for concurrent use by multiple goroutines; it holds no state
 // beyond its configuration and the HTTP client's connection pool.
 //
-// Every answer outside 2xx is returned as an *APIError. Answers are read
+// A call that meets 429, 503 or a transport error is sent again as its
+// Retry says (WithRetry; by default up to 5 attempts within 10 s), and
+// returns the last error when it gives up. Every answer outside 2xx is
+// returned as an *APIError. Answers are read
 // through bounded readers and checked: IDs the node returns are checked
 // against the bytes where the client can compute them, so a node cannot
 // pass off one message for another.
@@ -61,6 +66,7 @@ type Client struct {
 	base         string // without a trailing slash
 	http         *http.Client
 	pollInterval time.Duration
+	retry        Retry
 }
 
 // Option configures a Client in New.
@@ -85,6 +91,7 @@ func New(baseURL string, opts ...Option) *Client {
 		base:         strings.TrimRight(baseURL, "/"),
 		http:         &http.Client{},
 		pollInterval: defaultPollInterval,
+		retry:        Retry{}.withDefaults(),
 	}
 	for _, o := range opts {
 		o(c)
@@ -99,7 +106,7 @@ func (c *Client) BaseURL() string { return c.base }
 // Info returns the node's description of itself.
 func (c *Client) Info(ctx context.Context) (*NodeInfo, error) {
 	var v NodeInfo
-	if err := c.getJSON(ctx, "/api/v1/info", nil, maxSmallJSON, &v); err != nil {
+	if err := c.getJSON(ctx, wire.PathInfo, nil, maxSmallJSON, &v); err != nil {
 		return nil, err
 	}
 	return &v, nil
@@ -114,30 +121,53 @@ func (c *Client) Tips(ctx context.Context, payloadSize int) (*Tips, error) {
 	}
 	q := url.Values{"size": {strconv.Itoa(payloadSize)}}
 	var v Tips
-	if err := c.getJSON(ctx, "/api/v1/tips", q, maxSmallJSON, &v); err != nil {
+	if err := c.getJSON(ctx, wire.PathTips, q, maxSmallJSON, &v); err != nil {
 		return nil, err
 	}
 	return &v, nil
 }
 
+// Submission is the node's acceptance of a submitted message.
+type Submission struct {
+	// ID is the message's ID, checked against its bytes.
+	ID dag.ID
+	// Pending reports that the node holds the message until its parents
+	// arrive (202 Accepted): it is not durable yet, and may still be
+	// dropped if they never come. Otherwise the message is durable (201).
+	Pending bool
+}
+
 // Submit sends one message in its canonical encoding, signed and solved,
-// and returns its ID once the node has made it durable. The node's refusal
-// is an *APIError (CodeDuplicate if the node already has it).
+// and returns its ID once the node has accepted it: made it durable, or
+// holds it pending its parents (see SubmitOutcome to tell which). The
+// node's refusal is an *APIError (CodeDuplicate if the node already has
+// it, unless an earlier attempt of this call stored it).
 func (c *Client) Submit(ctx context.Context, raw []byte) (dag.ID, error) {
-	var ans struct {
-		ID string `json:"id"`
-	}
-	if err := c.post(ctx, "/api/v1/messages", nil, "application/octet-stream", raw, maxSmallJSON, &ans); err != nil {
-		return dag.ID{}, err
-	}
-	id, err := parseID("id", ans.ID)
+	s, err := c.SubmitOutcome(ctx, raw)
+	return s.ID, err
+}
+
+// SubmitOutcome is Submit, telling a durable message from a pending one. A
+// submission sent again (after 429, 503 or a transport error) that the node
+// answers duplicate was stored by an earlier attempt: it is reported as
+// durable.
+func (c *Client) SubmitOutcome(ctx context.Context, raw []byte) (Submission, error) {
+	var ans wire.Submitted
+	attempts, err := c.post(ctx, wire.PathMessages, nil, wire.ContentMessage, raw, maxSmallJSON, &ans)
 	if err != nil {
-		return dag.ID{}, fmt.Errorf("%w: submit: %v", ErrBadResponse, err)
+		if attempts > 1 && IsCode(err, CodeDuplicate) {
+			return Submission{ID: dag.ID(pow.Hash(raw))}, nil
+		}
+		return Submission{}, err
+	}
+	id, err := wire.ParseID("id", ans.ID)
+	if err != nil {
+		return Submission{}, fmt.Errorf("%w: submit: %v", ErrBadResponse, err)
 	}
 	if want := dag.ID(pow.Hash(raw)); id != want {
-		return dag.ID{}, fmt.Errorf("%w: submit: node says id %s, the message's is %s", ErrBadResponse, id, want)
+		return Submission{}, fmt.Errorf("%w: submit: node says id %s, the message's is %s", ErrBadResponse, id, want)
 	}
-	return id, nil
+	return Submission{ID: id, Pending: ans.Pending}, nil
 }
 
 // SubmitRemotePoW sends one signed message whose proof of work the node is
@@ -145,15 +175,12 @@ func (c *Client) Submit(ctx context.Context, raw []byte) (dag.ID, error) {
 // the nonce the node found. The node does this only for issuer keys its
 // operator lists: for others it answers CodeForbidden.
 func (c *Client) SubmitRemotePoW(ctx context.Context, raw []byte) (dag.ID, uint64, error) {
-	var ans struct {
-		ID    string  `json:"id"`
-		Nonce *uint64 `json:"nonce"`
-	}
+	var ans wire.Submitted
 	q := url.Values{"remote_pow": {"1"}}
-	if err := c.post(ctx, "/api/v1/messages", q, "application/octet-stream", raw, maxSmallJSON, &ans); err != nil {
+	if _, err := c.post(ctx, wire.PathMessages, q, wire.ContentMessage, raw, maxSmallJSON, &ans); err != nil {
 		return dag.ID{}, 0, err
 	}
-	id, err := parseID("id", ans.ID)
+	id, err := wire.ParseID("id", ans.ID)
 	if err != nil {
 		return dag.ID{}, 0, fmt.Errorf("%w: submit: %v", ErrBadResponse, err)
 	}
@@ -181,10 +208,8 @@ func (c *Client) SubmitBatch(ctx context.Context, raws [][]byte) ([]BatchResult,
 	if err != nil {
 		return nil, err
 	}
-	var ans struct {
-		Results []batchResultJSON `json:"results"`
-	}
-	if err := c.post(ctx, "/api/v1/messages/batch", nil, "application/x-weft-batch", body, maxBatchJSON, &ans); err != nil {
+	var ans wire.BatchResults
+	if _, err := c.post(ctx, wire.PathBatch, nil, wire.ContentBatch, body, maxBatchJSON, &ans); err != nil {
 		return nil, err
 	}
 	if len(ans.Results) != len(raws) {
@@ -192,58 +217,48 @@ func (c *Client) SubmitBatch(ctx context.Context, raws [][]byte) ([]BatchResult,
 	}
 	res := make([]BatchResult, len(raws))
 	for i, r := range ans.Results {
-		res[i].Status = r.Status
-		if r.Status >= 200 && r.Status < 300 && r.Error == nil {
-			id, err := parseID("id", r.ID)
-			if err != nil {
-				return nil, fmt.Errorf("%w: batch result %d: %v", ErrBadResponse, i, err)
-			}
-			if want := dag.ID(pow.Hash(raws[i])); id != want {
-				return nil, fmt.Errorf("%w: batch result %d: node says id %s, the message's is %s", ErrBadResponse, i, id, want)
-			}
-			res[i].ID = id
-			continue
+		br, err := batchResult(r, raws[i])
+		if err != nil {
+			return nil, fmt.Errorf("%w: batch result %d: %v", ErrBadResponse, i, err)
 		}
-		e := &APIError{Status: r.Status}
-		if r.Error != nil {
-			e.Code, e.Message = printable(r.Error.Code), printable(r.Error.Message)
-		}
-		if e.Status == 0 {
-			return nil, fmt.Errorf("%w: batch result %d: no status", ErrBadResponse, i)
-		}
-		res[i].Err = e
+		res[i] = br
 	}
 	return res, nil
+}
+
+// batchResult checks and converts the result of message raw.
+func batchResult(r wire.BatchResult, raw []byte) (BatchResult, error) {
+	if r.Status >= 200 && r.Status < 300 && r.Error == nil {
+		id, err := wire.ParseID("id", r.ID)
+		if err != nil {
+			return BatchResult{}, err
+		}
+		if want := dag.ID(pow.Hash(raw)); id != want {
+			return BatchResult{}, fmt.Errorf("node says id %s, the message's is %s", id, want)
+		}
+		return BatchResult{ID: id, Status: r.Status, Pending: r.Status == http.StatusAccepted}, nil
+	}
+	if r.Status == 0 {
+		return BatchResult{}, errors.New("no status")
+	}
+	e := &APIError{Status: r.Status}
+	if r.Error != nil {
+		e.Code, e.Message = printable(r.Error.Code), printable(r.Error.Message)
+	}
+	return BatchResult{Status: r.Status, Err: e}, nil
 }
 
 // EncodeBatch returns the body of a batch request: each message preceded by
 // its length as a 4-byte big-endian integer. It refuses more than
 // MaxBatchMessages messages or a body over MaxBatchBytes with
 // ErrBatchTooLarge.
-func EncodeBatch(raws [][]byte) ([]byte, error) {
-	if len(raws) > MaxBatchMessages {
-		return nil, fmt.Errorf("%w: %d messages, at most %d", ErrBatchTooLarge, len(raws), MaxBatchMessages)
-	}
-	n := 0
-	for _, r := range raws {
-		n += 4 + len(r)
-	}
-	if n > MaxBatchBytes {
-		return nil, fmt.Errorf("%w: %d bytes, at most %d", ErrBatchTooLarge, n, MaxBatchBytes)
-	}
-	body := make([]byte, 0, n)
-	for _, r := range raws {
-		body = binary.BigEndian.AppendUint32(body, uint32(len(r)))
-		body = append(body, r...)
-	}
-	return body, nil
-}
+func EncodeBatch(raws [][]byte) ([]byte, error) { return wire.EncodeBatch(raws) }
 
 // Get returns the message id and what the node knows of it; CodeNotFound if
 // the node does not have it. It checks that the fields hash to id.
 func (c *Client) Get(ctx context.Context, id dag.ID) (*MessageInfo, error) {
 	var v MessageInfo
-	if err := c.getJSON(ctx, "/api/v1/messages/"+id.String(), nil, maxGetJSON, &v); err != nil {
+	if err := c.getJSON(ctx, wire.PathMessages+"/"+id.String(), nil, maxGetJSON, &v); err != nil {
 		return nil, err
 	}
 	if v.ID != id {
@@ -266,7 +281,7 @@ func checkFields(m *MessageInfo) error {
 // Raw returns the canonical encoding of message id; CodeNotFound if the
 // node does not have it. It checks that the bytes hash to id.
 func (c *Client) Raw(ctx context.Context, id dag.ID) ([]byte, error) {
-	resp, err := c.do(ctx, http.MethodGet, "/api/v1/messages/"+id.String()+"/raw", nil, "", nil)
+	resp, _, err := c.do(ctx, http.MethodGet, wire.PathMessages+"/"+id.String()+"/raw", nil, "", nil)
 	if err != nil {
 		return nil, err
 	}
@@ -299,31 +314,33 @@ func (c *Client) IssuerMessages(ctx context.Context, key dag.PublicKey, afterSeq
 		q.Set("limit", strconv.Itoa(limit))
 		n = limit
 	}
-	var w issuerPageJSON
-	if err := c.getJSON(ctx, "/api/v1/issuers/"+key.String()+"/messages", q, int64(n)*maxPageEntry+4096, &w); err != nil {
+	var w wire.IssuerPage
+	if err := c.getJSON(ctx, wire.PathIssuers+"/"+key.String()+"/messages", q, int64(n)*maxPageEntry+4096, &w); err != nil {
 		return nil, err
 	}
 	if len(w.Messages) > n {
 		return nil, fmt.Errorf("%w: asked for at most %d messages, got %d", ErrBadResponse, n, len(w.Messages))
 	}
+	page := &IssuerPage{Messages: make([]MessageInfo, len(w.Messages)), NextAfterSeq: w.NextAfterSeq}
 	for i := range w.Messages {
-		m := &w.Messages[i]
+		m, err := fromWire(&w.Messages[i])
+		if err != nil {
+			return nil, fmt.Errorf("%w: issuer listing: %v", ErrBadResponse, err)
+		}
+		page.Messages[i] = m
 		if m.Issuer != key {
 			return nil, fmt.Errorf("%w: message %s of the listing of %s is issued by %s", ErrBadResponse, m.ID, key, m.Issuer)
 		}
-		if err := checkFields(m); err != nil {
+		if err := checkFields(&m); err != nil {
 			return nil, err
 		}
 	}
-	if w.Messages == nil {
-		w.Messages = []MessageInfo{}
-	}
-	return &IssuerPage{Messages: w.Messages, NextAfterSeq: w.NextAfterSeq}, nil
+	return page, nil
 }
 
 // getJSON GETs path and decodes the JSON answer, at most limit bytes, into v.
 func (c *Client) getJSON(ctx context.Context, path string, q url.Values, limit int64, v any) error {
-	resp, err := c.do(ctx, http.MethodGet, path, q, "", nil)
+	resp, _, err := c.do(ctx, http.MethodGet, path, q, "", nil)
 	if err != nil {
 		return err
 	}
@@ -331,19 +348,44 @@ func (c *Client) getJSON(ctx context.Context, path string, q url.Values, limit i
 	return decodeJSON(resp.Body, limit, path, v)
 }
 
-// post POSTs body to path and decodes the JSON answer into v.
-func (c *Client) post(ctx context.Context, path string, q url.Values, contentType string, body []byte, limit int64, v any) error {
-	resp, err := c.do(ctx, http.MethodPost, path, q, contentType, body)
+// post POSTs body to path and decodes the JSON answer into v. It returns
+// the attempts made.
+func (c *Client) post(ctx context.Context, path string, q url.Values, contentType string, body []byte, limit int64, v any) (int, error) {
+	resp, n, err := c.do(ctx, http.MethodPost, path, q, contentType, body)
 	if err != nil {
-		return err
+		return n, err
 	}
 	defer resp.Body.Close()
-	return decodeJSON(resp.Body, limit, path, v)
+	return n, decodeJSON(resp.Body, limit, path, v)
 }
 
-// do sends a request and returns the response if its status is 2xx; the
-// caller closes its body. Any other status is returned as an *APIError.
-func (c *Client) do(ctx context.Context, method, path string, q url.Values, contentType string, body []byte) (*http.Response, error) {
+// errRequest marks an error in building a request: sending it again cannot
+// help.
+var errRequest = errors.New("client: bad request")
+
+// do sends a request, again as c.retry says while it fails in a way that
+// may pass, and returns the response if its status is 2xx (the caller
+// closes its body) and the attempts made. Any other status is returned as
+// an *APIError.
+func (c *Client) do(ctx context.Context, method, path string, q url.Values, contentType string, body []byte) (*http.Response, int, error) {
+	start := c.retry.Now()
+	for n := 1; ; n++ {
+		resp, err := c.once(ctx, method, path, q, contentType, body)
+		if err == nil || !retryable(ctx, err) {
+			return resp, n, err
+		}
+		d, ok := c.retry.wait(n, start, err)
+		if !ok {
+			return nil, n, err
+		}
+		if c.retry.Sleep(ctx, d) != nil {
+			return nil, n, err
+		}
+	}
+}
+
+// once sends a request once.
+func (c *Client) once(ctx context.Context, method, path string, q url.Values, contentType string, body []byte) (*http.Response, error) {
 	u := c.base + path
 	if len(q) > 0 {
 		u += "?" + q.Encode()
@@ -354,7 +396,7 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, cont
 	}
 	req, err := http.NewRequestWithContext(ctx, method, u, r)
 	if err != nil {
-		return nil, fmt.Errorf("client: %w", err)
+		return nil, fmt.Errorf("%w: %w", errRequest, err)
 	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
@@ -367,7 +409,7 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, cont
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		defer resp.Body.Close()
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-		return nil, newAPIError(resp.StatusCode, resp.Header, b)
+		return nil, newAPIError(resp.StatusCode, resp.Header, b, c.retry.Now())
 	}
 	return resp, nil
 }

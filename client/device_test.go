@@ -256,7 +256,7 @@ func TestBatchAgainstFakeNode(t *testing.T) {
 		t.Fatalf("results %+v", res)
 	}
 	node.FailNext("", http.StatusServiceUnavailable, CodeOverloaded, "full")
-	if _, err := c.SubmitBatch(ctx, [][]byte{good.Bytes()}); !IsCode(err, CodeOverloaded) {
+	if _, err := New(node.URL, noRetry).SubmitBatch(ctx, [][]byte{good.Bytes()}); !IsCode(err, CodeOverloaded) {
 		t.Fatalf("overloaded: %v", err)
 	}
 }

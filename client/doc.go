@@ -25,6 +25,24 @@
 // an ID the node returns must be the hash of the bytes it names. An answer
 // that breaks the API fails with ErrBadResponse.
 //
+// # Retries
+//
+// A call whose answer may pass (429 rate_limited, 503 overloaded or
+// shutting_down) or whose connection fails is sent again: up to 5 attempts
+// within 10 s by default, with capped exponential backoff and full jitter,
+// and never sooner than the node's Retry-After. Submissions are retried
+// too: the same bytes are the same message, and a retry that meets
+// duplicate reports the earlier attempt's success. WithRetry changes the
+// policy (Retry{Attempts: 1} turns it off); its clock, sleep and random
+// source can be injected for tests.
+//
+// # Pending
+//
+// A node may accept a message whose parents it does not have yet and hold
+// it (202): Submit returns its ID without error, SubmitOutcome and
+// BatchResult report Pending, and the message is not durable until its
+// parents arrive.
+//
 // # Events
 //
 // Events follows the node's server-sent-events stream until its context

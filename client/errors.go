@@ -10,48 +10,57 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/weftnet/weft/api/wire"
 )
 
-// The stable error codes of the API (docs/API.md, "Errors"). An APIError's
-// Code is one of these when the node answered with the API's error body.
+// The stable codes of the API (docs/API.md, "Errors"; the table is
+// wire.Codes). An APIError's Code is one of these when the node answered
+// with the API's error body, or a code newer than this client.
 const (
 	// CodeMalformed: the body is not a canonical message encoding, or a
 	// parameter is malformed (400).
-	CodeMalformed = "malformed"
-	// CodeBadRequest: the request itself is wrong (400).
-	CodeBadRequest = "bad_request"
+	CodeMalformed = wire.CodeMalformed
+	// CodeBadRequest: a query parameter is out of range or not a number (400).
+	CodeBadRequest = wire.CodeBadRequest
 	// CodeForbidden: remote proof of work refused for this key, or the
 	// device is not on the allowlist (403).
-	CodeForbidden = "forbidden"
-	// CodeNotFound: no such message (404).
-	CodeNotFound = "not_found"
+	CodeForbidden = wire.CodeForbidden
+	// CodeNotFound: no such message or endpoint (404).
+	CodeNotFound = wire.CodeNotFound
+	// CodeMethodNotAllowed: the path does not take the method (405).
+	CodeMethodNotAllowed = wire.CodeMethodNotAllowed
 	// CodeDuplicate: the message is already in the ledger (409).
-	CodeDuplicate = "duplicate"
+	CodeDuplicate = wire.CodeDuplicate
 	// CodeStaleSequence: the issuer already has a message with this
 	// sequence number or a higher one on this node (409).
-	CodeStaleSequence = "stale_sequence"
+	CodeStaleSequence = wire.CodeStaleSequence
 	// CodeTooLarge: the payload or the body is too large (413).
-	CodeTooLarge = "too_large"
+	CodeTooLarge = wire.CodeTooLarge
 	// CodeWrongNetwork: the message names another network (422).
-	CodeWrongNetwork = "wrong_network"
+	CodeWrongNetwork = wire.CodeWrongNetwork
 	// CodeBadSignature: the signature does not verify (422).
-	CodeBadSignature = "bad_signature"
+	CodeBadSignature = wire.CodeBadSignature
 	// CodeInsufficientPoW: the ID has too few leading zero bits (422).
-	CodeInsufficientPoW = "insufficient_pow"
+	CodeInsufficientPoW = wire.CodeInsufficientPoW
 	// CodeInvalidTimestamp: older than a parent, or too far ahead of the
 	// node's clock (422).
-	CodeInvalidTimestamp = "invalid_timestamp"
+	CodeInvalidTimestamp = wire.CodeInvalidTimestamp
 	// CodeInvalidParent: a parent is invalid (422).
-	CodeInvalidParent = "invalid_parent"
+	CodeInvalidParent = wire.CodeInvalidParent
 	// CodeUnknownParents: the parents did not become known in time; the
 	// message was not stored (422).
-	CodeUnknownParents = "unknown_parents"
+	CodeUnknownParents = wire.CodeUnknownParents
 	// CodeRateLimited: the issuer is over its rate; see APIError.RetryAfter (429).
-	CodeRateLimited = "rate_limited"
+	CodeRateLimited = wire.CodeRateLimited
 	// CodeOverloaded: the node's queues are full; retry later (503).
-	CodeOverloaded = "overloaded"
+	CodeOverloaded = wire.CodeOverloaded
 	// CodeShuttingDown: the node is stopping (503).
-	CodeShuttingDown = "shutting_down"
+	CodeShuttingDown = wire.CodeShuttingDown
+	// CodeNotReady: the node is not ready (GET /readyz, 503).
+	CodeNotReady = wire.CodeNotReady
+	// CodeInternal: a bug or a failed disk on the node (500).
+	CodeInternal = wire.CodeInternal
 )
 
 // Errors of the client itself. Test for them with errors.Is.
@@ -67,10 +76,12 @@ var (
 	ErrOverflow = errors.New("client: event stream overflowed")
 	// ErrStreamEnded: the node closed the event stream.
 	ErrStreamEnded = errors.New("client: event stream ended")
-	// ErrEventTooLarge: an event of the stream exceeds MaxEventSize.
-	ErrEventTooLarge = errors.New("client: event too large")
-	// ErrBatchTooLarge: a batch exceeds MaxBatchMessages or MaxBatchBytes.
-	ErrBatchTooLarge = errors.New("client: batch too large")
+	// ErrEventTooLarge: an event of the stream exceeds MaxEventSize (it is
+	// wire.ErrEventTooLarge).
+	ErrEventTooLarge = wire.ErrEventTooLarge
+	// ErrBatchTooLarge: a batch exceeds MaxBatchMessages or MaxBatchBytes
+	// (it is wire.ErrBatchTooLarge).
+	ErrBatchTooLarge = wire.ErrBatchTooLarge
 	// ErrWrongNetwork: the node serves another network than Device.Network.
 	ErrWrongNetwork = errors.New("client: node is on another network")
 	// ErrKeyFormat: a key file is not in the key file format. The error
@@ -121,9 +132,9 @@ func IsCode(err error, code string) bool {
 }
 
 // newAPIError builds the APIError for an answer with status and body b (the
-// start of it) and the answer's header.
-func newAPIError(status int, header http.Header, b []byte) *APIError {
-	e := &APIError{Status: status, RetryAfter: parseRetryAfter(header.Get("Retry-After"))}
+// start of it) and the answer's header, received at now.
+func newAPIError(status int, header http.Header, b []byte, now time.Time) *APIError {
+	e := &APIError{Status: status, RetryAfter: parseRetryAfter(header.Get("Retry-After"), now)}
 	if code, msg, ok := parseErrorBody(b); ok {
 		e.Code, e.Message = code, msg
 		return e
@@ -138,20 +149,16 @@ func newAPIError(status int, header http.Header, b []byte) *APIError {
 
 // parseErrorBody parses {"error": {"code": ..., "message": ...}}.
 func parseErrorBody(b []byte) (code, msg string, ok bool) {
-	var body struct {
-		Error *struct {
-			Code    string `json:"code"`
-			Message string `json:"message"`
-		} `json:"error"`
-	}
-	if err := json.Unmarshal(b, &body); err != nil || body.Error == nil || body.Error.Code == "" {
+	var body wire.ErrorBody
+	if err := json.Unmarshal(b, &body); err != nil || body.Error.Code == "" {
 		return "", "", false
 	}
 	return printable(body.Error.Code), printable(body.Error.Message), true
 }
 
-// parseRetryAfter reads a Retry-After header: seconds, or an HTTP date.
-func parseRetryAfter(v string) time.Duration {
+// parseRetryAfter reads a Retry-After header received at now: seconds, or
+// an HTTP date.
+func parseRetryAfter(v string, now time.Time) time.Duration {
 	if v == "" {
 		return 0
 	}
@@ -159,7 +166,7 @@ func parseRetryAfter(v string) time.Duration {
 		return time.Duration(s) * time.Second
 	}
 	if t, err := http.ParseTime(v); err == nil {
-		if d := time.Until(t); d > 0 {
+		if d := t.Sub(now); d > 0 {
 			return d.Round(time.Second)
 		}
 	}

@@ -10,28 +10,38 @@ import (
 	"testing"
 	"time"
 
+	"github.com/weftnet/weft/api/wire"
 	"github.com/weftnet/weft/dag"
 )
 
-// allCodes is every code of docs/API.md with its status.
-var allCodes = []struct {
+// allCodes is every error code of the API's table (wire.Codes) with its
+// status: every outcome but pending, which is no error.
+var allCodes = func() (out []struct {
 	status int
 	code   string
-}{
-	{400, CodeMalformed}, {400, CodeBadRequest}, {403, CodeForbidden}, {404, CodeNotFound},
-	{409, CodeDuplicate}, {409, CodeStaleSequence}, {413, CodeTooLarge}, {422, CodeWrongNetwork},
-	{422, CodeBadSignature}, {422, CodeInsufficientPoW}, {422, CodeInvalidTimestamp},
-	{422, CodeInvalidParent}, {422, CodeUnknownParents}, {429, CodeRateLimited},
-	{503, CodeOverloaded}, {503, CodeShuttingDown},
-}
+}) {
+	for _, c := range wire.Codes() {
+		if c.Code != wire.CodePending {
+			out = append(out, struct {
+				status int
+				code   string
+			}{c.Status, c.Code})
+		}
+	}
+	return out
+}()
 
-// serve starts an httptest server with h and returns a Client for it.
+// serve starts an httptest server with h and returns a Client for it that
+// does not retry.
 func serve(t *testing.T, h http.HandlerFunc) *Client {
 	t.Helper()
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return New(srv.URL + "/") // a trailing slash must not matter
+	return New(srv.URL+"/", noRetry) // a trailing slash must not matter
 }
+
+// noRetry makes a Client answer every error at once.
+var noRetry = WithRetry(Retry{Attempts: 1})
 
 func TestEveryCodeIsAnAPIError(t *testing.T) {
 	for _, tc := range allCodes {
@@ -134,13 +144,17 @@ func TestAPIErrorHugeBodyIsBounded(t *testing.T) {
 
 func TestRetryAfterDate(t *testing.T) {
 	h := http.Header{}
-	h.Set("Retry-After", time.Now().Add(10*time.Second).UTC().Format(http.TimeFormat))
-	e := newAPIError(503, h, nil)
-	if e.RetryAfter < 8*time.Second || e.RetryAfter > 11*time.Second {
+	now := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+	h.Set("Retry-After", now.Add(10*time.Second).Format(http.TimeFormat))
+	e := newAPIError(503, h, nil, now)
+	if e.RetryAfter != 10*time.Second {
 		t.Fatalf("RetryAfter %v", e.RetryAfter)
 	}
+	if e := newAPIError(503, h, nil, now.Add(time.Minute)); e.RetryAfter != 0 {
+		t.Fatalf("RetryAfter %v for a date past", e.RetryAfter)
+	}
 	h.Set("Retry-After", "soon")
-	if e := newAPIError(503, h, nil); e.RetryAfter != 0 {
+	if e := newAPIError(503, h, nil, now); e.RetryAfter != 0 {
 		t.Fatalf("RetryAfter %v for garbage", e.RetryAfter)
 	}
 }

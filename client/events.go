@@ -1,8 +1,6 @@
 package client
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,13 +10,14 @@ import (
 	"sync"
 	"time"
 
+	"github.com/weftnet/weft/api/wire"
 	"github.com/weftnet/weft/dag"
 )
 
 // MaxEventSize bounds one event of the stream (its lines and its data):
 // Events fails with ErrEventTooLarge past it. The API's events are a few
 // hundred bytes.
-const MaxEventSize = 1 << 20
+const MaxEventSize = wire.MaxEventSize
 
 // Events follows the node's event stream (GET /api/v1/events) and calls fn
 // with each event, in the order the node sent them, on the calling
@@ -33,11 +32,13 @@ const MaxEventSize = 1 << 20
 // ErrOverflow or ErrStreamEnded, call Events again and catch up through the
 // other endpoints.
 //
-// The stream is parsed as server-sent events (the WHATWG HTML standard):
-// comments and the "id" and "retry" fields are ignored, data lines are
-// joined with newlines, and an event without data is not delivered.
+// The stream is parsed as server-sent events by wire.EventReader (the
+// WHATWG HTML standard): comments and the "id" and "retry" fields are
+// ignored, data lines are joined with newlines, and an event without data
+// is not delivered. Events makes one attempt: it is not retried as the
+// other calls are, since its caller must catch up after a new stream.
 func (c *Client) Events(ctx context.Context, fn func(Event) error) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/api/v1/events", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+wire.PathEvents, nil)
 	if err != nil {
 		return fmt.Errorf("client: %w", err)
 	}
@@ -54,14 +55,14 @@ func (c *Client) Events(ctx context.Context, fn func(Event) error) error {
 	defer resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-		return newAPIError(resp.StatusCode, resp.Header, b)
+		return newAPIError(resp.StatusCode, resp.Header, b, c.retry.Now())
 	}
 	if mt, _, err := mime.ParseMediaType(resp.Header.Get("Content-Type")); err != nil || mt != "text/event-stream" {
 		return fmt.Errorf("%w: events: content type %q, want text/event-stream", ErrBadResponse, resp.Header.Get("Content-Type"))
 	}
-	r := newEventReader(resp.Body)
+	r := wire.NewEventReader(resp.Body)
 	for {
-		ev, err := r.next()
+		we, err := r.Next()
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -71,108 +72,14 @@ func (c *Client) Events(ctx context.Context, fn func(Event) error) error {
 			}
 			return err
 		}
-		if ev.Name == EventOverflow {
+		if we.Name == EventOverflow {
 			return ErrOverflow
 		}
+		ev := Event{Name: we.Name, Data: we.Data}
 		if err := fn(ev); err != nil {
 			return err
 		}
 	}
-}
-
-// eventReader parses a server-sent-events stream.
-type eventReader struct {
-	sc      *bufio.Scanner
-	skipLF  bool // the last line ended with '\r': a '\n' right after belongs to it
-	started bool // the byte order mark, if any, has been skipped
-}
-
-func newEventReader(r io.Reader) *eventReader {
-	er := &eventReader{sc: bufio.NewScanner(r)}
-	er.sc.Buffer(make([]byte, 0, 4096), MaxEventSize)
-	er.sc.Split(er.splitLine)
-	return er
-}
-
-// splitLine splits at "\r\n", "\n" or "\r", the three line ends of the
-// standard, without waiting for more input after a '\r'.
-func (er *eventReader) splitLine(data []byte, atEOF bool) (int, []byte, error) {
-	off := 0
-	if er.skipLF && len(data) > 0 && data[0] == '\n' {
-		off = 1 // the rest of the last line's "\r\n"
-	}
-	rest := data[off:]
-	if i := bytes.IndexAny(rest, "\r\n"); i >= 0 {
-		er.skipLF = rest[i] == '\r'
-		return off + i + 1, rest[:i], nil
-	}
-	if atEOF && len(data) > 0 {
-		er.skipLF = false
-		if len(rest) == 0 {
-			return len(data), nil, nil
-		}
-		return len(data), rest, nil
-	}
-	return 0, nil, nil
-}
-
-// next returns the next complete event. At the end of the stream it
-// returns io.EOF, discarding an event not ended by a blank line.
-func (er *eventReader) next() (Event, error) {
-	var (
-		name string
-		data []byte
-		size int
-		seen bool // some data line was seen
-	)
-	for er.sc.Scan() {
-		line := er.sc.Bytes()
-		if !er.started {
-			er.started = true
-			line = bytes.TrimPrefix(line, []byte("\xef\xbb\xbf"))
-		}
-		if len(line) == 0 {
-			if !seen {
-				name, size = "", 0
-				continue
-			}
-			if name == "" {
-				name = EventMessage
-			}
-			if data == nil {
-				data = []byte{}
-			}
-			return Event{Name: name, Data: data}, nil
-		}
-		if line[0] == ':' {
-			continue // a comment, such as a keep-alive
-		}
-		if size += len(line); size > MaxEventSize {
-			return Event{}, fmt.Errorf("%w: more than %d bytes", ErrEventTooLarge, MaxEventSize)
-		}
-		field, value := line, []byte(nil)
-		if i := bytes.IndexByte(line, ':'); i >= 0 {
-			field, value = line[:i], line[i+1:]
-			value = bytes.TrimPrefix(value, []byte(" "))
-		}
-		switch string(field) {
-		case "event":
-			name = string(value)
-		case "data":
-			if seen {
-				data = append(data, '\n')
-			}
-			data = append(data, value...)
-			seen = true
-		}
-	}
-	if err := er.sc.Err(); err != nil {
-		if errors.Is(err, bufio.ErrTooLong) {
-			return Event{}, fmt.Errorf("%w: a line of more than %d bytes", ErrEventTooLarge, MaxEventSize)
-		}
-		return Event{}, err
-	}
-	return Event{}, io.EOF
 }
 
 // errStop ends the event stream of WaitConfirmed.

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"reflect"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,101 +14,7 @@ import (
 	"github.com/weftnet/weft/dag"
 )
 
-// parseAll reads every event of stream.
-func parseAll(r io.Reader) ([]Event, error) {
-	er := newEventReader(r)
-	var evs []Event
-	for {
-		ev, err := er.next()
-		if err != nil {
-			return evs, err
-		}
-		evs = append(evs, ev)
-	}
-}
-
 func ev(name, data string) Event { return Event{Name: name, Data: []byte(data)} }
-
-func TestEventParsing(t *testing.T) {
-	for _, tc := range []struct {
-		name, stream string
-		want         []Event
-	}{
-		{"api example", "event: message\ndata: {\"id\": \"a\"}\n\nevent: confirmed\ndata: {\"id\": \"b\"}\n\n",
-			[]Event{ev("message", `{"id": "a"}`), ev("confirmed", `{"id": "b"}`)}},
-		{"multi-line data", "event: confirmed\ndata: {\"id\":\ndata:  \"b\"}\ndata\n\n",
-			[]Event{ev("confirmed", "{\"id\":\n \"b\"}\n")}},
-		{"comments", ": hello\n\n:keep-alive\nevent: x\n: between\ndata: 1\n\n: bye\n\n",
-			[]Event{ev("x", "1")}},
-		{"default name", "data: 1\n\n", []Event{ev("message", "1")}},
-		{"no space after colon", "event:x\ndata:1\n\n", []Event{ev("x", "1")}},
-		{"only one space stripped", "data:  1\n\n", []Event{ev("message", " 1")}},
-		{"empty data", "event: x\ndata:\n\n", []Event{ev("x", "")}},
-		{"event without data is dropped", "event: x\n\ndata: 2\n\n", []Event{ev("message", "2")}},
-		{"id and retry ignored", "id: 7\nretry: 100\nevent: x\nunknown: y\ndata: 1\n\n", []Event{ev("x", "1")}},
-		{"crlf", "event: x\r\ndata: 1\r\n\r\nevent: y\r\ndata: 2\r\n\r\n", []Event{ev("x", "1"), ev("y", "2")}},
-		{"cr", "event: x\rdata: 1\r\revent: y\rdata: 2\r\r", []Event{ev("x", "1"), ev("y", "2")}},
-		{"byte order mark", "\xef\xbb\xbfevent: x\ndata: 1\n\n", []Event{ev("x", "1")}},
-		{"last event incomplete", "event: x\ndata: 1\n\nevent: y\ndata: 2\n", []Event{ev("x", "1")}},
-		{"last line unterminated", "event: x\ndata: 1\n\ndata: 2", []Event{ev("x", "1")}},
-		{"colon in value", "data: a:b\n\n", []Event{ev("message", "a:b")}},
-		{"empty", "", nil},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			got, err := parseAll(strings.NewReader(tc.stream))
-			if !errors.Is(err, io.EOF) {
-				t.Fatalf("error %v, want io.EOF", err)
-			}
-			if !reflect.DeepEqual(got, tc.want) {
-				t.Fatalf("got %q\nwant %q", got, tc.want)
-			}
-		})
-	}
-}
-
-// TestEventParsingByteByByte feeds the stream one byte per read, so that
-// every line end, "\r\n" included, is split across reads.
-func TestEventParsingByteByByte(t *testing.T) {
-	stream := "event: x\r\ndata: 1\r\n\r\nevent: y\rdata: 2\r\r\ndata: 3\n\n"
-	got, err := parseAll(&oneByteReader{s: stream})
-	want := []Event{ev("x", "1"), ev("y", "2"), ev("message", "3")}
-	if !errors.Is(err, io.EOF) || !reflect.DeepEqual(got, want) {
-		t.Fatalf("got %q, %v\nwant %q", got, err, want)
-	}
-}
-
-type oneByteReader struct{ s string }
-
-func (r *oneByteReader) Read(p []byte) (int, error) {
-	if r.s == "" {
-		return 0, io.EOF
-	}
-	if len(p) == 0 {
-		return 0, nil
-	}
-	p[0] = r.s[0]
-	r.s = r.s[1:]
-	return 1, nil
-}
-
-func TestEventTooLarge(t *testing.T) {
-	line := "data: " + strings.Repeat("x", 1000) + "\n"
-	for name, stream := range map[string]string{
-		"many lines": strings.Repeat(line, MaxEventSize/1000+1) + "\n",
-		"one line":   "data: " + strings.Repeat("x", MaxEventSize+1) + "\n\n",
-	} {
-		if _, err := parseAll(strings.NewReader(stream)); !errors.Is(err, ErrEventTooLarge) {
-			t.Errorf("%s: %v, want ErrEventTooLarge", name, err)
-		}
-	}
-	// Comments and events under the bound add up to more, but never in one event.
-	stream := strings.Repeat(": "+strings.Repeat("k", 1000)+"\n", MaxEventSize/1000+1) +
-		strings.Repeat(line+"\n", MaxEventSize/1000+1)
-	evs, err := parseAll(strings.NewReader(stream))
-	if !errors.Is(err, io.EOF) || len(evs) != MaxEventSize/1000+1 {
-		t.Fatalf("%d events, %v", len(evs), err)
-	}
-}
 
 func TestEventDecoding(t *testing.T) {
 	id, parent := dag.ID{1}, dag.ID{2}

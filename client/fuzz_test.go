@@ -3,37 +3,8 @@ package client
 import (
 	"encoding/json"
 	"reflect"
-	"strings"
 	"testing"
 )
-
-// FuzzEvents checks that the event parser never panics and that how the
-// stream is cut into reads never changes the events.
-func FuzzEvents(f *testing.F) {
-	for _, s := range []string{
-		"event: message\ndata: {}\n\n",
-		"data: a\r\ndata: b\r\n\r\n: c\r\r",
-		"\xef\xbb\xbfevent:x\ndata\n\nid: 1\nretry: 2\n\n",
-		"data: a\r",
-		"event: confirmed\ndata: {\"id\": \"00\"}\n\n",
-	} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		whole, err1 := parseAll(strings.NewReader(s))
-		bytewise, err2 := parseAll(&oneByteReader{s: s})
-		if (err1 == nil) != (err2 == nil) || !reflect.DeepEqual(whole, bytewise) {
-			t.Fatalf("%q: whole %q (%v), byte by byte %q (%v)", s, whole, err1, bytewise, err2)
-		}
-		for _, e := range whole {
-			if e.Name == "" || len(e.Data) > len(s) {
-				t.Fatalf("%q: event %q", s, e)
-			}
-			e.Message()
-			e.Confirmed()
-		}
-	})
-}
 
 // FuzzMessageInfoJSON checks that what decodes as a message re-encodes to
 // JSON that decodes to the same.

@@ -26,6 +26,7 @@ func newSendCmd() *cobra.Command {
 		node, keyPath, data, file string
 		wait, remotePoW           bool
 		timeout                   time.Duration
+		retries                   int
 	)
 	cmd := &cobra.Command{
 		Use:   "send --key FILE [--data TEXT | --file PATH] [--wait]",
@@ -35,10 +36,15 @@ when neither is given), signs it with the key in --key (a file written by
 weft keygen), does its proof of work (or has the node do it, --remote-pow),
 submits it to --node and prints its id once the node has stored it. With
 --wait it then waits until the message is confirmed and prints when.
---timeout bounds all of it.`,
+A node that answers 429 or 503, or a connection that fails, is tried
+again with backoff, up to --retries attempts a request. --timeout bounds
+all of it.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := nodeClient(node)
+			if retries < 1 {
+				return fmt.Errorf("send: --retries %d: at least 1 (1: no retry)", retries)
+			}
+			c, err := nodeClient(node, client.WithRetry(client.Retry{Attempts: retries}))
 			if err != nil {
 				return err
 			}
@@ -96,6 +102,7 @@ submits it to --node and prints its id once the node has stored it. With
 	f.BoolVar(&wait, "wait", false, "wait until the message is confirmed")
 	f.BoolVar(&remotePoW, "remote-pow", false, "have the node do the proof of work (for keys its operator lists)")
 	f.DurationVar(&timeout, "timeout", 30*time.Second, "give up after this long (0: never)")
+	f.IntVar(&retries, "retries", client.DefaultRetryAttempts, "attempts of each request when the node is busy or unreachable (1: no retry)")
 	cmd.MarkFlagsMutuallyExclusive("data", "file")
 	return cmd
 }
@@ -130,13 +137,14 @@ func readPayload(cmd *cobra.Command, data, file string) ([]byte, error) {
 	return b, nil
 }
 
-// nodeClient checks a --node URL and returns a client for it.
-func nodeClient(node string) (*client.Client, error) {
+// nodeClient checks a --node URL and returns a client for it, made with
+// opts.
+func nodeClient(node string, opts ...client.Option) (*client.Client, error) {
 	u, err := url.Parse(node)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
 		return nil, fmt.Errorf("--node %q is not a node's URL, such as %s", node, defaultNode)
 	}
-	return client.New(node), nil
+	return client.New(node, opts...), nil
 }
 
 // cliError is an error with a message for the command line that still

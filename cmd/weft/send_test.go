@@ -136,12 +136,12 @@ func TestSendErrors(t *testing.T) {
 	}
 
 	node.FailNext("/api/v1/messages", http.StatusTooManyRequests, client.CodeRateLimited, "slow down")
-	if err := send("--data", "x"); err == nil || !strings.Contains(err.Error(), "rate_limited: slow down") {
+	if err := send("--data", "x", "--retries", "1"); err == nil || !strings.Contains(err.Error(), "rate_limited: slow down") {
 		t.Fatalf("rate limited: %v", err)
 	}
 
 	node.FailNext("/api/v1/tips", http.StatusServiceUnavailable, client.CodeShuttingDown, "bye")
-	if err := send("--data", "x"); err == nil || !strings.Contains(err.Error(), "shutting_down: bye") {
+	if err := send("--data", "x", "--retries", "1"); err == nil || !strings.Contains(err.Error(), "shutting_down: bye") {
 		t.Fatalf("tips refused: %v", err)
 	}
 
