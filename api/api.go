@@ -44,6 +44,7 @@ type Server struct {
 	log     zerolog.Logger
 	version string
 	mux     *http.ServeMux
+	route   http.Handler // mux behind wire.Route
 	cors    cors
 	ending  chan struct{} // closed by EndStreams
 	endOnce sync.Once
@@ -74,61 +75,22 @@ func NewWithOptions(n *node.Node, version string, log zerolog.Logger, opt Option
 	s.mux.Handle("GET "+wire.PathMetrics, promhttp.HandlerFor(n.Registry(), promhttp.HandlerOpts{}))
 	s.mux.HandleFunc("GET "+wire.PathHealth, s.health)
 	s.mux.HandleFunc("GET /{$}", s.dashboard)
+	s.route = wire.Route(s.mux)
 	return s
 }
 
 // ServeHTTP answers r: CORS first when configured, then the endpoint, or
 // 404 not_found and 405 method_not_allowed (with Allow) in the API's error
-// body where no endpoint takes r.
+// body where no endpoint takes r (wire.Route).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.cors.handle(w, r, s.allowed) {
 		return
 	}
-	if _, pattern := s.mux.Handler(r); pattern == "" {
-		s.unrouted(w, r)
-		return
-	}
-	s.mux.ServeHTTP(w, r)
+	s.route.ServeHTTP(w, r)
 }
 
-// unrouted answers a request no pattern takes: 405 when the path takes
-// other methods, 404 otherwise.
-func (s *Server) unrouted(w http.ResponseWriter, r *http.Request) {
-	if allow := s.allowed(r); allow != "" {
-		w.Header().Set("Allow", allow)
-		writeError(w, wire.CodeMethodNotAllowed, r.Method+" is not a method of "+r.URL.Path+"; it takes "+allow)
-		return
-	}
-	writeError(w, wire.CodeNotFound, "no such endpoint")
-}
-
-// allowed returns the methods r's path takes, as the ServeMux lists them in
-// Allow, or "" when the path is no endpoint's.
-func (s *Server) allowed(r *http.Request) string {
-	probe := r.Clone(r.Context())
-	probe.Method = "-" // no pattern takes it: the mux answers 405 for a known path
-	h, pattern := s.mux.Handler(probe)
-	if pattern != "" {
-		return ""
-	}
-	rec := &headerRecorder{h: http.Header{}}
-	h.ServeHTTP(rec, probe)
-	if rec.status != http.StatusMethodNotAllowed {
-		return ""
-	}
-	return rec.h.Get("Allow")
-}
-
-// headerRecorder keeps the header and status the mux's own 404 and 405
-// handlers write, and discards their plain-text body.
-type headerRecorder struct {
-	h      http.Header
-	status int
-}
-
-func (r *headerRecorder) Header() http.Header         { return r.h }
-func (r *headerRecorder) Write(b []byte) (int, error) { return len(b), nil }
-func (r *headerRecorder) WriteHeader(st int)          { r.status = st }
+// allowed returns the methods r's path takes, "" for no endpoint.
+func (s *Server) allowed(r *http.Request) string { return wire.Allowed(s.mux, r) }
 
 // writeError answers with code, its status from the wire table, and msg.
 func writeError(w http.ResponseWriter, code, msg string) {

@@ -2,20 +2,21 @@
 // node through package client: an in-memory implementation of the HTTP API
 // of docs/API.md on an httptest.Server.
 //
-// It checks submitted messages as a node's API does (encoding, network,
-// proof of work, signature, known parents, timestamps, sequence numbers)
-// and answers with the API's codes, but it has no gossip, no validators and
-// no durability: a message is confirmed when the test says so (Confirm), or
-// at once with Config.AutoConfirm. Its tips are the two newest messages.
-// It does not serve the issuer listing or /metrics.
+// It speaks the contract of package api/wire, as the node's API does: the
+// same JSON forms, codes and statuses, the same 404 and 405 answers. It
+// checks submitted messages as a node's API does (encoding, network, proof
+// of work, signature, known parents, timestamps, the clock skew, sequence
+// numbers), but it has no gossip, no validators and no durability: a
+// message is confirmed when the test says so (Confirm), or at once with
+// Config.AutoConfirm. Its tips are the two newest messages. It never holds
+// a message pending (202): a message with unknown parents is refused at
+// once. It does not serve /metrics, and it is always ready.
 package clienttest
 
 import (
 	"bytes"
+	"cmp"
 	"context"
-	"encoding/binary"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -26,6 +27,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/weftnet/weft/api/wire"
 	"github.com/weftnet/weft/dag"
 	"github.com/weftnet/weft/pow"
 )
@@ -70,6 +72,10 @@ type entry struct {
 	children    []dag.ID
 }
 
+// maxClockSkew is how far ahead of the server's clock a message may be:
+// the node's default (node.Config.MaxClockSkew).
+const maxClockSkew = time.Minute
+
 type failure struct {
 	path          string
 	status        int
@@ -77,8 +83,8 @@ type failure struct {
 }
 
 type subscriber struct {
-	ch       chan [2]string // event name, data
-	overflow chan struct{}  // closed when ch was full
+	ch       chan []byte   // encoded events
+	overflow chan struct{} // closed when ch was full
 }
 
 // subBuffer is how many events a slow subscriber may lag behind.
@@ -106,14 +112,17 @@ func NewServer(cfg Config) *Server {
 	s.order = append(s.order, g.ID())
 
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /api/v1/info", s.info)
-	mux.HandleFunc("GET /api/v1/tips", s.tips)
-	mux.HandleFunc("POST /api/v1/messages", s.submit)
-	mux.HandleFunc("POST /api/v1/messages/batch", s.batch)
-	mux.HandleFunc("GET /api/v1/messages/{id}", s.get)
-	mux.HandleFunc("GET /api/v1/messages/{id}/raw", s.raw)
-	mux.HandleFunc("GET /api/v1/events", s.events)
-	s.srv = httptest.NewServer(s.failing(mux))
+	mux.HandleFunc("GET "+wire.PathInfo, s.info)
+	mux.HandleFunc("GET "+wire.PathTips, s.tips)
+	mux.HandleFunc("POST "+wire.PathMessages, s.submit)
+	mux.HandleFunc("POST "+wire.PathBatch, s.batch)
+	mux.HandleFunc("GET "+wire.PathMessages+"/{id}", s.get)
+	mux.HandleFunc("GET "+wire.PathMessages+"/{id}/raw", s.raw)
+	mux.HandleFunc("GET "+wire.PathIssuers+"/{key}/messages", s.issuerMessages)
+	mux.HandleFunc("GET "+wire.PathEvents, s.events)
+	mux.HandleFunc("GET "+wire.PathHealth, s.health)
+	mux.HandleFunc("GET "+wire.PathReady, s.health)
+	s.srv = httptest.NewServer(s.failing(wire.Route(mux)))
 	s.URL = s.srv.URL
 	return s
 }
@@ -171,8 +180,10 @@ func (s *Server) Subscribers() int {
 
 // FailNext makes the next request for path (such as "/api/v1/messages"; ""
 // for any path) fail with status and the API's error body with code and
-// message, before the server looks at it. Calls queue up: each failure
-// is used once.
+// message, before the server looks at it; 429 and 503 carry Retry-After as
+// the node's do. Calls queue up: each failure is used once. A client
+// retries 429 and 503: queue as many failures as its attempts, or make it
+// with client.Retry{Attempts: 1}, to see one reach the caller.
 func (s *Server) FailNext(path string, status int, code, message string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -184,17 +195,13 @@ func (s *Server) confirmLocked(id dag.ID, e *entry) {
 		return
 	}
 	e.confirmedAt = max(time.Now().UnixNano(), e.m.Timestamp)
-	s.publishLocked("confirmed", map[string]any{"id": id.String(), "position": e.pos, "confirmed_at": e.confirmedAt})
+	s.publishLocked(wire.AppendConfirmed(nil, &wire.ConfirmedEvent{ID: id, Position: e.pos, ConfirmedAt: e.confirmedAt}))
 }
 
-func (s *Server) publishLocked(name string, data any) {
-	b, err := json.Marshal(data)
-	if err != nil {
-		panic(err)
-	}
+func (s *Server) publishLocked(ev []byte) {
 	for sub := range s.subs {
 		select {
-		case sub.ch <- [2]string{name, string(b)}:
+		case sub.ch <- ev:
 		default:
 			select {
 			case <-sub.overflow:
@@ -226,37 +233,36 @@ func (s *Server) failing(h http.Handler) http.Handler {
 	})
 }
 
+// apiError is a refusal: its code, with the status of the wire table.
 type apiError struct {
-	status        int
 	code, message string
 }
 
+func refuse(code, message string) *apiError { return &apiError{code, message} }
+
 func writeError(w http.ResponseWriter, status int, code, message string) {
-	writeJSON(w, status, map[string]any{"error": map[string]string{"code": code, "message": message}})
+	wire.WriteError(w, status, code, message)
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(v)
+// fail answers with e's code and its status.
+func fail(w http.ResponseWriter, e *apiError) {
+	wire.WriteError(w, wire.Status(e.code), e.code, e.message)
 }
 
 func (s *Server) info(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
-	n := len(s.order)
-	conf := 0
+	n := uint64(len(s.order))
+	var conf uint64
 	for _, e := range s.msgs {
 		if e.confirmedAt != 0 {
 			conf++
 		}
 	}
 	s.mu.Unlock()
-	writeJSON(w, http.StatusOK, map[string]any{
-		"node_id": hex.EncodeToString(make([]byte, 32)), "network": s.cfg.Network,
-		"network_id": fmt.Sprintf("%016x", uint64(s.params.Network)), "version": "clienttest",
-		"messages": n, "solid": n, "confirmed": conf, "unconfirmed": n - conf, "pending": 0, "tips": 2,
-		"validators": []any{}, "threshold": "2/3", "peers": []any{},
-		"messages_per_second": 0.0, "confirmed_per_second": 0.0,
+	wire.WriteJSON(w, http.StatusOK, wire.Info{
+		NodeID: dag.PublicKey{}.String(), Network: s.cfg.Network, NetworkID: wire.FormatNetworkID(s.params.Network),
+		Version: "clienttest", Messages: n, Solid: n, Confirmed: conf, Unconfirmed: n - conf, Tips: min(n, 2),
+		Validators: []wire.Validator{}, Threshold: "2/3", Peers: []wire.Peer{},
 	})
 }
 
@@ -264,8 +270,8 @@ func (s *Server) tips(w http.ResponseWriter, r *http.Request) {
 	size := 0
 	if v := r.URL.Query().Get("size"); v != "" {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			writeError(w, http.StatusBadRequest, "malformed", "size: not a non-negative integer")
+		if err != nil || n < 0 || n > dag.MaxPayload {
+			fail(w, refuse(wire.CodeBadRequest, "size must be 0.."+strconv.Itoa(dag.MaxPayload)))
 			return
 		}
 		size = n
@@ -275,117 +281,154 @@ func (s *Server) tips(w http.ResponseWriter, r *http.Request) {
 	p1 := s.order[max(len(s.order)-2, 0)]
 	minTS := max(s.msgs[p0].m.Timestamp, s.msgs[p1].m.Timestamp)
 	s.mu.Unlock()
-	writeJSON(w, http.StatusOK, map[string]any{
-		"parents": []string{p0.String(), p1.String()}, "min_timestamp": minTS,
-		"difficulty": s.params.Difficulty(dag.MinSize + size), "network": s.cfg.Network,
-		"network_id": fmt.Sprintf("%016x", uint64(s.params.Network)), "max_payload": s.params.MaxPayload,
+	wire.WriteJSON(w, http.StatusOK, wire.Tips{
+		Parents: []string{p0.String(), p1.String()}, MinTimestamp: minTS,
+		Difficulty: s.params.Difficulty(dag.MinSize + size), Network: s.cfg.Network,
+		NetworkID: wire.FormatNetworkID(s.params.Network), MaxPayload: s.params.MaxPayload,
 	})
 }
 
-func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
-	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(dag.MinSize+s.params.MaxPayload)))
+// readBody reads at most limit bytes of the body.
+func readBody(r *http.Request, limit int64) ([]byte, *apiError) {
+	b, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
 	if err != nil {
-		writeError(w, http.StatusRequestEntityTooLarge, "too_large", err.Error())
+		return nil, refuse(wire.CodeMalformed, err.Error())
+	}
+	if int64(len(b)) > limit {
+		return nil, refuse(wire.CodeTooLarge, fmt.Sprintf("body over %d bytes", limit))
+	}
+	return b, nil
+}
+
+func (s *Server) maxMessage() int { return dag.MinSize + s.params.MaxPayload }
+
+func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
+	raw, e := readBody(r, int64(s.maxMessage()))
+	if e != nil {
+		fail(w, e)
 		return
 	}
 	remote := r.URL.Query().Get("remote_pow") == "1"
 	m, e := s.accept(r.Context(), raw, remote)
 	if e != nil {
-		writeError(w, e.status, e.code, e.message)
+		fail(w, e)
 		return
 	}
-	w.Header().Set("Location", "/api/v1/messages/"+m.ID().String())
-	ans := map[string]any{"id": m.ID().String()}
+	w.Header().Set("Location", wire.PathMessages+"/"+m.ID().String())
+	ans := wire.Submitted{ID: m.ID().String()}
 	if remote {
-		ans["nonce"] = m.Nonce
+		ans.Nonce = &m.Nonce
 	}
-	writeJSON(w, http.StatusCreated, ans)
+	wire.WriteJSON(w, http.StatusCreated, ans)
 }
 
 func (s *Server) batch(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 8<<20))
+	body, e := readBody(r, wire.MaxBatchBytes)
+	if e != nil {
+		fail(w, e)
+		return
+	}
+	raws, err := wire.SplitBatch(body, s.maxMessage())
 	if err != nil {
-		writeError(w, http.StatusRequestEntityTooLarge, "too_large", err.Error())
+		fail(w, refuse(codeOf(err), err.Error()))
 		return
 	}
-	var raws [][]byte
-	for len(body) > 0 {
-		if len(body) < 4 {
-			writeError(w, http.StatusBadRequest, "malformed", "truncated length prefix")
-			return
-		}
-		n := binary.BigEndian.Uint32(body)
-		if uint64(len(body)-4) < uint64(n) {
-			writeError(w, http.StatusBadRequest, "malformed", "truncated message")
-			return
-		}
-		raws = append(raws, body[4:4+n])
-		body = body[4+n:]
-	}
-	if len(raws) > 4096 {
-		writeError(w, http.StatusRequestEntityTooLarge, "too_large", "more than 4096 messages")
-		return
-	}
-	results := make([]any, len(raws))
+	results := make([]wire.BatchResult, len(raws))
 	for i, raw := range raws {
 		m, e := s.accept(r.Context(), raw, false)
-		if e != nil {
-			results[i] = map[string]any{"status": e.status, "error": map[string]string{"code": e.code, "message": e.message}}
-			continue
+		switch {
+		case e == nil:
+			results[i] = wire.BatchResult{ID: m.ID().String(), Status: http.StatusCreated}
+		default:
+			results[i] = wire.BatchResult{Status: wire.Status(e.code), Error: &wire.Error{Code: e.code, Message: e.message}}
+			if m != nil {
+				results[i].ID = m.ID().String()
+			}
 		}
-		results[i] = map[string]any{"id": m.ID().String(), "status": http.StatusCreated}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"results": results})
+	wire.WriteJSON(w, http.StatusOK, wire.BatchResults{Results: results})
 }
 
-// accept checks raw as a node's API does and stores it.
+// codeOf is the code of an error of package dag.
+func codeOf(err error) string {
+	switch {
+	case errors.Is(err, dag.ErrTooLarge):
+		return wire.CodeTooLarge
+	case errors.Is(err, dag.ErrNetwork):
+		return wire.CodeWrongNetwork
+	case errors.Is(err, dag.ErrPoW):
+		return wire.CodeInsufficientPoW
+	case errors.Is(err, dag.ErrSignature):
+		return wire.CodeBadSignature
+	case errors.Is(err, dag.ErrTimestamp):
+		return wire.CodeInvalidTimestamp
+	}
+	return wire.CodeMalformed
+}
+
+// accept checks raw as a node's API does and stores it. A message that
+// decoded is returned with its refusal, so that a batch result names it.
 func (s *Server) accept(ctx context.Context, raw []byte, remote bool) (*dag.Message, *apiError) {
 	raw = bytes.Clone(raw)
 	m, err := s.params.Decode(raw)
-	if errors.Is(err, dag.ErrTooLarge) {
-		return nil, &apiError{http.StatusRequestEntityTooLarge, "too_large", err.Error()}
-	} else if err != nil {
-		return nil, &apiError{http.StatusBadRequest, "malformed", err.Error()}
+	if err != nil {
+		return nil, refuse(codeOf(err), err.Error())
 	}
 	if remote {
 		if !slices.Contains(s.cfg.RemotePoW, m.Issuer) {
-			return nil, &apiError{http.StatusForbidden, "forbidden", "remote proof of work is not offered to this key"}
+			return nil, refuse(wire.CodeForbidden, "remote proof of work is not offered to this key")
 		}
-		if _, err := pow.Solve(ctx, raw, s.params.Difficulty(len(raw)), 1); err != nil {
-			return nil, &apiError{http.StatusServiceUnavailable, "overloaded", err.Error()}
-		}
-		if m, err = s.params.Decode(raw); err != nil {
-			panic(err)
+		if m, err = s.solve(ctx, raw); err != nil {
+			return nil, refuse(wire.CodeOverloaded, err.Error())
 		}
 	}
 	if err := s.params.Check(m); err != nil {
-		code := "bad_signature"
-		switch {
-		case errors.Is(err, dag.ErrNetwork):
-			code = "wrong_network"
-		case errors.Is(err, dag.ErrPoW):
-			code = "insufficient_pow"
-		}
-		return nil, &apiError{http.StatusUnprocessableEntity, code, err.Error()}
+		return m, refuse(codeOf(err), err.Error())
+	}
+	if ahead := time.Duration(m.Timestamp - time.Now().UnixNano()); ahead > maxClockSkew {
+		return m, refuse(wire.CodeInvalidTimestamp, fmt.Sprintf("%v ahead of the clock", ahead.Round(time.Millisecond)))
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	id := m.ID()
-	if _, ok := s.msgs[id]; ok {
-		return nil, &apiError{http.StatusConflict, "duplicate", "the message is already in the ledger"}
+	if e := s.admitLocked(m); e != nil {
+		return m, e
+	}
+	s.storeLocked(m)
+	return m, nil
+}
+
+// solve does the proof of work of raw, in place, and decodes the result.
+func (s *Server) solve(ctx context.Context, raw []byte) (*dag.Message, error) {
+	if _, err := pow.Solve(ctx, raw, s.params.Difficulty(len(raw)), 1); err != nil {
+		return nil, err
+	}
+	return s.params.Decode(raw)
+}
+
+// admitLocked checks what depends on the ledger: duplicates, parents, the
+// issuer's sequence.
+func (s *Server) admitLocked(m *dag.Message) *apiError {
+	if _, ok := s.msgs[m.ID()]; ok {
+		return refuse(wire.CodeDuplicate, "the message is already in the ledger")
 	}
 	for _, p := range m.Parents {
 		pe, ok := s.msgs[p]
 		if !ok {
-			return nil, &apiError{http.StatusUnprocessableEntity, "unknown_parents", "parent " + p.String() + " is unknown"}
+			return refuse(wire.CodeUnknownParents, "parent "+p.String()+" is unknown")
 		}
 		if m.Timestamp < pe.m.Timestamp {
-			return nil, &apiError{http.StatusUnprocessableEntity, "invalid_timestamp", "older than parent " + p.String()}
+			return refuse(wire.CodeInvalidTimestamp, "older than parent "+p.String())
 		}
 	}
 	if last, ok := s.lastSeq[m.Issuer]; ok && m.Seq <= last {
-		return nil, &apiError{http.StatusConflict, "stale_sequence", fmt.Sprintf("seq %d, the issuer is at %d", m.Seq, last)}
+		return refuse(wire.CodeStaleSequence, fmt.Sprintf("seq %d, the issuer is at %d", m.Seq, last))
 	}
+	return nil
+}
+
+// storeLocked adds an admitted message and publishes its event.
+func (s *Server) storeLocked(m *dag.Message) {
+	id := m.ID()
 	s.lastSeq[m.Issuer] = m.Seq
 	e := &entry{m: m, pos: uint64(len(s.order))}
 	s.msgs[id] = e
@@ -396,27 +439,24 @@ func (s *Server) accept(ctx context.Context, raw []byte, remote bool) (*dag.Mess
 		}
 		s.msgs[p].children = append(s.msgs[p].children, id)
 	}
-	s.publishLocked("message", map[string]any{
-		"id": id.String(), "issuer": m.Issuer.String(), "seq": m.Seq, "position": e.pos,
-		"parents": []string{m.Parents[0].String(), m.Parents[1].String()}, "timestamp": m.Timestamp,
-	})
+	s.publishLocked(wire.AppendMessage(nil, &wire.MessageEvent{ID: id, Issuer: m.Issuer, Seq: m.Seq, Position: e.pos,
+		Parents: m.Parents, Timestamp: m.Timestamp}))
 	if s.cfg.AutoConfirm {
 		s.confirmLocked(id, e)
 	}
-	return m, nil
 }
 
 func (s *Server) lookup(w http.ResponseWriter, r *http.Request) (*entry, bool) {
 	id, err := dag.ParseID(r.PathValue("id"))
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "malformed", err.Error())
+		fail(w, refuse(wire.CodeMalformed, err.Error()))
 		return nil, false
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e, ok := s.msgs[id]
 	if !ok {
-		writeError(w, http.StatusNotFound, "not_found", "no message "+id.String())
+		fail(w, refuse(wire.CodeNotFound, "no message "+id.String()))
 		return nil, false
 	}
 	c := *e
@@ -424,28 +464,30 @@ func (s *Server) lookup(w http.ResponseWriter, r *http.Request) (*entry, bool) {
 	return &c, true
 }
 
-func (s *Server) get(w http.ResponseWriter, r *http.Request) {
-	e, ok := s.lookup(w, r)
-	if !ok {
-		return
-	}
-	m := e.m
-	children := make([]string, len(e.children))
-	for i, c := range e.children {
-		children[i] = c.String()
-	}
-	v := map[string]any{
-		"id": m.ID().String(), "version": m.Version, "network_id": fmt.Sprintf("%016x", uint64(m.Network)),
-		"parents": []string{m.Parents[0].String(), m.Parents[1].String()}, "issuer": m.Issuer.String(),
-		"seq": m.Seq, "timestamp": m.Timestamp, "payload": m.Payload, "signature": hex.EncodeToString(m.Signature[:]),
-		"nonce": m.Nonce, "position": e.pos, "solid": true, "confirmed": e.confirmedAt != 0,
-		"approval_weight": 0, "children": children,
-	}
+// message is e in the API's form.
+func (e *entry) message(children bool) wire.Message {
+	v := wire.NewMessage(e.m)
+	v.Position, v.Solid, v.Confirmed = e.pos, true, e.confirmedAt != 0
+	weight := uint64(0)
 	if e.confirmedAt != 0 {
-		v["confirmed_at"] = e.confirmedAt
-		v["approval_weight"] = 1
+		at := e.confirmedAt
+		v.ConfirmedAt, weight = &at, 1
 	}
-	writeJSON(w, http.StatusOK, v)
+	v.ApprovalWeight = &weight
+	if children {
+		cs := make([]string, len(e.children))
+		for i, c := range e.children {
+			cs[i] = c.String()
+		}
+		v.Children = &cs
+	}
+	return v
+}
+
+func (s *Server) get(w http.ResponseWriter, r *http.Request) {
+	if e, ok := s.lookup(w, r); ok {
+		wire.WriteJSON(w, http.StatusOK, e.message(true))
+	}
 }
 
 func (s *Server) raw(w http.ResponseWriter, r *http.Request) {
@@ -453,17 +495,70 @@ func (s *Server) raw(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Type", wire.ContentMessage)
 	w.Write(e.m.Bytes())
+}
+
+// issuerMessages lists an issuer's messages in sequence order, as the
+// node does, by a scan of everything held.
+func (s *Server) issuerMessages(w http.ResponseWriter, r *http.Request) {
+	key, err := dag.ParseID(r.PathValue("key"))
+	if err != nil {
+		fail(w, refuse(wire.CodeMalformed, err.Error()))
+		return
+	}
+	q := r.URL.Query()
+	limit := wire.DefaultPageLimit
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > wire.MaxPageLimit {
+			fail(w, refuse(wire.CodeBadRequest, "limit must be 1.."+strconv.Itoa(wire.MaxPageLimit)))
+			return
+		}
+		limit = n
+	}
+	after, hasAfter := uint64(0), false
+	if v := q.Get("after_seq"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			fail(w, refuse(wire.CodeBadRequest, "after_seq must be an unsigned integer"))
+			return
+		}
+		after, hasAfter = n, true
+	}
+	s.mu.Lock()
+	var mine []*entry
+	for _, id := range s.order {
+		if e := s.msgs[id]; e.m.Issuer == dag.PublicKey(key) && (!hasAfter || e.m.Seq > after) {
+			mine = append(mine, e)
+		}
+	}
+	slices.SortStableFunc(mine, func(a, b *entry) int { return cmp.Compare(a.m.Seq, b.m.Seq) })
+	page := wire.IssuerPage{Messages: []wire.Message{}}
+	for i, e := range mine {
+		if i == limit {
+			next := mine[limit-1].m.Seq
+			page.NextAfterSeq = &next
+			break
+		}
+		page.Messages = append(page.Messages, e.message(false))
+	}
+	s.mu.Unlock()
+	wire.WriteJSON(w, http.StatusOK, page)
+}
+
+// health answers /healthz and /readyz: the fake is always ready.
+func (s *Server) health(w http.ResponseWriter, r *http.Request) {
+	wire.WriteJSON(w, http.StatusOK, wire.Health{Status: "ok"})
 }
 
 func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	fl, ok := w.(http.Flusher)
 	if !ok {
-		writeError(w, http.StatusInternalServerError, "bad_request", "no streaming")
+		fail(w, refuse(wire.CodeInternal, "streaming unsupported"))
 		return
 	}
-	sub := &subscriber{ch: make(chan [2]string, subBuffer), overflow: make(chan struct{})}
+	sub := &subscriber{ch: make(chan []byte, subBuffer), overflow: make(chan struct{})}
 	s.mu.Lock()
 	s.subs[sub] = struct{}{}
 	s.mu.Unlock()
@@ -475,15 +570,15 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
 	w.WriteHeader(http.StatusOK)
-	io.WriteString(w, ": weft clienttest\n\n")
+	io.WriteString(w, wire.StreamOpen)
 	fl.Flush()
 	for {
 		select {
 		case ev := <-sub.ch:
-			fmt.Fprintf(w, "event: %s\ndata: %s\n\n", ev[0], ev[1])
+			w.Write(ev)
 			fl.Flush()
 		case <-sub.overflow:
-			io.WriteString(w, "event: overflow\ndata: {}\n\n")
+			io.WriteString(w, wire.Overflow)
 			fl.Flush()
 			return
 		case <-r.Context().Done():
