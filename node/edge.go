@@ -173,6 +173,8 @@ func Code(err error) string {
 		return "shutting_down"
 	case errors.Is(err, ErrNotFound):
 		return "not_found"
+	case errors.Is(err, ErrNotReady):
+		return "not_ready"
 	}
 	return "internal"
 }

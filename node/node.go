@@ -64,6 +64,8 @@ type Node struct {
 
 	inflight atomic.Int64
 	issuing  atomic.Bool
+	running  atomic.Bool                  // between Run's start and its drain
+	storeErr atomic.Pointer[storeFailure] // the last commit's error, nil after a success
 	snap     atomic.Pointer[snapshot]
 	started  time.Time
 
@@ -240,6 +242,7 @@ func (n *Node) Run(ctx context.Context) error {
 
 	loopDone := make(chan struct{})
 	go func() { defer close(loopDone); n.loop() }()
+	n.running.Store(true)
 
 	gossipCtx, stopGossip := context.WithCancel(context.Background())
 	n.gossipCtx = gossipCtx
@@ -253,6 +256,7 @@ func (n *Node) Run(ctx context.Context) error {
 
 	<-ctx.Done()
 	n.log.Info().Msg("stopping: draining the pipeline")
+	n.running.Store(false)
 	// Peers first: after the transport returns, no handler call is running.
 	stopGossip()
 	if err := <-gossipDone; err != nil {
@@ -504,9 +508,11 @@ func (n *Node) submitWrite(w *storage.Write, u dag.Update, items []*item, rb *re
 			it.finish(err)
 		}
 		if err != nil {
+			n.storeErr.Store(&storeFailure{err: err, at: time.Now()})
 			n.log.Error().Err(err).Int("messages", len(w.Records)).Msg("store write failed")
 			return
 		}
+		n.storeErr.Store(nil)
 		n.m.commitLatency.Observe(time.Since(start).Seconds())
 		n.m.stored.Add(float64(len(w.Records)))
 		n.m.confirmed.Add(float64(len(w.Confirmations)))
