@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 
 	"fmt"
 	"io"
@@ -67,6 +68,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.Serve
 // status maps a code of docs/API.md to its HTTP status.
 func status(code string) int {
 	switch code {
+	case "pending":
+		return http.StatusAccepted
 	case "malformed", "bad_request":
 		return http.StatusBadRequest
 	case "forbidden":
@@ -146,7 +149,13 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusCreated, map[string]any{"id": m.ID().String(), "nonce": m.Nonce})
 		return
 	}
-	if err := s.node.Submit(r.Context(), []*dag.Message{m})[0]; err != nil {
+	err = s.node.Submit(r.Context(), []*dag.Message{m})[0]
+	if errors.Is(err, node.ErrPending) {
+		w.Header().Set("Location", "/api/v1/messages/"+m.ID().String())
+		writeJSON(w, http.StatusAccepted, map[string]any{"id": m.ID().String(), "pending": true})
+		return
+	}
+	if err != nil {
 		fail(w, err)
 		return
 	}
@@ -212,7 +221,9 @@ func (s *Server) submitBatch(w http.ResponseWriter, r *http.Request) {
 	for k, err := range errs {
 		i := idx[k]
 		results[i].ID = msgs[k].ID().String()
-		if err != nil {
+		if errors.Is(err, node.ErrPending) {
+			results[i].Status = http.StatusAccepted
+		} else if err != nil {
 			code := node.Code(err)
 			results[i].Status, results[i].Error = status(code), &apiError{code, err.Error()}
 		} else {
@@ -283,6 +294,10 @@ func messageJSON(mi *node.MessageInfo, children bool) map[string]any {
 	}
 	if mi.Orphaned {
 		out["orphaned"] = true
+	}
+	if mi.Pending { // held for its parents, not stored
+		out["solid"], out["pending"] = false, true
+		delete(out, "position")
 	}
 	if mi.HasWeight {
 		out["approval_weight"] = mi.Weight

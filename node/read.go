@@ -80,6 +80,9 @@ type MessageInfo struct {
 	Weight      uint64 // approval weight, when HasWeight
 	HasWeight   bool   // the message is in the core's window
 	Children    []dag.ID
+	// Pending: the message is not stored; the node holds it, in memory,
+	// waiting for its parents (Pos, Confirmed and Children are zero).
+	Pending bool
 }
 
 // query runs fn on the core loop and waits for it.
@@ -98,9 +101,19 @@ func (n *Node) query(ctx context.Context, fn func(*dag.Core)) error {
 	}
 }
 
-// Message returns a stored message, ErrNotFound if it is not stored.
+// Message returns a stored message, or one the node holds waiting for its
+// parents (Pending), or ErrNotFound.
 func (n *Node) Message(ctx context.Context, id dag.ID) (*MessageInfo, error) {
 	e, err := n.store.Get(id)
+	if errors.Is(err, storage.ErrNotFound) {
+		var pm *dag.Message
+		if err := n.query(ctx, func(c *dag.Core) { pm, _ = c.PendingMessage(id) }); err != nil {
+			return nil, err
+		}
+		if pm != nil {
+			return &MessageInfo{Msg: pm, Pending: true}, nil
+		}
+	}
 	if err != nil {
 		return nil, storeErr(err)
 	}
