@@ -74,6 +74,7 @@ func NewWithOptions(n *node.Node, version string, log zerolog.Logger, opt Option
 	s.mux.HandleFunc("GET "+wire.PathEvents, s.events)
 	s.mux.Handle("GET "+wire.PathMetrics, promhttp.HandlerFor(n.Registry(), promhttp.HandlerOpts{}))
 	s.mux.HandleFunc("GET "+wire.PathHealth, s.health)
+	s.mux.HandleFunc("GET "+wire.PathReady, s.ready)
 	s.mux.HandleFunc("GET /{$}", s.dashboard)
 	s.route = wire.Route(s.mux)
 	return s
@@ -257,7 +258,13 @@ func offeredTips(in node.Info) uint64 { return uint64(max(in.Tips, 1)) }
 // messageJSON is a message as the API shows it.
 func messageJSON(mi *node.MessageInfo, children bool) wire.Message {
 	out := wire.NewMessage(mi.Msg)
-	out.Position, out.Solid, out.Confirmed, out.Orphaned = mi.Pos, true, mi.Confirmed, mi.Orphaned
+	out.Confirmed, out.Orphaned = mi.Confirmed, mi.Orphaned
+	if mi.Pending { // held for its parents, not stored
+		out.Pending = true
+	} else {
+		pos := mi.Pos
+		out.Position, out.Solid = &pos, true
+	}
 	if mi.Confirmed {
 		at := mi.ConfirmedAt
 		out.ConfirmedAt = &at
@@ -357,5 +364,15 @@ func (s *Server) issuerMessages(w http.ResponseWriter, r *http.Request) {
 
 // health answers while the process serves.
 func (s *Server) health(w http.ResponseWriter, r *http.Request) {
+	wire.WriteJSON(w, http.StatusOK, wire.Health{Status: "ok"})
+}
+
+// ready answers 200 when the node is ready (node.Ready), 503 not_ready
+// with the reason otherwise.
+func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
+	if err := s.node.Ready(); err != nil {
+		writeError(w, wire.CodeNotReady, err.Error())
+		return
+	}
 	wire.WriteJSON(w, http.StatusOK, wire.Health{Status: "ok"})
 }

@@ -168,7 +168,7 @@ func TestBadInputs(t *testing.T) {
 		{"wrong network", url, wrongNet.Bytes(), 422, "wrong_network"},
 		{"future timestamp", url, future.Bytes(), 422, "invalid_timestamp"},
 		{"older than parent", url, older.Bytes(), 422, "invalid_timestamp"},
-		{"unknown parents", url, orphan.Bytes(), 422, "unknown_parents"},
+		{"unknown parents: held, pending", url, orphan.Bytes(), 202, ""},
 		{"duplicate", url, good.Bytes(), 409, "duplicate"},
 		{"replayed sequence", url, replay.Bytes(), 409, "stale_sequence"},
 		{"remote pow, key not listed", url + "?remote_pow=1", notListed.Bytes(), 403, "forbidden"},

@@ -119,7 +119,8 @@ func TestCORS(t *testing.T) {
 	resp := preflight(good, "/api/v1/messages")
 	if resp.StatusCode != http.StatusNoContent || resp.Header.Get("Access-Control-Allow-Origin") != good ||
 		resp.Header.Get("Access-Control-Allow-Methods") != "POST, OPTIONS" ||
-		resp.Header.Get("Access-Control-Allow-Headers") != corsAllowHeaders {
+		resp.Header.Get("Access-Control-Allow-Headers") != corsAllowHeaders ||
+		resp.Header.Get("Access-Control-Max-Age") != "600" || resp.Header.Get("Vary") != "Origin" {
 		t.Errorf("preflight from %s: %d %v", good, resp.StatusCode, resp.Header)
 	}
 	if resp := preflight(good, "/api/v1/tips"); resp.Header.Get("Access-Control-Allow-Methods") != "GET, HEAD, OPTIONS" {
@@ -176,5 +177,49 @@ func TestInfoTipsAgreeWithTips(t *testing.T) {
 		if in.Tips == 0 || (in.Tips == 1 && tips.Parents[0] != tips.Parents[1]) {
 			t.Fatalf("info says %d tips; /tips gives %v", in.Tips, tips.Parents)
 		}
+	}
+}
+
+// TestReadyz: 200 while the node runs, 503 not_ready with the reason once
+// its pipeline stopped, while the process still serves (/healthz).
+func TestReadyz(t *testing.T) {
+	cfg := node.Config{DataDir: t.TempDir(), Identity: key(1), Network: "api-test", PoWBase: testPoWBase,
+		Store: storage.Config{NoSync: true}}
+	n, err := node.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(New(n, "test", zerolog.Nop()))
+	defer srv.Close()
+	resp, b := do(t, "GET", srv.URL+"/readyz", nil)
+	if resp.StatusCode != http.StatusServiceUnavailable || errorBody(t, b).Code != wire.CodeNotReady {
+		t.Fatalf("before Run: %d %s", resp.StatusCode, b)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- n.Run(ctx) }()
+	for n.Ready() != nil { // no event says the pipeline started: ask until it has
+		select {
+		case err := <-done:
+			t.Fatalf("Run: %v", err)
+		case <-time.After(time.Millisecond):
+		}
+	}
+	resp, b = do(t, "GET", srv.URL+"/readyz", nil)
+	var h wire.Health
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(b, &h) != nil || h.Status != "ok" {
+		t.Fatalf("running: %d %s", resp.StatusCode, b)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	resp, b = do(t, "GET", srv.URL+"/readyz", nil)
+	if e := errorBody(t, b); resp.StatusCode != http.StatusServiceUnavailable || e.Code != wire.CodeNotReady ||
+		e.Message != n.Ready().Error() || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("stopped: %d %s", resp.StatusCode, b)
+	}
+	if resp, _ := do(t, "GET", srv.URL+"/healthz", nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("healthz of a stopped node: %d", resp.StatusCode)
 	}
 }

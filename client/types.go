@@ -148,9 +148,13 @@ type MessageInfo struct {
 	Signature [dag.SignatureSize]byte
 	Nonce     uint64
 
-	// Position is the message's place in the node's log (local to the node).
+	// Position is the message's place in the node's log (local to the
+	// node); 0 while Pending.
 	Position uint64
 	Solid    bool
+	// Pending reports that the node holds the message for its parents: it
+	// is not stored yet (and not Solid).
+	Pending bool
 	// Confirmed reports whether the message is confirmed; ConfirmedAt is
 	// when, in unix nanoseconds (0 while unconfirmed).
 	Confirmed   bool
@@ -189,7 +193,11 @@ func (m MessageInfo) MarshalJSON() ([]byte, error) { return json.Marshal(m.wire(
 func (m *MessageInfo) wire() wire.Message {
 	w := wire.NewMessage(m.Message())
 	w.ID = m.ID.String() // what the node said, even where the fields disagree
-	w.Position, w.Solid, w.Confirmed, w.ApprovalWeight, w.Orphaned = m.Position, m.Solid, m.Confirmed, m.ApprovalWeight, m.Orphaned
+	w.Solid, w.Pending, w.Confirmed, w.ApprovalWeight, w.Orphaned = m.Solid, m.Pending, m.Confirmed, m.ApprovalWeight, m.Orphaned
+	if !m.Pending {
+		pos := m.Position
+		w.Position = &pos
+	}
 	if m.Confirmed {
 		at := m.ConfirmedAt
 		w.ConfirmedAt = &at
@@ -264,7 +272,13 @@ func fromWire(w *wire.Message) (MessageInfo, error) {
 		}
 	}
 	v.Version, v.Seq, v.Timestamp, v.Payload, v.Nonce = w.Version, w.Seq, w.Timestamp, w.Payload, w.Nonce
-	v.Position, v.Solid, v.Confirmed, v.ApprovalWeight, v.Orphaned = w.Position, w.Solid, w.Confirmed, w.ApprovalWeight, w.Orphaned
+	v.Solid, v.Pending, v.Confirmed, v.ApprovalWeight, v.Orphaned = w.Solid, w.Pending, w.Confirmed, w.ApprovalWeight, w.Orphaned
+	switch {
+	case w.Position != nil && !w.Pending:
+		v.Position = *w.Position
+	case w.Position == nil && !w.Pending:
+		return v, fmt.Errorf("position: absent from a message that is not pending")
+	}
 	if w.ConfirmedAt != nil {
 		v.ConfirmedAt = *w.ConfirmedAt
 	}

@@ -444,6 +444,29 @@ func (c *Core) cascade(now int64, id ID) {
 	}
 }
 
+// Reject tells the Core that the message id failed a stateless check
+// (Params.Check: encoding, network, proof of work, signature), so that a
+// message naming it as a parent is refused at once with ErrInvalidParent
+// instead of waiting for it; those already waiting are rejected in the next
+// Ready. err must be such a deterministic fault, the same on every node,
+// never a local policy's refusal. An id the Core holds is left alone.
+func (c *Core) Reject(now time.Time, id ID, err error) {
+	if c.Known(id) {
+		return
+	}
+	c.markInvalid(id, err)
+	c.cascade(now.UnixNano(), id)
+}
+
+// PendingMessage returns the message id if it waits for parents.
+func (c *Core) PendingMessage(id ID) (*Message, bool) {
+	pm, ok := c.pending[id]
+	if !ok {
+		return nil, false
+	}
+	return pm.msg, true
+}
+
 func (c *Core) markInvalid(id ID, err error) {
 	if len(c.invalid) >= c.cfg.MaxInvalid {
 		delete(c.invalid, c.invalidFIFO.pop())

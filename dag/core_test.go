@@ -443,3 +443,38 @@ func TestNotTips(t *testing.T) {
 		t.Fatal("both validators approved the device's message, and it is not confirmed")
 	}
 }
+
+// TestReject: a message refused by the stateless checks makes its children
+// invalid, those that come after it at once and those already waiting in
+// the next Ready; a message the core holds is not touched.
+func TestReject(t *testing.T) {
+	clk := newClock()
+	c := newCoreT(t, Config{Validators: validators(1)})
+	g := c.Genesis()
+	ts := clk.t.UnixNano()
+	bad := msg(pub(1), 1, ts, g)
+	waiting := msg(pub(2), 1, ts, bad.ID(), g)
+	mustAdd(t, c, clk.t, waiting, Pending)
+	if m, ok := c.PendingMessage(waiting.ID()); !ok || m != waiting {
+		t.Fatal("the waiting child is not pending")
+	}
+	c.Ready()
+
+	c.Reject(clk.t, bad.ID(), ErrSignature)
+	u := c.Ready()
+	if len(u.Rejected) != 1 || u.Rejected[0].ID != waiting.ID() || !errors.Is(u.Rejected[0].Err, ErrInvalidParent) {
+		t.Fatalf("rejected: %+v, want the waiting child with ErrInvalidParent", u.Rejected)
+	}
+	if _, ok := c.PendingMessage(waiting.ID()); ok {
+		t.Fatal("the rejected child is still pending")
+	}
+	late := msg(pub(3), 1, ts, g, bad.ID())
+	if st, err := c.Add(clk.t, late); st != Invalid || !errors.Is(err, ErrInvalidParent) {
+		t.Fatalf("a child after the rejection: %v %v, want Invalid, ErrInvalidParent", st, err)
+	}
+
+	good := msg(pub(4), 1, ts, g)
+	mustAdd(t, c, clk.t, good, Solid)
+	c.Reject(clk.t, good.ID(), ErrSignature) // held: left alone
+	mustAdd(t, c, clk.t, msg(pub(5), 1, ts, good.ID()), Solid)
+}

@@ -112,6 +112,14 @@ func TestProtocolVectors(t *testing.T) {
 			if strconv.Itoa(d) != v["difficulty"] {
 				t.Fatalf("difficulty %d, document says %s", d, v["difficulty"])
 			}
+			// The document's nonce is the first one counting up from 0.
+			probe := *m
+			for k := uint64(0); k < v.uint(t, "nonce"); k++ {
+				probe.SetNonce(k)
+				if pow.Meets(probe.ID(), d) {
+					t.Fatalf("nonce %d meets difficulty %d already; the document says %s, the first from 0", k, d, v["nonce"])
+				}
+			}
 			p := Params{Network: network, MaxPayload: DefaultMaxPayload, PoWBase: base}
 			dm, err := p.Decode(v.bytes(t, "encoding"))
 			if err != nil {

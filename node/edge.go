@@ -14,8 +14,16 @@ import (
 const edgeIssuers = 1 << 17
 
 // edge is the local admission policy for what devices submit: allowlist,
-// rate per issuer, clock skew, and sequence order. It never applies to
-// gossip: a valid message from a peer is never dropped by local policy.
+// clock skew, sequence order and rate per issuer. It runs after a message
+// has passed every check of its bytes (encoding, network, proof of work,
+// signature), so a message that names an issuer it was not signed by
+// charges that issuer nothing. It never applies to gossip: a valid message
+// from a peer is never dropped by local policy.
+//
+// The sequence rule keeps the node's own API from making an equivocation:
+// a device's message is refused when a different message of the same
+// issuer and sequence is stored or still in the node's pipeline (waiting
+// for parents, say). The same bytes again are not refused here.
 type edge struct {
 	skew    time.Duration
 	rate    float64
@@ -33,6 +41,9 @@ type issuerState struct {
 	seq    uint64 // highest sequence stored
 	seqID  dag.ID
 	hasSeq bool
+	// claims are the admitted messages not yet stored or refused, by
+	// sequence: at most the pipeline's and the core's bounds in all.
+	claims map[uint64]dag.ID
 }
 
 func newEdge(cfg Config) *edge {
@@ -62,7 +73,19 @@ func (e *edge) setAllow(keys []dag.PublicKey) {
 	e.mu.Unlock()
 }
 
-// admit applies the policy to one message at time now.
+// state returns the issuer's state, creating it. Call with e.mu held.
+func (e *edge) state(k dag.PublicKey, now time.Time) *issuerState {
+	st := e.issuers.get(k)
+	if st == nil {
+		st = &issuerState{tokens: e.burst, last: now}
+		e.issuers.put(k, st)
+	}
+	return st
+}
+
+// admit applies the policy to one message at time now, a message that has
+// passed every check of its bytes. On success the message holds its
+// sequence until committed or released.
 func (e *edge) admit(now time.Time, m *dag.Message) error {
 	if m.Timestamp > now.Add(e.skew).UnixNano() {
 		return fmt.Errorf("%w: %v ahead", ErrFuture, time.Duration(m.Timestamp-now.UnixNano()).Round(time.Millisecond))
@@ -72,13 +95,13 @@ func (e *edge) admit(now time.Time, m *dag.Message) error {
 	if e.allow != nil && !e.allow[m.Issuer] {
 		return ErrNotAllowed
 	}
-	st := e.issuers.get(m.Issuer)
-	if st == nil {
-		st = &issuerState{tokens: e.burst, last: now}
-		e.issuers.put(m.Issuer, st)
-	}
-	if st.hasSeq && (m.Seq < st.seq || (m.Seq == st.seq && m.ID() != st.seqID)) {
+	st := e.state(m.Issuer, now)
+	id := m.ID()
+	if st.hasSeq && (m.Seq < st.seq || (m.Seq == st.seq && id != st.seqID)) {
 		return fmt.Errorf("%w: %d, last stored %d", ErrStaleSequence, m.Seq, st.seq)
+	}
+	if other, ok := st.claims[m.Seq]; ok && other != id {
+		return fmt.Errorf("%w: %d is taken by %s, which is in the pipeline", ErrStaleSequence, m.Seq, other)
 	}
 	if e.rate > 0 {
 		st.tokens = min(e.burst, st.tokens+now.Sub(st.last).Seconds()*e.rate)
@@ -88,20 +111,37 @@ func (e *edge) admit(now time.Time, m *dag.Message) error {
 		}
 		st.tokens--
 	}
+	if st.claims == nil {
+		st.claims = make(map[uint64]dag.ID)
+	}
+	st.claims[m.Seq] = id
 	return nil
 }
 
-// committed records that a device's message is stored.
+// committed records that a device's message is stored, whoever sent it.
 func (e *edge) committed(m *dag.Message) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	st := e.issuers.get(m.Issuer)
-	if st == nil {
-		st = &issuerState{tokens: e.burst, last: time.Now()}
-		e.issuers.put(m.Issuer, st)
-	}
+	st := e.state(m.Issuer, time.Now())
 	if !st.hasSeq || m.Seq > st.seq {
 		st.seq, st.seqID, st.hasSeq = m.Seq, m.ID(), true
+	}
+	st.dropClaim(m.Seq, m.ID())
+}
+
+// release gives up the sequence an admitted message held: the node refused
+// it for good (an invalid parent, parents that never came).
+func (e *edge) release(m *dag.Message) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if st := e.issuers.get(m.Issuer); st != nil {
+		st.dropClaim(m.Seq, m.ID())
+	}
+}
+
+func (st *issuerState) dropClaim(seq uint64, id dag.ID) {
+	if st.claims[seq] == id {
+		delete(st.claims, seq)
 	}
 }
 
@@ -159,6 +199,8 @@ func Code(err error) string {
 		return "invalid_parent"
 	case errors.Is(err, ErrUnknownParents):
 		return "unknown_parents"
+	case errors.Is(err, ErrPending):
+		return "pending"
 	case errors.Is(err, ErrDuplicate):
 		return "duplicate"
 	case errors.Is(err, ErrStaleSequence):
@@ -173,6 +215,8 @@ func Code(err error) string {
 		return "shutting_down"
 	case errors.Is(err, ErrNotFound):
 		return "not_found"
+	case errors.Is(err, ErrNotReady):
+		return "not_ready"
 	}
 	return "internal"
 }

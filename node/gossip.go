@@ -82,6 +82,7 @@ type peerState struct {
 	kick     chan struct{}
 	running  bool
 	lastSync time.Time
+	caughtUp bool // a catch-up reached the end of the peer's log once
 }
 
 // gossiper holds the node's gossip state.
@@ -369,7 +370,10 @@ func (n *Node) syncWorker(peer dag.PublicKey, ps *peerState) {
 		n.gossip.mu.Lock()
 		fetch := ps.cursor
 		n.gossip.mu.Unlock()
-		var flight []page
+		var (
+			flight   []page
+			caughtUp bool
+		)
 		for {
 			raws, next, done, err := n.gossip.t.Sync(ctx, peer, fetch, syncPage)
 			if err != nil {
@@ -383,12 +387,21 @@ func (n *Node) syncWorker(peer dag.PublicKey, ps *peerState) {
 				flight = flight[1:]
 				n.saveCursors()
 			}
-			if done || len(raws) == 0 || ctx.Err() != nil {
+			if done || len(raws) == 0 {
+				caughtUp = true
+				break
+			}
+			if ctx.Err() != nil {
 				break
 			}
 		}
 		for _, p := range flight {
 			settle(p)
+		}
+		if caughtUp {
+			n.gossip.mu.Lock()
+			ps.caughtUp = true
+			n.gossip.mu.Unlock()
 		}
 		n.saveCursors()
 		timer.Reset(n.cfg.SyncInterval + rand.N(n.cfg.SyncInterval/4+1))
@@ -495,6 +508,19 @@ func (n *Node) Peers() []PeerInfo {
 		}
 	}
 	return out
+}
+
+// caughtUp reports whether the node has caught up with at least one peer
+// since it started.
+func (g *gossiper) caughtUp() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, ps := range g.peers {
+		if ps.caughtUp {
+			return true
+		}
+	}
+	return false
 }
 
 // GossipAddr returns the address gossip listens on, or nil.

@@ -3,7 +3,9 @@ package node
 import (
 	"context"
 	"crypto/ed25519"
+	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -196,11 +198,37 @@ func TestCatchUp(t *testing.T) {
 	tn.stops[2]()
 	ids = append(ids, send(tn.nodes[1], 500)...)
 
-	// Node 2 comes back on its store; it missed 500 messages.
+	// Node 2 comes back on its store; it missed 500 messages. It is ready
+	// once it has caught up with a peer.
 	cfg := tn.cfgs[2]
 	back, _ := runNode(t, cfg)
 	tn.nodes[2] = back
 	converge(t, tn, ids, 60*time.Second)
+	deadline := time.Now().Add(10 * time.Second)
+	for back.Ready() != nil && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := back.Ready(); err != nil {
+		t.Fatalf("caught up, Ready() = %v", err)
+	}
+}
+
+// TestReadyWaitsForAPeer: a node with peers is not ready until it has
+// caught up with one of them.
+func TestReadyWaitsForAPeer(t *testing.T) {
+	addrs := freeAddrs(t, 2)
+	vals, peersOf := mesh(addrs, 100)
+	// Only node 0 runs: its one peer never answers.
+	n, _ := runNode(t, Config{DataDir: t.TempDir(), Identity: testKey(100), Network: "node-test", NoPoW: true,
+		Validators: vals, GossipListen: addrs[0], Peers: peersOf[0], Store: storage.Config{NoSync: true}})
+	deadline := time.Now().Add(5 * time.Second)
+	for !n.running.Load() && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	err := n.Ready()
+	if !errors.Is(err, ErrNotReady) || !strings.Contains(err.Error(), "caught up") {
+		t.Fatalf("peer away: Ready() = %v, want not caught up", err)
+	}
 }
 
 // TestPageCopiesCheckedOnce: a catch-up page's copy of a message that is

@@ -49,6 +49,7 @@ type Node struct {
 	m       *metrics
 	hub     *hub
 	edge    *edge
+	equivs  equivocations
 
 	verifyQ chan *job
 	coreQ   chan *job
@@ -64,12 +65,15 @@ type Node struct {
 
 	inflight atomic.Int64
 	issuing  atomic.Bool
+	running  atomic.Bool                  // between Run's start and its drain
+	storeErr atomic.Pointer[storeFailure] // the last commit's error, nil after a success
 	snap     atomic.Pointer[snapshot]
 	started  time.Time
 
 	// Owned by the core loop.
 	core        *dag.Core
 	waiters     map[dag.ID]*item
+	copies      map[dag.ID][]*item // resubmissions of a waiter's message, answered with it
 	devUnconf   map[dag.ID]int64 // others' unconfirmed messages -> when solid
 	ownSeq      uint64
 	lastOwn     time.Time // when the node last issued its own message
@@ -131,6 +135,7 @@ func New(cfg Config) (*Node, error) {
 		queries:   make(chan func(*dag.Core)),
 		own:       make(chan *dag.Message, 1),
 		waiters:   make(map[dag.ID]*item),
+		copies:    make(map[dag.ID][]*item),
 		devUnconf: make(map[dag.ID]int64),
 		ownSeq:    uint64(time.Now().UnixNano()),
 		rng:       rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
@@ -240,6 +245,7 @@ func (n *Node) Run(ctx context.Context) error {
 
 	loopDone := make(chan struct{})
 	go func() { defer close(loopDone); n.loop() }()
+	n.running.Store(true)
 
 	gossipCtx, stopGossip := context.WithCancel(context.Background())
 	n.gossipCtx = gossipCtx
@@ -253,6 +259,7 @@ func (n *Node) Run(ctx context.Context) error {
 
 	<-ctx.Done()
 	n.log.Info().Msg("stopping: draining the pipeline")
+	n.running.Store(false)
 	// Peers first: after the transport returns, no handler call is running.
 	stopGossip()
 	if err := <-gossipDone; err != nil {
@@ -329,15 +336,30 @@ func (n *Node) shutdown() {
 		it.finish(ErrShuttingDown)
 		delete(n.waiters, id)
 	}
+	for id, its := range n.copies {
+		for _, it := range its {
+			it.finish(ErrShuttingDown)
+		}
+		delete(n.copies, id)
+	}
 	n.commitsDone.Wait()
 }
 
-// handle hands a job's open items to the core.
+// maxCopies bounds the resubmissions of one waiting message that wait
+// with it; past it, a resubmission is answered ErrPending at once.
+const maxCopies = 16
+
+// handle hands a job's open items to the core. Items a verifier refused
+// for a fault of their bytes tell the core, so that their children are
+// refused at once.
 func (n *Node) handle(j *job) {
 	now := time.Now()
 	for i := range j.items {
 		it := &j.items[i]
 		if it.state.Load() != 0 {
+			if it.state.Load() == 2 && deterministic(it.err) {
+				n.core.Reject(now, it.msg.ID(), it.err)
+			}
 			continue // settled by a verifier
 		}
 		st, err := n.core.Add(now, it.msg)
@@ -354,14 +376,53 @@ func (n *Node) handle(j *job) {
 				n.stepPeers[j.from] = true
 			}
 		case dag.Duplicate:
-			it.finish(ErrDuplicate)
+			n.duplicate(it)
 		case dag.Invalid:
 			it.finish(err)
+			n.release(it)
 			if j.peer {
 				n.penalize(j.from, err)
 			}
 		}
 	}
+}
+
+// duplicate answers a message the core has already: a copy of one that
+// waits in the pipeline (for its parents, or for its commit) gets the same
+// answer as the first; otherwise it is a duplicate.
+func (n *Node) duplicate(it *item) {
+	id := it.msg.ID()
+	first, ok := n.waiters[id]
+	switch {
+	case !ok:
+		it.finish(ErrDuplicate)
+	case len(n.copies[id]) >= maxCopies:
+		it.finish(ErrPending)
+	default:
+		it.waiting.Store(first.waiting.Load())
+		n.copies[id] = append(n.copies[id], it)
+	}
+}
+
+// release gives back the sequence the edge held for a device's message
+// that the node refused for good.
+func (n *Node) release(it *item) {
+	if it.claimed {
+		n.edge.release(it.msg)
+	}
+}
+
+// takeWaiters removes and returns the items waiting for id: the first
+// submission and its copies.
+func (n *Node) takeWaiters(id dag.ID) []*item {
+	it, ok := n.waiters[id]
+	if !ok {
+		return nil
+	}
+	delete(n.waiters, id)
+	its := append([]*item{it}, n.copies[id]...)
+	delete(n.copies, id)
+	return its
 }
 
 // flush takes the core's work and hands it to the store; submitters are
@@ -378,13 +439,13 @@ func (n *Node) flush() {
 		if n.gossip != nil && errors.Is(r.Err, dag.ErrExpired) {
 			n.gossip.seen.forget(r.ID) // may come again once its parents are here
 		}
-		if it, ok := n.waiters[r.ID]; ok {
-			delete(n.waiters, r.ID)
+		for _, it := range n.takeWaiters(r.ID) {
 			if errors.Is(r.Err, dag.ErrExpired) {
 				it.finish(ErrUnknownParents)
 			} else {
 				it.finish(r.Err)
 			}
+			n.release(it)
 		}
 	}
 	for _, o := range u.Orphaned {
@@ -392,6 +453,7 @@ func (n *Node) flush() {
 	}
 	for _, e := range u.Equivocations {
 		n.m.equivocations.Inc()
+		n.equivs.add(Equivocation{Issuer: e.Issuer, Seq: e.Seq, First: e.First, Second: e.Second, SeenAt: time.Now()})
 		n.log.Warn().Str("issuer", e.Issuer.String()).Uint64("seq", e.Seq).
 			Str("first", e.First.String()).Str("second", e.Second.String()).Msg("equivocation")
 	}
@@ -402,12 +464,13 @@ func (n *Node) flush() {
 	now := time.Now().UnixNano()
 	for _, s := range u.Solid {
 		id := s.Msg.ID()
-		it, ok := n.waiters[id]
-		if ok {
-			delete(n.waiters, id)
-			items = append(items, it)
-		}
+		its := n.takeWaiters(id)
+		items = append(items, its...)
 		if s.Pos != 0 {
+			var it *item
+			if len(its) > 0 {
+				it = its[0]
+			}
 			rb.add(s.Msg.Bytes(), it)
 		}
 		if !n.vals[s.Msg.Issuer] {
@@ -504,9 +567,11 @@ func (n *Node) submitWrite(w *storage.Write, u dag.Update, items []*item, rb *re
 			it.finish(err)
 		}
 		if err != nil {
+			n.storeErr.Store(&storeFailure{err: err, at: time.Now()})
 			n.log.Error().Err(err).Int("messages", len(w.Records)).Msg("store write failed")
 			return
 		}
+		n.storeErr.Store(nil)
 		n.m.commitLatency.Observe(time.Since(start).Seconds())
 		n.m.stored.Add(float64(len(w.Records)))
 		n.m.confirmed.Add(float64(len(w.Confirmations)))

@@ -149,3 +149,31 @@ func TestSecondNodeOnDirRefused(t *testing.T) {
 		t.Fatalf("second node: %v", err)
 	}
 }
+
+func TestReady(t *testing.T) {
+	n, err := New(Config{DataDir: t.TempDir(), Identity: testKey(1), Network: "node-test", NoPoW: true,
+		Store: storage.Config{NoSync: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Ready(); !errors.Is(err, ErrNotReady) {
+		t.Fatalf("before Run: Ready() = %v, want ErrNotReady", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- n.Run(ctx) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for n.Ready() != nil && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if err := n.Ready(); err != nil {
+		t.Fatalf("running alone: Ready() = %v", err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Ready(); !errors.Is(err, ErrNotReady) {
+		t.Fatalf("after Run: Ready() = %v, want ErrNotReady", err)
+	}
+}

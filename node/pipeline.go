@@ -64,7 +64,11 @@ func (n *Node) verifier() {
 			}
 		}
 		n.verify(v, msgs, its, errs)
+		now := time.Now()
 		for _, j := range jobs {
+			if !j.peer && !j.self {
+				n.admit(now, j)
+			}
 			if j.peer {
 				for i := range j.items {
 					if it := &j.items[i]; it.state.Load() == 2 && errors.Is(it.err, dag.ErrSignature) {
@@ -75,6 +79,23 @@ func (n *Node) verifier() {
 			}
 			n.coreQ <- j
 		}
+	}
+}
+
+// admit applies the edge policy to a device job's items that passed every
+// check: policy comes last, so that a message that fails a check charges
+// nothing to the issuer it names.
+func (n *Node) admit(now time.Time, j *job) {
+	for i := range j.items {
+		it := &j.items[i]
+		if it.state.Load() != 0 {
+			continue
+		}
+		if err := n.edge.admit(now, it.msg); err != nil {
+			it.finish(err)
+			continue
+		}
+		it.claimed = true
 	}
 }
 
@@ -164,9 +185,12 @@ func (n *Node) issuer(ctx context.Context) {
 }
 
 // Submit hands device messages to the pipeline and waits until each is
-// durable or refused: the result for msgs[i] is errs[i], nil when stored.
-// The edge policy applies (allowlist, rate, clock skew, sequence). It is
-// safe for concurrent use; msgs must have been decoded with Params().
+// durable or refused: the result for msgs[i] is errs[i], nil when stored,
+// ErrPending when the node holds it for parents that have not arrived
+// within Config.SubmitTimeout. Each message is checked first (proof of
+// work, duplicates, signature), then the edge policy applies (clock skew,
+// allowlist, sequence, rate). It is safe for concurrent use; msgs must have
+// been decoded with Params().
 func (n *Node) Submit(ctx context.Context, msgs []*dag.Message) []error {
 	return n.submit(ctx, msgs)
 }
@@ -177,17 +201,10 @@ func (n *Node) submit(ctx context.Context, msgs []*dag.Message) []error {
 	}
 	j := newJob(msgs)
 	snap := n.snap.Load()
-	overloaded := n.inflight.Load()+int64(len(msgs)) > int64(n.cfg.MaxInflight) ||
-		snap.stats.Unconfirmed > n.cfg.MaxUnconfirmed
-	now := time.Now()
-	for i := range j.items {
-		it := &j.items[i]
-		if overloaded {
-			it.finish(ErrOverloaded)
-			continue
-		}
-		if err := n.edge.admit(now, it.msg); err != nil {
-			it.finish(err)
+	if n.inflight.Load()+int64(len(msgs)) > int64(n.cfg.MaxInflight) ||
+		snap.stats.Unconfirmed > n.cfg.MaxUnconfirmed {
+		for i := range j.items {
+			j.items[i].finish(ErrOverloaded)
 		}
 	}
 	n.inflight.Add(int64(len(msgs)))
@@ -220,20 +237,23 @@ func (n *Node) submit(ctx context.Context, msgs []*dag.Message) []error {
 }
 
 // SubmitRemotePoW does the proof of work for a device the operator listed,
-// then submits its message like Submit. The signature is checked before any
-// work is done.
+// then submits its message like Submit. The network and the signature are
+// checked before the permission and before any work is done; a nonce that
+// already meets the difficulty is kept.
 func (n *Node) SubmitRemotePoW(ctx context.Context, m *dag.Message) error {
-	if !n.edge.remotePoW(m.Issuer) {
-		return ErrRemotePoW
-	}
 	if m.Network != n.params.Network {
 		return fmt.Errorf("%w: %016x", dag.ErrNetwork, uint64(m.Network))
 	}
 	if !m.VerifySignature() {
 		return dag.ErrSignature
 	}
-	if err := m.Solve(ctx, n.params, 0); err != nil {
-		return err
+	if !n.edge.remotePoW(m.Issuer) {
+		return ErrRemotePoW
+	}
+	if err := n.params.CheckCheap(m); err != nil {
+		if err := m.Solve(ctx, n.params, 0); err != nil {
+			return err
+		}
 	}
 	return n.submit(ctx, []*dag.Message{m})[0]
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"time"
 
 	"github.com/weftnet/weft/dag"
 	"github.com/weftnet/weft/storage"
@@ -79,6 +80,9 @@ type MessageInfo struct {
 	Weight      uint64 // approval weight, when HasWeight
 	HasWeight   bool   // the message is in the core's window
 	Children    []dag.ID
+	// Pending: the message is not stored; the node holds it, in memory,
+	// waiting for its parents (Pos, Confirmed and Children are zero).
+	Pending bool
 }
 
 // query runs fn on the core loop and waits for it.
@@ -97,9 +101,19 @@ func (n *Node) query(ctx context.Context, fn func(*dag.Core)) error {
 	}
 }
 
-// Message returns a stored message, ErrNotFound if it is not stored.
+// Message returns a stored message, or one the node holds waiting for its
+// parents (Pending), or ErrNotFound.
 func (n *Node) Message(ctx context.Context, id dag.ID) (*MessageInfo, error) {
 	e, err := n.store.Get(id)
+	if errors.Is(err, storage.ErrNotFound) {
+		var pm *dag.Message
+		if err := n.query(ctx, func(c *dag.Core) { pm, _ = c.PendingMessage(id) }); err != nil {
+			return nil, err
+		}
+		if pm != nil {
+			return &MessageInfo{Msg: pm, Pending: true}, nil
+		}
+	}
 	if err != nil {
 		return nil, storeErr(err)
 	}
@@ -185,3 +199,30 @@ func storeErr(err error) error {
 // empty lets every device in. It takes effect for the next submission and
 // is safe for concurrent use.
 func (n *Node) SetAllowlist(keys []dag.PublicKey) { n.edge.setAllow(keys) }
+
+// ErrNotReady: the node is not ready to serve devices; the error says why.
+var ErrNotReady = errors.New("node: not ready")
+
+// storeFailure is a commit that failed, for Ready.
+type storeFailure struct {
+	err error
+	at  time.Time
+}
+
+// Ready returns nil when the node is ready to take and serve messages: its
+// pipeline runs, its last commit succeeded, and, when it has peers, it has
+// caught up with at least one of them since it started. Otherwise it
+// returns an error wrapping ErrNotReady that says why. It is safe for
+// concurrent use.
+func (n *Node) Ready() error {
+	if !n.running.Load() {
+		return fmt.Errorf("%w: the pipeline is not running", ErrNotReady)
+	}
+	if f := n.storeErr.Load(); f != nil {
+		return fmt.Errorf("%w: the store failed to commit at %s: %v", ErrNotReady, f.at.UTC().Format(time.RFC3339), f.err)
+	}
+	if n.gossip != nil && len(n.cfg.Peers) > 0 && !n.gossip.caughtUp() {
+		return fmt.Errorf("%w: not yet caught up with any peer", ErrNotReady)
+	}
+	return nil
+}

@@ -22,6 +22,10 @@ var (
 	ErrRemotePoW      = errors.New("node: remote proof of work not allowed for this issuer")
 	ErrOverloaded     = errors.New("node: overloaded")
 	ErrUnknownParents = errors.New("node: parents unknown")
+	// ErrPending is not a refusal: the message passed every check and the
+	// node holds it, in memory, until its parents arrive (dag.Config's
+	// PendingTTL); it is stored then. It is not durable yet.
+	ErrPending = errors.New("node: accepted, waiting for parents")
 	ErrShuttingDown   = errors.New("node: shutting down")
 	ErrNotFound       = errors.New("node: no such message")
 )
@@ -36,6 +40,9 @@ type item struct {
 	job   *job
 	// waiting: the core holds it for missing parents.
 	waiting atomic.Bool
+	// claimed: the edge admitted it and holds its sequence (set by a
+	// verifier before the job goes to the core loop).
+	claimed bool
 }
 
 // job is one submission: the items a caller waits for together.
@@ -89,9 +96,10 @@ func (it *item) settled() error {
 }
 
 // wait returns each item's error once all are settled, or, when ctx or the
-// timeout ends first, settles the open ones: with ErrUnknownParents those
-// the core holds for missing parents, with ErrOverloaded the others (if
-// they are stored later, nobody is told). The caller's view is final.
+// timeout ends first, settles the open ones: with ErrPending those the core
+// holds for missing parents (they are stored when the parents come), with
+// ErrOverloaded the others (if they are stored later, nobody is told). The
+// caller's view is final.
 func (j *job) wait(ctx context.Context, timeout time.Duration) []error {
 	t := time.NewTimer(timeout)
 	defer t.Stop()
@@ -106,7 +114,7 @@ func (j *job) wait(ctx context.Context, timeout time.Duration) []error {
 		// No-op for the settled ones. Those the core holds for parents wait
 		// for parents; the others were too slow in a busy pipeline.
 		if it.waiting.Load() {
-			it.finish(ErrUnknownParents)
+			it.finish(ErrPending)
 		} else {
 			it.finish(fmt.Errorf("%w: not stored within the submit timeout", ErrOverloaded))
 		}

@@ -45,8 +45,8 @@ type Config struct {
 	FlushEvery int
 
 	// MaxSize, if positive, bounds the file in bytes: a transaction that
-	// would grow it beyond fails, and with it the writer (ErrFailed). Default
-	// no bound.
+	// would grow it beyond fails (Failing), as on a full disk. Default no
+	// bound.
 	MaxSize int64
 
 	// MergeFanIn is how many runs of one level the ID and issuer indexes

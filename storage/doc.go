@@ -37,10 +37,14 @@
 // A Write with a record out of position order (ErrOutOfOrder), or with a
 // record whose fields disagree with its Raw (a *RecordError, wrapping
 // ErrInvalidRecord), is refused whole and the Writes after it proceed. A
-// transaction that fails to commit (a full disk, an I/O error) fails every
-// Write in it and stops the writer for good: every later Write gets an error
-// wrapping ErrFailed. The file still holds the last committed state; reopen
-// to continue.
+// transaction that fails to commit (a full disk, an I/O error) is retried,
+// the same Writes at the same positions, every 10 ms at first and then at
+// most every second, until it commits: nothing of it is acknowledged
+// before, and once space is back the writer goes on by itself. Meanwhile
+// Failing reports the cause, reads see the last committed state, and the
+// queue fills, so Submit blocks: callers should check Failing and stop
+// submitting. Close gives up on a failing transaction: its Writes and every
+// later one get an error wrapping ErrFailed.
 //
 // Open refuses a store written in another format version with a
 // *FormatError (wrapping ErrFormat) and leaves it untouched: stores are not

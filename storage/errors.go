@@ -39,10 +39,10 @@ var (
 	// panics on what it reads from disk; it returns this.
 	ErrCorrupt = errors.New("storage: corrupt data")
 
-	// ErrFailed: a transaction failed to commit (disk full, I/O error). The
-	// writer stops: every Write in that transaction and every later one gets
-	// an error wrapping ErrFailed and the cause. Reads still work and see the
-	// last committed state; reopen the Store to write again.
+	// ErrFailed: a transaction fails to commit (disk full, I/O error).
+	// Store.Failing wraps it while the writer retries; the Writes of a
+	// transaction that Close gave up on, and every later one, get it with
+	// the cause. Reads still work and see the last committed state.
 	ErrFailed = errors.New("storage: writer failed")
 
 	// ErrConfig: a Config field is out of range.

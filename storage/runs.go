@@ -74,6 +74,28 @@ func (m *memtable) add(id, issuer *[32]byte, seq, pos uint64) {
 	m.issuers[*issuer] = append(m.issuers[*issuer], SeqPos{Seq: seq, Pos: pos})
 }
 
+// truncate drops the entries of positions at or after pos: those of a
+// transaction that failed to commit.
+func (m *memtable) truncate(pos uint64) {
+	for id, p := range m.ids {
+		if p >= pos {
+			delete(m.ids, id)
+		}
+	}
+	for k, sps := range m.issuers {
+		i := len(sps)
+		for i > 0 && sps[i-1].Pos >= pos {
+			i--
+		}
+		switch {
+		case i == 0:
+			delete(m.issuers, k)
+		case i < len(sps):
+			m.issuers[k] = sps[:i]
+		}
+	}
+}
+
 // A runIndex is one of the two indexes kept in runs: its parent bucket, and
 // the sizes of its keys and values (every entry has exactly these).
 type runIndex struct {

@@ -7,6 +7,7 @@ import (
 	"math"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
@@ -38,6 +39,14 @@ type Store struct {
 	closed  bool
 	queue   chan request
 	stopped chan struct{} // closed when the writer goroutine returns
+	closing chan struct{} // closed when Close begins: a retrying writer gives up
+
+	// failing is the commit failure the writer is retrying, nil while
+	// commits succeed.
+	failing atomic.Pointer[Failure]
+	// hook, if set (by tests), runs before each commit's transaction; an
+	// error fails the commit as a full disk would.
+	hook atomic.Pointer[func() error]
 
 	closeOnce sync.Once
 	closeErr  error
@@ -54,7 +63,7 @@ type Store struct {
 	// Committed state, published by the writer after each commit.
 	nextPos   atomic.Uint64
 	confirmed atomic.Uint64
-	stats     struct{ commits, writes, records, confirmations, runs, merges atomic.Uint64 }
+	stats     struct{ commits, writes, records, confirmations, runs, merges, failures atomic.Uint64 }
 
 	w writer // owned by the writer goroutine
 }
@@ -100,6 +109,7 @@ func Open(path string, cfg Config) (*Store, error) {
 		path:    path,
 		queue:   make(chan request, cfg.QueueLen),
 		stopped: make(chan struct{}),
+		closing: make(chan struct{}),
 		seed:    maphash.MakeSeed(),
 	}
 	if err := s.restore(); err != nil {
@@ -231,9 +241,10 @@ func binaryPos(pos uint64) []byte { return appendPosKey(make([]byte, 0, 8), pos)
 // with w's outcome: nil from the writer goroutine after the transaction that
 // holds w has committed and (unless Config.NoSync) reached the disk; an error
 // wrapping ErrOutOfOrder, or a *RecordError (wrapping ErrInvalidRecord), if w
-// was refused (nothing of it was applied); an error wrapping ErrFailed if the
-// writer has failed; or ErrClosed, called by Submit itself, if the Store is
-// closed. done is called in submission order for Writes that reached the
+// was refused (nothing of it was applied); an error wrapping ErrFailed if
+// its transaction could not commit before Close gave up on it (a commit that
+// fails is retried until it succeeds or Close is called, see Failing); or
+// ErrClosed, called by Submit itself, if the Store is closed. done is called in submission order for Writes that reached the
 // queue. It runs on the writer goroutine, which waits for it: it must return
 // quickly, and must not call Submit (which can block on a full queue that
 // only the writer drains) or Close.
@@ -269,6 +280,7 @@ func (s *Store) Close() error {
 	first := false
 	s.closeOnce.Do(func() {
 		first = true
+		close(s.closing)
 		s.qmu.Lock()
 		s.closed = true
 		close(s.queue)
@@ -282,6 +294,27 @@ func (s *Store) Close() error {
 	return s.closeErr
 }
 
+// Failure describes commits that fail: the last error, when the first of
+// the current run of failures happened, and how many attempts failed.
+type Failure struct {
+	Err      error
+	Since    time.Time
+	Attempts int
+}
+
+// Failing returns nil while commits succeed. While the writer retries a
+// transaction that fails to commit (a full disk, an I/O error), it returns
+// an error wrapping ErrFailed with the cause; it is nil again once the
+// transaction commits. Safe from any goroutine.
+func (s *Store) Failing() error {
+	f := s.failing.Load()
+	if f == nil {
+		return nil
+	}
+	return fmt.Errorf("%w: %w (failing since %s, %d attempts)", ErrFailed, f.Err,
+		f.Since.UTC().Format(time.RFC3339), f.Attempts)
+}
+
 // Stats are counters of the writer's work since Open.
 type Stats struct {
 	Commits       uint64 // transactions committed
@@ -290,6 +323,7 @@ type Stats struct {
 	Confirmations uint64 // confirmations committed (including repeats, which are ignored)
 	Runs          uint64 // ID index runs at the last commit
 	Merges        uint64 // ID index merges finished
+	Failures      uint64 // commit attempts that failed
 }
 
 // Stats returns the writer's counters. Safe from any goroutine.
@@ -301,6 +335,7 @@ func (s *Store) Stats() Stats {
 		Confirmations: s.stats.confirmations.Load(),
 		Runs:          s.stats.runs.Load(),
 		Merges:        s.stats.merges.Load(),
+		Failures:      s.stats.failures.Load(),
 	}
 }
 

@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -402,43 +404,111 @@ func TestConcurrentReads(t *testing.T) {
 }
 
 // TestFailedCommit fills a size-capped file until a commit fails, and
-// checks that the writer then fails everything, reads still work, and a
+// checks that the writer retries it (Failing says why, reads still work,
+// the Write is not acknowledged), that Close gives up on it, and that a
 // reopen finds every acknowledged Write.
 func TestFailedCommit(t *testing.T) {
 	cfg := storage.Config{NoSync: true, MaxSize: 1 << 20}
 	s, _ := open(t, cfg)
-	var pos uint64
-	var failure error
+	var (
+		pos    uint64
+		failed = make(chan error, 1)
+	)
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+fill:
 	for pos < 100_000 {
 		w := &storage.Write{Records: testRecords(pos, 50)}
-		if err := submit(t, s, w); err != nil {
-			failure = err
-			break
+		done := make(chan error, 1)
+		s.Submit(w, func(err error) { done <- err })
+		for {
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatalf("at %d: %v", pos, err)
+				}
+				pos += 50
+				continue fill
+			case <-tick.C:
+				if s.Failing() != nil { // this Write's commit fails, and is retried
+					go func() { failed <- <-done }()
+					break fill
+				}
+			}
 		}
-		pos += 50
 	}
-	if !errors.Is(failure, storage.ErrFailed) {
-		t.Fatalf("filling a 1 MiB file: %v, want ErrFailed", failure)
-	}
-	if err := submit(t, s, &storage.Write{Records: testRecords(pos, 1)}); !errors.Is(err, storage.ErrFailed) {
-		t.Fatalf("Submit after the failure: %v, want ErrFailed", err)
+	err := s.Failing()
+	if !errors.Is(err, storage.ErrFailed) || !strings.Contains(err.Error(), "attempts") {
+		t.Fatalf("filling a 1 MiB file: Failing() = %v, want ErrFailed and the attempts", err)
 	}
 	if s.NextPos() != pos {
-		t.Fatalf("NextPos = %d, want %d (the failed Write is not in)", s.NextPos(), pos)
+		t.Fatalf("NextPos = %d, want %d (the failing Write is not in)", s.NextPos(), pos)
 	}
 	if _, err := s.GetByPos(pos - 1); err != nil {
-		t.Fatalf("reading after the failure: %v", err)
+		t.Fatalf("reading while failing: %v", err)
+	}
+	if _, err := s.Get(testRecords(pos, 1)[0].ID); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("the failing Write's first record: %v, want ErrNotFound", err)
 	}
 	if err := s.Close(); !errors.Is(err, storage.ErrFailed) {
 		t.Fatalf("Close = %v, want the failure", err)
 	}
-	s, err := storage.Open(s.Path(), storage.Config{NoSync: true})
+	if err := <-failed; !errors.Is(err, storage.ErrFailed) {
+		t.Fatalf("the failing Write after Close: %v, want ErrFailed", err)
+	}
+	s, err = storage.Open(s.Path(), storage.Config{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
 	m := newModel()
 	m.apply(&storage.Write{Records: testRecords(0, pos)})
+	m.check(t, s)
+}
+
+// TestCommitRetried: commits that fail for a while (a full disk that is
+// then freed) are retried with the same records, and succeed without a
+// reopen; nothing is lost or doubled, before or after a reopen.
+func TestCommitRetried(t *testing.T) {
+	s, _ := open(t, storage.Config{NoSync: true, FlushEvery: 64})
+	m := newModel()
+	var pos uint64
+	write := func(n uint64) {
+		w := &storage.Write{Records: testRecords(pos, n)}
+		mustSubmit(t, s, w)
+		m.apply(&storage.Write{Records: testRecords(pos, n)})
+		pos += n
+	}
+	for range 10 {
+		write(50) // past FlushEvery: runs and a merge are under way
+	}
+	var fails atomic.Int32
+	fails.Store(5)
+	full := errors.New("no space left on device")
+	storage.SetCommitHook(s, func() error {
+		if fails.Add(-1) >= 0 {
+			return full
+		}
+		return nil
+	})
+	done := make(chan error, 1)
+	w := &storage.Write{Records: testRecords(pos, 30)}
+	s.Submit(w, func(err error) { done <- err })
+	if err := <-done; err != nil {
+		t.Fatalf("the retried Write: %v", err)
+	}
+	m.apply(&storage.Write{Records: testRecords(pos, 30)})
+	pos += 30
+	if got := s.Stats().Failures; got < 5 {
+		t.Fatalf("Stats().Failures = %d, want at least 5", got)
+	}
+	if err := s.Failing(); err != nil {
+		t.Fatalf("Failing() after the commit = %v", err)
+	}
+	storage.SetCommitHook(s, nil)
+	write(200)
+	m.check(t, s)
+	s = reopen(t, s, storage.Config{NoSync: true, FlushEvery: 64})
 	m.check(t, s)
 }
 

@@ -19,7 +19,9 @@ type writer struct {
 	confirmed uint64 // ConfirmedPrefix as of the last commit
 	runs      []run  // the runs of the ID and issuer indexes as of the last commit
 	merge     *run   // the run being merged, nil if none
-	failed    error  // set when a commit failed; wraps ErrFailed
+	failed    error  // set when Close gave up on a failing commit; wraps ErrFailed
+	// mergeRetry: an idle merge that failed is not tried again before then.
+	mergeRetry time.Time
 
 	// mergeBloom is the bloom filter of the run being merged, filled as the
 	// merge moves IDs; nil until the merge's first step after Open.
@@ -64,7 +66,7 @@ func (s *Store) run() {
 				}
 				first = r
 			default:
-				if s.w.merge != nil && s.w.failed == nil {
+				if s.w.merge != nil && s.w.failed == nil && time.Now().After(s.w.mergeRetry) {
 					s.idleMerge()
 					continue
 				}
@@ -193,9 +195,8 @@ func (s *Store) commit(batch []request) {
 	}
 	s.mu.Unlock()
 
-	st, err := s.apply(batch, next, records)
-	if err != nil {
-		w.failed = fmt.Errorf("%w: %w", ErrFailed, err)
+	st, ok := s.applyRetrying(batch, next, records)
+	if !ok {
 		for i, r := range batch {
 			if r.w != nil {
 				results[i] = w.failed
@@ -207,6 +208,67 @@ func (s *Store) commit(batch []request) {
 	s.stats.writes.Add(uint64(len(batch) - countRefused(batch)))
 	s.stats.records.Add(uint64(records))
 	s.stats.confirmations.Add(uint64(confs))
+}
+
+// Retry pacing of a commit that fails: the first retry after retryMin, each
+// wait twice the one before, at most retryMax.
+const (
+	retryMin = 10 * time.Millisecond
+	retryMax = time.Second
+)
+
+// applyRetrying applies the batch, and while its transaction fails (a full
+// disk, say) takes the batch's entries back out of the memtable, waits, and
+// tries again: the same records at the same positions, so that the caller's
+// view of the log stays true once it commits. Meanwhile the queue fills and
+// Submit blocks: that is the backpressure, and Failing says why. It gives
+// up only when Close begins, failing the writer for good (w.failed).
+func (s *Store) applyRetrying(batch []request, next uint64, records int) (committed, bool) {
+	w := &s.w
+	wait := retryMin
+	for attempt := 1; ; attempt++ {
+		st, err := s.applyHooked(batch, next, records)
+		if err == nil {
+			s.failing.Store(nil)
+			return st, true
+		}
+		s.stats.failures.Add(1)
+		s.mu.Lock()
+		s.mem.truncate(w.next)
+		s.mu.Unlock()
+		since := time.Now()
+		if f := s.failing.Load(); f != nil {
+			since = f.Since
+		}
+		s.failing.Store(&Failure{Err: err, Since: since, Attempts: attempt})
+		select {
+		case <-s.closing:
+			w.failed = fmt.Errorf("%w: %w", ErrFailed, err)
+			return st, false
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, retryMax)
+		s.mu.Lock()
+		for _, r := range batch {
+			if r.w == nil {
+				continue
+			}
+			for i := range r.w.Records {
+				rec := &r.w.Records[i]
+				s.mem.add(&rec.ID, &rec.Issuer, rec.Seq, rec.Pos)
+			}
+		}
+		s.mu.Unlock()
+	}
+}
+
+func (s *Store) applyHooked(batch []request, next uint64, records int) (committed, error) {
+	if h := s.hook.Load(); h != nil {
+		if err := (*h)(); err != nil {
+			return committed{}, err
+		}
+	}
+	return s.apply(batch, next, records)
 }
 
 func countRefused(batch []request) int {
@@ -538,7 +600,10 @@ func (s *Store) idleMerge() {
 		return s.advanceMerge(tx, &st, max(1, s.cfg.FlushEvery/2))
 	})
 	if err != nil {
-		w.failed = fmt.Errorf("%w: %w", ErrFailed, err)
+		// Not fatal: the merge is retried a little later, when the writer
+		// is idle; a commit that fails says so through Failing.
+		s.stats.failures.Add(1)
+		w.mergeRetry = time.Now().Add(retryMax)
 		return
 	}
 	s.publish(st)

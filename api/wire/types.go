@@ -122,7 +122,8 @@ type BatchResult struct {
 }
 
 // Message is GET /api/v1/messages/{id} and one entry of the issuer listing.
-// Optional fields are pointers: nil is absent.
+// Optional fields are pointers: nil is absent. A message the node holds
+// for its parents is Pending, not Solid, and has no Position.
 type Message struct {
 	ID             string    `json:"id"`
 	Version        uint8     `json:"version"`
@@ -134,8 +135,9 @@ type Message struct {
 	Payload        []byte    `json:"payload"` // base64 in JSON
 	Signature      string    `json:"signature"`
 	Nonce          uint64    `json:"nonce"`
-	Position       uint64    `json:"position"`
+	Position       *uint64   `json:"position,omitempty"` // absent while pending
 	Solid          bool      `json:"solid"`
+	Pending        bool      `json:"pending,omitempty"` // held for its parents, not stored
 	Confirmed      bool      `json:"confirmed"`
 	ConfirmedAt    *int64    `json:"confirmed_at,omitempty"`
 	Orphaned       bool      `json:"orphaned,omitempty"`

@@ -8,9 +8,10 @@
 // of work, signature, known parents, timestamps, the clock skew, sequence
 // numbers), but it has no gossip, no validators and no durability: a
 // message is confirmed when the test says so (Confirm), or at once with
-// Config.AutoConfirm. Its tips are the two newest messages. It never holds
-// a message pending (202): a message with unknown parents is refused at
-// once. It does not serve /metrics, and it is always ready.
+// Config.AutoConfirm. Its tips are the two newest messages. A message whose
+// parents it does not have is held pending (202) at once, where a node
+// first waits its submit timeout, and stored when they arrive. It does not
+// serve /metrics, and it is always ready.
 package clienttest
 
 import (
@@ -57,12 +58,15 @@ type Server struct {
 	srv    *httptest.Server
 	done   chan struct{}
 
-	mu      sync.Mutex
-	msgs    map[dag.ID]*entry
-	order   []dag.ID // by position
-	lastSeq map[dag.PublicKey]uint64
-	subs    map[*subscriber]struct{}
-	fail    []failure
+	mu           sync.Mutex
+	msgs         map[dag.ID]*entry
+	order        []dag.ID // by position
+	lastSeq      map[dag.PublicKey]uint64
+	pending      map[dag.ID]*dag.Message // held for their parents
+	invalid      map[dag.ID]bool         // failed Params.Check: their children are invalid_parent
+	invalidOrder []dag.ID                // of invalid, oldest first, at most maxInvalid
+	subs         map[*subscriber]struct{}
+	fail         []failure
 }
 
 type entry struct {
@@ -105,6 +109,8 @@ func NewServer(cfg Config) *Server {
 		done:    make(chan struct{}),
 		msgs:    make(map[dag.ID]*entry),
 		lastSeq: make(map[dag.PublicKey]uint64),
+		pending: make(map[dag.ID]*dag.Message),
+		invalid: make(map[dag.ID]bool),
 		subs:    make(map[*subscriber]struct{}),
 	}
 	g := dag.Genesis(p.Network)
@@ -310,6 +316,11 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 	}
 	remote := r.URL.Query().Get("remote_pow") == "1"
 	m, e := s.accept(r.Context(), raw, remote)
+	if e != nil && e.code == wire.CodePending {
+		w.Header().Set("Location", wire.PathMessages+"/"+m.ID().String())
+		wire.WriteJSON(w, http.StatusAccepted, wire.Submitted{ID: m.ID().String(), Pending: true})
+		return
+	}
 	if e != nil {
 		fail(w, e)
 		return
@@ -339,6 +350,8 @@ func (s *Server) batch(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case e == nil:
 			results[i] = wire.BatchResult{ID: m.ID().String(), Status: http.StatusCreated}
+		case e.code == wire.CodePending:
+			results[i] = wire.BatchResult{ID: m.ID().String(), Status: http.StatusAccepted}
 		default:
 			results[i] = wire.BatchResult{Status: wire.Status(e.code), Error: &wire.Error{Code: e.code, Message: e.message}}
 			if m != nil {
@@ -383,6 +396,7 @@ func (s *Server) accept(ctx context.Context, raw []byte, remote bool) (*dag.Mess
 		}
 	}
 	if err := s.params.Check(m); err != nil {
+		s.markInvalid(m.ID())
 		return m, refuse(codeOf(err), err.Error())
 	}
 	if ahead := time.Duration(m.Timestamp - time.Now().UnixNano()); ahead > maxClockSkew {
@@ -390,11 +404,64 @@ func (s *Server) accept(ctx context.Context, raw []byte, remote bool) (*dag.Mess
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if _, ok := s.pending[m.ID()]; ok {
+		return m, refuse(wire.CodePending, "held for its parents")
+	}
 	if e := s.admitLocked(m); e != nil {
 		return m, e
 	}
+	if !s.parentsKnownLocked(m) {
+		s.pending[m.ID()] = m
+		s.lastSeq[m.Issuer] = m.Seq
+		return m, refuse(wire.CodePending, "held for its parents")
+	}
 	s.storeLocked(m)
+	s.releaseLocked()
 	return m, nil
+}
+
+// parentsKnownLocked reports whether m's parents are stored.
+func (s *Server) parentsKnownLocked(m *dag.Message) bool {
+	for _, p := range m.Parents {
+		if _, ok := s.msgs[p]; !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// releaseLocked stores the pending messages whose parents arrived, and
+// theirs, in turn.
+func (s *Server) releaseLocked() {
+	for again := true; again; {
+		again = false
+		for id, m := range s.pending {
+			if s.parentsKnownLocked(m) {
+				delete(s.pending, id)
+				s.storeLocked(m)
+				again = true
+			}
+		}
+	}
+}
+
+// maxInvalid bounds the invalid messages remembered.
+const maxInvalid = 4096
+
+// markInvalid remembers that id failed the stateless checks, as a node's
+// core does, forgetting the oldest past maxInvalid.
+func (s *Server) markInvalid(id dag.ID) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.invalid[id] {
+		return
+	}
+	if len(s.invalidOrder) >= maxInvalid {
+		delete(s.invalid, s.invalidOrder[0])
+		s.invalidOrder = s.invalidOrder[1:]
+	}
+	s.invalid[id] = true
+	s.invalidOrder = append(s.invalidOrder, id)
 }
 
 // solve does the proof of work of raw, in place, and decodes the result.
@@ -412,9 +479,12 @@ func (s *Server) admitLocked(m *dag.Message) *apiError {
 		return refuse(wire.CodeDuplicate, "the message is already in the ledger")
 	}
 	for _, p := range m.Parents {
+		if s.invalid[p] {
+			return refuse(wire.CodeInvalidParent, "parent "+p.String()+" is invalid")
+		}
 		pe, ok := s.msgs[p]
 		if !ok {
-			return refuse(wire.CodeUnknownParents, "parent "+p.String()+" is unknown")
+			continue // held pending, if the rest passes
 		}
 		if m.Timestamp < pe.m.Timestamp {
 			return refuse(wire.CodeInvalidTimestamp, "older than parent "+p.String())
@@ -467,7 +537,8 @@ func (s *Server) lookup(w http.ResponseWriter, r *http.Request) (*entry, bool) {
 // message is e in the API's form.
 func (e *entry) message(children bool) wire.Message {
 	v := wire.NewMessage(e.m)
-	v.Position, v.Solid, v.Confirmed = e.pos, true, e.confirmedAt != 0
+	pos := e.pos
+	v.Position, v.Solid, v.Confirmed = &pos, true, e.confirmedAt != 0
 	weight := uint64(0)
 	if e.confirmedAt != 0 {
 		at := e.confirmedAt
@@ -485,6 +556,17 @@ func (e *entry) message(children bool) wire.Message {
 }
 
 func (s *Server) get(w http.ResponseWriter, r *http.Request) {
+	if id, err := dag.ParseID(r.PathValue("id")); err == nil {
+		s.mu.Lock()
+		m, ok := s.pending[id]
+		s.mu.Unlock()
+		if ok {
+			v := wire.NewMessage(m)
+			v.Pending = true
+			wire.WriteJSON(w, http.StatusOK, v)
+			return
+		}
+	}
 	if e, ok := s.lookup(w, r); ok {
 		wire.WriteJSON(w, http.StatusOK, e.message(true))
 	}
