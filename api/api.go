@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -204,14 +203,10 @@ func (s *Server) submitBatch(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) tips(w http.ResponseWriter, r *http.Request) {
-	size := 0
-	if v := r.URL.Query().Get("size"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 || n > dag.MaxPayload {
-			writeError(w, wire.CodeBadRequest, "size must be 0.."+strconv.Itoa(dag.MaxPayload))
-			return
-		}
-		size = n
+	size, err := wire.ParseSize(r.URL.Query().Get("size"))
+	if err != nil {
+		writeError(w, wire.CodeBadRequest, err.Error())
+		return
 	}
 	t := s.node.Tips(size)
 	p := s.node.Params()
@@ -274,11 +269,7 @@ func messageJSON(mi *node.MessageInfo, children bool) wire.Message {
 		out.ApprovalWeight = &wt
 	}
 	if children {
-		cs := make([]string, len(mi.Children))
-		for i, c := range mi.Children {
-			cs[i] = c.String()
-		}
-		out.Children = &cs
+		out.SetChildren(mi.Children)
 	}
 	return out
 }
@@ -324,27 +315,13 @@ func (s *Server) issuerMessages(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	q := r.URL.Query()
-	limit := wire.DefaultPageLimit
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > wire.MaxPageLimit {
-			writeError(w, wire.CodeBadRequest, "limit must be 1.."+strconv.Itoa(wire.MaxPageLimit))
-			return
-		}
-		limit = n
+	pg, err := wire.ParsePage(r.URL.Query())
+	if err != nil {
+		writeError(w, wire.CodeBadRequest, err.Error())
+		return
 	}
-	var after uint64
-	hasAfter := false
-	if v := q.Get("after_seq"); v != "" {
-		n, err := strconv.ParseUint(v, 10, 64)
-		if err != nil {
-			writeError(w, wire.CodeBadRequest, "after_seq must be an unsigned integer")
-			return
-		}
-		after, hasAfter = n, true
-	}
-	mis, err := s.node.IssuerMessages(dag.PublicKey(kid), after, hasAfter, limit+1)
+	limit := pg.Limit
+	mis, err := s.node.IssuerMessages(dag.PublicKey(kid), pg.AfterSeq, pg.HasAfter, limit+1)
 	if err != nil {
 		fail(w, err)
 		return

@@ -39,6 +39,13 @@ func pubOf(k ed25519.PrivateKey) dag.PublicKey {
 // testServer runs a real node behind the API until the test ends.
 func testServer(t *testing.T, mod func(*node.Config)) (*httptest.Server, *node.Node) {
 	t.Helper()
+	return testServerWith(t, mod, Options{})
+}
+
+// testServerWith runs a real node behind the API with opt until the test
+// ends.
+func testServerWith(t *testing.T, mod func(*node.Config), opt Options) (*httptest.Server, *node.Node) {
+	t.Helper()
 	cfg := node.Config{DataDir: t.TempDir(), Identity: key(1), Network: "api-test", PoWBase: testPoWBase,
 		IssueInterval: 5 * time.Millisecond, SubmitTimeout: 300 * time.Millisecond,
 		Store: storage.Config{NoSync: true}}
@@ -52,8 +59,10 @@ func testServer(t *testing.T, mod func(*node.Config)) (*httptest.Server, *node.N
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- n.Run(ctx) }()
-	srv := httptest.NewServer(New(n, "test", zerolog.Nop()))
+	api := NewWithOptions(n, "test", zerolog.Nop(), opt)
+	srv := httptest.NewServer(api)
 	t.Cleanup(func() {
+		api.EndStreams()
 		srv.Close()
 		cancel()
 		if err := <-done; err != nil {

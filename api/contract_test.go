@@ -10,20 +10,16 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/rs/zerolog"
 
 	"github.com/weftnet/weft/api/wire"
 	"github.com/weftnet/weft/client"
 	"github.com/weftnet/weft/client/clienttest"
 	"github.com/weftnet/weft/dag"
 	"github.com/weftnet/weft/node"
-	"github.com/weftnet/weft/storage"
 )
 
 // The shared suite: the client's calls and the errors they can provoke,
@@ -60,25 +56,8 @@ var remoteKey = key(60)
 
 func realTarget(t *testing.T) *contractTarget {
 	t.Helper()
-	cfg := node.Config{DataDir: t.TempDir(), Identity: key(1), Network: contractNetwork, PoWBase: testPoWBase,
-		IssueInterval: 5 * time.Millisecond, SubmitTimeout: 300 * time.Millisecond,
-		RemotePoWKeys: []dag.PublicKey{pubOf(remoteKey)}, Store: storage.Config{NoSync: true}}
-	n, err := node.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- n.Run(ctx) }()
-	api := New(n, "test", zerolog.Nop())
-	srv := httptest.NewServer(api)
-	t.Cleanup(func() {
-		api.EndStreams()
-		srv.Close()
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
+	srv, n := testServer(t, func(c *node.Config) {
+		c.Network, c.RemotePoWKeys = contractNetwork, []dag.PublicKey{pubOf(remoteKey)}
 	})
 	return &contractTarget{name: "node", url: srv.URL, c: client.New(srv.URL, client.WithRetry(client.Retry{Attempts: 1})), params: n.Params()}
 }

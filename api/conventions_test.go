@@ -85,26 +85,10 @@ func TestHealthz(t *testing.T) {
 	}
 }
 
-// corsServer runs a node behind an API with CORS for origin.
+// corsServer runs a node behind an API with CORS for origins.
 func corsServer(t *testing.T, origins ...string) *httptest.Server {
 	t.Helper()
-	cfg := node.Config{DataDir: t.TempDir(), Identity: key(1), Network: "api-test", PoWBase: testPoWBase,
-		IssueInterval: 5 * time.Millisecond, Store: storage.Config{NoSync: true}}
-	n, err := node.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- n.Run(ctx) }()
-	srv := httptest.NewServer(NewWithOptions(n, "test", zerolog.Nop(), Options{CORSOrigins: origins}))
-	t.Cleanup(func() {
-		srv.Close()
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	})
+	srv, _ := testServerWith(t, nil, Options{CORSOrigins: origins})
 	return srv
 }
 

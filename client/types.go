@@ -203,11 +203,7 @@ func (m *MessageInfo) wire() wire.Message {
 		w.ConfirmedAt = &at
 	}
 	if m.Children != nil {
-		cs := make([]string, len(m.Children))
-		for i, c := range m.Children {
-			cs[i] = c.String()
-		}
-		w.Children = &cs
+		w.SetChildren(m.Children)
 	}
 	return w
 }

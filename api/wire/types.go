@@ -160,6 +160,15 @@ func NewMessage(m *dag.Message) Message {
 	}
 }
 
+// SetChildren sets m's children to ids (present, if empty).
+func (m *Message) SetChildren(ids []dag.ID) {
+	cs := make([]string, len(ids))
+	for i, c := range ids {
+		cs[i] = c.String()
+	}
+	m.Children = &cs
+}
+
 // IssuerPage is GET /api/v1/issuers/{key}/messages. NextAfterSeq is absent
 // when there is nothing more.
 type IssuerPage struct {

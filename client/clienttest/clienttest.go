@@ -24,7 +24,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
-	"strconv"
 	"sync"
 	"time"
 
@@ -273,14 +272,10 @@ func (s *Server) info(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) tips(w http.ResponseWriter, r *http.Request) {
-	size := 0
-	if v := r.URL.Query().Get("size"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 || n > dag.MaxPayload {
-			fail(w, refuse(wire.CodeBadRequest, "size must be 0.."+strconv.Itoa(dag.MaxPayload)))
-			return
-		}
-		size = n
+	size, err := wire.ParseSize(r.URL.Query().Get("size"))
+	if err != nil {
+		fail(w, refuse(wire.CodeBadRequest, err.Error()))
+		return
 	}
 	s.mu.Lock()
 	p0 := s.order[max(len(s.order)-1, 0)]
@@ -546,11 +541,7 @@ func (e *entry) message(children bool) wire.Message {
 	}
 	v.ApprovalWeight = &weight
 	if children {
-		cs := make([]string, len(e.children))
-		for i, c := range e.children {
-			cs[i] = c.String()
-		}
-		v.Children = &cs
+		v.SetChildren(e.children)
 	}
 	return v
 }
@@ -589,25 +580,12 @@ func (s *Server) issuerMessages(w http.ResponseWriter, r *http.Request) {
 		fail(w, refuse(wire.CodeMalformed, err.Error()))
 		return
 	}
-	q := r.URL.Query()
-	limit := wire.DefaultPageLimit
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > wire.MaxPageLimit {
-			fail(w, refuse(wire.CodeBadRequest, "limit must be 1.."+strconv.Itoa(wire.MaxPageLimit)))
-			return
-		}
-		limit = n
+	pg, err := wire.ParsePage(r.URL.Query())
+	if err != nil {
+		fail(w, refuse(wire.CodeBadRequest, err.Error()))
+		return
 	}
-	after, hasAfter := uint64(0), false
-	if v := q.Get("after_seq"); v != "" {
-		n, err := strconv.ParseUint(v, 10, 64)
-		if err != nil {
-			fail(w, refuse(wire.CodeBadRequest, "after_seq must be an unsigned integer"))
-			return
-		}
-		after, hasAfter = n, true
-	}
+	limit, after, hasAfter := pg.Limit, pg.AfterSeq, pg.HasAfter
 	s.mu.Lock()
 	var mine []*entry
 	for _, id := range s.order {
