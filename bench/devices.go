@@ -40,7 +40,7 @@ func (r *run) devices(ctx context.Context) error {
 	hc := &http.Client{Transport: tr}
 	clients := make([]*client.Client, len(r.t.urls))
 	for k, u := range r.t.urls {
-		clients[k] = client.New(u, client.WithHTTPClient(hc))
+		clients[k] = client.New(u, client.WithHTTPClient(hc), noRetry)
 	}
 	keys := make([]dag.PublicKey, cfg.Devices)
 	privs := make([]ed25519.PrivateKey, cfg.Devices)

@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"encoding/hex"
 	"runtime"
 	"testing"
 	"time"
@@ -142,23 +141,6 @@ func TestTape(t *testing.T) {
 	}
 	if _, ok, err := r.peek(); ok || err != nil {
 		t.Fatalf("past the end: %v %v", ok, err)
-	}
-}
-
-func TestParseConfirmed(t *testing.T) {
-	id := dag.ID{0xab, 0xcd}
-	hexID := hex.EncodeToString(id[:])
-	for _, data := range []string{
-		`{"confirmed_at":1767225600120000000,"id":"` + hexID + `","position":42}`,
-		`{"position": 42, "id": "` + hexID + `", "confirmed_at": 1767225600120000000}`, // the slow path
-	} {
-		got, at, ok := parseConfirmed([]byte(data))
-		if !ok || got != id || at != 1767225600120000000 {
-			t.Errorf("parseConfirmed(%s) = %s, %d, %v", data, got, at, ok)
-		}
-	}
-	if _, _, ok := parseConfirmed([]byte(`{"id":"zz"}`)); ok {
-		t.Error("a bad id parsed")
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/weftnet/weft/api/wire"
 	"github.com/weftnet/weft/dag"
 )
 
@@ -155,21 +156,6 @@ type sender struct {
 	err      error
 }
 
-type batchAnswer struct {
-	Results []struct {
-		Status int `json:"status"`
-		Error  *struct {
-			Code string `json:"code"`
-		} `json:"error"`
-	} `json:"results"`
-}
-
-type errorAnswer struct {
-	Error struct {
-		Code string `json:"code"`
-	} `json:"error"`
-}
-
 func sleepUntil(ctx context.Context, t int64) bool {
 	d := time.Duration(t - time.Now().UnixNano())
 	if d <= 0 {
@@ -199,9 +185,9 @@ func (s *sender) run(ctx context.Context) {
 		return
 	}
 	defer c.Close()
-	path, ctype := "/api/v1/messages/batch", "application/x-weft-batch"
+	path, ctype := wire.PathBatch, wire.ContentBatch
 	if s.batch == 1 {
-		path, ctype = "/api/v1/messages", "application/octet-stream"
+		path, ctype = wire.PathMessages, wire.ContentMessage
 	}
 	var (
 		body []byte
@@ -209,7 +195,7 @@ func (s *sender) run(ctx context.Context) {
 		idxs = make([]int, 0, s.batch)
 		seqs = make([]uint64, 0, s.batch)
 		offs = make([]int, 0, s.batch) // where each message starts in body
-		ans  batchAnswer
+		ans  wire.BatchResults
 	)
 	for ctx.Err() == nil {
 		rec, ok, err := s.tape.peek()
@@ -309,16 +295,21 @@ func (s *sender) run(ctx context.Context) {
 					continue
 				}
 				code := "unknown"
-				if r.Error != nil {
+				switch {
+				case r.Error != nil:
 					code = r.Error.Code
+				case r.Status == http.StatusAccepted:
+					code = wire.CodePending // held, not durable: not counted as accepted
 				}
 				s.refuse(cnt, measured, ids[k:k+1], code)
 			}
 			cnt.accepted.Add(accepted)
 		default:
-			var e errorAnswer
+			var e wire.ErrorBody
 			code := "http_" + http.StatusText(st)
-			if json.Unmarshal(out, &e) == nil && e.Error.Code != "" {
+			if st == http.StatusAccepted {
+				code = wire.CodePending
+			} else if json.Unmarshal(out, &e) == nil && e.Error.Code != "" {
 				code = e.Error.Code
 			}
 			s.refuse(cnt, measured, ids, code)

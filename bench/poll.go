@@ -57,7 +57,7 @@ type polledDevice struct {
 }
 
 func newPoller(base string, hc *http.Client, keys []dag.PublicKey) *poller {
-	p := &poller{c: client.New(base, client.WithHTTPClient(hc)), stride: max(1, len(keys)/pollSample),
+	p := &poller{c: client.New(base, client.WithHTTPClient(hc), noRetry), stride: max(1, len(keys)/pollSample),
 		devs: map[int]*polledDevice{}, m: map[dag.ID]int64{}, all: newHistogram(), sec: newHistogram()}
 	for d := 0; d < len(keys); d += p.stride {
 		p.devs[d] = &polledDevice{key: keys[d], every: 1}

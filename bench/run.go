@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/weftnet/weft/client"
 	"github.com/weftnet/weft/dag"
 )
 
@@ -625,26 +626,16 @@ func (r *run) finish() {
 	r.note("proof of work: the node checks it with one hash at any difficulty, so the low difficulty here (%d bits) does not lighten the node's work; it only makes building messages quick", res.Setup.Difficulty)
 }
 
-// storedMessages returns the number of messages the node at base stores.
+// storedMessages returns the number of messages the node at base stores,
+// 0 if it does not answer.
 func (r *run) storedMessages(base string) uint64 {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/api/v1/info", nil)
+	info, err := client.New(base, client.WithHTTPClient(r.hc), noRetry).Info(ctx)
 	if err != nil {
 		return 0
 	}
-	resp, err := r.hc.Do(req)
-	if err != nil {
-		return 0
-	}
-	defer resp.Body.Close()
-	var v struct {
-		Messages uint64 `json:"messages"`
-	}
-	if err := jsonDecode(resp.Body, &v); err != nil {
-		return 0
-	}
-	return v.Messages
+	return info.Messages
 }
 
 // measureDisk stops the nodes the run started and measures their data

@@ -1,10 +1,8 @@
 package bench
 
 import (
-	"bufio"
 	"context"
 	"crypto/ed25519"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,13 +11,16 @@ import (
 	"net/http"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	"github.com/rs/zerolog"
 
 	"github.com/weftnet/weft/api"
+	"github.com/weftnet/weft/api/wire"
 	"github.com/weftnet/weft/client"
 	"github.com/weftnet/weft/dag"
 	"github.com/weftnet/weft/gossip"
@@ -185,7 +186,7 @@ func connect(ctx context.Context, urls []string, payload int) (*target, error) {
 	for i, u := range urls {
 		u = strings.TrimRight(u, "/")
 		tctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		tips, err := client.New(u).Tips(tctx, payload)
+		tips, err := client.New(u, noRetry).Tips(tctx, payload)
 		cancel()
 		if err != nil {
 			return nil, fmt.Errorf("bench: node %s: %w", u, err)
@@ -200,6 +201,10 @@ func connect(ctx context.Context, urls []string, payload int) (*target, error) {
 	return t, nil
 }
 
+// noRetry makes the bench's clients answer every refusal at once: the load
+// generator counts refusals, and must not hide them behind retries.
+var noRetry = client.WithRetry(client.Retry{Attempts: 1})
+
 // nodeMetrics are the metrics the bench reads from a node's /metrics.
 type nodeMetrics struct {
 	cpuSeconds float64 // process_cpu_seconds_total
@@ -211,10 +216,11 @@ type nodeMetrics struct {
 // confirmedOthers returns the messages confirmed that are not the node's own.
 func (m nodeMetrics) confirmedOthers() float64 { return m.confirmed - m.own }
 
-// scrapeMetrics reads a node's metrics from its /metrics.
+// scrapeMetrics reads a node's metrics from its /metrics, parsed by
+// expfmt.
 func scrapeMetrics(ctx context.Context, hc *http.Client, base string) (nodeMetrics, error) {
 	var m nodeMetrics
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+wire.PathMetrics, nil)
 	if err != nil {
 		return m, err
 	}
@@ -226,34 +232,22 @@ func scrapeMetrics(ctx context.Context, hc *http.Client, base string) (nodeMetri
 	if resp.StatusCode != http.StatusOK {
 		return m, fmt.Errorf("bench: %s/metrics: %s", base, resp.Status)
 	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return m, fmt.Errorf("bench: %s/metrics: %w", base, err)
+	}
 	found := 0
-	sc := bufio.NewScanner(io.LimitReader(resp.Body, 16<<20))
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	for sc.Scan() {
-		name, val, ok := strings.Cut(sc.Text(), " ")
-		if !ok {
-			continue
-		}
-		var dst *float64
-		switch name {
-		case "process_cpu_seconds_total":
-			dst = &m.cpuSeconds
-		case "process_resident_memory_bytes":
-			dst = &m.rssBytes
-		case "weft_messages_confirmed_total":
-			dst = &m.confirmed
-		case "weft_own_messages_total":
-			dst = &m.own
-		default:
-			continue
-		}
-		if v, err := strconv.ParseFloat(strings.TrimSpace(val), 64); err == nil {
+	for name, dst := range map[string]*float64{
+		"process_cpu_seconds_total":     &m.cpuSeconds,
+		"process_resident_memory_bytes": &m.rssBytes,
+		"weft_messages_confirmed_total": &m.confirmed,
+		"weft_own_messages_total":       &m.own,
+	} {
+		if v, ok := unlabelled(fams[name]); ok {
 			*dst = v
 			found++
 		}
-	}
-	if err := sc.Err(); err != nil {
-		return m, err
 	}
 	if found < 4 {
 		return m, errors.New("bench: the node's /metrics lacks process or weft metrics")
@@ -261,8 +255,26 @@ func scrapeMetrics(ctx context.Context, hc *http.Client, base string) (nodeMetri
 	return m, nil
 }
 
-func jsonDecode(r io.Reader, v any) error {
-	return json.NewDecoder(io.LimitReader(r, 1<<20)).Decode(v)
+// unlabelled returns the value of the family's metric without labels, a
+// counter or a gauge.
+func unlabelled(f *dto.MetricFamily) (float64, bool) {
+	if f == nil {
+		return 0, false
+	}
+	for _, mt := range f.GetMetric() {
+		if len(mt.GetLabel()) != 0 {
+			continue
+		}
+		switch {
+		case mt.Counter != nil:
+			return mt.Counter.GetValue(), true
+		case mt.Gauge != nil:
+			return mt.Gauge.GetValue(), true
+		case mt.Untyped != nil:
+			return mt.Untyped.GetValue(), true
+		}
+	}
+	return 0, false
 }
 
 // diskUsage returns the bytes allocated on disk to the files under dir.

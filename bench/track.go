@@ -1,21 +1,17 @@
 package bench
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"runtime"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/weftnet/weft/api/wire"
 	"github.com/weftnet/weft/dag"
 )
 
@@ -257,13 +253,6 @@ func (f *follower) run(ctx context.Context) error {
 	return nil
 }
 
-var (
-	eventConfirmed = []byte("event: confirmed")
-	eventMessage   = []byte("event: message")
-	eventOverflow  = []byte("event: overflow")
-	dataPrefix     = []byte("data: ")
-)
-
 func (f *follower) stream(ctx context.Context, first bool) error {
 	c, err := newConn(f.base)
 	if err != nil {
@@ -275,7 +264,7 @@ func (f *follower) stream(ctx context.Context, first bool) error {
 	defer c.Close()
 	stop := context.AfterFunc(ctx, func() { c.nc.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
-	fmt.Fprintf(c.bw, "GET /api/v1/events HTTP/1.1\r\nHost: %s\r\nUser-Agent: weft-bench\r\nAccept: text/event-stream\r\n\r\n", c.host)
+	fmt.Fprintf(c.bw, "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: weft-bench\r\nAccept: text/event-stream\r\n\r\n", wire.PathEvents, c.host)
 	if err := c.bw.Flush(); err != nil {
 		return err
 	}
@@ -290,92 +279,33 @@ func (f *follower) stream(ctx context.Context, first bool) error {
 	if first {
 		close(f.ready)
 	}
-	br := bufio.NewReaderSize(resp.Body, 256<<10)
-	// The event whose data line comes next: 0 none, 'c' confirmed, 'm'
-	// message (followed over a network only).
-	var next byte
+	er := wire.NewEventReader(resp.Body)
 	for {
-		line, err := br.ReadSlice('\n')
-		if errors.Is(err, bufio.ErrBufferFull) {
-			// A line longer than any event of the API: skip the rest of it.
-			for errors.Is(err, bufio.ErrBufferFull) {
-				_, err = br.ReadSlice('\n')
-			}
-			next = 0
-			continue
+		ev, err := er.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
 		}
 		if err != nil {
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
 			return err
 		}
-		line = bytes.TrimRight(line, "\r\n")
-		switch {
-		case len(line) == 0:
-			next = 0
-		case bytes.Equal(line, eventConfirmed):
-			next = 'c'
-		case bytes.Equal(line, eventMessage) && f.tr.nodes > 1:
-			next = 'm'
-		case bytes.Equal(line, eventOverflow):
+		f.handle(ev)
+		if ev.Name == wire.EventOverflow {
 			return nil
-		case next == 'c' && bytes.HasPrefix(line, dataPrefix):
-			if id, at, ok := parseConfirmed(line[len(dataPrefix):]); ok {
-				f.tr.confirm(f.node, id, at, time.Now().UnixNano())
-			}
-		case next == 'm' && bytes.HasPrefix(line, dataPrefix):
-			if id, ok := parseID(line[len(dataPrefix):]); ok {
-				f.tr.durable(f.node, id, time.Now().UnixNano())
-			}
 		}
 	}
 }
 
-// parseID reads the id of an event's data, {"id":"...", ...}.
-func parseID(data []byte) (dag.ID, bool) {
-	var id dag.ID
-	if i := bytes.Index(data, []byte(`"id":"`)); i >= 0 && len(data) >= i+6+64 {
-		if _, err := hex.Decode(id[:], data[i+6:i+6+64]); err == nil {
-			return id, true
+// handle passes a confirmation, and over a network a message event, to
+// the tracker. An event whose data does not decode is skipped.
+func (f *follower) handle(ev wire.Event) {
+	switch {
+	case ev.Name == wire.EventConfirmed:
+		if c, err := wire.DecodeConfirmed(ev.Data); err == nil {
+			f.tr.confirm(f.node, c.ID, c.ConfirmedAt, time.Now().UnixNano())
+		}
+	case ev.Name == wire.EventMessage && f.tr.nodes > 1:
+		if m, err := wire.DecodeMessage(ev.Data); err == nil {
+			f.tr.durable(f.node, m.ID, time.Now().UnixNano())
 		}
 	}
-	var v struct {
-		ID string `json:"id"`
-	}
-	if json.Unmarshal(data, &v) != nil {
-		return id, false
-	}
-	id, err := dag.ParseID(v.ID)
-	return id, err == nil
-}
-
-// parseConfirmed reads the id and confirmed_at of a "confirmed" event's
-// data, {"confirmed_at":..., "id":"...", "position":...}: by a quick scan,
-// falling back to encoding/json when the quick scan does not fit.
-func parseConfirmed(data []byte) (dag.ID, int64, bool) {
-	var id dag.ID
-	if i := bytes.Index(data, []byte(`"id":"`)); i >= 0 && len(data) >= i+6+64 {
-		if _, err := hex.Decode(id[:], data[i+6:i+6+64]); err == nil {
-			if j := bytes.Index(data, []byte(`"confirmed_at":`)); j >= 0 {
-				rest := data[j+len(`"confirmed_at":`):]
-				k := 0
-				for k < len(rest) && rest[k] >= '0' && rest[k] <= '9' {
-					k++
-				}
-				if at, err := strconv.ParseInt(string(rest[:k]), 10, 64); err == nil {
-					return id, at, true
-				}
-			}
-		}
-	}
-	var v struct {
-		ID          string `json:"id"`
-		ConfirmedAt int64  `json:"confirmed_at"`
-	}
-	if json.Unmarshal(data, &v) != nil {
-		return id, 0, false
-	}
-	id, err := dag.ParseID(v.ID)
-	return id, v.ConfirmedAt, err == nil
 }
