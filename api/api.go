@@ -18,12 +18,6 @@ import (
 	"github.com/weftnet/weft/node"
 )
 
-// Limits on request bodies (wire.MaxBatchMessages, wire.MaxBatchBytes).
-const (
-	MaxBatchMessages = wire.MaxBatchMessages
-	MaxBatchBytes    = wire.MaxBatchBytes
-)
-
 // Options are the optional settings of a Server. The zero value is the
 // default: no CORS headers.
 type Options struct {
@@ -160,11 +154,8 @@ func created(w http.ResponseWriter, id dag.ID, ans wire.Submitted) {
 	wire.WriteJSON(w, http.StatusCreated, ans)
 }
 
-// SplitBatch splits a batch body; see wire.SplitBatch.
-func SplitBatch(b []byte, maxMessage int) ([][]byte, error) { return wire.SplitBatch(b, maxMessage) }
-
 func (s *Server) submitBatch(w http.ResponseWriter, r *http.Request) {
-	b, err := readBody(r, MaxBatchBytes)
+	b, err := readBody(r, wire.MaxBatchBytes)
 	if err != nil {
 		fail(w, err)
 		return
