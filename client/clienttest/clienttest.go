@@ -494,7 +494,7 @@ func (s *Server) admitLocked(m *dag.Message) *apiError {
 // storeLocked adds an admitted message and publishes its event.
 func (s *Server) storeLocked(m *dag.Message) {
 	id := m.ID()
-	s.lastSeq[m.Issuer] = m.Seq
+	s.lastSeq[m.Issuer] = max(s.lastSeq[m.Issuer], m.Seq) // a pending one may be released late
 	e := &entry{m: m, pos: uint64(len(s.order))}
 	s.msgs[id] = e
 	s.order = append(s.order, id)
