@@ -64,6 +64,8 @@ func NewWithOptions(n *node.Node, version string, log zerolog.Logger, opt Option
 	s.mux.HandleFunc("GET "+wire.PathMessages+"/{id}", s.message)
 	s.mux.HandleFunc("GET "+wire.PathMessages+"/{id}/raw", s.raw)
 	s.mux.HandleFunc("GET "+wire.PathIssuers+"/{key}/messages", s.issuerMessages)
+	s.mux.HandleFunc("GET "+wire.PathIssuers+"/{key}/equivocations", s.equivocations)
+	s.mux.HandleFunc("GET "+wire.PathEquivocations, s.equivocations)
 	s.mux.HandleFunc("GET "+wire.PathEvents, s.events)
 	s.mux.Handle("GET "+wire.PathMetrics, promhttp.HandlerFor(n.Registry(), promhttp.HandlerOpts{}))
 	s.mux.HandleFunc("GET "+wire.PathHealth, s.health)
@@ -326,6 +328,36 @@ func (s *Server) issuerMessages(w http.ResponseWriter, r *http.Request) {
 	out.Messages = make([]wire.Message, len(mis))
 	for i, mi := range mis {
 		out.Messages[i] = messageJSON(mi, false)
+	}
+	wire.WriteJSON(w, http.StatusOK, out)
+}
+
+// equivocations lists the node's equivocations, newest first: an issuer's
+// when the path names one, or with ?issuer=KEY; at most ?limit= (default
+// 100, at most 1000).
+func (s *Server) equivocations(w http.ResponseWriter, r *http.Request) {
+	var issuer *dag.PublicKey
+	key := r.PathValue("key")
+	if key == "" {
+		key = r.URL.Query().Get("issuer")
+	}
+	if key != "" {
+		kid, ok := parseID(w, key)
+		if !ok {
+			return
+		}
+		k := dag.PublicKey(kid)
+		issuer = &k
+	}
+	pg, err := wire.ParsePage(r.URL.Query())
+	if err != nil {
+		writeError(w, wire.CodeBadRequest, err.Error())
+		return
+	}
+	out := wire.Equivocations{Equivocations: []wire.Equivocation{}}
+	for _, e := range s.node.Equivocations(issuer, pg.Limit) {
+		out.Equivocations = append(out.Equivocations, wire.Equivocation{Issuer: e.Issuer.String(), Seq: e.Seq,
+			First: e.First.String(), Second: e.Second.String(), SeenAt: e.SeenAt.UnixNano()})
 	}
 	wire.WriteJSON(w, http.StatusOK, out)
 }

@@ -356,6 +356,25 @@ var contractSteps = []contractStep{
 	{"issuer listing, malformed key", outcome{400, wire.CodeMalformed}, func(t *testing.T, tg *contractTarget, s *suiteState) outcome {
 		return rawOutcome(t, "GET", tg.url+wire.PathIssuers+"/xyz/messages", "", nil)
 	}},
+	{"equivocations", outcome{Status: 200}, func(t *testing.T, tg *contractTarget, s *suiteState) outcome {
+		// The API refuses a second message with a sequence: none here.
+		eqs, err := tg.c.Equivocations(context.Background(), nil, 0)
+		if err == nil && len(eqs) != 0 {
+			t.Errorf("equivocations: %+v, want none", eqs)
+		}
+		return outcomeOf(t, 200, err)
+	}},
+	{"equivocations of an issuer", outcome{Status: 200}, func(t *testing.T, tg *contractTarget, s *suiteState) outcome {
+		k := pubOf(s.dev.key)
+		_, err := tg.c.Equivocations(context.Background(), &k, 10)
+		return outcomeOf(t, 200, err)
+	}},
+	{"equivocations, malformed issuer", outcome{400, wire.CodeMalformed}, func(t *testing.T, tg *contractTarget, s *suiteState) outcome {
+		return rawOutcome(t, "GET", tg.url+wire.PathEquivocations+"?issuer=xyz", "", nil)
+	}},
+	{"equivocations, limit out of range", outcome{400, wire.CodeBadRequest}, func(t *testing.T, tg *contractTarget, s *suiteState) outcome {
+		return rawOutcome(t, "GET", tg.url+wire.PathEquivocations+"?limit=5000", "", nil)
+	}},
 	{"events and wait for confirmation", outcome{Status: 200}, func(t *testing.T, tg *contractTarget, s *suiteState) outcome {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()

@@ -339,6 +339,54 @@ func (c *Client) IssuerMessages(ctx context.Context, key dag.PublicKey, afterSeq
 }
 
 // getJSON GETs path and decodes the JSON answer, at most limit bytes, into v.
+// Equivocation is two different messages of one issuer with one sequence
+// number, both valid and both stored by the node (docs/API.md).
+type Equivocation struct {
+	Issuer        dag.PublicKey
+	Seq           uint64
+	First, Second dag.ID
+	SeenAt        time.Time
+}
+
+// Equivocations returns up to limit (1..1000; 0 for the node's default of
+// 100) of the equivocations the node has seen since it started, newest
+// first; only issuer's when issuer is not nil.
+func (c *Client) Equivocations(ctx context.Context, issuer *dag.PublicKey, limit int) ([]Equivocation, error) {
+	if limit < 0 || limit > maxPageLimit {
+		return nil, fmt.Errorf("client: limit %d out of range 0..%d", limit, maxPageLimit)
+	}
+	q := url.Values{}
+	if limit > 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	path := wire.PathEquivocations
+	if issuer != nil {
+		path = wire.PathIssuers + "/" + issuer.String() + "/equivocations"
+	}
+	var w wire.Equivocations
+	if err := c.getJSON(ctx, path, q, int64(max(limit, defaultPageLimit))*512+4096, &w); err != nil {
+		return nil, err
+	}
+	out := make([]Equivocation, len(w.Equivocations))
+	for i, e := range w.Equivocations {
+		var err error
+		if out[i].Issuer, err = wire.ParseKey("issuer", e.Issuer); err != nil {
+			return nil, fmt.Errorf("%w: equivocations: %v", ErrBadResponse, err)
+		}
+		if out[i].First, err = wire.ParseID("first", e.First); err != nil {
+			return nil, fmt.Errorf("%w: equivocations: %v", ErrBadResponse, err)
+		}
+		if out[i].Second, err = wire.ParseID("second", e.Second); err != nil {
+			return nil, fmt.Errorf("%w: equivocations: %v", ErrBadResponse, err)
+		}
+		if issuer != nil && out[i].Issuer != *issuer {
+			return nil, fmt.Errorf("%w: equivocations of %s list one of %s", ErrBadResponse, *issuer, out[i].Issuer)
+		}
+		out[i].Seq, out[i].SeenAt = e.Seq, time.Unix(0, e.SeenAt)
+	}
+	return out, nil
+}
+
 func (c *Client) getJSON(ctx context.Context, path string, q url.Values, limit int64, v any) error {
 	resp, _, err := c.do(ctx, http.MethodGet, path, q, "", nil)
 	if err != nil {

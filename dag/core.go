@@ -294,10 +294,15 @@ func (c *Core) Known(id ID) bool {
 // Add hands the Core a message that passed Params.Check (decoding, network,
 // proof of work, signature: the stateless checks, which the Core does not
 // repeat). now is the local time. Add returns what it did; an Invalid status
-// comes with the error, and the outputs are in the next Ready.
+// comes with the error (a message the Core refused before, while it still
+// remembers it, gets the same error again), and the outputs are in the next
+// Ready.
 func (c *Core) Add(now time.Time, m *Message) (Status, error) {
 	t := now.UnixNano()
 	id := m.ID()
+	if err, bad := c.invalid[id]; bad {
+		return Invalid, err // the same verdict again
+	}
 	if c.Known(id) {
 		return Duplicate, nil
 	}

@@ -78,7 +78,10 @@ func TestTimestampRule(t *testing.T) {
 	if st != Invalid || !errors.Is(err, ErrInvalidParent) {
 		t.Fatalf("late child: %v %v", st, err)
 	}
-	mustAdd(t, c, clk.now(), bad, Duplicate)
+	// The invalid message again gets the same verdict, not duplicate.
+	if st, err := c.Add(clk.now(), bad); st != Invalid || !errors.Is(err, ErrTimestamp) {
+		t.Fatalf("the invalid message again: %v %v", st, err)
+	}
 	mustAdd(t, c, clk.now(), equal, Solid)
 
 	// A message whose parent is invalid rejects the children waiting on it.
@@ -471,6 +474,9 @@ func TestReject(t *testing.T) {
 	late := msg(pub(3), 1, ts, g, bad.ID())
 	if st, err := c.Add(clk.t, late); st != Invalid || !errors.Is(err, ErrInvalidParent) {
 		t.Fatalf("a child after the rejection: %v %v, want Invalid, ErrInvalidParent", st, err)
+	}
+	if st, err := c.Add(clk.t, late); st != Invalid || !errors.Is(err, ErrInvalidParent) {
+		t.Fatalf("the same child again: %v %v, want the same verdict, not a duplicate", st, err)
 	}
 
 	good := msg(pub(4), 1, ts, g)

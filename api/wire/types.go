@@ -17,11 +17,13 @@ const (
 	PathTips     = "/api/v1/tips"
 	PathMessages = "/api/v1/messages" // POST one; GET PathMessages+"/{id}" and +"/{id}/raw"
 	PathBatch    = "/api/v1/messages/batch"
-	PathIssuers  = "/api/v1/issuers" // GET PathIssuers+"/{key}/messages"
-	PathEvents   = "/api/v1/events"
-	PathMetrics  = "/metrics"
-	PathHealth   = "/healthz"
-	PathReady    = "/readyz"
+	PathIssuers  = "/api/v1/issuers" // GET PathIssuers+"/{key}/messages" and +"/{key}/equivocations"
+	// PathEquivocations lists the equivocations the node has seen.
+	PathEquivocations = "/api/v1/equivocations"
+	PathEvents        = "/api/v1/events"
+	PathMetrics       = "/metrics"
+	PathHealth        = "/healthz"
+	PathReady         = "/readyz"
 )
 
 // Content types of the request bodies.
@@ -174,6 +176,23 @@ func (m *Message) SetChildren(ids []dag.ID) {
 type IssuerPage struct {
 	Messages     []Message `json:"messages"`
 	NextAfterSeq *uint64   `json:"next_after_seq,omitempty"`
+}
+
+// Equivocation is two different messages of one issuer with one sequence
+// number, both valid and both stored; SeenAt is when the node found the
+// second, Unix nanoseconds.
+type Equivocation struct {
+	Issuer string `json:"issuer"`
+	Seq    uint64 `json:"seq"`
+	First  string `json:"first"`
+	Second string `json:"second"`
+	SeenAt int64  `json:"seen_at"`
+}
+
+// Equivocations is GET /api/v1/equivocations and
+// GET /api/v1/issuers/{key}/equivocations: newest first.
+type Equivocations struct {
+	Equivocations []Equivocation `json:"equivocations"`
 }
 
 // Health is GET /healthz: {"status": "ok"}.

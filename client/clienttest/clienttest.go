@@ -124,6 +124,8 @@ func NewServer(cfg Config) *Server {
 	mux.HandleFunc("GET "+wire.PathMessages+"/{id}", s.get)
 	mux.HandleFunc("GET "+wire.PathMessages+"/{id}/raw", s.raw)
 	mux.HandleFunc("GET "+wire.PathIssuers+"/{key}/messages", s.issuerMessages)
+	mux.HandleFunc("GET "+wire.PathIssuers+"/{key}/equivocations", s.equivocations)
+	mux.HandleFunc("GET "+wire.PathEquivocations, s.equivocations)
 	mux.HandleFunc("GET "+wire.PathEvents, s.events)
 	mux.HandleFunc("GET "+wire.PathHealth, s.health)
 	mux.HandleFunc("GET "+wire.PathReady, s.health)
@@ -608,6 +610,27 @@ func (s *Server) issuerMessages(w http.ResponseWriter, r *http.Request) {
 }
 
 // health answers /healthz and /readyz: the fake is always ready.
+// equivocations answers an empty list: the fake takes messages from its
+// API alone, which refuses a second message with an issuer's sequence, so
+// it never holds an equivocation. Its parameters are checked as the node's.
+func (s *Server) equivocations(w http.ResponseWriter, r *http.Request) {
+	key := r.PathValue("key")
+	if key == "" {
+		key = r.URL.Query().Get("issuer")
+	}
+	if key != "" {
+		if _, err := dag.ParseID(key); err != nil {
+			fail(w, refuse(wire.CodeMalformed, err.Error()))
+			return
+		}
+	}
+	if _, err := wire.ParsePage(r.URL.Query()); err != nil {
+		fail(w, refuse(wire.CodeBadRequest, err.Error()))
+		return
+	}
+	wire.WriteJSON(w, http.StatusOK, wire.Equivocations{Equivocations: []wire.Equivocation{}})
+}
+
 func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 	wire.WriteJSON(w, http.StatusOK, wire.Health{Status: "ok"})
 }
