@@ -74,7 +74,7 @@ type Node struct {
 	core        *dag.Core
 	waiters     map[dag.ID]*item
 	copies      map[dag.ID][]*item // resubmissions of a waiter's message, answered with it
-	devUnconf   map[dag.ID]int64 // others' unconfirmed messages -> when solid
+	devUnconf   map[dag.ID]int64   // others' unconfirmed messages -> when solid
 	ownSeq      uint64
 	lastOwn     time.Time // when the node last issued its own message
 	sinceOwn    int       // others' messages solid since then
