@@ -2,6 +2,8 @@ package wire
 
 import (
 	"bufio"
+	"encoding/json"
+	"github.com/weftnet/weft/dag"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -113,6 +115,37 @@ func TestWriteError(t *testing.T) {
 			w.Header().Get("Content-Type") != "application/json" ||
 			w.Body.String() != `{"error":{"code":"`+tc.code+`","message":"why"}}`+"\n" {
 			t.Errorf("%s: %d %v %q", tc.code, w.Code, w.Header(), w.Body)
+		}
+	}
+}
+
+// TestDocJSONExamples: every ```json block of docs/API.md is valid JSON, so
+// that a reader can paste it and a client written from the page parses it.
+func TestDocJSONExamples(t *testing.T) {
+	b, err := os.ReadFile("../../docs/API.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := strings.Split(string(b), "```json\n")
+	if len(blocks) < 5 {
+		t.Fatalf("found %d JSON examples in docs/API.md", len(blocks)-1)
+	}
+	for i, blk := range blocks[1:] {
+		end := strings.Index(blk, "```")
+		if end < 0 {
+			t.Fatalf("JSON example %d is not closed", i+1)
+		}
+		ex := blk[:end]
+		var obj map[string]any
+		if err := json.Unmarshal([]byte(ex), &obj); err != nil {
+			t.Errorf("JSON example %d of docs/API.md is not valid JSON (%v):\n%s", i+1, err, ex)
+			continue
+		}
+		// An example that names a network gives that network's id.
+		name, _ := obj["network"].(string)
+		id, _ := obj["network_id"].(string)
+		if name != "" && id != "" && id != FormatNetworkID(dag.NetworkIDFromName(name)) {
+			t.Errorf("JSON example %d: network_id %s is not the id of %q (%s)", i+1, id, name, FormatNetworkID(dag.NetworkIDFromName(name)))
 		}
 	}
 }
