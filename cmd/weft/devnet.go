@@ -42,7 +42,7 @@ are kept in the data directories, so running it again on the same --dir resumes 
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if nodes < 1 || nodes > 64 {
-				return fmt.Errorf("--nodes %d: want 1..64", nodes)
+				return usagef("--nodes %d: want 1..64", nodes)
 			}
 			var apiAddrs, gossipAddrs []string
 			for i := range nodes {

@@ -43,7 +43,7 @@ submits it to --node and prints its id once the node has stored it. With
 				return err
 			}
 			if keyPath == "" {
-				return errors.New("send: --key FILE is required")
+				return usagef("send: --key FILE is required")
 			}
 			key, err := client.ReadKeyFile(keyPath)
 			if err != nil {
@@ -134,7 +134,7 @@ func readPayload(cmd *cobra.Command, data, file string) ([]byte, error) {
 func nodeClient(node string) (*client.Client, error) {
 	u, err := url.Parse(node)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
-		return nil, fmt.Errorf("--node %q is not a node's URL, such as %s", node, defaultNode)
+		return nil, usagef("--node %q is not a node's URL, such as %s", node, defaultNode)
 	}
 	return client.New(node), nil
 }
