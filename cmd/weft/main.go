@@ -69,11 +69,22 @@ func usagef(format string, a ...any) error {
 // wrong arguments, required or exclusive flags) comes back as a
 // usageError; the commands mark their own usage errors.
 //
-// It marks the start with root's PersistentPreRun, which cobra runs for
-// every subcommand that has none of its own: subcommands must not set one.
+// It marks the start in root's PersistentPreRunE, which cobra runs for
+// every subcommand that has none of its own (subcommands must not set
+// one), after parsing flags and checking arguments; cobra checks required
+// and exclusive flags only after it, so it checks them first.
 func execute(ctx context.Context, root *cobra.Command, args []string) error {
 	started := false
-	root.PersistentPreRun = func(*cobra.Command, []string) { started = true }
+	root.PersistentPreRunE = func(c *cobra.Command, _ []string) error {
+		if err := c.ValidateRequiredFlags(); err != nil {
+			return &usageError{err}
+		}
+		if err := c.ValidateFlagGroups(); err != nil {
+			return &usageError{err}
+		}
+		started = true
+		return nil
+	}
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
 	if err != nil && !started {

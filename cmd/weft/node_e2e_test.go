@@ -69,6 +69,8 @@ func TestExitStatus(t *testing.T) {
 		{"unknown variable", []string{"WEFT_LOG_LEVLE=debug"}, node, 2, "did you mean WEFT_LOG_LEVEL?"},
 		{"bad variable", []string{"WEFT_ALLOW=nokey"}, node, 2, "WEFT_ALLOW"},
 		{"send without --key", nil, []string{"send", "--data", "x"}, 2, "--key FILE is required"},
+		{"exclusive flags", nil, []string{"send", "--key", "k", "--data", "x", "--file", "y"}, 2, "none of the others can be"},
+		{"flags needed together", nil, []string{"send", "--key", "k", "--out", "m.bin", "--difficulty", "8"}, 2, "must all be set"},
 		{"the API address is taken", nil, append(node, "--api-addr", taken.Addr().String()), 1, "address already in use"},
 		{"no node to send to", nil, []string{"get", "--node", "http://" + taken.Addr().String(), "--timeout", "1s",
 			strings.Repeat("00", 32)}, 1, "getting message"},

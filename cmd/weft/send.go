@@ -26,16 +26,21 @@ func newSendCmd() *cobra.Command {
 		node, keyPath, data, file string
 		wait, remotePoW           bool
 		timeout                   time.Duration
+		o                         outOptions
 	)
 	cmd := &cobra.Command{
-		Use:   "send --key FILE [--data TEXT | --file PATH] [--wait]",
+		Use:   "send --key FILE [--data TEXT | --file PATH] [--wait | --out FILE]",
 		Short: "Sign, solve and submit a message; print its id",
 		Long: `Send builds a message carrying the payload (--data, --file, or standard input
 when neither is given), signs it with the key in --key (a file written by
 weft keygen), does its proof of work (or has the node do it, --remote-pow),
 submits it to --node and prints its id once the node has stored it. With
 --wait it then waits until the message is confirmed and prints when.
---timeout bounds all of it.`,
+--timeout bounds all of it.
+
+With --out FILE it writes the message's bytes to FILE and prints its id,
+without submitting it: POST the file to /api/v1/messages. With --parents
+and --difficulty (from a node's /api/v1/tips) it asks no node at all.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := nodeClient(node)
@@ -44,6 +49,9 @@ submits it to --node and prints its id once the node has stored it. With
 			}
 			if keyPath == "" {
 				return usagef("send: --key FILE is required")
+			}
+			if err := o.check(cmd); err != nil {
+				return err
 			}
 			key, err := client.ReadKeyFile(keyPath)
 			if err != nil {
@@ -59,10 +67,19 @@ submits it to --node and prints its id once the node has stored it. With
 				ctx, cancel = context.WithTimeout(ctx, timeout)
 				defer cancel()
 			}
-			dev := &client.Device{Key: key, Client: c, RemotePoW: remotePoW}
-			m, err := dev.Build(ctx, payload)
-			if err != nil {
-				return explain(err, "building the message", "node refused to hand out tips", timeout)
+			var m *dag.Message
+			if o.offline() {
+				if m, err = o.build(ctx, key, payload); err != nil {
+					return err
+				}
+			} else {
+				dev := &client.Device{Key: key, Client: c, RemotePoW: remotePoW}
+				if m, err = dev.Build(ctx, payload); err != nil {
+					return explain(err, "building the message", "node refused to hand out tips", timeout)
+				}
+			}
+			if o.out != "" {
+				return o.write(cmd.OutOrStdout(), m)
 			}
 			var id dag.ID
 			if remotePoW {
@@ -97,6 +114,7 @@ submits it to --node and prints its id once the node has stored it. With
 	f.BoolVar(&remotePoW, "remote-pow", false, "have the node do the proof of work (for keys its operator lists)")
 	f.DurationVar(&timeout, "timeout", 30*time.Second, "give up after this long (0: never)")
 	cmd.MarkFlagsMutuallyExclusive("data", "file")
+	o.addFlags(cmd)
 	return cmd
 }
 
