@@ -282,6 +282,9 @@ func (c *devnetChild) copyLog(i int, stderr io.Reader, logf io.Writer, out io.Wr
 		fmt.Fprintf(out, "node%d: %s\n", i, sc.Text())
 		outMu.Unlock()
 	}
+	// A line over the scanner's limit ends the scan: copy the rest as it
+	// is, so that the node never blocks on a full pipe.
+	io.Copy(logf, stderr)
 }
 
 // waitReady returns once every node's API answers with the node's own id.

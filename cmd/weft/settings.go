@@ -229,7 +229,7 @@ func (s *settings) resolve(name string, env map[string]string) error {
 	)
 	if v, ok := env[envName(name)]; ok {
 		raw, source = []string{v}, envName(name)
-	} else if s.yaml != nil && s.yaml.InConfig(name) {
+	} else if s.yaml != nil && s.yaml.InConfig(name) && s.yaml.Get(name) != nil { // "key:" alone is the default
 		var err error
 		source = fmt.Sprintf("%s in %s", name, s.file)
 		if raw, err = yamlStrings(s.yaml.Get(name), fl.Value.Type() == "stringSlice"); err != nil {

@@ -179,6 +179,10 @@ func TestSettingsLists(t *testing.T) {
 	if err != nil || len(ns.cfg.Allowlist) != 0 {
 		t.Fatalf("empty: %v %v", ns, err)
 	}
+	ns, err = nodeSettingsOf(t, nil, "--config", writeYAML(t, "allow:\nnetwork:\n"))
+	if err != nil || len(ns.cfg.Allowlist) != 0 || ns.cfg.Network != "weft-devnet" {
+		t.Fatalf("keys without a value: %v %v", ns, err)
+	}
 }
 
 func TestSettingsValues(t *testing.T) {
