@@ -120,7 +120,7 @@ func runBench(cmd *cobra.Command, bf *benchFlags) error {
 	// a mistake.
 	for _, name := range []string{"batch", "devices", "payload", "duration", "clients", "pow-base", "nodes"} {
 		if fl := cmd.Flags().Lookup(name); fl != nil && fl.Changed && (fl.Value.String() == "0" || fl.Value.String() == "0s") {
-			return fmt.Errorf("bench: --%s must be positive", name)
+			return usagef("bench: --%s must be positive", name)
 		}
 	}
 	cfg.Version = version

@@ -49,8 +49,46 @@ func TestMain(m *testing.M) {
 type proc struct {
 	cmd  *exec.Cmd
 	url  string
-	logs *bytes.Buffer
 	done chan error
+
+	mu   sync.Mutex    // guards logs and grew
+	logs *bytes.Buffer // read it unlocked only once done has a value
+	grew chan struct{} // closed, and replaced, when logs grow
+}
+
+// logText returns the node's log so far.
+func (p *proc) logText() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.logs.String()
+}
+
+// waitLog waits until the node's log, past offset from, has a line
+// containing substr, and returns the offset after that line. It fails the
+// test if the process ends first or after a minute.
+func (p *proc) waitLog(t *testing.T, substr string, from int) int {
+	t.Helper()
+	timeout := time.After(time.Minute)
+	for {
+		p.mu.Lock()
+		logs, grew := p.logs.String(), p.grew
+		p.mu.Unlock()
+		if i := strings.Index(logs[from:], substr); i >= 0 {
+			end := from + i + len(substr)
+			if nl := strings.IndexByte(logs[end:], '\n'); nl >= 0 {
+				end += nl + 1
+			}
+			return end
+		}
+		select {
+		case <-grew:
+		case err := <-p.done:
+			p.done <- err
+			t.Fatalf("the node exited (%v) before logging %q:\n%s", err, substr, logs)
+		case <-timeout:
+			t.Fatalf("the node did not log %q in a minute:\n%s", substr, logs)
+		}
+	}
 }
 
 // startNode runs `weft node` on dataDir with an API on a free port and
@@ -66,17 +104,18 @@ func startNode(t *testing.T, dataDir string, args ...string) *proc {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &proc{cmd: cmd, logs: &bytes.Buffer{}, done: make(chan error, 1)}
+	p := &proc{cmd: cmd, logs: &bytes.Buffer{}, done: make(chan error, 1), grew: make(chan struct{})}
 	urlc := make(chan string, 1)
-	var mu sync.Mutex
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
 			line := sc.Bytes()
-			mu.Lock()
+			p.mu.Lock()
 			p.logs.Write(line)
 			p.logs.WriteByte('\n')
-			mu.Unlock()
+			close(p.grew)
+			p.grew = make(chan struct{})
+			p.mu.Unlock()
 			var rec struct{ API string }
 			if json.Unmarshal(line, &rec) == nil && rec.API != "" {
 				select {
@@ -89,8 +128,11 @@ func startNode(t *testing.T, dataDir string, args ...string) *proc {
 	}()
 	select {
 	case p.url = <-urlc:
+	case err := <-p.done:
+		t.Fatalf("node exited at start (%v):\n%s", err, p.logs)
 	case <-time.After(30 * time.Second):
 		cmd.Process.Kill()
+		<-p.done
 		t.Fatalf("node did not start:\n%s", p.logs)
 	}
 	t.Cleanup(func() { p.kill(syscall.SIGKILL) })

@@ -30,7 +30,7 @@ they are, to standard output. The client checks either against ID.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id, err := dag.ParseID(args[0])
 			if err != nil {
-				return fmt.Errorf("get: %q is not a message id (64 hex characters)", args[0])
+				return usagef("get: %q is not a message id (64 hex characters)", args[0])
 			}
 			c, err := nodeClient(node)
 			if err != nil {

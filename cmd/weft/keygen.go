@@ -4,7 +4,6 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -26,7 +25,7 @@ It prints the public key, in hex, and nothing else.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if out == "" {
-				return errors.New("keygen: --out FILE is required")
+				return usagef("keygen: --out FILE is required")
 			}
 			pub, key, err := ed25519.GenerateKey(rand.Reader)
 			if err != nil {

@@ -22,8 +22,7 @@ func run(t *testing.T, stdin string, args ...string) (stdout, stderr string, err
 	root.SetOut(&out)
 	root.SetErr(&errOut)
 	root.SetIn(strings.NewReader(stdin))
-	root.SetArgs(args)
-	err = root.ExecuteContext(context.Background())
+	err = execute(context.Background(), root, args)
 	return out.String(), errOut.String(), err
 }
 

@@ -6,18 +6,24 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
-	"github.com/spf13/viper"
+	"github.com/spf13/pflag"
 
 	"github.com/weftnet/weft/api"
 	"github.com/weftnet/weft/client"
@@ -32,7 +38,6 @@ import (
 const identityFile = "node.key"
 
 func newNodeCmd() *cobra.Command {
-	v := viper.New()
 	cmd := &cobra.Command{
 		Use:   "node",
 		Short: "Run a node",
@@ -40,103 +45,217 @@ func newNodeCmd() *cobra.Command {
 ./weft-data, the API on 127.0.0.1:8080, a new identity kept in the data directory, and a
 single-validator network of itself.
 
-Settings come from, in increasing precedence: the defaults, a YAML file (--config), WEFT_*
-environment variables (WEFT_DATA_DIR, WEFT_API_ADDR, ...), and flags. The YAML keys are the
-flag names (data-dir: ./weft-data).`,
+Settings come from, in increasing precedence: the defaults, a YAML file (--config or
+WEFT_CONFIG), WEFT_* environment variables (WEFT_DATA_DIR, WEFT_API_ADDR, ...), and flags. The
+YAML keys are the flag names (data-dir: ./weft-data); lists are comma-separated in the
+environment, as in flags (WEFT_ALLOW=KEY1,KEY2). An unknown key in the file, or a WEFT_ variable
+close to a setting's but none, is refused.
+
+SIGHUP reloads log-level and allow from the file, the environment and the flags; the other
+settings take effect at a restart. SIGINT and SIGTERM stop the node cleanly.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return runNode(cmd.Context(), v) },
+		RunE: func(cmd *cobra.Command, _ []string) error { return runNode(cmd.Context(), cmd.Flags()) },
 	}
 	f := cmd.Flags()
 	f.String("config", "", "YAML configuration file")
 	f.String("data-dir", "./weft-data", "data directory: the store and the node's identity")
 	f.String("api-addr", "127.0.0.1:8080", "HTTP API address")
+	f.StringSlice("cors-origin", nil, "origin allowed to call the API from a browser (CORS), such as https://dash.example.com, or *; repeatable or comma-separated; default none")
 	f.String("gossip-addr", "127.0.0.1:7070", "gossip address (UDP, QUIC); empty with no peers: no gossip")
-	f.StringSlice("peer", nil, "peer PUBKEY@HOST:PORT (hex key), repeatable: the nodes to gossip with, pinned by key")
+	f.StringSlice("peer", nil, "peer PUBKEY@HOST:PORT (hex key), repeatable or comma-separated: the nodes to gossip with, pinned by key")
 	f.Bool("open", false, "let nodes that are not in the peer list connect")
 	f.String("network", "weft-devnet", "network name")
-	f.String("log-level", "info", "log level: debug, info, warn, error")
+	f.String("log-level", "info", "log level: debug, info, warn, error (SIGHUP reloads it)")
 	f.Int("max-payload", dag.DefaultMaxPayload, "network payload limit in bytes")
 	f.Int("pow-base", pow.DefaultBase, "network base proof-of-work difficulty in bits; 0 turns proof of work off")
-	f.StringSlice("validator", nil, "validator KEY:WEIGHT (hex key), repeatable; default this node alone")
+	f.StringSlice("validator", nil, "validator KEY:WEIGHT (hex key), repeatable or comma-separated; default this node alone")
 	f.Duration("issue-interval", 50*time.Millisecond, "pace of this node's own messages as a validator, while there is unconfirmed traffic (sooner under load: after 50 others' messages, at most every 10ms)")
 	f.Float64("rate-per-issuer", 0, "messages a second each device may submit (0: no limit)")
 	f.Int("rate-burst", 0, "burst allowed above the rate (default: one second's worth)")
-	f.StringSlice("allow", nil, "device public keys allowed to submit (hex), repeatable; default everyone")
-	f.StringSlice("remote-pow-key", nil, "device public keys the node does the proof of work for (hex), repeatable; default none")
+	f.StringSlice("allow", nil, "device public keys allowed to submit (hex), repeatable or comma-separated; default everyone (SIGHUP reloads it)")
+	f.StringSlice("remote-pow-key", nil, "device public keys the node does the proof of work for (hex), repeatable or comma-separated; default none")
 	f.Duration("max-clock-skew", time.Minute, "refuse device messages timestamped further ahead of this node's clock")
 	f.Duration("submit-timeout", 5*time.Second, "how long a submission waits for unknown parents")
 	f.Bool("no-sync", false, "skip fsync (tests only: acknowledged messages can be lost on power failure)")
-	v.BindPFlags(f)
-	v.SetEnvPrefix("WEFT")
-	v.SetEnvKeyReplacer(strings.NewReplacer("-", "_"))
-	v.AutomaticEnv()
 	return cmd
 }
 
-// nodeConfig reads the settings into a node.Config: the one place that
-// interprets flags, environment and files.
-func nodeConfig(v *viper.Viper) (node.Config, error) {
-	if f := v.GetString("config"); f != "" {
-		v.SetConfigFile(f)
-		v.SetConfigType("yaml")
-		if err := v.ReadInConfig(); err != nil {
-			return node.Config{}, fmt.Errorf("reading %s: %w", f, err)
+// nodeSettings is what `weft node` runs with.
+type nodeSettings struct {
+	cfg         node.Config // without Identity and Log
+	apiAddr     string
+	logLevel    zerolog.Level
+	corsOrigins []string
+	// all is every setting's value as text: what a reload compares.
+	all map[string]string
+}
+
+// readNodeSettings reads and checks the settings of `weft node` from its
+// parsed flags, the environment environ and the YAML file: the one place
+// that interprets them. Its errors are usage errors.
+func readNodeSettings(f *pflag.FlagSet, environ []string) (*nodeSettings, error) {
+	s, err := loadSettings(f, environ)
+	if err != nil {
+		return nil, err
+	}
+	ns := &nodeSettings{apiAddr: s.str("api-addr"), all: s.describe()}
+	var errs []error
+	for _, step := range []func(*settings, *nodeSettings) error{
+		readLocalSettings, readNetworkSettings, readGossipSettings, readEdgeSettings,
+	} {
+		if err := step(s, ns); err != nil {
+			errs = append(errs, err)
 		}
 	}
-	cfg := node.Config{
-		DataDir:       v.GetString("data-dir"),
-		Network:       v.GetString("network"),
-		MaxPayload:    v.GetInt("max-payload"),
-		PoWBase:       v.GetInt("pow-base"),
-		IssueInterval: v.GetDuration("issue-interval"),
-		RatePerIssuer: v.GetFloat64("rate-per-issuer"),
-		RateBurst:     v.GetInt("rate-burst"),
-		MaxClockSkew:  v.GetDuration("max-clock-skew"),
-		SubmitTimeout: v.GetDuration("submit-timeout"),
-		Store:         storage.Config{NoSync: v.GetBool("no-sync")},
+	if err := errors.Join(errs...); err != nil {
+		return nil, &usageError{err}
 	}
-	if cfg.PoWBase == 0 {
-		cfg.NoPoW = true
+	return ns, nil
+}
+
+// badSetting is the error of a value of setting name that its type
+// allows but its meaning does not.
+func badSetting(s *settings, name, format string, a ...any) error {
+	return settingErr(errBadSetting, "%s: %s", s.from(name), fmt.Sprintf(format, a...))
+}
+
+// readLocalSettings reads what concerns this node alone: its directory,
+// its log, its store, its API's browsers.
+func readLocalSettings(s *settings, ns *nodeSettings) error {
+	var errs []error
+	ns.cfg.DataDir = s.str("data-dir")
+	if ns.cfg.DataDir == "" {
+		errs = append(errs, badSetting(s, "data-dir", "empty"))
+	}
+	ns.cfg.Store = storage.Config{NoSync: s.boolean("no-sync")}
+	lvl, err := parseLogLevel(s.str("log-level"))
+	if err != nil {
+		errs = append(errs, badSetting(s, "log-level", "%v", err))
+	}
+	ns.logLevel = lvl
+	ns.corsOrigins = s.list("cors-origin")
+	for _, o := range ns.corsOrigins {
+		if err := checkOrigin(o); err != nil {
+			errs = append(errs, badSetting(s, "cors-origin", "%q: %v", o, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// checkOrigin accepts * or a browser origin: scheme://host[:port] and
+// nothing else.
+func checkOrigin(o string) error {
+	if o == "*" {
+		return nil
+	}
+	u, err := url.Parse(o)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+		u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+		return errors.New("want * or an origin such as https://dash.example.com")
+	}
+	return nil
+}
+
+// readNetworkSettings reads the network's parameters: what every node of
+// a network must agree on.
+func readNetworkSettings(s *settings, ns *nodeSettings) error {
+	cfg := &ns.cfg
+	cfg.Network = s.str("network")
+	cfg.MaxPayload = s.integer("max-payload")
+	cfg.PoWBase = s.integer("pow-base")
+	cfg.IssueInterval = s.duration("issue-interval")
+	cfg.NoPoW = cfg.PoWBase == 0
+	var errs []error
+	if cfg.Network == "" {
+		errs = append(errs, badSetting(s, "network", "empty"))
 	}
 	if cfg.MaxPayload < 1 || cfg.MaxPayload > dag.MaxPayload {
-		return cfg, fmt.Errorf("max-payload %d: want 1..%d", cfg.MaxPayload, dag.MaxPayload)
+		errs = append(errs, badSetting(s, "max-payload", "%d: want 1..%d", cfg.MaxPayload, dag.MaxPayload))
 	}
-	for _, s := range v.GetStringSlice("validator") {
-		k, w, ok := strings.Cut(s, ":")
-		if !ok {
-			w = "1"
-		}
-		key, err := parseKey(k)
+	if cfg.PoWBase < 0 || cfg.PoWBase > pow.MaxDifficulty {
+		errs = append(errs, badSetting(s, "pow-base", "%d: want 0..%d", cfg.PoWBase, pow.MaxDifficulty))
+	}
+	if cfg.IssueInterval <= 0 {
+		errs = append(errs, badSetting(s, "issue-interval", "%v: want a positive duration", cfg.IssueInterval))
+	}
+	for _, v := range s.list("validator") {
+		val, err := parseValidator(v)
 		if err != nil {
-			return cfg, fmt.Errorf("validator %q: %w", s, err)
+			errs = append(errs, badSetting(s, "validator", "%q: %v", v, err))
+			continue
 		}
-		weight, err := strconv.ParseUint(w, 10, 32)
-		if err != nil || weight == 0 {
-			return cfg, fmt.Errorf("validator %q: weight must be a positive integer", s)
-		}
-		cfg.Validators = append(cfg.Validators, dag.Validator{Key: key, Weight: weight})
+		cfg.Validators = append(cfg.Validators, val)
 	}
-	cfg.GossipListen = v.GetString("gossip-addr")
-	cfg.OpenGossip = v.GetBool("open")
-	for _, s := range v.GetStringSlice("peer") {
-		k, addr, ok := strings.Cut(s, "@")
+	return errors.Join(errs...)
+}
+
+// parseValidator parses KEY:WEIGHT, or KEY for weight 1.
+func parseValidator(s string) (dag.Validator, error) {
+	k, w, ok := strings.Cut(s, ":")
+	if !ok {
+		w = "1"
+	}
+	key, err := parseKey(k)
+	if err != nil {
+		return dag.Validator{}, err
+	}
+	weight, err := strconv.ParseUint(w, 10, 32)
+	if err != nil || weight == 0 {
+		return dag.Validator{}, errors.New("weight must be a positive integer")
+	}
+	return dag.Validator{Key: key, Weight: weight}, nil
+}
+
+// readGossipSettings reads where the node gossips and with whom.
+func readGossipSettings(s *settings, ns *nodeSettings) error {
+	ns.cfg.GossipListen = s.str("gossip-addr")
+	ns.cfg.OpenGossip = s.boolean("open")
+	var errs []error
+	for _, p := range s.list("peer") {
+		k, addr, ok := strings.Cut(p, "@")
 		if !ok || addr == "" {
-			return cfg, fmt.Errorf("peer %q: want PUBKEY@HOST:PORT", s)
+			errs = append(errs, badSetting(s, "peer", "%q: want PUBKEY@HOST:PORT", p))
+			continue
 		}
 		key, err := parseKey(k)
 		if err != nil {
-			return cfg, fmt.Errorf("peer %q: %w", s, err)
+			errs = append(errs, badSetting(s, "peer", "%q: %v", p, err))
+			continue
 		}
-		cfg.Peers = append(cfg.Peers, gossip.Peer{Key: key, Addr: addr})
+		ns.cfg.Peers = append(ns.cfg.Peers, gossip.Peer{Key: key, Addr: addr})
+	}
+	return errors.Join(errs...)
+}
+
+// readEdgeSettings reads the node's policy for the devices that submit to
+// it.
+func readEdgeSettings(s *settings, ns *nodeSettings) error {
+	cfg := &ns.cfg
+	cfg.RatePerIssuer = s.float("rate-per-issuer")
+	cfg.RateBurst = s.integer("rate-burst")
+	cfg.MaxClockSkew = s.duration("max-clock-skew")
+	cfg.SubmitTimeout = s.duration("submit-timeout")
+	var errs []error
+	if cfg.RatePerIssuer < 0 || math.IsNaN(cfg.RatePerIssuer) || math.IsInf(cfg.RatePerIssuer, 0) {
+		errs = append(errs, badSetting(s, "rate-per-issuer", "%v: want 0 (no limit) or a positive rate", cfg.RatePerIssuer))
+	}
+	if cfg.RateBurst < 0 {
+		errs = append(errs, badSetting(s, "rate-burst", "%d: want 0 (one second's worth) or more", cfg.RateBurst))
+	}
+	if cfg.MaxClockSkew <= 0 {
+		errs = append(errs, badSetting(s, "max-clock-skew", "%v: want a positive duration", cfg.MaxClockSkew))
+	}
+	if cfg.SubmitTimeout <= 0 {
+		errs = append(errs, badSetting(s, "submit-timeout", "%v: want a positive duration", cfg.SubmitTimeout))
 	}
 	var err error
-	if cfg.Allowlist, err = parseKeys(v.GetStringSlice("allow")); err != nil {
-		return cfg, fmt.Errorf("allow: %w", err)
+	if cfg.Allowlist, err = parseKeys(s.list("allow")); err != nil {
+		errs = append(errs, badSetting(s, "allow", "%v", err))
 	}
-	if cfg.RemotePoWKeys, err = parseKeys(v.GetStringSlice("remote-pow-key")); err != nil {
-		return cfg, fmt.Errorf("remote-pow-key: %w", err)
+	if cfg.RemotePoWKeys, err = parseKeys(s.list("remote-pow-key")); err != nil {
+		errs = append(errs, badSetting(s, "remote-pow-key", "%v", err))
 	}
-	return cfg, nil
+	return errors.Join(errs...)
 }
 
 func parseKey(s string) (dag.PublicKey, error) {
@@ -156,19 +275,34 @@ func parseKeys(ss []string) ([]dag.PublicKey, error) {
 	return out, nil
 }
 
-// newLogger logs for people on a terminal and as JSON lines otherwise.
-func newLogger(level string) (zerolog.Logger, error) {
-	lvl, err := zerolog.ParseLevel(level)
-	if err != nil || level == "" {
-		return zerolog.Nop(), fmt.Errorf("log-level %q: want debug, info, warn or error", level)
+// parseLogLevel accepts the documented levels: debug, info, warn, error.
+func parseLogLevel(s string) (zerolog.Level, error) {
+	switch s {
+	case "debug":
+		return zerolog.DebugLevel, nil
+	case "info":
+		return zerolog.InfoLevel, nil
+	case "warn":
+		return zerolog.WarnLevel, nil
+	case "error":
+		return zerolog.ErrorLevel, nil
 	}
+	return zerolog.InfoLevel, fmt.Errorf("%q: want debug, info, warn or error", s)
+}
+
+// newLogger logs for people on a terminal and as JSON lines otherwise.
+// The logger itself passes debug, the lowest level a setting takes;
+// zerolog's global level, set here to lvl and changed by a reload, filters
+// what it writes.
+func newLogger(lvl zerolog.Level) zerolog.Logger {
+	zerolog.SetGlobalLevel(lvl)
 	var log zerolog.Logger
 	if isatty.IsTerminal(os.Stderr.Fd()) {
 		log = zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr, TimeFormat: time.TimeOnly})
 	} else {
 		log = zerolog.New(os.Stderr)
 	}
-	return log.Level(lvl).With().Timestamp().Logger(), nil
+	return log.Level(zerolog.DebugLevel).With().Timestamp().Logger()
 }
 
 // loadIdentity reads the node's key from the data directory, creating it on
@@ -195,29 +329,34 @@ func loadIdentity(dir string) (ed25519.PrivateKey, bool, error) {
 	return key, true, nil
 }
 
-func runNode(ctx context.Context, v *viper.Viper) error {
-	cfg, err := nodeConfig(v)
+func runNode(ctx context.Context, flags *pflag.FlagSet) error {
+	// SIGHUP is a reload from the start: its default would kill the node.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
+	ns, err := readNodeSettings(flags, os.Environ())
 	if err != nil {
 		return err
 	}
-	log, err := newLogger(v.GetString("log-level"))
-	if err != nil {
-		return err
-	}
-	key, created, err := loadIdentity(cfg.DataDir)
+	log := newLogger(ns.logLevel)
+	key, created, err := loadIdentity(ns.cfg.DataDir)
 	if err != nil {
 		return fmt.Errorf("node identity: %w", err)
 	}
+	cfg := ns.cfg
 	cfg.Identity = key
 	cfg.Log = log
 	n, err := node.New(cfg)
-	if errors.Is(err, storage.ErrLocked) {
+	switch {
+	case errors.Is(err, storage.ErrLocked):
 		return fmt.Errorf("another node is running on data directory %s (its store is locked)", cfg.DataDir)
-	}
-	if err != nil {
+	case errors.Is(err, node.ErrConfig):
+		return &usageError{err}
+	case err != nil:
 		return err
 	}
-	ln, err := net.Listen("tcp", v.GetString("api-addr"))
+	ln, err := net.Listen("tcp", ns.apiAddr)
 	if err != nil {
 		return fmt.Errorf("api: %w", err)
 	}
@@ -230,7 +369,7 @@ func runNode(ctx context.Context, v *viper.Viper) error {
 	nodeDone := make(chan error, 1)
 	go func() { nodeDone <- n.Run(nodeCtx) }()
 
-	handler := api.New(n, version, log)
+	handler := api.NewWithOptions(n, version, log, api.Options{CORSOrigins: ns.corsOrigins})
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -242,15 +381,96 @@ func runNode(ctx context.Context, v *viper.Viper) error {
 	srvDone := make(chan error, 1)
 	go func() { srvDone <- srv.Serve(ln) }()
 
-	select {
-	case <-ctx.Done():
-	case err := <-srvDone:
-		log.Error().Err(err).Msg("api stopped")
-	}
+	r := &reloader{flags: flags, cur: ns, node: n, log: log}
+	r.serve(ctx, hup, srvDone)
 	log.Info().Msg("shutting down: finishing requests in flight")
 	shutCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	srv.Shutdown(shutCtx)
 	stopNode()
 	return <-nodeDone
+}
+
+// reloader applies SIGHUP: it reads the settings again and applies those a
+// running node can change, log-level and allow.
+type reloader struct {
+	flags *pflag.FlagSet
+	cur   *nodeSettings // what the node runs with
+	node  *node.Node
+	log   zerolog.Logger
+}
+
+// reloadable are the settings a reload applies.
+var reloadable = []string{"allow", "log-level"}
+
+// serve reloads on every signal of hup until ctx ends or the API server
+// stops.
+func (r *reloader) serve(ctx context.Context, hup <-chan os.Signal, srvDone <-chan error) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case err := <-srvDone:
+			r.log.Error().Err(err).Msg("api stopped")
+			return
+		case <-hup:
+			r.reload(os.Environ())
+		}
+	}
+}
+
+// reload reads the settings from the file, environ and the flags; if they
+// are valid it applies log-level and allow and logs what changed, else it
+// logs why and changes nothing.
+func (r *reloader) reload(environ []string) {
+	next, err := readNodeSettings(r.flags, environ)
+	if err != nil {
+		r.log.Error().Err(err).Msg("reload refused: the configuration is invalid; nothing changed")
+		return
+	}
+	var restart []string
+	for name, v := range next.all {
+		if r.cur.all[name] != v && !slices.Contains(reloadable, name) {
+			restart = append(restart, name)
+		}
+	}
+	sort.Strings(restart)
+	// Report at the more verbose of the old and the new level.
+	quieter := next.logLevel > r.cur.logLevel
+	if !quieter {
+		zerolog.SetGlobalLevel(next.logLevel)
+	}
+	ev := r.log.Info().Strs("restart_needed", restart)
+	if next.logLevel != r.cur.logLevel {
+		ev = ev.Str("log_level_from", r.cur.logLevel.String()).Str("log_level", next.logLevel.String())
+	}
+	if !sameKeys(next.cfg.Allowlist, r.cur.cfg.Allowlist) {
+		r.node.SetAllowlist(next.cfg.Allowlist)
+		ev = ev.Int("allow_from", len(r.cur.cfg.Allowlist)).Strs("allow", keyStrings(next.cfg.Allowlist))
+	}
+	ev.Msg("configuration reloaded")
+	if quieter {
+		zerolog.SetGlobalLevel(next.logLevel)
+	}
+	r.cur.logLevel, r.cur.cfg.Allowlist = next.logLevel, next.cfg.Allowlist
+	for _, name := range reloadable {
+		r.cur.all[name] = next.all[name]
+	}
+}
+
+// sameKeys reports whether a and b hold the same keys, in any order.
+func sameKeys(a, b []dag.PublicKey) bool {
+	as, bs := keyStrings(a), keyStrings(b)
+	sort.Strings(as)
+	sort.Strings(bs)
+	as, bs = slices.Compact(as), slices.Compact(bs)
+	return slices.Equal(as, bs)
+}
+
+func keyStrings(keys []dag.PublicKey) []string {
+	out := make([]string, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, k.String())
+	}
+	return out
 }

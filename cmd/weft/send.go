@@ -27,9 +27,10 @@ func newSendCmd() *cobra.Command {
 		wait, remotePoW           bool
 		timeout                   time.Duration
 		retries                   int
+		o                         outOptions
 	)
 	cmd := &cobra.Command{
-		Use:   "send --key FILE [--data TEXT | --file PATH] [--wait]",
+		Use:   "send --key FILE [--data TEXT | --file PATH] [--wait | --out FILE]",
 		Short: "Sign, solve and submit a message; print its id",
 		Long: `Send builds a message carrying the payload (--data, --file, or standard input
 when neither is given), signs it with the key in --key (a file written by
@@ -38,18 +39,25 @@ submits it to --node and prints its id once the node has stored it. With
 --wait it then waits until the message is confirmed and prints when.
 A node that answers 429 or 503, or a connection that fails, is tried
 again with backoff, up to --retries attempts a request. --timeout bounds
-all of it.`,
+all of it.
+
+With --out FILE it writes the message's bytes to FILE and prints its id,
+without submitting it: POST the file to /api/v1/messages. With --parents
+and --difficulty (from a node's /api/v1/tips) it asks no node at all.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if retries < 1 {
-				return fmt.Errorf("send: --retries %d: at least 1 (1: no retry)", retries)
+				return usagef("send: --retries %d: at least 1 (1: no retry)", retries)
 			}
 			c, err := nodeClient(node, client.WithRetry(client.Retry{Attempts: retries}))
 			if err != nil {
 				return err
 			}
 			if keyPath == "" {
-				return errors.New("send: --key FILE is required")
+				return usagef("send: --key FILE is required")
+			}
+			if err := o.check(cmd); err != nil {
+				return err
 			}
 			key, err := client.ReadKeyFile(keyPath)
 			if err != nil {
@@ -65,10 +73,19 @@ all of it.`,
 				ctx, cancel = context.WithTimeout(ctx, timeout)
 				defer cancel()
 			}
-			dev := &client.Device{Key: key, Client: c, RemotePoW: remotePoW}
-			m, err := dev.Build(ctx, payload)
-			if err != nil {
-				return explain(err, "building the message", "node refused to hand out tips", timeout)
+			var m *dag.Message
+			if o.offline() {
+				if m, err = o.build(ctx, key, payload); err != nil {
+					return err
+				}
+			} else {
+				dev := &client.Device{Key: key, Client: c, RemotePoW: remotePoW}
+				if m, err = dev.Build(ctx, payload); err != nil {
+					return explain(err, "building the message", "node refused to hand out tips", timeout)
+				}
+			}
+			if o.out != "" {
+				return o.write(cmd.OutOrStdout(), m)
 			}
 			var id dag.ID
 			if remotePoW {
@@ -104,6 +121,7 @@ all of it.`,
 	f.DurationVar(&timeout, "timeout", 30*time.Second, "give up after this long (0: never)")
 	f.IntVar(&retries, "retries", client.DefaultRetryAttempts, "attempts of each request when the node is busy or unreachable (1: no retry)")
 	cmd.MarkFlagsMutuallyExclusive("data", "file")
+	o.addFlags(cmd)
 	return cmd
 }
 
@@ -142,7 +160,7 @@ func readPayload(cmd *cobra.Command, data, file string) ([]byte, error) {
 func nodeClient(node string, opts ...client.Option) (*client.Client, error) {
 	u, err := url.Parse(node)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
-		return nil, fmt.Errorf("--node %q is not a node's URL, such as %s", node, defaultNode)
+		return nil, usagef("--node %q is not a node's URL, such as %s", node, defaultNode)
 	}
 	return client.New(node, opts...), nil
 }
