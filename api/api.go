@@ -129,31 +129,27 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
+	// The ID before the pipeline has the message: Submit may return (at its
+	// timeout) while a verifier still reads it.
+	ans := wire.Submitted{ID: m.ID().String()}
 	if r.URL.Query().Get("remote_pow") == "1" {
-		if err := s.node.SubmitRemotePoW(r.Context(), m); err != nil {
-			fail(w, err)
-			return
-		}
+		err = s.node.SubmitRemotePoW(r.Context(), m)
 		nonce := m.Nonce
-		created(w, m.ID(), wire.Submitted{ID: m.ID().String(), Nonce: &nonce})
-		return
+		ans.ID, ans.Nonce = m.ID().String(), &nonce // the final ID, with the nonce
+	} else {
+		err = s.node.Submit(r.Context(), []*dag.Message{m})[0]
 	}
-	err = s.node.Submit(r.Context(), []*dag.Message{m})[0]
 	switch {
 	case err == nil:
-		created(w, m.ID(), wire.Submitted{ID: m.ID().String()})
+		w.Header().Set("Location", wire.PathMessages+"/"+ans.ID)
+		wire.WriteJSON(w, http.StatusCreated, ans)
 	case node.Code(err) == wire.CodePending:
-		w.Header().Set("Location", wire.PathMessages+"/"+m.ID().String())
-		wire.WriteJSON(w, http.StatusAccepted, wire.Submitted{ID: m.ID().String(), Pending: true})
+		ans.Pending = true
+		w.Header().Set("Location", wire.PathMessages+"/"+ans.ID)
+		wire.WriteJSON(w, http.StatusAccepted, ans)
 	default:
 		fail(w, err)
 	}
-}
-
-// created answers 201 with Location and ans.
-func created(w http.ResponseWriter, id dag.ID, ans wire.Submitted) {
-	w.Header().Set("Location", wire.PathMessages+"/"+id.String())
-	wire.WriteJSON(w, http.StatusCreated, ans)
 }
 
 func (s *Server) submitBatch(w http.ResponseWriter, r *http.Request) {

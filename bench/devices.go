@@ -214,6 +214,8 @@ func (r *run) device(ctx context.Context, d int, key ed25519.PrivateKey, c *clie
 		}
 		var ae *client.APIError
 		switch {
+		case errors.Is(err, client.ErrPending):
+			cnt.reject("pending", 1) // held for its parents: not durable, not counted as accepted
 		case errors.As(err, &ae):
 			cnt.reject(ae.Code, 1)
 		case ctx.Err() != nil:

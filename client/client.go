@@ -138,12 +138,18 @@ type Submission struct {
 }
 
 // Submit sends one message in its canonical encoding, signed and solved,
-// and returns its ID once the node has accepted it: made it durable, or
-// holds it pending its parents (see SubmitOutcome to tell which). The
-// node's refusal is an *APIError (CodeDuplicate if the node already has
-// it, unless an earlier attempt of this call stored it).
+// and returns its ID once the node has made it durable. When the node
+// holds it for parents it does not have yet (202), Submit returns the ID
+// and an error wrapping ErrPending: the message is not durable, and the
+// caller should send the same bytes again later (SubmitOutcome tells the
+// two apart without an error). The node's refusal is an *APIError
+// (CodeDuplicate if the node already has it, unless an earlier attempt of
+// this call stored it).
 func (c *Client) Submit(ctx context.Context, raw []byte) (dag.ID, error) {
 	s, err := c.SubmitOutcome(ctx, raw)
+	if err == nil && s.Pending {
+		return s.ID, fmt.Errorf("%w: %s", ErrPending, s.ID)
+	}
 	return s.ID, err
 }
 
@@ -172,8 +178,10 @@ func (c *Client) SubmitOutcome(ctx context.Context, raw []byte) (Submission, err
 
 // SubmitRemotePoW sends one signed message whose proof of work the node is
 // to do (the nonce may be anything), and returns the message's final ID and
-// the nonce the node found. The node does this only for issuer keys its
-// operator lists: for others it answers CodeForbidden.
+// the nonce the node found, once the message is durable; with an error
+// wrapping ErrPending when the node holds it for its parents, as Submit.
+// The node does this only for issuer keys its operator lists: for others
+// it answers CodeForbidden.
 func (c *Client) SubmitRemotePoW(ctx context.Context, raw []byte) (dag.ID, uint64, error) {
 	var ans wire.Submitted
 	q := url.Values{"remote_pow": {"1"}}
@@ -191,6 +199,9 @@ func (c *Client) SubmitRemotePoW(ctx context.Context, raw []byte) (dag.ID, uint6
 	binary.BigEndian.PutUint64(solved[len(solved)-pow.NonceSize:], *ans.Nonce)
 	if want := dag.ID(pow.Hash(solved)); id != want {
 		return dag.ID{}, 0, fmt.Errorf("%w: submit: node says id %s, the message with its nonce has %s", ErrBadResponse, id, want)
+	}
+	if ans.Pending {
+		return id, *ans.Nonce, fmt.Errorf("%w: %s", ErrPending, id)
 	}
 	return id, *ans.Nonce, nil
 }

@@ -130,10 +130,9 @@ func (d *Device) takeSeq(now func() time.Time) uint64 {
 }
 
 // Send builds a message carrying payload (see Build), submits it, and
-// returns its ID once the node has accepted it: made it durable, or, when
-// it lacks the message's parents, holds it pending (see
-// Client.SubmitOutcome). The node's refusal is
-// an *APIError. Sends are serialised, so that sequence numbers reach the
+// returns its ID once the node has made it durable; an error wrapping
+// ErrPending (with the ID) when the node holds it for its parents, as
+// Client.Submit. The node's refusal is an *APIError. Sends are serialised, so that sequence numbers reach the
 // node in order.
 func (d *Device) Send(ctx context.Context, payload []byte) (dag.ID, error) {
 	d.sendMu.Lock()

@@ -39,9 +39,9 @@
 // # Pending
 //
 // A node may accept a message whose parents it does not have yet and hold
-// it (202): Submit returns its ID without error, SubmitOutcome and
-// BatchResult report Pending, and the message is not durable until its
-// parents arrive.
+// it (202): Submit returns its ID and an error wrapping ErrPending,
+// SubmitOutcome and BatchResult report Pending without an error, and the
+// message is not durable until its parents arrive.
 //
 // # Events
 //

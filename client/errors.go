@@ -70,6 +70,11 @@ var (
 	// match the bytes, a field out of range). The node is broken or is not a
 	// Weft node.
 	ErrBadResponse = errors.New("client: bad response from node")
+
+	// ErrPending: the node accepted the message and holds it, in memory,
+	// until its parents arrive (202): it is not durable yet. Send the same
+	// bytes again later; never build another message with its sequence.
+	ErrPending = errors.New("client: accepted, held for its parents, not stored yet")
 	// ErrOverflow: the node disconnected the event stream because the
 	// client did not keep up. Reconnect and read what was missed through the
 	// other endpoints.

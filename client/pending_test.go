@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"testing"
 
@@ -10,7 +11,8 @@ import (
 	"github.com/weftnet/weft/pow"
 )
 
-// TestPending: 202 is an acceptance, not an error, alone and in a batch.
+// TestPending: 202 is an acceptance, not a refusal: SubmitOutcome and
+// batches report it without an error, Submit with ErrPending.
 func TestPending(t *testing.T) {
 	a, b := []byte("held for its parents"), []byte("stored")
 	ida, idb := dag.ID(pow.Hash(a)), dag.ID(pow.Hash(b))
@@ -29,8 +31,8 @@ func TestPending(t *testing.T) {
 	if err != nil || s != (Submission{ID: ida, Pending: true}) {
 		t.Fatalf("submit: %+v, %v", s, err)
 	}
-	if id, err := c.Submit(ctx, a); err != nil || id != ida {
-		t.Fatalf("Submit: %s, %v", id, err)
+	if id, err := c.Submit(ctx, a); !errors.Is(err, ErrPending) || id != ida {
+		t.Fatalf("Submit: %s, %v; want the id and ErrPending", id, err)
 	}
 	res, err := c.SubmitBatch(ctx, [][]byte{a, b})
 	if err != nil || res[0] != (BatchResult{ID: ida, Status: 202, Pending: true}) || res[1] != (BatchResult{ID: idb, Status: 201}) {

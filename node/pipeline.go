@@ -255,5 +255,6 @@ func (n *Node) SubmitRemotePoW(ctx context.Context, m *dag.Message) error {
 			return err
 		}
 	}
+	m.ID() // computed here, so that the caller may read it while the pipeline does
 	return n.submit(ctx, []*dag.Message{m})[0]
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/weftnet/weft/client"
 	"github.com/weftnet/weft/dag"
+	"github.com/weftnet/weft/pow"
 )
 
 // defaultNode is the --node of the client verbs: a node's default API address.
@@ -89,9 +90,15 @@ and --difficulty (from a node's /api/v1/tips) it asks no node at all.`,
 			}
 			var id dag.ID
 			if remotePoW {
-				id, _, err = c.SubmitRemotePoW(ctx, m.Bytes())
+				var nonce uint64
+				if id, nonce, err = c.SubmitRemotePoW(ctx, m.Bytes()); errors.Is(err, client.ErrPending) {
+					m.SetNonce(nonce)
+				}
 			} else {
 				id, err = c.Submit(ctx, m.Bytes())
+			}
+			if errors.Is(err, client.ErrPending) {
+				id, err = untilStored(ctx, c, m.Bytes())
 			}
 			if err != nil {
 				return explain(err, "submitting the message", "node refused the message", timeout)
@@ -204,5 +211,29 @@ func explain(err error, doing, refused string, timeout time.Duration) error {
 		return &cliError{fmt.Sprintf("%s: no answer from the node at %s: %v", doing, host, ue.Err), err}
 	default:
 		return &cliError{fmt.Sprintf("%s: %v", doing, err), err}
+	}
+}
+
+// pendingRetry is how often send offers a pending message again.
+const pendingRetry = 500 * time.Millisecond
+
+// untilStored sends raw again, the same bytes, while the node holds it for
+// its parents (202), until it is stored (or was: duplicate) or ctx ends.
+func untilStored(ctx context.Context, c *client.Client, raw []byte) (dag.ID, error) {
+	for {
+		select {
+		case <-ctx.Done():
+			return dag.ID{}, fmt.Errorf("%w: the node still holds the message for its parents (202 pending); it is not stored", ctx.Err())
+		case <-time.After(pendingRetry):
+		}
+		id, err := c.Submit(ctx, raw)
+		switch {
+		case errors.Is(err, client.ErrPending):
+			continue
+		case client.IsCode(err, client.CodeDuplicate):
+			return dag.ID(pow.Hash(raw)), nil // stored meanwhile
+		default:
+			return id, err
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/hex"
 	"errors"
 	"net/http"
@@ -8,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/weftnet/weft/client"
 	"github.com/weftnet/weft/client/clienttest"
@@ -181,5 +183,56 @@ func TestSendUnreachableNode(t *testing.T) {
 	_, _, err := run(t, "", "send", "--node", url, "--key", key, "--data", "x")
 	if err == nil || !strings.HasPrefix(err.Error(), "building the message: no answer from the node at 127.0.0.1:") {
 		t.Fatalf("err %v", err)
+	}
+}
+
+// TestSendPending: a message the node holds for its parents (202) is not
+// stored, so send offers the same bytes again until it is, and then prints
+// its id.
+func TestSendPending(t *testing.T) {
+	node := clienttest.NewServer(clienttest.Config{PoWBase: 0})
+	defer node.Close()
+	key, _ := newKey(t)
+	other, _ := newKey(t) // the parent is another device's
+	parentFile := filepath.Join(t.TempDir(), "parent.bin")
+	stdout, _, err := run(t, "", "send", "--node", node.URL, "--key", other, "--data", "parent", "--out", parentFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parentID := strings.TrimSpace(stdout)
+	type result struct {
+		stdout string
+		err    error
+	}
+	done := make(chan result, 1)
+	go func() {
+		out, _, err := run(t, "", "send", "--node", node.URL, "--key", key, "--data", "child",
+			"--parents", parentID+","+parentID, "--difficulty", "0", "--network", "weft-testnet", "--timeout", "20s")
+		done <- result{out, err}
+	}()
+	select {
+	case r := <-done:
+		t.Fatalf("send returned before the parent was there: %q %v", r.stdout, r.err)
+	case <-time.After(2 * pendingRetry): // the child was offered, and held, at least twice
+	}
+	raw, err := os.ReadFile(parentFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Post(node.URL+"/api/v1/messages", "application/octet-stream", bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("the parent: %d", resp.StatusCode)
+	}
+	r := <-done
+	if r.err != nil {
+		t.Fatalf("send: %v", r.err)
+	}
+	id, m := sentID(t, node, r.stdout)
+	if string(m.Payload) != "child" || m.Parents[0].String() != parentID {
+		t.Fatalf("stored %s: payload %q, parents %v", id, m.Payload, m.Parents)
 	}
 }
