@@ -30,7 +30,7 @@ const (
 	// DefaultMaxHandshakes handshakes in progress, with room to spare.
 	floodMaxGoroutines = floodSockets + 4*DefaultMaxHandshakes + 64
 	// floodMaxHeap bounds the growth of the heap in use (HeapInuse).
-	floodMaxHeap = 64 << 20
+	floodMaxHeap = 32 << 20
 )
 
 // TestJunkFloodCostsNoMemory floods a listening transport's port from
@@ -38,10 +38,12 @@ const (
 // from many source ports, while it and a peer keep gossiping, and checks
 // that the process's goroutines and heap stay bounded during and shortly
 // after the flood, and that every message the two broadcast is delivered.
+// A third transport dials in during the flood: it must get in too (when,
+// it only logs: that depends on the machine's load).
 func TestJunkFloodCostsNoMemory(t *testing.T) {
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
-	ns := mesh(t, 2, nil)
+	ns := mesh(t, 2, func(i int, c *Config) { c.Open = i == 0 })
 	a, b := ns[0], ns[1]
 	connected(t, a, b)
 
@@ -69,6 +71,7 @@ func TestJunkFloodCostsNoMemory(t *testing.T) {
 		}
 	})
 
+	idC, keyC := identity(3) // the third transport, left out of the broadcasts
 	// Both sides broadcast a tagged batch every 20 ms while the flood runs.
 	var sentA, sentB [][]byte
 	stopGossip := make(chan struct{})
@@ -83,7 +86,7 @@ func TestJunkFloodCostsNoMemory(t *testing.T) {
 			case <-tick.C:
 			}
 			ba, bb := msgs('a', round*10, 10, 200), msgs('b', round*10, 10, 200)
-			if n := a.Broadcast(ba, dag.PublicKey{}); n != 1 {
+			if n := a.Broadcast(ba, keyC); n != 1 {
 				t.Errorf("round %d: a's broadcast reached %d peers, want 1", round, n)
 			}
 			if n := b.Broadcast(bb, dag.PublicKey{}); n != 1 {
@@ -93,10 +96,23 @@ func TestJunkFloodCostsNoMemory(t *testing.T) {
 		}
 	})
 
-	st, err := junk.Flood(ctx, junk.Config{Target: a.Addr().String(), Rate: floodRate, Duration: floodFor, Sockets: floodSockets, Seed: seed})
+	type result struct {
+		st  junk.Stats
+		err error
+	}
+	flooded := make(chan result, 1)
+	go func() {
+		st, err := junk.Flood(ctx, junk.Config{Target: a.Addr().String(), Rate: floodRate, Duration: floodFor, Sockets: floodSockets, Seed: seed})
+		flooded <- result{st, err}
+	}()
+	time.Sleep(floodFor / 4) // the flood is under way
+	c := start(t, Config{Identity: idC, Listen: "", Peers: []Peer{{Key: a.key, Addr: a.Addr().String()}}})
+	r := <-flooded
+	st, err := r.st, r.err
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("the third transport, dialling from %v into the flood, was connected when it ended: %v (last error: %v)", floodFor/4, c.connectedTo(a.key), c.stats(a.key).LastError)
 	t.Logf("flood: %d junk Initials and %d random datagrams in %v (%.0f/s), %d send errors",
 		st.Initials, st.Random, st.Elapsed.Round(time.Millisecond), float64(st.Sent())/st.Elapsed.Seconds(), st.Errors)
 	time.Sleep(floodAfter)
@@ -122,6 +138,14 @@ func TestJunkFloodCostsNoMemory(t *testing.T) {
 	})
 	checkSame(t, "a to b", b.h.received(a.key), sentA)
 	checkSame(t, "b to a", a.h.received(b.key), sentB)
+
+	waitFor(t, 15*time.Second, "the third transport connected", func() bool { return c.connectedTo(a.key) })
+	batch := msgs('c', 0, 10, 200)
+	if err := c.Send(a.key, batch); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the third transport's messages", func() bool { return a.h.count(c.key) == len(batch) })
+	checkSame(t, "c to a", a.h.received(c.key), batch)
 }
 
 func checkSame(t *testing.T, what string, got, want [][]byte) {
