@@ -1,10 +1,14 @@
 package gossip
 
 import (
+	"context"
+	"crypto/tls"
 	"errors"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/quic-go/quic-go"
 
 	"github.com/weftnet/weft/dag"
 )
@@ -71,4 +75,46 @@ func BenchmarkBroadcast(b *testing.B) {
 	elapsed := time.Since(start)
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msgs/s")
+}
+
+// BenchmarkDial measures a QUIC connect to a listening transport on
+// loopback, from the first packet to the completed TLS handshake, with
+// the listener's address validation (a Retry, one more round trip: what
+// the transport does) and without it (quic-go's default), to show what the
+// Retry costs a peer.
+func BenchmarkDial(b *testing.B) {
+	for _, retry := range []bool{true, false} {
+		b.Run(map[bool]string{true: "retry", false: "no-retry"}[retry], func(b *testing.B) {
+			idA, _ := identity(1)
+			tr, err := New(Config{Identity: idA, Listen: "127.0.0.1:0", Open: true, Handler: newFakeHandler(), MaxHandshakes: 1 << 20})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if !retry {
+				tr.verifyAddr = nil
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			errc := make(chan error, 1)
+			go func() { errc <- tr.Run(ctx) }()
+			defer func() {
+				cancel()
+				if err := <-errc; err != nil {
+					b.Error(err)
+				}
+			}()
+			priv, _ := identity(5)
+			cert, err := NewCertificate(priv)
+			if err != nil {
+				b.Fatal(err)
+			}
+			tlsConf := &tls.Config{MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{cert}, NextProtos: []string{ALPN}, InsecureSkipVerify: true}
+			for b.Loop() {
+				conn, err := quic.DialAddr(ctx, tr.Addr().String(), tlsConf, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				conn.CloseWithError(0, "")
+			}
+		})
+	}
 }

@@ -18,6 +18,10 @@ const (
 	DefaultPingInterval   = 5 * time.Second
 	DefaultWriteTimeout   = 30 * time.Second
 	DefaultRequestTimeout = 30 * time.Second
+	// DefaultMaxHandshakes and DefaultHandshakeTimeout: see
+	// Config.MaxHandshakes and Config.HandshakeTimeout.
+	DefaultMaxHandshakes    = 64
+	DefaultHandshakeTimeout = 3 * time.Second
 
 	// MinBackoff and MaxBackoff bound the reconnect backoff: it starts at
 	// MinBackoff, doubles after each failed attempt up to MaxBackoff, with
@@ -82,6 +86,20 @@ type Config struct {
 	// RequestTimeout bounds a Sync whose context has no earlier deadline.
 	// Default DefaultRequestTimeout.
 	RequestTimeout time.Duration
+	// MaxHandshakes bounds the inbound connections in progress: from the
+	// connection attempt (once its source address is validated, see
+	// "Junk at the port" in doc.go) to the end of its Hello exchange, the
+	// only inbound state that exists before a peer is authenticated.
+	// Attempts beyond it are refused with QUIC's CONNECTION_REFUSED (the
+	// dialler sees ErrRefused and retries with its backoff) and counted in
+	// HandshakeStats.Refused. Default DefaultMaxHandshakes.
+	MaxHandshakes int
+	// HandshakeTimeout bounds each inbound handshake: the QUIC handshake is
+	// abandoned when no packet has come for this long or when it has not
+	// completed within twice this, and the dialler's Hello must arrive
+	// within this after it. Default DefaultHandshakeTimeout. (Dialling
+	// waits longer: 10 s for the handshake and the Hello.)
+	HandshakeTimeout time.Duration
 	// Log receives the transport's logs. The zero Logger discards them.
 	Log zerolog.Logger
 	// Handler receives what peers send and answers their requests.
@@ -119,7 +137,8 @@ func (c Config) withDefaults() (Config, error) {
 		}
 		seen[p.Key] = true
 	}
-	if c.SendQueue < 0 || c.SendQueueBytes < 0 || c.PingInterval < 0 || c.WriteTimeout < 0 || c.RequestTimeout < 0 {
+	if c.SendQueue < 0 || c.SendQueueBytes < 0 || c.PingInterval < 0 || c.WriteTimeout < 0 || c.RequestTimeout < 0 ||
+		c.MaxHandshakes < 0 || c.HandshakeTimeout < 0 {
 		return c, fmt.Errorf("%w: negative queue size or duration", ErrConfig)
 	}
 	if c.SendQueue == 0 {
@@ -139,6 +158,12 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.RequestTimeout == 0 {
 		c.RequestTimeout = DefaultRequestTimeout
+	}
+	if c.MaxHandshakes == 0 {
+		c.MaxHandshakes = DefaultMaxHandshakes
+	}
+	if c.HandshakeTimeout == 0 {
+		c.HandshakeTimeout = DefaultHandshakeTimeout
 	}
 	c.Peers = append([]Peer(nil), c.Peers...)
 	return c, nil

@@ -67,6 +67,25 @@
 // the old connection on its first packet. A third connection closes the
 // oldest (CodeDuplicate).
 //
+// # Junk at the port
+//
+// The listening port is open to anyone, and UDP source addresses can be
+// spoofed, so the transport keeps no state for a datagram until its sender
+// has shown it can receive at its address. Every connection attempt first
+// gets a QUIC Retry (RFC 9000, 8.1.2): a token, sealed with a key of this
+// process, that the dialler must echo; quic-go's dialler does so by itself,
+// at the cost of one round trip per connect. Junk (random bytes, or
+// Initials that look well-formed) gets a Retry, a stateless reset or
+// nothing, and is dropped when quic-go's fixed queues are full; it creates
+// no connection and no goroutine. An attempt that echoes its token takes
+// one of Config.MaxHandshakes slots until its Hello exchange ends, or is
+// refused with CONNECTION_REFUSED when none is free; its QUIC handshake is
+// abandoned after Config.HandshakeTimeout without a packet, or twice that
+// in all, and its Hello must follow within HandshakeTimeout. A key that
+// is not a peer (unless Open) is refused when its certificate arrives,
+// the first moment TLS 1.3 shows the client's identity (Transport.Handshakes
+// reports the counts).
+//
 // # Backpressure
 //
 // Each peer has a bounded send queue (Config.SendQueue frames and

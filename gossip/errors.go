@@ -48,12 +48,15 @@ var (
 	// transport is not open (returned to the TLS handshake, which refuses
 	// the connection).
 	ErrUnknownPeer = errors.New("gossip: peer not in the peer list")
+	// ErrHandshakeLimit: an inbound connection attempt was refused because
+	// Config.MaxHandshakes handshakes were already in progress.
+	ErrHandshakeLimit = errors.New("gossip: too many handshakes in progress")
 	// ErrWrongKey: a dialled peer presented a key other than the configured one.
 	ErrWrongKey = errors.New("gossip: peer presented an unexpected key")
 	// ErrRefused: the peer refused the connection during the handshake:
 	// in TLS (we are not in its peer list, or it is backing off from us),
-	// or with CONNECTION_REFUSED (it is not accepting connections now,
-	// for instance while it shuts down).
+	// or with CONNECTION_REFUSED (it is not accepting connections now:
+	// it has Config.MaxHandshakes in progress, or it is shutting down).
 	ErrRefused = errors.New("gossip: refused by peer")
 
 	// ErrNotConnected: there is no connection to the peer.

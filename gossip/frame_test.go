@@ -245,6 +245,8 @@ func TestConfigValidation(t *testing.T) {
 		{Identity: id, Handler: h, Peers: []Peer{{Key: other, Addr: "nocolon"}}},
 		{Identity: id, Handler: h, SendQueueBytes: 1000},
 		{Identity: id, Handler: h, WriteTimeout: -1},
+		{Identity: id, Handler: h, MaxHandshakes: -1},
+		{Identity: id, Handler: h, HandshakeTimeout: -1},
 	}
 	for i, c := range bad {
 		if _, err := New(c); !errors.Is(err, ErrConfig) {
@@ -252,7 +254,8 @@ func TestConfigValidation(t *testing.T) {
 		}
 	}
 	c, err := Config{Identity: id, Handler: h}.withDefaults()
-	if err != nil || c.SendQueue != DefaultSendQueue || c.PingInterval != DefaultPingInterval || c.RequestTimeout != DefaultRequestTimeout {
+	if err != nil || c.SendQueue != DefaultSendQueue || c.PingInterval != DefaultPingInterval || c.RequestTimeout != DefaultRequestTimeout ||
+		c.MaxHandshakes != DefaultMaxHandshakes || c.HandshakeTimeout != DefaultHandshakeTimeout {
 		t.Fatalf("defaults: %+v, %v", c, err)
 	}
 }

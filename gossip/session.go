@@ -60,24 +60,9 @@ func (t *Transport) serveConn(ctx context.Context, conn *quic.Conn, outbound boo
 	if err != nil {
 		return key, false, t.abort(ctx, conn, want, closeErr(CodeProtocol, err))
 	}
-	hctx, cancel := context.WithTimeout(ctx, t.helloTimeout)
-	defer cancel()
-	var st *quic.Stream
-	if outbound {
-		st, err = conn.OpenStreamSync(hctx)
-	} else {
-		st, err = conn.AcceptStream(hctx)
-	}
-	if err != nil {
-		return key, false, t.abort(ctx, conn, key, err)
-	}
-	br := bufio.NewReaderSize(st, readBufSize)
-	// The stream's reads and writes do not watch hctx: its end (timeout or
-	// shutdown) sets a past deadline on the stream instead.
-	stop := context.AfterFunc(hctx, func() { st.SetDeadline(time.Now()) })
-	err = t.exchangeHello(st, br, key, outbound)
-	if !stop() && err == nil {
-		err = hctx.Err()
+	st, br, err := t.openAndHello(ctx, conn, key, outbound)
+	if !outbound {
+		endHandshake(conn)
 	}
 	if err != nil {
 		return key, false, t.abort(ctx, conn, key, err)
@@ -102,6 +87,41 @@ func (t *Transport) serveConn(ctx context.Context, conn *quic.Conn, outbound boo
 	t.log.Info().Str("peer", key.String()).Str("addr", s.remote).Bool("outbound", outbound).Msg("gossip: peer connected")
 	t.cfg.Handler.Connected(key)
 	return key, true, s.run(ctx, br)
+}
+
+// openAndHello opens (dialler) or accepts (listener) the connection's
+// stream and exchanges Hellos on it, within helloTimeout, or for an
+// inbound connection, whose handshake slot (handshake.go) is held until
+// then, within HandshakeTimeout.
+func (t *Transport) openAndHello(ctx context.Context, conn *quic.Conn, key dag.PublicKey, outbound bool) (*quic.Stream, *bufio.Reader, error) {
+	wait := t.helloTimeout
+	if !outbound {
+		wait = min(wait, t.cfg.HandshakeTimeout)
+	}
+	hctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	var st *quic.Stream
+	var err error
+	if outbound {
+		st, err = conn.OpenStreamSync(hctx)
+	} else {
+		st, err = conn.AcceptStream(hctx)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	br := bufio.NewReaderSize(st, readBufSize)
+	// The stream's reads and writes do not watch hctx: its end (timeout or
+	// shutdown) sets a past deadline on the stream instead.
+	stop := context.AfterFunc(hctx, func() { st.SetDeadline(time.Now()) })
+	err = t.exchangeHello(st, br, key, outbound)
+	if !stop() && err == nil {
+		err = hctx.Err()
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return st, br, nil
 }
 
 // abort closes a connection that did not become a session, telling the

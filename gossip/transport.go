@@ -134,8 +134,13 @@ type Transport struct {
 	udp      *net.UDPConn
 	listen   bool
 	reqID    atomic.Uint64
-	// helloTimeout bounds the handshakes (a field, so tests can shorten it).
+	// helloTimeout bounds a dial's handshake plus Hello, and caps an
+	// inbound Hello (a field, so tests can shorten it).
 	helloTimeout time.Duration
+	// verifyAddr is the listener's VerifySourceAddress (alwaysRetry; a
+	// field, so a benchmark can measure what the Retry costs).
+	verifyAddr func(net.Addr) bool
+	hs         handshakes
 
 	mu      sync.RWMutex
 	started bool
@@ -166,6 +171,8 @@ func New(cfg Config) (*Transport, error) {
 		epoch:        time.Now(),
 		listen:       cfg.Listen != "",
 		helloTimeout: helloTimeout,
+		verifyAddr:   alwaysRetry,
+		hs:           handshakes{max: int64(cfg.MaxHandshakes)},
 		done:         make(chan struct{}),
 		peers:        make(map[dag.PublicKey]*peer),
 		bans:         make(map[dag.PublicKey]time.Time),
@@ -220,7 +227,13 @@ func (t *Transport) Run(ctx context.Context) error {
 	defer close(t.done)
 	defer cancel()
 
-	qt := &quic.Transport{Conn: t.udp, StatelessResetKey: &t.resetKey}
+	qt := &quic.Transport{
+		Conn:              t.udp,
+		StatelessResetKey: &t.resetKey,
+		// Junk at the port: see doc.go.
+		VerifySourceAddress: t.verifyAddr,
+		ConnContext:         t.connContext,
+	}
 	defer func() {
 		qt.Close()
 		t.udp.Close()
@@ -289,6 +302,7 @@ func (t *Transport) quicConfig(server bool) *quic.Config {
 	}
 	if server {
 		c.MaxIncomingStreams = 1
+		c.HandshakeIdleTimeout = t.cfg.HandshakeTimeout
 	}
 	return c
 }
