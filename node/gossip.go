@@ -4,7 +4,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sync"
@@ -404,7 +403,7 @@ func (n *Node) syncWorker(peer dag.PublicKey, ps *peerState) {
 			n.gossip.mu.Unlock()
 		}
 		n.saveCursors()
-		timer.Reset(n.cfg.SyncInterval + rand.N(n.cfg.SyncInterval/4+1))
+		timer.Reset(n.cfg.SyncInterval + time.Duration(n.rng.Int64N(int64(n.cfg.SyncInterval/4+1))))
 		select {
 		case <-ctx.Done():
 			return
@@ -482,7 +481,7 @@ func (n *Node) retryMissing() {
 		}
 	}
 	if len(up) > 0 {
-		n.gossip.t.RequestIDs(up[rand.IntN(len(up))], ids)
+		n.gossip.t.RequestIDs(up[n.rng.IntN(len(up))], ids)
 	}
 }
 

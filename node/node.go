@@ -68,17 +68,17 @@ type Node struct {
 	running  atomic.Bool                  // between Run's start and its drain
 	storeErr atomic.Pointer[storeFailure] // the last commit's error, nil after a success
 	snap     atomic.Pointer[snapshot]
-	started  time.Time
+	now      func() time.Time // Config.Time
+	rng      *rand.Rand       // Config.Rand, serialized: shared by the loop and the readers
 
 	// Owned by the core loop.
 	core        *dag.Core
 	waiters     map[dag.ID]*item
 	copies      map[dag.ID][]*item // resubmissions of a waiter's message, answered with it
-	devUnconf   map[dag.ID]int64 // others' unconfirmed messages -> when solid
+	devUnconf   map[dag.ID]int64   // others' unconfirmed messages -> when solid
 	ownSeq      uint64
 	lastOwn     time.Time // when the node last issued its own message
 	sinceOwn    int       // others' messages solid since then
-	rng         *rand.Rand
 	sel         *tipselect.Uniform
 	stored      uint64
 	confirmedN  uint64
@@ -137,9 +137,9 @@ func New(cfg Config) (*Node, error) {
 		waiters:   make(map[dag.ID]*item),
 		copies:    make(map[dag.ID][]*item),
 		devUnconf: make(map[dag.ID]int64),
-		ownSeq:    uint64(time.Now().UnixNano()),
-		rng:       rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
-		started:   time.Now(),
+		ownSeq:    uint64(cfg.Time().UnixNano()),
+		now:       cfg.Time,
+		rng:       rand.New(&lockedSource{src: cfg.Rand}),
 	}
 	for _, v := range cfg.Validators {
 		n.vals[v.Key] = true
@@ -205,7 +205,7 @@ func (n *Node) openCore() error {
 	if err != nil {
 		return fmt.Errorf("node: restoring: %w", err)
 	}
-	start := time.Now()
+	start := n.now()
 	core, err := dag.Restore(n.cfg.Core, start, recs)
 	if err != nil {
 		return fmt.Errorf("node: restoring: %w", err)
@@ -226,7 +226,7 @@ func (n *Node) openCore() error {
 		}
 	}
 	n.log.Info().Uint64("messages", n.stored).Int("restored", len(recs)).
-		Dur("took", time.Since(start)).Msg("ledger restored")
+		Dur("took", n.now().Sub(start)).Msg("ledger restored")
 	return nil
 }
 
@@ -298,7 +298,7 @@ func (n *Node) loop() {
 				return
 			}
 		case <-tick.C:
-			n.core.Tick(time.Now())
+			n.core.Tick(n.now())
 			n.publishSnapshot(0) // rates decay while idle
 			if n.ticks++; n.ticks%10 == 0 {
 				n.retryMissing()
@@ -353,7 +353,7 @@ const maxCopies = 16
 // for a fault of their bytes tell the core, so that their children are
 // refused at once.
 func (n *Node) handle(j *job) {
-	now := time.Now()
+	now := n.now()
 	for i := range j.items {
 		it := &j.items[i]
 		if it.state.Load() != 0 {
@@ -453,7 +453,7 @@ func (n *Node) flush() {
 	}
 	for _, e := range u.Equivocations {
 		n.m.equivocations.Inc()
-		n.equivs.add(Equivocation{Issuer: e.Issuer, Seq: e.Seq, First: e.First, Second: e.Second, SeenAt: time.Now()})
+		n.equivs.add(Equivocation{Issuer: e.Issuer, Seq: e.Seq, First: e.First, Second: e.Second, SeenAt: n.now()})
 		n.log.Warn().Str("issuer", e.Issuer.String()).Uint64("seq", e.Seq).
 			Str("first", e.First.String()).Str("second", e.Second.String()).Msg("equivocation")
 	}
@@ -461,7 +461,7 @@ func (n *Node) flush() {
 		items []*item
 		rb    = &relayBatch{}
 	)
-	now := time.Now().UnixNano()
+	now := n.now().UnixNano()
 	for _, s := range u.Solid {
 		id := s.Msg.ID()
 		its := n.takeWaiters(id)
@@ -504,7 +504,7 @@ func (n *Node) resolveMissing(u *dag.Update) {
 			if err != nil {
 				continue // unknown here: a peer may have it
 			}
-			n.core.AddEntryPoint(time.Now(), id, e.Pos, e.Timestamp)
+			n.core.AddEntryPoint(n.now(), id, e.Pos, e.Timestamp)
 			found = true
 		}
 		u.Missing = nil
@@ -547,7 +547,7 @@ func (n *Node) write(u dag.Update, _ []*item) *storage.Write {
 // submitWrite hands w to the store; after the commit it answers the
 // submitters and publishes the events.
 func (n *Node) submitWrite(w *storage.Write, u dag.Update, items []*item, rb *relayBatch) {
-	start := time.Now()
+	start := n.now()
 	n.commitsDone.Add(1)
 	n.m.commitBatch.Observe(float64(len(w.Records)))
 	n.store.Submit(w, func(err error) {
@@ -567,12 +567,12 @@ func (n *Node) submitWrite(w *storage.Write, u dag.Update, items []*item, rb *re
 			it.finish(err)
 		}
 		if err != nil {
-			n.storeErr.Store(&storeFailure{err: err, at: time.Now()})
+			n.storeErr.Store(&storeFailure{err: err, at: n.now()})
 			n.log.Error().Err(err).Int("messages", len(w.Records)).Msg("store write failed")
 			return
 		}
 		n.storeErr.Store(nil)
-		n.m.commitLatency.Observe(time.Since(start).Seconds())
+		n.m.commitLatency.Observe(n.now().Sub(start).Seconds())
 		n.m.stored.Add(float64(len(w.Records)))
 		n.m.confirmed.Add(float64(len(w.Confirmations)))
 		n.relay(rb)
@@ -610,7 +610,7 @@ func (n *Node) publishSnapshot(newSolid int) {
 		s, _ := n.core.State(id)
 		tips = append(tips, tipRef{id: id, ts: s.Timestamp})
 	}
-	n.rates.add(time.Now(), uint64(newSolid), n.confirmedN)
+	n.rates.add(n.now(), uint64(newSolid), n.confirmedN)
 	mr, cr := n.rates.rates()
 	n.snap.Store(&snapshot{stats: st, tips: tips, stored: n.stored, msgRate: mr, confRate: cr})
 	n.m.tips.Set(float64(st.Tips))

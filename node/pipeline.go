@@ -64,7 +64,7 @@ func (n *Node) verifier() {
 			}
 		}
 		n.verify(v, msgs, its, errs)
-		now := time.Now()
+		now := n.now()
 		for _, j := range jobs {
 			if !j.peer && !j.self {
 				n.admit(now, j)
@@ -126,7 +126,7 @@ func (n *Node) maybeIssue() {
 	if !n.isVal || len(n.devUnconf) == 0 || n.issuing.Load() {
 		return
 	}
-	now := time.Now()
+	now := n.now()
 	if now.Sub(n.lastOwn) < n.cfg.IssueInterval && n.sinceOwn < n.cfg.IssueEvery {
 		return
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"time"
 
 	"github.com/weftnet/weft/dag"
@@ -32,8 +31,8 @@ func (n *Node) Tips(payloadSize int) Tips {
 		t.Parents = [2]dag.ID{s.tips[0].id, s.tips[0].id}
 		t.MinTimestamp = s.tips[0].ts
 	default:
-		i := rand.IntN(len(s.tips))
-		j := rand.IntN(len(s.tips) - 1)
+		i := n.rng.IntN(len(s.tips))
+		j := n.rng.IntN(len(s.tips) - 1)
 		if j >= i {
 			j++
 		}

@@ -25,9 +25,9 @@ var (
 	// ErrPending is not a refusal: the message passed every check and the
 	// node holds it, in memory, until its parents arrive (dag.Config's
 	// PendingTTL); it is stored then. It is not durable yet.
-	ErrPending = errors.New("node: accepted, waiting for parents")
-	ErrShuttingDown   = errors.New("node: shutting down")
-	ErrNotFound       = errors.New("node: no such message")
+	ErrPending      = errors.New("node: accepted, waiting for parents")
+	ErrShuttingDown = errors.New("node: shutting down")
+	ErrNotFound     = errors.New("node: no such message")
 )
 
 // item is one message in the pipeline. Whoever finishes it first (a
