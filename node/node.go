@@ -356,9 +356,9 @@ func (n *Node) handle(j *job) {
 	now := n.now()
 	for i := range j.items {
 		it := &j.items[i]
-		if it.state.Load() != 0 {
-			if it.state.Load() == 2 && deterministic(it.err) {
-				n.core.Reject(now, it.msg.ID(), it.err)
+		if err, settled := it.result(); settled {
+			if deterministic(err) {
+				n.core.Reject(now, it.msg.ID(), err)
 			}
 			continue // settled by a verifier
 		}

@@ -42,7 +42,7 @@ func (n *Node) verifier() {
 		for _, j := range jobs {
 			for i := range j.items {
 				it := &j.items[i]
-				if it.state.Load() != 0 {
+				if it.settled.Load() {
 					continue
 				}
 				if err := n.params.CheckCheap(it.msg); err != nil {
@@ -71,8 +71,8 @@ func (n *Node) verifier() {
 			}
 			if j.peer {
 				for i := range j.items {
-					if it := &j.items[i]; it.state.Load() == 2 && errors.Is(it.err, dag.ErrSignature) {
-						n.penalize(j.from, it.err)
+					if err, _ := j.items[i].result(); errors.Is(err, dag.ErrSignature) {
+						n.penalize(j.from, err)
 						break
 					}
 				}
@@ -88,7 +88,7 @@ func (n *Node) verifier() {
 func (n *Node) admit(now time.Time, j *job) {
 	for i := range j.items {
 		it := &j.items[i]
-		if it.state.Load() != 0 {
+		if it.settled.Load() {
 			continue
 		}
 		if err := n.edge.admit(now, it.msg); err != nil {
@@ -175,7 +175,7 @@ func (n *Node) issuer(ctx context.Context) {
 			}
 			go func() {
 				<-j.done
-				if err := j.items[0].settled(); err != nil && err != ErrShuttingDown {
+				if err, _ := j.items[0].result(); err != nil && err != ErrShuttingDown {
 					n.log.Warn().Err(err).Msg("own message refused")
 				}
 				n.issuing.Store(false)
