@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/ed25519"
 	"errors"
+	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -175,5 +177,28 @@ func TestReady(t *testing.T) {
 	}
 	if err := n.Ready(); !errors.Is(err, ErrNotReady) {
 		t.Fatalf("after Run: Ready() = %v, want ErrNotReady", err)
+	}
+}
+
+// TestRunWaitsForItsGoroutines: when Run returns, no goroutine the node
+// started is left: each has an owner that waited for it.
+func TestRunWaitsForItsGoroutines(t *testing.T) {
+	addrs := freeAddrs(t, 1)
+	n, stop := startNode(t, t.TempDir(), func(c *Config) { c.GossipListen = addrs[0] })
+	dev := testKey(9)
+	for i := uint64(1); i <= 5; i++ {
+		m := device(t, n, dev, i, "reading")
+		if err := submit1(n, m); err != nil {
+			t.Fatal(err)
+		}
+		waitConfirmed(t, n, m.ID()) // the node issues messages of its own meanwhile
+	}
+	stop()
+	buf := make([]byte, 1<<20)
+	stacks := string(buf[:runtime.Stack(buf, true)])
+	for _, g := range strings.Split(stacks, "\n\n") {
+		if strings.Contains(g, "weft/node.(*") { // a method of the package, or a closure in one
+			t.Errorf("a goroutine of the node outlived Run:\n%s", g)
+		}
 	}
 }

@@ -153,34 +153,50 @@ func (n *Node) maybeIssue() {
 
 // issuer signs and solves the node's own messages off the core loop, then
 // hands them to it. They are the node's own: no edge policy, no signature
-// check.
+// check. One is in flight at a time (n.issuing); the issuer waits for its
+// answer in the same select as the next request, and clears n.issuing
+// once it is settled.
 func (n *Node) issuer(ctx context.Context) {
+	var (
+		sent *job            // the message in flight, nil if none
+		done <-chan struct{} // sent.done, nil (never ready) if none
+	)
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-done:
+			if err, _ := sent.items[0].result(); err != nil && err != ErrShuttingDown {
+				n.log.Warn().Err(err).Msg("own message refused")
+			}
+			sent, done = nil, nil
+			n.issuing.Store(false)
 		case m := <-n.own:
-			m.Sign(n.cfg.Identity)
-			if err := m.Solve(ctx, n.params, 1); err != nil {
-				n.issuing.Store(false)
+			j, ok := n.issue(ctx, m)
+			if !ok {
 				return
 			}
-			j := newJob([]*dag.Message{m})
-			j.self = true
-			select {
-			case n.coreQ <- j:
-				n.m.ownMessages.Inc()
-			case <-ctx.Done():
-				return
-			}
-			go func() {
-				<-j.done
-				if err, _ := j.items[0].result(); err != nil && err != ErrShuttingDown {
-					n.log.Warn().Err(err).Msg("own message refused")
-				}
-				n.issuing.Store(false)
-			}()
+			sent, done = j, j.done
 		}
+	}
+}
+
+// issue signs and solves m and hands it to the core loop. It reports false
+// when ctx ended first.
+func (n *Node) issue(ctx context.Context, m *dag.Message) (*job, bool) {
+	m.Sign(n.cfg.Identity)
+	if err := m.Solve(ctx, n.params, 1); err != nil {
+		n.issuing.Store(false)
+		return nil, false
+	}
+	j := newJob([]*dag.Message{m})
+	j.self = true
+	select {
+	case n.coreQ <- j:
+		n.m.ownMessages.Inc()
+		return j, true
+	case <-ctx.Done():
+		return nil, false
 	}
 }
 
