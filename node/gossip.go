@@ -127,6 +127,14 @@ func (n *Node) newGossip() error {
 	return nil
 }
 
+// forget drops id from the seen set, so that the message is taken again
+// when it comes again. Nothing when gossip is off.
+func (g *gossiper) forget(id dag.ID) {
+	if g != nil {
+		g.seen.forget(id)
+	}
+}
+
 // peer returns the state of p, creating it. Call with g.mu held.
 func (g *gossiper) peer(p dag.PublicKey) *peerState {
 	ps, ok := g.peers[p]

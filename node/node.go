@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -72,20 +71,24 @@ type Node struct {
 	rng      *rand.Rand       // Config.Rand, serialized: shared by the loop and the readers
 
 	// Owned by the core loop.
-	core        *dag.Core
-	waiters     map[dag.ID]*item
-	copies      map[dag.ID][]*item // resubmissions of a waiter's message, answered with it
-	devUnconf   map[dag.ID]int64   // others' unconfirmed messages -> when solid
-	ownSeq      uint64
-	lastOwn     time.Time // when the node last issued its own message
-	sinceOwn    int       // others' messages solid since then
-	sel         *tipselect.Uniform
-	stored      uint64
-	confirmedN  uint64
-	rates       rateMeter
-	commitsDone sync.WaitGroup
-	stepPeers   map[dag.PublicKey]bool // peers whose messages wait for parents, this step
-	ticks       int
+	core       *dag.Core
+	waiters    map[dag.ID]*item
+	copies     map[dag.ID][]*item // resubmissions of a waiter's message, answered with it
+	devUnconf  map[dag.ID]int64   // others' unconfirmed messages -> when solid
+	ownSeq     uint64
+	lastOwn    time.Time // when the node last issued its own message
+	sinceOwn   int       // others' messages solid since then
+	sel        *tipselect.Uniform
+	stored     uint64
+	confirmedN uint64
+	rates      rateMeter
+	stepPeers  map[dag.PublicKey]bool // peers whose messages wait for parents, this step
+	ticks      int
+	// committed carries the store's results back to the loop; commitsOut
+	// counts the commits in the store, never more than cap(committed)
+	// (see submitWrite).
+	committed  chan *commit
+	commitsOut int
 }
 
 // snapshot is what the loop publishes for readers after each step.
@@ -137,6 +140,7 @@ func New(cfg Config) (*Node, error) {
 		waiters:   make(map[dag.ID]*item),
 		copies:    make(map[dag.ID][]*item),
 		devUnconf: make(map[dag.ID]int64),
+		committed: make(chan *commit, commitsInFlight(cfg.Store)),
 		ownSeq:    uint64(cfg.Time().UnixNano()),
 		now:       cfg.Time,
 		rng:       rand.New(&lockedSource{src: cfg.Rand}),
@@ -172,7 +176,7 @@ func (n *Node) openCore() error {
 		}
 		n.core = core
 		errc := make(chan error, 1)
-		w := n.write(core.Ready(), nil)
+		w := n.write(core.Ready())
 		n.store.Submit(w, func(err error) { errc <- err })
 		if err := <-errc; err != nil {
 			return fmt.Errorf("node: storing genesis: %w", err)
@@ -307,16 +311,23 @@ func (n *Node) loop() {
 			n.maybeIssue()
 		case q := <-n.queries:
 			q(n.core)
+		case c := <-n.committed:
+			n.settle(c)
+			n.settleReady()
+			continue // the core has not changed: nothing to flush
 		}
 		n.flush()
 	}
 }
 
 // take handles j and what else is queued, up to a bound, in the same step.
-// It reports false once the queue is closed.
+// Commits the store reports meanwhile are settled between jobs, so that a
+// long step does not hold their answers back. It reports false once the
+// queue is closed.
 func (n *Node) take(j *job) bool {
 	n.handle(j)
 	for range 256 {
+		n.settleReady()
 		select {
 		case j, ok := <-n.coreQ:
 			if !ok {
@@ -330,7 +341,8 @@ func (n *Node) take(j *job) bool {
 	return true
 }
 
-// shutdown settles what still waits and lets the commits in flight finish.
+// shutdown settles what still waits, then waits for the commits in the
+// store and settles them.
 func (n *Node) shutdown() {
 	for id, it := range n.waiters {
 		it.finish(ErrShuttingDown)
@@ -342,7 +354,9 @@ func (n *Node) shutdown() {
 		}
 		delete(n.copies, id)
 	}
-	n.commitsDone.Wait()
+	for n.commitsOut > 0 {
+		n.settle(<-n.committed)
+	}
 }
 
 // maxCopies bounds the resubmissions of one waiting message that wait
@@ -423,176 +437,6 @@ func (n *Node) takeWaiters(id dag.ID) []*item {
 	its := append([]*item{it}, n.copies[id]...)
 	delete(n.copies, id)
 	return its
-}
-
-// flush takes the core's work and hands it to the store; submitters are
-// answered, and events published, after the commit.
-func (n *Node) flush() {
-	u := n.core.Ready()
-	n.resolveMissing(&u)
-	n.requestMissing(u.Missing, n.stepPeers)
-	n.stepPeers = nil
-	if u.Empty() {
-		return
-	}
-	for _, r := range u.Rejected {
-		if n.gossip != nil && errors.Is(r.Err, dag.ErrExpired) {
-			n.gossip.seen.forget(r.ID) // may come again once its parents are here
-		}
-		for _, it := range n.takeWaiters(r.ID) {
-			if errors.Is(r.Err, dag.ErrExpired) {
-				it.finish(ErrUnknownParents)
-			} else {
-				it.finish(r.Err)
-			}
-			n.release(it)
-		}
-	}
-	for _, o := range u.Orphaned {
-		delete(n.devUnconf, o.ID)
-	}
-	for _, e := range u.Equivocations {
-		n.m.equivocations.Inc()
-		n.equivs.add(Equivocation{Issuer: e.Issuer, Seq: e.Seq, First: e.First, Second: e.Second, SeenAt: n.now()})
-		n.log.Warn().Str("issuer", e.Issuer.String()).Uint64("seq", e.Seq).
-			Str("first", e.First.String()).Str("second", e.Second.String()).Msg("equivocation")
-	}
-	var (
-		items []*item
-		rb    = &relayBatch{}
-	)
-	now := n.now().UnixNano()
-	for _, s := range u.Solid {
-		id := s.Msg.ID()
-		its := n.takeWaiters(id)
-		items = append(items, its...)
-		if s.Pos != 0 {
-			var it *item
-			if len(its) > 0 {
-				it = its[0]
-			}
-			rb.add(s.Msg.Bytes(), it)
-		}
-		if !n.vals[s.Msg.Issuer] {
-			n.devUnconf[id] = now
-			n.sinceOwn++
-		}
-	}
-	for _, c := range u.Confirmed {
-		if solidAt, ok := n.devUnconf[c.ID]; ok {
-			delete(n.devUnconf, c.ID)
-			n.m.confirmLatency.Observe(float64(c.At-solidAt) / 1e9)
-		}
-	}
-	w := n.write(u, items)
-	n.stored += uint64(len(u.Solid))
-	n.confirmedN += uint64(len(u.Confirmed))
-	n.publishSnapshot(len(u.Solid))
-	if len(w.Records) == 0 && len(w.Confirmations) == 0 {
-		return
-	}
-	n.submitWrite(w, u, items, rb)
-}
-
-// resolveMissing looks the core's missing parents up in the store: a parent
-// that left the core's window comes back as an entry point.
-func (n *Node) resolveMissing(u *dag.Update) {
-	for len(u.Missing) > 0 {
-		found := false
-		for _, id := range u.Missing {
-			e, err := n.store.Get(id)
-			if err != nil {
-				continue // unknown here: a peer may have it
-			}
-			n.core.AddEntryPoint(n.now(), id, e.Pos, e.Timestamp)
-			found = true
-		}
-		u.Missing = nil
-		if !found {
-			return
-		}
-		more := n.core.Ready()
-		u.Solid = append(u.Solid, more.Solid...)
-		u.Confirmed = append(u.Confirmed, more.Confirmed...)
-		u.Missing = more.Missing
-		u.Rejected = append(u.Rejected, more.Rejected...)
-		u.Orphaned = append(u.Orphaned, more.Orphaned...)
-		u.Equivocations = append(u.Equivocations, more.Equivocations...)
-	}
-}
-
-// write builds the store's Write for an Update.
-func (n *Node) write(u dag.Update, _ []*item) *storage.Write {
-	w := &storage.Write{Records: make([]storage.Record, len(u.Solid)), Confirmations: make([]storage.Confirmation, len(u.Confirmed))}
-	for i, s := range u.Solid {
-		m := s.Msg
-		w.Records[i] = storage.Record{
-			Pos: s.Pos, ID: m.ID(), Parents: [2][32]byte{m.Parents[0], m.Parents[1]},
-			ParentPos: s.ParentPos, Issuer: m.Issuer, Seq: m.Seq, Timestamp: m.Timestamp, Raw: m.Bytes(),
-		}
-		if s.Pos == 0 {
-			w.Records[i].ParentPos = [2]uint64{storage.NoPos, storage.NoPos}
-		}
-	}
-	for i, c := range u.Confirmed {
-		w.Confirmations[i] = storage.Confirmation{Pos: c.Pos, At: max(c.At, 1)}
-	}
-	// Orphans are settled too, so that a restart need not begin below them.
-	for _, o := range u.Orphaned {
-		w.Confirmations = append(w.Confirmations, storage.Confirmation{Pos: o.Pos, At: storage.OrphanedAt})
-	}
-	return w
-}
-
-// submitWrite hands w to the store; after the commit it answers the
-// submitters and publishes the events.
-func (n *Node) submitWrite(w *storage.Write, u dag.Update, items []*item, rb *relayBatch) {
-	start := n.now()
-	n.commitsDone.Add(1)
-	n.m.commitBatch.Observe(float64(len(w.Records)))
-	n.store.Submit(w, func(err error) {
-		defer n.commitsDone.Done()
-		if err == nil {
-			// Devices' messages, submitted here or relayed by peers, move
-			// the issuer's sequence for the edge's check; before the
-			// submitters hear of it, so that their next message is
-			// checked against this one.
-			for _, it := range items {
-				if !it.job.self {
-					n.edge.committed(it.msg)
-				}
-			}
-		}
-		for _, it := range items {
-			it.finish(err)
-		}
-		if err != nil {
-			n.storeErr.Store(&storeFailure{err: err, at: n.now()})
-			n.log.Error().Err(err).Int("messages", len(w.Records)).Msg("store write failed")
-			return
-		}
-		n.storeErr.Store(nil)
-		n.m.commitLatency.Observe(n.now().Sub(start).Seconds())
-		n.m.stored.Add(float64(len(w.Records)))
-		n.m.confirmed.Add(float64(len(w.Confirmations)))
-		n.relay(rb)
-		if n.hub.active() {
-			n.hub.publish(events(u))
-		}
-	})
-}
-
-func events(u dag.Update) []Event {
-	evs := make([]Event, 0, len(u.Solid)+len(u.Confirmed))
-	for _, s := range u.Solid {
-		m := s.Msg
-		evs = append(evs, Event{Kind: EventMessage, ID: m.ID(), Pos: s.Pos, Issuer: m.Issuer, Seq: m.Seq,
-			Timestamp: m.Timestamp, Parents: m.Parents})
-	}
-	for _, c := range u.Confirmed {
-		evs = append(evs, Event{Kind: EventConfirmed, ID: c.ID, Pos: c.Pos, ConfirmedAt: c.At})
-	}
-	return evs
 }
 
 // publishSnapshot records what readers see between steps.

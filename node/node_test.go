@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"errors"
+	"fmt"
 	"runtime"
 	"strings"
 	"testing"
@@ -199,6 +200,44 @@ func TestRunWaitsForItsGoroutines(t *testing.T) {
 	for _, g := range strings.Split(stacks, "\n\n") {
 		if strings.Contains(g, "weft/node.(*") { // a method of the package, or a closure in one
 			t.Errorf("a goroutine of the node outlived Run:\n%s", g)
+		}
+	}
+}
+
+// TestCommitsBeyondTheStoreQueue: with a store queue of one Write, the
+// loop has more commits to hand over than the store holds; every
+// submission is still answered, stored (the loop settles a result itself
+// before it submits past its bound, so the writer never waits on it).
+func TestCommitsBeyondTheStoreQueue(t *testing.T) {
+	n, _ := startNode(t, t.TempDir(), func(c *Config) {
+		c.Store = storage.Config{QueueLen: 1} // and fsync on: commits are slow beside the loop
+	})
+	const devices, each = 16, 25
+	var msgs [devices][]*dag.Message
+	for d := range msgs {
+		key := testKey(byte(20 + d))
+		for i := 0; i < each; i++ {
+			msgs[d] = append(msgs[d], device(t, n, key, uint64(i+1), fmt.Sprintf("d%d m%d", d, i)))
+		}
+	}
+	errs := make(chan error, devices*each)
+	for d := range msgs {
+		go func() { // each device in order, the devices at once
+			for _, m := range msgs[d] {
+				errs <- submit1(n, m)
+			}
+		}()
+	}
+	for k := 0; k < devices*each; k++ {
+		if err := <-errs; err != nil {
+			t.Fatalf("submission %d: %v", k, err)
+		}
+	}
+	for d := range msgs {
+		for _, m := range msgs[d] {
+			if _, err := n.Raw(m.ID()); err != nil {
+				t.Fatalf("answered stored, not in the store: %v", err)
+			}
 		}
 	}
 }
