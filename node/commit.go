@@ -44,7 +44,7 @@ func commitsInFlight(cfg storage.Config) int {
 func (n *Node) flush() {
 	u := n.core.Ready()
 	n.resolveMissing(&u)
-	n.requestMissing(u.Missing, n.stepPeers)
+	n.gossip.requestMissing(u.Missing, n.stepPeers)
 	n.stepPeers = nil
 	if u.Empty() {
 		return
@@ -232,7 +232,7 @@ func (n *Node) settle(c *commit) {
 	n.m.commitLatency.Observe(c.took.Seconds())
 	n.m.stored.Add(float64(len(c.w.Records)))
 	n.m.confirmed.Add(float64(len(c.w.Confirmations)))
-	n.relay(c.rb)
+	n.gossip.relay(c.rb)
 	if n.hub.active() {
 		n.hub.publish(events(c.u))
 	}

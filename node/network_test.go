@@ -245,12 +245,12 @@ func TestPageCopiesCheckedOnce(t *testing.T) {
 		Seq: 2, Timestamp: parent.Timestamp + 1, Payload: []byte("child")}
 	child.Sign(dev)
 	peerA, peerB := dag.PublicKey{1}, dag.PublicKey{2}
-	first, others := n.fromPeer(peerA, [][]byte{child.Bytes()}, false)
+	first, others := n.gossip.fromPeer(peerA, [][]byte{child.Bytes()}, false)
 	if len(first) != 1 || len(others) != 0 {
 		t.Fatalf("first copy: %d jobs, %d others; want 1 job", len(first), len(others))
 	}
 	in := testutil.ToFloat64(n.m.in.WithLabelValues("gossip"))
-	again, others := n.fromPeer(peerB, [][]byte{child.Bytes()}, false)
+	again, others := n.gossip.fromPeer(peerB, [][]byte{child.Bytes()}, false)
 	if len(again) != 0 || len(others) != 1 || others[0] != first[0] {
 		t.Fatalf("second copy: %d jobs, %d others; want none, and the first copy's job to wait for", len(again), len(others))
 	}
@@ -258,7 +258,7 @@ func TestPageCopiesCheckedOnce(t *testing.T) {
 		t.Errorf("the second copy went into the pipeline: %v messages in, %v before", got, in)
 	}
 	// The parent comes; the first copy's job ends with the child stored.
-	if jobs, _ := n.fromPeer(peerA, [][]byte{parent.Bytes()}, false); len(jobs) != 1 {
+	if jobs, _ := n.gossip.fromPeer(peerA, [][]byte{parent.Bytes()}, false); len(jobs) != 1 {
 		t.Fatalf("parent: %d jobs", len(jobs))
 	}
 	if errs := first[0].wait(context.Background(), 10*time.Second); errs[0] != nil {
@@ -269,7 +269,7 @@ func TestPageCopiesCheckedOnce(t *testing.T) {
 	}
 	// Settled, it leaves the in-flight set: a later copy goes in again (and
 	// is dropped as a duplicate by a lookup).
-	if jobs, _ := n.fromPeer(peerB, [][]byte{child.Bytes()}, false); len(jobs) != 1 {
+	if jobs, _ := n.gossip.fromPeer(peerB, [][]byte{child.Bytes()}, false); len(jobs) != 1 {
 		t.Errorf("a copy after the first settled: %d jobs, want 1", len(jobs))
 	}
 }

@@ -58,9 +58,7 @@ type Node struct {
 	mu       sync.RWMutex // guards stopping and sends on verifyQ
 	stopping bool
 
-	gossip    *gossiper // nil when the node is alone
-	gossipCtx context.Context
-	workers   sync.WaitGroup // sync workers
+	gossip *gossiper // nil when the node is alone
 
 	inflight atomic.Int64
 	issuing  atomic.Bool
@@ -153,9 +151,8 @@ func New(cfg Config) (*Node, error) {
 		store.Close()
 		return nil, err
 	}
-	n.gossipCtx = context.Background()
 	if cfg.GossipListen != "" || len(cfg.Peers) > 0 {
-		if err := n.newGossip(); err != nil {
+		if n.gossip, err = newGossiper(n); err != nil {
 			store.Close()
 			return nil, fmt.Errorf("node: gossip: %w", err)
 		}
@@ -236,9 +233,10 @@ func (n *Node) openCore() error {
 
 // Run runs the node until ctx ends, then stops taking submissions, drains
 // the pipeline, and closes the store. It returns the store's close error, if
-// any. Run must be called once.
+// any. Run must be called once. doc.go describes the goroutines it starts
+// and the order in which it stops them.
 func (n *Node) Run(ctx context.Context) error {
-	var stages sync.WaitGroup
+	var stages sync.WaitGroup // the verifiers and the issuer
 	for i := 0; i < n.cfg.Verifiers; i++ {
 		stages.Add(1)
 		go func() { defer stages.Done(); n.verifier() }()
@@ -252,10 +250,9 @@ func (n *Node) Run(ctx context.Context) error {
 	n.running.Store(true)
 
 	gossipCtx, stopGossip := context.WithCancel(context.Background())
-	n.gossipCtx = gossipCtx
 	gossipDone := make(chan error, 1)
 	if n.gossip != nil {
-		go func() { gossipDone <- n.gossip.t.Run(gossipCtx) }()
+		go func() { gossipDone <- n.gossip.run(gossipCtx) }()
 		n.log.Info().Str("gossip", n.GossipAddr()).Int("peers", len(n.cfg.Peers)).Msg("gossip listening")
 	} else {
 		gossipDone <- nil
@@ -264,19 +261,13 @@ func (n *Node) Run(ctx context.Context) error {
 	<-ctx.Done()
 	n.log.Info().Msg("stopping: draining the pipeline")
 	n.running.Store(false)
-	// Peers first: after the transport returns, no handler call is running.
+	// Peers first: once the gossiper returns, no handler call and no sync
+	// worker is running, and its cursors are saved.
 	stopGossip()
 	if err := <-gossipDone; err != nil {
 		n.log.Warn().Err(err).Msg("gossip stopped")
 	}
-	n.workers.Wait()
-	if n.gossip != nil {
-		n.saveCursors()
-	}
-	n.mu.Lock()
-	n.stopping = true
-	close(n.verifyQ)
-	n.mu.Unlock()
+	n.stopTaking()
 	stopIssuer()
 	stages.Wait()
 	close(n.coreQ)
@@ -285,6 +276,30 @@ func (n *Node) Run(ctx context.Context) error {
 	err := n.store.Close()
 	n.log.Info().Err(err).Msg("stopped")
 	return err
+}
+
+// stopTaking makes submissions answer ErrShuttingDown and closes the
+// verifiers' queue, once no send on it is running.
+func (n *Node) stopTaking() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.stopping = true
+	close(n.verifyQ)
+}
+
+// enqueue hands peers' jobs to the verifiers, blocking while their queue
+// is full: that is the backpressure a peer feels. It reports false, having
+// sent nothing, once the node has stopped taking work.
+func (n *Node) enqueue(jobs []*job) bool {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	if n.stopping {
+		return false
+	}
+	for _, j := range jobs {
+		n.verifyQ <- j
+	}
+	return true
 }
 
 // loop is the core loop: the only goroutine that touches n.core.
@@ -305,7 +320,7 @@ func (n *Node) loop() {
 			n.core.Tick(n.now())
 			n.publishSnapshot(0) // rates decay while idle
 			if n.ticks++; n.ticks%10 == 0 {
-				n.retryMissing()
+				n.gossip.requestAgain(n.missing())
 			}
 		case <-issue.C:
 			n.maybeIssue()
@@ -318,6 +333,15 @@ func (n *Node) loop() {
 		}
 		n.flush()
 	}
+}
+
+// missing returns the parents the core still misses, to ask a peer for
+// again; none when the node is alone.
+func (n *Node) missing() []dag.ID {
+	if n.gossip == nil {
+		return nil
+	}
+	return n.core.Missing(requestMax)
 }
 
 // take handles j and what else is queued, up to a bound, in the same step.
@@ -395,7 +419,7 @@ func (n *Node) handle(j *job) {
 			it.finish(err)
 			n.release(it)
 			if j.peer {
-				n.penalize(j.from, err)
+				n.gossip.penalize(j.from, err)
 			}
 		}
 	}

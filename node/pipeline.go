@@ -48,7 +48,7 @@ func (n *Node) verifier() {
 				if err := n.params.CheckCheap(it.msg); err != nil {
 					it.finish(err)
 					if j.peer {
-						n.penalize(j.from, err)
+						n.gossip.penalize(j.from, err)
 					}
 					continue
 				}
@@ -72,7 +72,7 @@ func (n *Node) verifier() {
 			if j.peer {
 				for i := range j.items {
 					if err, _ := j.items[i].result(); errors.Is(err, dag.ErrSignature) {
-						n.penalize(j.from, err)
+						n.gossip.penalize(j.from, err)
 						break
 					}
 				}

@@ -199,6 +199,14 @@ func storeErr(err error) error {
 // is safe for concurrent use.
 func (n *Node) SetAllowlist(keys []dag.PublicKey) { n.edge.setAllow(keys) }
 
+// Peers returns the gossip peers' state (none when gossip is off). Safe for
+// concurrent use.
+func (n *Node) Peers() []PeerInfo { return n.gossip.peerInfo() }
+
+// GossipAddr returns the address gossip listens on, or "" when gossip is
+// off.
+func (n *Node) GossipAddr() string { return n.gossip.addr() }
+
 // ErrNotReady: the node is not ready to serve devices; the error says why.
 var ErrNotReady = errors.New("node: not ready")
 
