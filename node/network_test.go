@@ -110,39 +110,46 @@ func sameSet(a, b map[dag.ID]bool) bool {
 }
 
 // converge waits until every node stores the same messages, has confirmed
-// the same ones, and has confirmed every id in want.
+// the same ones, and has confirmed every id in want. It looks again each
+// time a node publishes an event, and fails after within.
 func converge(t *testing.T, tn *testNet, want []dag.ID, within time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(within)
+	ch := watchChanges(tn.nodes) // before the first look: no change goes unseen
+	defer ch.stop()
+	deadline := time.NewTimer(within)
+	defer deadline.Stop()
 	for {
-		ok := true
-		var why string
-		all0, conf0 := ledger(t, tn.nodes[0])
-		for _, id := range want {
-			if !conf0[id] {
-				ok, why = false, fmt.Sprintf("node 0 has not confirmed %s", id)
-				break
-			}
-		}
-		for i, nd := range tn.nodes[1:] {
-			if !ok {
-				break
-			}
-			all, conf := ledger(t, nd)
-			if !sameSet(all, all0) {
-				ok, why = false, fmt.Sprintf("node %d stores %d messages, node 0 %d", i+1, len(all), len(all0))
-			} else if !sameSet(conf, conf0) {
-				ok, why = false, fmt.Sprintf("node %d confirmed %d messages, node 0 %d", i+1, len(conf), len(conf0))
-			}
-		}
+		ok, why := converged(t, tn, want)
 		if ok {
 			return
 		}
-		if time.Now().After(deadline) {
+		select {
+		case <-ch.C:
+		case <-deadline.C:
 			t.Fatalf("no convergence after %v: %s", within, why)
 		}
-		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// converged reports whether the nodes agree and have confirmed want, or
+// why not.
+func converged(t *testing.T, tn *testNet, want []dag.ID) (bool, string) {
+	all0, conf0 := ledger(t, tn.nodes[0])
+	for _, id := range want {
+		if !conf0[id] {
+			return false, fmt.Sprintf("node 0 has not confirmed %s", id)
+		}
+	}
+	for i, nd := range tn.nodes[1:] {
+		all, conf := ledger(t, nd)
+		if !sameSet(all, all0) {
+			return false, fmt.Sprintf("node %d stores %d messages, node 0 %d", i+1, len(all), len(all0))
+		}
+		if !sameSet(conf, conf0) {
+			return false, fmt.Sprintf("node %d confirmed %d messages, node 0 %d", i+1, len(conf), len(conf0))
+		}
+	}
+	return true, ""
 }
 
 func testNetwork(t *testing.T, size, msgs, powBase int) {

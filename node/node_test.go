@@ -71,20 +71,6 @@ func device(t *testing.T, n *Node, key ed25519.PrivateKey, seq uint64, payload s
 	return m
 }
 
-func waitConfirmed(t *testing.T, n *Node, id dag.ID) *MessageInfo {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		mi, err := n.Message(context.Background(), id)
-		if err == nil && mi.Confirmed {
-			return mi
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	t.Fatalf("message %s not confirmed", id)
-	return nil
-}
-
 func TestSubmitConfirmRestart(t *testing.T) {
 	dir := t.TempDir()
 	n, stop := startNode(t, dir, nil)
