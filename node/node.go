@@ -24,13 +24,9 @@ import (
 const restoreMargin = 10_000
 
 // Node is a Weft full node: it checks, orders, stores and confirms the
-// messages handed to it, following the pipeline of DESIGN.md:
-//
-//	Submit -> verifiers (Config.Verifiers goroutines: proof of work, duplicate
-//	          check against the store, batched signatures)
-//	       -> the core loop (one goroutine owning the dag.Core)
-//	       -> the store's writer (group commit)
-//	       -> answers to submitters, events, confirmation, after the commit.
+// messages handed to it, following the pipeline of DESIGN.md (verifiers,
+// the core loop, the store's writer, answers and events after the commit;
+// the package documentation is its manual).
 //
 // New opens the store and restores the core; Run runs the pipeline until its
 // context ends, then drains it and closes the store. The methods other than
