@@ -379,6 +379,10 @@ func (n *Node) shutdown() {
 	}
 }
 
+// settleEvery is how many of a job's items the loop hands the core between
+// two looks at the commits the store has reported.
+const settleEvery = 128
+
 // maxCopies bounds the resubmissions of one waiting message that wait
 // with it; past it, a resubmission is answered ErrPending at once.
 const maxCopies = 16
@@ -389,6 +393,9 @@ const maxCopies = 16
 func (n *Node) handle(j *job) {
 	now := n.now()
 	for i := range j.items {
+		if i > 0 && i%settleEvery == 0 {
+			n.settleReady() // a big job does not hold answers back
+		}
 		it := &j.items[i]
 		if err, settled := it.result(); settled {
 			if deterministic(err) {
