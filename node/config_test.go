@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"testing"
 	"time"
@@ -48,8 +49,11 @@ func (zeroSource) Uint64() uint64 { return 0 }
 func TestConfigRandDrawsTips(t *testing.T) {
 	n, _ := startNode(t, t.TempDir(), func(c *Config) {
 		c.Rand = zeroSource{}
-		// No messages of its own, which would take the tips away.
-		c.IssueInterval, c.IssueEvery = time.Hour, 1<<30
+		// Not a validator: no messages of its own, which would take the
+		// tips away.
+		var other dag.PublicKey
+		copy(other[:], testKey(77).Public().(ed25519.PublicKey))
+		c.Validators = []dag.Validator{{Key: other, Weight: 1}}
 	})
 	dev := testKey(9)
 	g := dag.Genesis(n.Params().Network).ID()
