@@ -2,9 +2,13 @@ package node
 
 import (
 	"crypto/ed25519"
+	crand "crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"runtime"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -96,6 +100,24 @@ type Config struct {
 	Store storage.Config
 	// Log receives the node's logs. Default: none.
 	Log zerolog.Logger
+
+	// Time returns the current time, as crypto/tls's Config.Time does: every
+	// reading of the clock in the node goes through it (the DAG core's
+	// ticks, the edge policy's clock skew and rates, the validator's pace,
+	// timestamps of the node's own messages, rates and latencies). Timers
+	// and tickers (TickInterval, IssueInterval, SubmitTimeout, SyncInterval)
+	// stay on the real clock. Default (nil): time.Now. It is called from
+	// several goroutines at once and must be safe for that.
+	Time func() time.Time
+	// Rand is the node's source of randomness: tip selection for its own
+	// messages, the tips Tips hands devices, the sample of tips readers see,
+	// the jitter of catch-up syncs and the peer a missing parent is asked
+	// of. The node serializes its calls, so Rand need not be safe for
+	// concurrent use; it must not be used elsewhere while the node runs.
+	// Default (nil): a PCG seeded from crypto/rand. Batch signature
+	// verification does not use it: its scalars must be unpredictable and
+	// come from crypto/rand.
+	Rand rand.Source
 }
 
 // ErrConfig: the Config is unusable.
@@ -165,6 +187,12 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.RatePerIssuer > 0 && cfg.RateBurst <= 0 {
 		cfg.RateBurst = max(1, int(cfg.RatePerIssuer))
 	}
+	if cfg.Time == nil {
+		cfg.Time = time.Now
+	}
+	if cfg.Rand == nil {
+		cfg.Rand = seededPCG()
+	}
 	cfg.Core.Params = cfg.Params()
 	cfg.Core.Validators = cfg.Validators
 	cfg.Core.NotTips = append(cfg.Core.NotTips, cfg.PublicKey())
@@ -172,4 +200,25 @@ func (cfg Config) withDefaults() (Config, error) {
 		return cfg, fmt.Errorf("%w: %v", ErrConfig, err)
 	}
 	return cfg, nil
+}
+
+// seededPCG returns a PCG seeded from crypto/rand.
+func seededPCG() *rand.PCG {
+	var seed [16]byte
+	crand.Read(seed[:]) // never fails (crypto/rand's contract since Go 1.24)
+	return rand.NewPCG(binary.LittleEndian.Uint64(seed[:8]), binary.LittleEndian.Uint64(seed[8:]))
+}
+
+// lockedSource serializes the calls to a rand.Source, so that the node's
+// goroutines may share Config.Rand.
+type lockedSource struct {
+	mu  sync.Mutex
+	src rand.Source
+}
+
+// Uint64 returns the next value of the source.
+func (s *lockedSource) Uint64() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.src.Uint64()
 }

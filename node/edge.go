@@ -25,6 +25,7 @@ const edgeIssuers = 1 << 17
 // issuer and sequence is stored or still in the node's pipeline (waiting
 // for parents, say). The same bytes again are not refused here.
 type edge struct {
+	now     func() time.Time // Config.Time
 	skew    time.Duration
 	rate    float64
 	burst   float64
@@ -47,7 +48,7 @@ type issuerState struct {
 }
 
 func newEdge(cfg Config) *edge {
-	e := &edge{skew: cfg.MaxClockSkew, rate: cfg.RatePerIssuer, burst: float64(cfg.RateBurst),
+	e := &edge{now: cfg.Time, skew: cfg.MaxClockSkew, rate: cfg.RatePerIssuer, burst: float64(cfg.RateBurst),
 		powKeys: map[dag.PublicKey]bool{}}
 	e.setAllow(cfg.Allowlist)
 	for _, k := range cfg.RemotePoWKeys {
@@ -122,7 +123,7 @@ func (e *edge) admit(now time.Time, m *dag.Message) error {
 func (e *edge) committed(m *dag.Message) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	st := e.state(m.Issuer, time.Now())
+	st := e.state(m.Issuer, e.now())
 	if !st.hasSeq || m.Seq > st.seq {
 		st.seq, st.seqID, st.hasSeq = m.Seq, m.ID(), true
 	}

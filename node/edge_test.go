@@ -5,7 +5,8 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
-	"sync"
+	"maps"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -39,73 +40,68 @@ func reencode(t *testing.T, m *dag.Message, edit func(*dag.Message)) *dag.Messag
 	return out
 }
 
+// copiesOf returns how many resubmissions of id wait with it, as the core
+// loop sees them.
+func copiesOf(t *testing.T, n *Node, id dag.ID) int {
+	t.Helper()
+	k := 0
+	if err := n.query(context.Background(), func(*dag.Core) { k = len(n.copies[id]) }); err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
 func submit1(n *Node, m *dag.Message) error {
 	return n.Submit(context.Background(), []*dag.Message{m})[0]
 }
 
 // TestForgeriesChargeNothing: forged messages in a device's name, at ten
 // times its rate, spend none of its allowance; each is refused for what is
-// wrong with it.
+// wrong with it. The node's clock is the test's: it moves 100 ms between
+// the device's messages, and the forgeries come in between.
 func TestForgeriesChargeNothing(t *testing.T) {
-	const rate = 20 // a second, for the device; it sends 10
+	const (
+		rate  = 20 // a second, for the device; it sends 10
+		steps = 20 // of 100 ms
+	)
+	var clock atomic.Int64
+	clock.Store(time.Now().UnixNano())
 	n, _ := startNode(t, t.TempDir(), func(c *Config) {
 		c.NoPoW, c.PoWBase = false, 6
 		c.RatePerIssuer, c.RateBurst = rate, 5
+		c.Time = func() time.Time { return time.Unix(0, clock.Load()) }
 	})
 	dev := testKey(9)
-	var (
-		wg       sync.WaitGroup
-		forgedMu sync.Mutex
-		forged   = map[string]int{}
-		stop     = make(chan struct{})
-	)
-	wg.Add(1)
-	go func() { // 200 forgeries a second: half bad signatures, half no work
-		defer wg.Done()
-		tick := time.NewTicker(5 * time.Millisecond)
-		defer tick.Stop()
-		for k := uint64(0); ; k++ {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
+	forged := map[string]int{}
+	k := uint64(0)
+	forge := func() { // half bad signatures, half no work
+		k++
+		m := device(t, n, dev, 1_000_000+k, "forged")
+		if k%2 == 0 { // a bad signature, with the work done
+			m = reencode(t, m, func(m *dag.Message) { m.Signature[0] ^= 1 })
+			if err := m.Solve(context.Background(), n.Params(), 1); err != nil {
+				t.Fatal(err)
 			}
-			m := device(t, n, dev, 1_000_000+k, "forged")
-			if k%2 == 0 { // a bad signature, with the work done
-				m = reencode(t, m, func(m *dag.Message) { m.Signature[0] ^= 1 })
-				if err := m.Solve(context.Background(), n.Params(), 1); err != nil {
-					t.Error(err)
-					return
-				}
-			} else { // a good signature, without the work
-				for n.Params().CheckCheap(m) == nil {
-					m = reencode(t, m, func(m *dag.Message) { m.Nonce++ })
-				}
+		} else { // a good signature, without the work
+			for n.Params().CheckCheap(m) == nil {
+				m = reencode(t, m, func(m *dag.Message) { m.Nonce++ })
 			}
-			err := submit1(n, m)
-			forgedMu.Lock()
-			forged[Code(err)]++
-			forgedMu.Unlock()
 		}
-	}()
-	for i := uint64(1); i <= 20; i++ {
+		forged[Code(submit1(n, m))]++
+	}
+	for i := uint64(1); i <= steps; i++ {
+		for range rate { // ten times the allowance of rate a second: rate in 100 ms
+			forge()
+		}
 		if err := submit1(n, device(t, n, dev, i, fmt.Sprintf("reading %d", i))); err != nil {
-			close(stop)
-			wg.Wait()
 			t.Fatalf("the device's message %d was refused: %v", i, err)
 		}
-		time.Sleep(100 * time.Millisecond)
+		clock.Add(int64(100 * time.Millisecond))
 	}
-	close(stop)
-	wg.Wait()
 	t.Logf("forgeries answered: %v", forged)
-	for code, k := range forged {
-		if code != "bad_signature" && code != "insufficient_pow" {
-			t.Errorf("%d forgeries answered %q", k, code)
-		}
-	}
-	if forged["bad_signature"] < 40 || forged["insufficient_pow"] < 40 {
-		t.Errorf("too few forgeries sent in 2 s: %v", forged)
+	want := map[string]int{"bad_signature": steps * rate / 2, "insufficient_pow": steps * rate / 2}
+	if !maps.Equal(forged, want) {
+		t.Errorf("forgeries answered %v, want %v", forged, want)
 	}
 }
 
@@ -158,7 +154,15 @@ func TestPendingResubmitRebuild(t *testing.T) {
 	go func() {
 		again <- n.Submit(context.Background(), []*dag.Message{child})[0]
 	}()
-	time.Sleep(20 * time.Millisecond) // let it reach the core first; either order is correct
+	// Let it reach the core first, so that it is a copy of the waiting
+	// child when the parent comes (either order is correct; this one is
+	// the case under test). Pending is not an event: a bounded poll.
+	for deadline := time.Now().Add(5 * time.Second); copiesOf(t, n, child.ID()) == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("the resubmission never reached the core")
+		}
+		time.Sleep(time.Millisecond)
+	}
 	if err := submit1(n, parent); err != nil {
 		t.Fatal(err)
 	}

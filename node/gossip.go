@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -10,12 +11,16 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/weftnet/weft/dag"
 	"github.com/weftnet/weft/gossip"
 	"github.com/weftnet/weft/storage"
 )
 
-// The node's side of gossip: the transport moves bytes; the node decides.
+// The node's side of gossip, the gossiper: the transport moves bytes; the
+// gossiper decides what to do with them, and the node's pipeline decides
+// validity.
 //
 //   - Messages from peers take the same path as submissions (verifiers, core
 //     loop, store) without the edge policy, after a bounded seen-set drops
@@ -85,9 +90,33 @@ type peerState struct {
 	caughtUp bool // a catch-up reached the end of the peer's log once
 }
 
-// gossiper holds the node's gossip state.
+// gossiper is the node's side of gossip: it is the transport's Handler,
+// keeps the per-peer state (sync cursors, penalties, catch-up), the seen
+// set and the in-flight map, runs the catch-up sync workers, and relays
+// and requests for the core loop. What it needs of the node it holds as
+// the fields below; it hands peers' messages to the node's pipeline
+// through enqueue. Its methods are safe for concurrent use; those the
+// node calls whatever its configuration (relay, requestMissing,
+// requestAgain, forget, peerInfo, addr) do nothing on a nil gossiper, a
+// node alone.
 type gossiper struct {
-	t        *gossip.Transport
+	t         *gossip.Transport
+	log       zerolog.Logger
+	m         *metrics
+	store     *storage.Store // read to answer peers' requests and syncs
+	params    dag.Params     // to decode peers' messages
+	genesis   dag.ID
+	dir       string        // the data directory, for the cursors file
+	syncEvery time.Duration // Config.SyncInterval
+	rng       *rand.Rand    // the node's, serialized
+	// enqueue hands jobs to the node's verifiers, blocking while their
+	// queue is full; it reports false, having sent nothing, once the node
+	// has stopped taking work.
+	enqueue func([]*job) bool
+
+	ctx     context.Context // run's, for the sync workers; set before the transport starts
+	workers sync.WaitGroup  // the sync workers, waited for by run
+
 	seen     seenSet
 	inFlight inFlight
 
@@ -96,36 +125,73 @@ type gossiper struct {
 	dirty bool
 }
 
-func (n *Node) newGossip() error {
+// newGossiper builds the node's gossiper and its transport, and loads the
+// sync cursors a previous run saved.
+func newGossiper(n *Node) (*gossiper, error) {
+	g := &gossiper{
+		log: n.log, m: n.m, store: n.store, params: n.params, genesis: n.genesis,
+		dir: n.cfg.DataDir, syncEvery: n.cfg.SyncInterval, rng: n.rng, enqueue: n.enqueue,
+		ctx:      context.Background(),
+		peers:    make(map[dag.PublicKey]*peerState),
+		inFlight: inFlight{m: make(map[dag.ID]*job)},
+	}
+	g.seen.g.init(seenIDs)
 	cfg := n.cfg.Gossip
 	cfg.Identity = n.cfg.Identity
 	cfg.Listen = n.cfg.GossipListen
 	cfg.Network = n.params.Network
 	cfg.Peers = n.cfg.Peers
 	cfg.Open = n.cfg.OpenGossip
-	cfg.Handler = (*gossipHandler)(n)
+	cfg.Handler = g
 	cfg.Log = n.log.With().Str("part", "gossip").Logger()
 	t, err := gossip.New(cfg)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	g := &gossiper{t: t, peers: make(map[dag.PublicKey]*peerState), inFlight: inFlight{m: make(map[dag.ID]*job)}}
-	g.seen.g.init(seenIDs)
-	// Cursors survive restarts, so a restarted node asks only for what it missed.
-	if b, err := os.ReadFile(filepath.Join(n.cfg.DataDir, cursorsFile)); err == nil {
-		var saved map[string]uint64
-		if json.Unmarshal(b, &saved) == nil {
-			for k, pos := range saved {
-				kb, err := hex.DecodeString(k)
-				if err != nil || len(kb) != 32 {
-					continue
-				}
-				g.peer(dag.PublicKey(kb)).cursor = pos
-			}
+	g.t = t
+	g.loadCursors()
+	return g, nil
+}
+
+// run runs the transport until ctx ends. When the transport has returned
+// (no handler call is running, so no sync worker can start), it waits for
+// the sync workers and saves the cursors. It returns the transport's error.
+func (g *gossiper) run(ctx context.Context) error {
+	g.ctx = ctx
+	err := g.t.Run(ctx)
+	g.workers.Wait()
+	g.saveCursors()
+	return err
+}
+
+// loadCursors reads the cursors a previous run saved, so that a restarted
+// node asks only for what it missed.
+func (g *gossiper) loadCursors() {
+	b, err := os.ReadFile(filepath.Join(g.dir, cursorsFile))
+	if err != nil {
+		return
+	}
+	var saved map[string]uint64
+	if json.Unmarshal(b, &saved) != nil {
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for k, pos := range saved {
+		kb, err := hex.DecodeString(k)
+		if err != nil || len(kb) != 32 {
+			continue
 		}
+		g.peer(dag.PublicKey(kb)).cursor = pos
 	}
-	n.gossip = g
-	return nil
+}
+
+// forget drops id from the seen set, so that the message is taken again
+// when it comes again.
+func (g *gossiper) forget(id dag.ID) {
+	if g != nil {
+		g.seen.forget(id)
+	}
 }
 
 // peer returns the state of p, creating it. Call with g.mu held.
@@ -138,9 +204,8 @@ func (g *gossiper) peer(p dag.PublicKey) *peerState {
 	return ps
 }
 
-// saveCursors writes the sync cursors, atomically.
-func (n *Node) saveCursors() {
-	g := n.gossip
+// saveCursors writes the sync cursors, atomically, if they moved.
+func (g *gossiper) saveCursors() {
 	g.mu.Lock()
 	if !g.dirty {
 		g.mu.Unlock()
@@ -153,7 +218,7 @@ func (n *Node) saveCursors() {
 	g.dirty = false
 	g.mu.Unlock()
 	b, _ := json.Marshal(out)
-	path := filepath.Join(n.cfg.DataDir, cursorsFile)
+	path := filepath.Join(g.dir, cursorsFile)
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, b, 0o600); err == nil {
 		os.Rename(tmp, path)
@@ -161,12 +226,11 @@ func (n *Node) saveCursors() {
 }
 
 // penalize disconnects a peer that sent an invalid message.
-func (n *Node) penalize(from dag.PublicKey, err error) {
-	g := n.gossip
+func (g *gossiper) penalize(from dag.PublicKey, err error) {
 	g.mu.Lock()
 	g.peer(from).invalid++
 	g.mu.Unlock()
-	n.log.Warn().Str("peer", from.String()).Err(err).Msg("peer sent an invalid message: disconnecting")
+	g.log.Warn().Str("peer", from.String()).Err(err).Msg("peer sent an invalid message: disconnecting")
 	g.t.Disconnect(from, penaltyBackoff)
 }
 
@@ -193,28 +257,61 @@ const peerJob = 512
 // must be durable before the cursor passes it), but one already in the
 // pipeline is not checked twice. It blocks while the pipeline is full:
 // that is the backpressure a peer feels.
-func (n *Node) fromPeer(from dag.PublicKey, raws [][]byte, relayed bool) (jobs, others []*job) {
-	msgs := make([]*dag.Message, 0, len(raws))
-	for _, raw := range raws {
-		m, err := n.params.Decode(raw)
-		if err != nil {
-			n.m.rejected.WithLabelValues(Code(err)).Inc()
-			n.penalize(from, err)
-			return nil, nil
+func (g *gossiper) fromPeer(from dag.PublicKey, raws [][]byte, relayed bool) (jobs, others []*job) {
+	msgs, ok := g.decode(from, raws, relayed)
+	if !ok || len(msgs) == 0 {
+		return nil, nil
+	}
+	jobs, others = g.track(from, msgs, relayed)
+	if len(jobs) == 0 {
+		return nil, others
+	}
+	n := 0
+	for _, j := range jobs {
+		n += len(j.items)
+	}
+	g.m.in.WithLabelValues("gossip").Add(float64(n))
+	if !g.enqueue(jobs) {
+		for _, j := range jobs {
+			for i := range j.items {
+				j.items[i].finish(ErrShuttingDown)
+			}
 		}
-		if m.ID() == n.genesis {
+		return nil, others
+	}
+	return jobs, others
+}
+
+// decode decodes a peer's messages, leaving out the genesis and, for
+// relayed ones, those seen before. A message that does not decode
+// penalizes the peer and drops the lot (ok false).
+func (g *gossiper) decode(from dag.PublicKey, raws [][]byte, relayed bool) (msgs []*dag.Message, ok bool) {
+	msgs = make([]*dag.Message, 0, len(raws))
+	for _, raw := range raws {
+		m, err := g.params.Decode(raw)
+		if err != nil {
+			g.m.rejected.WithLabelValues(Code(err)).Inc()
+			g.penalize(from, err)
+			return nil, false
+		}
+		if m.ID() == g.genesis {
 			continue // derived, never validated (it has no proof of work)
 		}
-		if relayed && !n.gossip.seen.add(m.ID()) {
+		if relayed && !g.seen.add(m.ID()) {
 			continue
 		}
 		msgs = append(msgs, m)
 	}
-	if len(msgs) == 0 {
-		return nil, nil
-	}
-	f := &n.gossip.inFlight
+	return msgs, true
+}
+
+// track puts the messages not already in the pipeline into jobs of at most
+// peerJob, registered in the in-flight map until they settle; for a
+// catch-up page, it also returns the other jobs that carry the rest.
+func (g *gossiper) track(from dag.PublicKey, msgs []*dag.Message, relayed bool) (jobs, others []*job) {
+	f := &g.inFlight
 	f.mu.Lock()
+	defer f.mu.Unlock()
 	fresh := msgs[:0]
 	for _, m := range msgs {
 		if j, ok := f.m[m.ID()]; ok {
@@ -225,7 +322,6 @@ func (n *Node) fromPeer(from dag.PublicKey, raws [][]byte, relayed bool) (jobs, 
 		}
 		fresh = append(fresh, m)
 	}
-	nfresh := len(fresh)
 	for len(fresh) > 0 {
 		k := min(len(fresh), peerJob)
 		j := newJob(fresh[:k:k])
@@ -233,56 +329,36 @@ func (n *Node) fromPeer(from dag.PublicKey, raws [][]byte, relayed bool) (jobs, 
 		for i := range j.items {
 			f.m[j.items[i].msg.ID()] = j
 		}
-		j.release = func() {
-			f.mu.Lock()
-			for i := range j.items {
-				if id := j.items[i].msg.ID(); f.m[id] == j {
-					delete(f.m, id)
-				}
-			}
-			f.mu.Unlock()
-		}
+		j.release = func() { f.drop(j) }
 		jobs = append(jobs, j)
 		fresh = fresh[k:]
-	}
-	f.mu.Unlock()
-	if len(jobs) == 0 {
-		return nil, others
-	}
-	n.m.in.WithLabelValues("gossip").Add(float64(nfresh))
-	n.mu.RLock()
-	defer n.mu.RUnlock()
-	if n.stopping {
-		for _, j := range jobs {
-			for i := range j.items {
-				j.items[i].finish(ErrShuttingDown)
-			}
-		}
-		return nil, others
-	}
-	for _, j := range jobs {
-		n.verifyQ <- j
 	}
 	return jobs, others
 }
 
-// gossipHandler is the node as the transport's Handler.
-type gossipHandler Node
-
-func (h *gossipHandler) Connected(peer dag.PublicKey) {
-	n := (*Node)(h)
-	n.kickSync(peer)
+// drop removes a settled job's messages from the in-flight map.
+func (f *inFlight) drop(j *job) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i := range j.items {
+		if id := j.items[i].msg.ID(); f.m[id] == j {
+			delete(f.m, id)
+		}
+	}
 }
 
-func (h *gossipHandler) Messages(from dag.PublicKey, raws [][]byte) {
-	(*Node)(h).fromPeer(from, raws, true)
-}
+// Connected starts or kicks the peer's catch-up (gossip.Handler).
+func (g *gossiper) Connected(peer dag.PublicKey) { g.kickSync(peer) }
 
-func (h *gossipHandler) Request(from dag.PublicKey, ids []dag.ID) [][]byte {
-	n := (*Node)(h)
+// Messages takes messages a peer relayed (gossip.Handler).
+func (g *gossiper) Messages(from dag.PublicKey, raws [][]byte) { g.fromPeer(from, raws, true) }
+
+// Request answers a peer's request for messages by id, from the store
+// (gossip.Handler).
+func (g *gossiper) Request(from dag.PublicKey, ids []dag.ID) [][]byte {
 	var out [][]byte
 	for _, id := range ids[:min(len(ids), requestMax)] {
-		if e, err := n.store.Get(id); err == nil {
+		if e, err := g.store.Get(id); err == nil {
 			out = append(out, e.Raw)
 		}
 	}
@@ -291,15 +367,16 @@ func (h *gossipHandler) Request(from dag.PublicKey, ids []dag.ID) [][]byte {
 
 var errPageFull = errors.New("page full")
 
-func (h *gossipHandler) Sync(from dag.PublicKey, pos uint64, limit, maxBytes int) ([][]byte, uint64, bool) {
-	n := (*Node)(h)
+// Sync answers a peer's catch-up request with a page of the store's log
+// from pos (gossip.Handler).
+func (g *gossiper) Sync(from dag.PublicKey, pos uint64, limit, maxBytes int) ([][]byte, uint64, bool) {
 	pos = max(pos, 1) // every node derives the genesis; it is never sent
 	var (
 		out   [][]byte
 		bytes int
 		next  = pos
 	)
-	err := n.store.Range(pos, func(e storage.Entry) error {
+	err := g.store.Range(pos, func(e storage.Entry) error {
 		if len(out) >= limit || bytes+len(e.Raw)+8 > maxBytes {
 			return errPageFull
 		}
@@ -313,8 +390,7 @@ func (h *gossipHandler) Sync(from dag.PublicKey, pos uint64, limit, maxBytes int
 }
 
 // kickSync makes the peer's sync worker run now, starting it if needed.
-func (n *Node) kickSync(peer dag.PublicKey) {
-	g := n.gossip
+func (g *gossiper) kickSync(peer dag.PublicKey) {
 	g.mu.Lock()
 	ps := g.peer(peer)
 	start := !ps.running
@@ -325,10 +401,10 @@ func (n *Node) kickSync(peer dag.PublicKey) {
 	default:
 	}
 	if start {
-		n.workers.Add(1)
+		g.workers.Add(1)
 		go func() {
-			defer n.workers.Done()
-			n.syncWorker(peer, ps)
+			defer g.workers.Done()
+			g.syncWorker(peer, ps)
 		}()
 	}
 }
@@ -337,76 +413,30 @@ func (n *Node) kickSync(peer dag.PublicKey) {
 // the next is fetched while the one before is checked and stored.
 const syncPipeline = 3
 
+// page is a page of catch-up in the pipeline.
+type page struct {
+	jobs   []*job
+	others []*job // other peers' jobs with copies of this page's messages
+	next   uint64 // the peer's log position after the page
+}
+
 // syncWorker catches up with one peer: page by page from the cursor until
-// the peer's log ends, then again at every kick or SyncInterval. Up to
-// syncPipeline pages are in flight; the cursor moves past a page only once
-// all of it is durable (or refused), so a restart never skips one.
-func (n *Node) syncWorker(peer dag.PublicKey, ps *peerState) {
-	ctx := n.gossipCtx
-	timer := time.NewTimer(n.cfg.SyncInterval)
+// the peer's log ends, then again at every kick or SyncInterval (with a
+// random jitter of up to a quarter of it). It runs until run's context
+// ends.
+func (g *gossiper) syncWorker(peer dag.PublicKey, ps *peerState) {
+	timer := time.NewTimer(g.syncEvery)
 	defer timer.Stop()
-	type page struct {
-		jobs   []*job
-		others []*job // other peers' jobs with copies of this page's messages
-		next   uint64
-	}
-	settle := func(p page) {
-		for _, j := range p.jobs {
-			j.wait(ctx, 5*time.Minute)
-		}
-		for _, j := range p.others {
-			select { // their owners settle them
-			case <-j.done:
-			case <-ctx.Done():
-			}
-		}
-		n.gossip.mu.Lock()
-		if p.next > ps.cursor {
-			ps.cursor, n.gossip.dirty = p.next, true
-		}
-		n.gossip.mu.Unlock()
-	}
 	for {
-		n.gossip.mu.Lock()
-		fetch := ps.cursor
-		n.gossip.mu.Unlock()
-		var (
-			flight   []page
-			caughtUp bool
-		)
-		for {
-			raws, next, done, err := n.gossip.t.Sync(ctx, peer, fetch, syncPage)
-			if err != nil {
-				break // disconnected, timed out or stopping: wait for the next kick
-			}
-			jobs, others := n.fromPeer(peer, raws, false)
-			flight = append(flight, page{jobs, others, next})
-			fetch = next
-			if len(flight) >= syncPipeline {
-				settle(flight[0])
-				flight = flight[1:]
-				n.saveCursors()
-			}
-			if done || len(raws) == 0 {
-				caughtUp = true
-				break
-			}
-			if ctx.Err() != nil {
-				break
-			}
-		}
-		for _, p := range flight {
-			settle(p)
-		}
-		if caughtUp {
-			n.gossip.mu.Lock()
+		if g.catchUp(peer, ps) {
+			g.mu.Lock()
 			ps.caughtUp = true
-			n.gossip.mu.Unlock()
+			g.mu.Unlock()
 		}
-		n.saveCursors()
-		timer.Reset(n.cfg.SyncInterval + rand.N(n.cfg.SyncInterval/4+1))
+		g.saveCursors()
+		timer.Reset(g.syncEvery + time.Duration(g.rng.Int64N(int64(g.syncEvery/4+1))))
 		select {
-		case <-ctx.Done():
+		case <-g.ctx.Done():
 			return
 		case <-ps.kick:
 		case <-timer.C:
@@ -414,17 +444,75 @@ func (n *Node) syncWorker(peer dag.PublicKey, ps *peerState) {
 	}
 }
 
+// catchUp pages through the peer's log from its cursor until the log ends
+// (it reports true) or the peer fails or the node stops (false). Up to
+// syncPipeline pages are in flight; the cursor moves past a page only once
+// all of it is durable (or refused), so a restart never skips one.
+func (g *gossiper) catchUp(peer dag.PublicKey, ps *peerState) bool {
+	g.mu.Lock()
+	fetch := ps.cursor
+	g.mu.Unlock()
+	var (
+		flight   []page
+		caughtUp bool
+	)
+	for {
+		raws, next, done, err := g.t.Sync(g.ctx, peer, fetch, syncPage)
+		if err != nil {
+			break // disconnected, timed out or stopping: wait for the next kick
+		}
+		jobs, others := g.fromPeer(peer, raws, false)
+		flight = append(flight, page{jobs, others, next})
+		fetch = next
+		if len(flight) >= syncPipeline {
+			g.settlePage(ps, flight[0])
+			flight = flight[1:]
+			g.saveCursors()
+		}
+		if done || len(raws) == 0 {
+			caughtUp = true
+			break
+		}
+		if g.ctx.Err() != nil {
+			break
+		}
+	}
+	for _, p := range flight {
+		g.settlePage(ps, p)
+	}
+	return caughtUp
+}
+
+// settlePage waits until a page's messages are settled, then moves the
+// peer's cursor past it.
+func (g *gossiper) settlePage(ps *peerState, p page) {
+	for _, j := range p.jobs {
+		j.wait(g.ctx, 5*time.Minute)
+	}
+	for _, j := range p.others {
+		select { // their owners settle them
+		case <-j.done:
+		case <-g.ctx.Done():
+		}
+	}
+	g.mu.Lock()
+	if p.next > ps.cursor {
+		ps.cursor, g.dirty = p.next, true
+	}
+	g.mu.Unlock()
+}
+
 // relay sends what a write made durable to the peers: each message to all
 // but the peer it came from.
-func (n *Node) relay(u *relayBatch) {
-	if n.gossip == nil {
+func (g *gossiper) relay(u *relayBatch) {
+	if g == nil {
 		return
 	}
 	if len(u.all) > 0 {
-		n.gossip.t.Broadcast(u.all, dag.PublicKey{})
+		g.t.Broadcast(u.all, dag.PublicKey{})
 	}
 	for p, raws := range u.except {
-		n.gossip.t.Broadcast(raws, p)
+		g.t.Broadcast(raws, p)
 	}
 }
 
@@ -447,42 +535,38 @@ func (r *relayBatch) add(raw []byte, it *item) {
 
 // requestMissing asks peers for parents the core misses: the peers whose
 // messages wait on them, or every peer when none of them came by gossip.
-func (n *Node) requestMissing(ids []dag.ID, from map[dag.PublicKey]bool) {
-	if n.gossip == nil || len(ids) == 0 {
+func (g *gossiper) requestMissing(ids []dag.ID, from map[dag.PublicKey]bool) {
+	if g == nil || len(ids) == 0 {
 		return
 	}
 	ids = ids[:min(len(ids), requestMax)]
 	if len(from) == 0 {
-		for _, p := range n.gossip.t.Peers() {
+		for _, p := range g.t.Peers() {
 			if p.Connected {
-				n.gossip.t.RequestIDs(p.Key, ids)
+				g.t.RequestIDs(p.Key, ids)
 			}
 		}
 		return
 	}
 	for p := range from {
-		n.gossip.t.RequestIDs(p, ids)
+		g.t.RequestIDs(p, ids)
 	}
 }
 
-// retryMissing, on the core loop's tick, asks a random connected peer again
-// for what is still missing.
-func (n *Node) retryMissing() {
-	if n.gossip == nil {
-		return
-	}
-	ids := n.core.Missing(requestMax)
-	if len(ids) == 0 {
+// requestAgain asks a random connected peer again for what is still
+// missing.
+func (g *gossiper) requestAgain(ids []dag.ID) {
+	if g == nil || len(ids) == 0 {
 		return
 	}
 	var up []dag.PublicKey
-	for _, p := range n.gossip.t.Peers() {
+	for _, p := range g.t.Peers() {
 		if p.Connected {
 			up = append(up, p.Key)
 		}
 	}
 	if len(up) > 0 {
-		n.gossip.t.RequestIDs(up[rand.IntN(len(up))], ids)
+		g.t.RequestIDs(up[g.rng.IntN(len(up))], ids)
 	}
 }
 
@@ -492,18 +576,18 @@ type PeerInfo struct {
 	Invalid uint64
 }
 
-// Peers returns the gossip peers' state (none when gossip is off).
-func (n *Node) Peers() []PeerInfo {
-	if n.gossip == nil {
+// peerInfo returns the peers' state, none when gossip is off.
+func (g *gossiper) peerInfo() []PeerInfo {
+	if g == nil {
 		return nil
 	}
-	stats := n.gossip.t.Peers()
+	stats := g.t.Peers()
 	out := make([]PeerInfo, len(stats))
-	n.gossip.mu.Lock()
-	defer n.gossip.mu.Unlock()
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	for i, s := range stats {
 		out[i].PeerStats = s
-		if ps, ok := n.gossip.peers[s.Key]; ok {
+		if ps, ok := g.peers[s.Key]; ok {
 			out[i].Invalid = ps.invalid
 		}
 	}
@@ -523,12 +607,12 @@ func (g *gossiper) caughtUp() bool {
 	return false
 }
 
-// GossipAddr returns the address gossip listens on, or nil.
-func (n *Node) GossipAddr() string {
-	if n.gossip == nil || n.gossip.t.Addr() == nil {
+// addr returns the address gossip listens on, or "".
+func (g *gossiper) addr() string {
+	if g == nil || g.t.Addr() == nil {
 		return ""
 	}
-	return n.gossip.t.Addr().String()
+	return g.t.Addr().String()
 }
 
-var _ gossip.Handler = (*gossipHandler)(nil)
+var _ gossip.Handler = (*gossiper)(nil)

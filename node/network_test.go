@@ -110,39 +110,46 @@ func sameSet(a, b map[dag.ID]bool) bool {
 }
 
 // converge waits until every node stores the same messages, has confirmed
-// the same ones, and has confirmed every id in want.
+// the same ones, and has confirmed every id in want. It looks again each
+// time a node publishes an event, and fails after within.
 func converge(t *testing.T, tn *testNet, want []dag.ID, within time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(within)
+	ch := watchChanges(tn.nodes) // before the first look: no change goes unseen
+	defer ch.stop()
+	deadline := time.NewTimer(within)
+	defer deadline.Stop()
 	for {
-		ok := true
-		var why string
-		all0, conf0 := ledger(t, tn.nodes[0])
-		for _, id := range want {
-			if !conf0[id] {
-				ok, why = false, fmt.Sprintf("node 0 has not confirmed %s", id)
-				break
-			}
-		}
-		for i, nd := range tn.nodes[1:] {
-			if !ok {
-				break
-			}
-			all, conf := ledger(t, nd)
-			if !sameSet(all, all0) {
-				ok, why = false, fmt.Sprintf("node %d stores %d messages, node 0 %d", i+1, len(all), len(all0))
-			} else if !sameSet(conf, conf0) {
-				ok, why = false, fmt.Sprintf("node %d confirmed %d messages, node 0 %d", i+1, len(conf), len(conf0))
-			}
-		}
+		ok, why := converged(t, tn, want)
 		if ok {
 			return
 		}
-		if time.Now().After(deadline) {
+		select {
+		case <-ch.C:
+		case <-deadline.C:
 			t.Fatalf("no convergence after %v: %s", within, why)
 		}
-		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// converged reports whether the nodes agree and have confirmed want, or
+// why not.
+func converged(t *testing.T, tn *testNet, want []dag.ID) (bool, string) {
+	all0, conf0 := ledger(t, tn.nodes[0])
+	for _, id := range want {
+		if !conf0[id] {
+			return false, fmt.Sprintf("node 0 has not confirmed %s", id)
+		}
+	}
+	for i, nd := range tn.nodes[1:] {
+		all, conf := ledger(t, nd)
+		if !sameSet(all, all0) {
+			return false, fmt.Sprintf("node %d stores %d messages, node 0 %d", i+1, len(all), len(all0))
+		}
+		if !sameSet(conf, conf0) {
+			return false, fmt.Sprintf("node %d confirmed %d messages, node 0 %d", i+1, len(conf), len(conf0))
+		}
+	}
+	return true, ""
 }
 
 func testNetwork(t *testing.T, size, msgs, powBase int) {
@@ -245,12 +252,12 @@ func TestPageCopiesCheckedOnce(t *testing.T) {
 		Seq: 2, Timestamp: parent.Timestamp + 1, Payload: []byte("child")}
 	child.Sign(dev)
 	peerA, peerB := dag.PublicKey{1}, dag.PublicKey{2}
-	first, others := n.fromPeer(peerA, [][]byte{child.Bytes()}, false)
+	first, others := n.gossip.fromPeer(peerA, [][]byte{child.Bytes()}, false)
 	if len(first) != 1 || len(others) != 0 {
 		t.Fatalf("first copy: %d jobs, %d others; want 1 job", len(first), len(others))
 	}
 	in := testutil.ToFloat64(n.m.in.WithLabelValues("gossip"))
-	again, others := n.fromPeer(peerB, [][]byte{child.Bytes()}, false)
+	again, others := n.gossip.fromPeer(peerB, [][]byte{child.Bytes()}, false)
 	if len(again) != 0 || len(others) != 1 || others[0] != first[0] {
 		t.Fatalf("second copy: %d jobs, %d others; want none, and the first copy's job to wait for", len(again), len(others))
 	}
@@ -258,7 +265,7 @@ func TestPageCopiesCheckedOnce(t *testing.T) {
 		t.Errorf("the second copy went into the pipeline: %v messages in, %v before", got, in)
 	}
 	// The parent comes; the first copy's job ends with the child stored.
-	if jobs, _ := n.fromPeer(peerA, [][]byte{parent.Bytes()}, false); len(jobs) != 1 {
+	if jobs, _ := n.gossip.fromPeer(peerA, [][]byte{parent.Bytes()}, false); len(jobs) != 1 {
 		t.Fatalf("parent: %d jobs", len(jobs))
 	}
 	if errs := first[0].wait(context.Background(), 10*time.Second); errs[0] != nil {
@@ -269,7 +276,7 @@ func TestPageCopiesCheckedOnce(t *testing.T) {
 	}
 	// Settled, it leaves the in-flight set: a later copy goes in again (and
 	// is dropped as a duplicate by a lookup).
-	if jobs, _ := n.fromPeer(peerB, [][]byte{child.Bytes()}, false); len(jobs) != 1 {
+	if jobs, _ := n.gossip.fromPeer(peerB, [][]byte{child.Bytes()}, false); len(jobs) != 1 {
 		t.Errorf("a copy after the first settled: %d jobs, want 1", len(jobs))
 	}
 }

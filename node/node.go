@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -25,13 +24,9 @@ import (
 const restoreMargin = 10_000
 
 // Node is a Weft full node: it checks, orders, stores and confirms the
-// messages handed to it, following the pipeline of DESIGN.md:
-//
-//	Submit -> verifiers (Config.Verifiers goroutines: proof of work, duplicate
-//	          check against the store, batched signatures)
-//	       -> the core loop (one goroutine owning the dag.Core)
-//	       -> the store's writer (group commit)
-//	       -> answers to submitters, events, confirmation, after the commit.
+// messages handed to it, following the pipeline of DESIGN.md (verifiers,
+// the core loop, the store's writer, answers and events after the commit;
+// the package documentation is its manual).
 //
 // New opens the store and restores the core; Run runs the pipeline until its
 // context ends, then drains it and closes the store. The methods other than
@@ -59,33 +54,35 @@ type Node struct {
 	mu       sync.RWMutex // guards stopping and sends on verifyQ
 	stopping bool
 
-	gossip    *gossiper // nil when the node is alone
-	gossipCtx context.Context
-	workers   sync.WaitGroup // sync workers
+	gossip *gossiper // nil when the node is alone
 
 	inflight atomic.Int64
 	issuing  atomic.Bool
 	running  atomic.Bool                  // between Run's start and its drain
 	storeErr atomic.Pointer[storeFailure] // the last commit's error, nil after a success
 	snap     atomic.Pointer[snapshot]
-	started  time.Time
+	now      func() time.Time // Config.Time
+	rng      *rand.Rand       // Config.Rand, serialized: shared by the loop and the readers
 
 	// Owned by the core loop.
-	core        *dag.Core
-	waiters     map[dag.ID]*item
-	copies      map[dag.ID][]*item // resubmissions of a waiter's message, answered with it
-	devUnconf   map[dag.ID]int64   // others' unconfirmed messages -> when solid
-	ownSeq      uint64
-	lastOwn     time.Time // when the node last issued its own message
-	sinceOwn    int       // others' messages solid since then
-	rng         *rand.Rand
-	sel         *tipselect.Uniform
-	stored      uint64
-	confirmedN  uint64
-	rates       rateMeter
-	commitsDone sync.WaitGroup
-	stepPeers   map[dag.PublicKey]bool // peers whose messages wait for parents, this step
-	ticks       int
+	core       *dag.Core
+	waiters    map[dag.ID]*item
+	copies     map[dag.ID][]*item // resubmissions of a waiter's message, answered with it
+	devUnconf  map[dag.ID]int64   // others' unconfirmed messages -> when solid
+	ownSeq     uint64
+	lastOwn    time.Time // when the node last issued its own message
+	sinceOwn   int       // others' messages solid since then
+	sel        *tipselect.Uniform
+	stored     uint64
+	confirmedN uint64
+	rates      rateMeter
+	stepPeers  map[dag.PublicKey]bool // peers whose messages wait for parents, this step
+	ticks      int
+	// committed carries the store's results back to the loop; commitsOut
+	// counts the commits in the store, never more than cap(committed)
+	// (see submitWrite).
+	committed  chan *commit
+	commitsOut int
 }
 
 // snapshot is what the loop publishes for readers after each step.
@@ -137,9 +134,10 @@ func New(cfg Config) (*Node, error) {
 		waiters:   make(map[dag.ID]*item),
 		copies:    make(map[dag.ID][]*item),
 		devUnconf: make(map[dag.ID]int64),
-		ownSeq:    uint64(time.Now().UnixNano()),
-		rng:       rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
-		started:   time.Now(),
+		committed: make(chan *commit, commitsInFlight(cfg.Store)),
+		ownSeq:    uint64(cfg.Time().UnixNano()),
+		now:       cfg.Time,
+		rng:       rand.New(&lockedSource{src: cfg.Rand}),
 	}
 	for _, v := range cfg.Validators {
 		n.vals[v.Key] = true
@@ -149,9 +147,8 @@ func New(cfg Config) (*Node, error) {
 		store.Close()
 		return nil, err
 	}
-	n.gossipCtx = context.Background()
 	if cfg.GossipListen != "" || len(cfg.Peers) > 0 {
-		if err := n.newGossip(); err != nil {
+		if n.gossip, err = newGossiper(n); err != nil {
 			store.Close()
 			return nil, fmt.Errorf("node: gossip: %w", err)
 		}
@@ -172,7 +169,7 @@ func (n *Node) openCore() error {
 		}
 		n.core = core
 		errc := make(chan error, 1)
-		w := n.write(core.Ready(), nil)
+		w := n.write(core.Ready())
 		n.store.Submit(w, func(err error) { errc <- err })
 		if err := <-errc; err != nil {
 			return fmt.Errorf("node: storing genesis: %w", err)
@@ -205,7 +202,7 @@ func (n *Node) openCore() error {
 	if err != nil {
 		return fmt.Errorf("node: restoring: %w", err)
 	}
-	start := time.Now()
+	start := n.now()
 	core, err := dag.Restore(n.cfg.Core, start, recs)
 	if err != nil {
 		return fmt.Errorf("node: restoring: %w", err)
@@ -226,15 +223,16 @@ func (n *Node) openCore() error {
 		}
 	}
 	n.log.Info().Uint64("messages", n.stored).Int("restored", len(recs)).
-		Dur("took", time.Since(start)).Msg("ledger restored")
+		Dur("took", n.now().Sub(start)).Msg("ledger restored")
 	return nil
 }
 
 // Run runs the node until ctx ends, then stops taking submissions, drains
 // the pipeline, and closes the store. It returns the store's close error, if
-// any. Run must be called once.
+// any. Run must be called once. doc.go describes the goroutines it starts
+// and the order in which it stops them.
 func (n *Node) Run(ctx context.Context) error {
-	var stages sync.WaitGroup
+	var stages sync.WaitGroup // the verifiers and the issuer
 	for i := 0; i < n.cfg.Verifiers; i++ {
 		stages.Add(1)
 		go func() { defer stages.Done(); n.verifier() }()
@@ -248,10 +246,9 @@ func (n *Node) Run(ctx context.Context) error {
 	n.running.Store(true)
 
 	gossipCtx, stopGossip := context.WithCancel(context.Background())
-	n.gossipCtx = gossipCtx
 	gossipDone := make(chan error, 1)
 	if n.gossip != nil {
-		go func() { gossipDone <- n.gossip.t.Run(gossipCtx) }()
+		go func() { gossipDone <- n.gossip.run(gossipCtx) }()
 		n.log.Info().Str("gossip", n.GossipAddr()).Int("peers", len(n.cfg.Peers)).Msg("gossip listening")
 	} else {
 		gossipDone <- nil
@@ -260,19 +257,13 @@ func (n *Node) Run(ctx context.Context) error {
 	<-ctx.Done()
 	n.log.Info().Msg("stopping: draining the pipeline")
 	n.running.Store(false)
-	// Peers first: after the transport returns, no handler call is running.
+	// Peers first: once the gossiper returns, no handler call and no sync
+	// worker is running, and its cursors are saved.
 	stopGossip()
 	if err := <-gossipDone; err != nil {
 		n.log.Warn().Err(err).Msg("gossip stopped")
 	}
-	n.workers.Wait()
-	if n.gossip != nil {
-		n.saveCursors()
-	}
-	n.mu.Lock()
-	n.stopping = true
-	close(n.verifyQ)
-	n.mu.Unlock()
+	n.stopTaking()
 	stopIssuer()
 	stages.Wait()
 	close(n.coreQ)
@@ -281,6 +272,30 @@ func (n *Node) Run(ctx context.Context) error {
 	err := n.store.Close()
 	n.log.Info().Err(err).Msg("stopped")
 	return err
+}
+
+// stopTaking makes submissions answer ErrShuttingDown and closes the
+// verifiers' queue, once no send on it is running.
+func (n *Node) stopTaking() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.stopping = true
+	close(n.verifyQ)
+}
+
+// enqueue hands peers' jobs to the verifiers, blocking while their queue
+// is full: that is the backpressure a peer feels. It reports false, having
+// sent nothing, once the node has stopped taking work.
+func (n *Node) enqueue(jobs []*job) bool {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	if n.stopping {
+		return false
+	}
+	for _, j := range jobs {
+		n.verifyQ <- j
+	}
+	return true
 }
 
 // loop is the core loop: the only goroutine that touches n.core.
@@ -298,25 +313,41 @@ func (n *Node) loop() {
 				return
 			}
 		case <-tick.C:
-			n.core.Tick(time.Now())
+			n.core.Tick(n.now())
 			n.publishSnapshot(0) // rates decay while idle
 			if n.ticks++; n.ticks%10 == 0 {
-				n.retryMissing()
+				n.gossip.requestAgain(n.missing())
 			}
 		case <-issue.C:
 			n.maybeIssue()
 		case q := <-n.queries:
 			q(n.core)
+		case c := <-n.committed:
+			n.settle(c)
+			n.settleReady()
+			continue // the core has not changed: nothing to flush
 		}
 		n.flush()
 	}
 }
 
+// missing returns the parents the core still misses, to ask a peer for
+// again; none when the node is alone.
+func (n *Node) missing() []dag.ID {
+	if n.gossip == nil {
+		return nil
+	}
+	return n.core.Missing(requestMax)
+}
+
 // take handles j and what else is queued, up to a bound, in the same step.
-// It reports false once the queue is closed.
+// Commits the store reports meanwhile are settled between jobs, so that a
+// long step does not hold their answers back. It reports false once the
+// queue is closed.
 func (n *Node) take(j *job) bool {
 	n.handle(j)
 	for range 256 {
+		n.settleReady()
 		select {
 		case j, ok := <-n.coreQ:
 			if !ok {
@@ -330,7 +361,8 @@ func (n *Node) take(j *job) bool {
 	return true
 }
 
-// shutdown settles what still waits and lets the commits in flight finish.
+// shutdown settles what still waits, then waits for the commits in the
+// store and settles them.
 func (n *Node) shutdown() {
 	for id, it := range n.waiters {
 		it.finish(ErrShuttingDown)
@@ -342,8 +374,14 @@ func (n *Node) shutdown() {
 		}
 		delete(n.copies, id)
 	}
-	n.commitsDone.Wait()
+	for n.commitsOut > 0 {
+		n.settle(<-n.committed)
+	}
 }
+
+// settleEvery is how many of a job's items the loop hands the core between
+// two looks at the commits the store has reported.
+const settleEvery = 128
 
 // maxCopies bounds the resubmissions of one waiting message that wait
 // with it; past it, a resubmission is answered ErrPending at once.
@@ -353,12 +391,15 @@ const maxCopies = 16
 // for a fault of their bytes tell the core, so that their children are
 // refused at once.
 func (n *Node) handle(j *job) {
-	now := time.Now()
+	now := n.now()
 	for i := range j.items {
+		if i > 0 && i%settleEvery == 0 {
+			n.settleReady() // a big job does not hold answers back
+		}
 		it := &j.items[i]
-		if it.state.Load() != 0 {
-			if it.state.Load() == 2 && deterministic(it.err) {
-				n.core.Reject(now, it.msg.ID(), it.err)
+		if err, settled := it.result(); settled {
+			if deterministic(err) {
+				n.core.Reject(now, it.msg.ID(), err)
 			}
 			continue // settled by a verifier
 		}
@@ -381,7 +422,7 @@ func (n *Node) handle(j *job) {
 			it.finish(err)
 			n.release(it)
 			if j.peer {
-				n.penalize(j.from, err)
+				n.gossip.penalize(j.from, err)
 			}
 		}
 	}
@@ -425,176 +466,6 @@ func (n *Node) takeWaiters(id dag.ID) []*item {
 	return its
 }
 
-// flush takes the core's work and hands it to the store; submitters are
-// answered, and events published, after the commit.
-func (n *Node) flush() {
-	u := n.core.Ready()
-	n.resolveMissing(&u)
-	n.requestMissing(u.Missing, n.stepPeers)
-	n.stepPeers = nil
-	if u.Empty() {
-		return
-	}
-	for _, r := range u.Rejected {
-		if n.gossip != nil && errors.Is(r.Err, dag.ErrExpired) {
-			n.gossip.seen.forget(r.ID) // may come again once its parents are here
-		}
-		for _, it := range n.takeWaiters(r.ID) {
-			if errors.Is(r.Err, dag.ErrExpired) {
-				it.finish(ErrUnknownParents)
-			} else {
-				it.finish(r.Err)
-			}
-			n.release(it)
-		}
-	}
-	for _, o := range u.Orphaned {
-		delete(n.devUnconf, o.ID)
-	}
-	for _, e := range u.Equivocations {
-		n.m.equivocations.Inc()
-		n.equivs.add(Equivocation{Issuer: e.Issuer, Seq: e.Seq, First: e.First, Second: e.Second, SeenAt: time.Now()})
-		n.log.Warn().Str("issuer", e.Issuer.String()).Uint64("seq", e.Seq).
-			Str("first", e.First.String()).Str("second", e.Second.String()).Msg("equivocation")
-	}
-	var (
-		items []*item
-		rb    = &relayBatch{}
-	)
-	now := time.Now().UnixNano()
-	for _, s := range u.Solid {
-		id := s.Msg.ID()
-		its := n.takeWaiters(id)
-		items = append(items, its...)
-		if s.Pos != 0 {
-			var it *item
-			if len(its) > 0 {
-				it = its[0]
-			}
-			rb.add(s.Msg.Bytes(), it)
-		}
-		if !n.vals[s.Msg.Issuer] {
-			n.devUnconf[id] = now
-			n.sinceOwn++
-		}
-	}
-	for _, c := range u.Confirmed {
-		if solidAt, ok := n.devUnconf[c.ID]; ok {
-			delete(n.devUnconf, c.ID)
-			n.m.confirmLatency.Observe(float64(c.At-solidAt) / 1e9)
-		}
-	}
-	w := n.write(u, items)
-	n.stored += uint64(len(u.Solid))
-	n.confirmedN += uint64(len(u.Confirmed))
-	n.publishSnapshot(len(u.Solid))
-	if len(w.Records) == 0 && len(w.Confirmations) == 0 {
-		return
-	}
-	n.submitWrite(w, u, items, rb)
-}
-
-// resolveMissing looks the core's missing parents up in the store: a parent
-// that left the core's window comes back as an entry point.
-func (n *Node) resolveMissing(u *dag.Update) {
-	for len(u.Missing) > 0 {
-		found := false
-		for _, id := range u.Missing {
-			e, err := n.store.Get(id)
-			if err != nil {
-				continue // unknown here: a peer may have it
-			}
-			n.core.AddEntryPoint(time.Now(), id, e.Pos, e.Timestamp)
-			found = true
-		}
-		u.Missing = nil
-		if !found {
-			return
-		}
-		more := n.core.Ready()
-		u.Solid = append(u.Solid, more.Solid...)
-		u.Confirmed = append(u.Confirmed, more.Confirmed...)
-		u.Missing = more.Missing
-		u.Rejected = append(u.Rejected, more.Rejected...)
-		u.Orphaned = append(u.Orphaned, more.Orphaned...)
-		u.Equivocations = append(u.Equivocations, more.Equivocations...)
-	}
-}
-
-// write builds the store's Write for an Update.
-func (n *Node) write(u dag.Update, _ []*item) *storage.Write {
-	w := &storage.Write{Records: make([]storage.Record, len(u.Solid)), Confirmations: make([]storage.Confirmation, len(u.Confirmed))}
-	for i, s := range u.Solid {
-		m := s.Msg
-		w.Records[i] = storage.Record{
-			Pos: s.Pos, ID: m.ID(), Parents: [2][32]byte{m.Parents[0], m.Parents[1]},
-			ParentPos: s.ParentPos, Issuer: m.Issuer, Seq: m.Seq, Timestamp: m.Timestamp, Raw: m.Bytes(),
-		}
-		if s.Pos == 0 {
-			w.Records[i].ParentPos = [2]uint64{storage.NoPos, storage.NoPos}
-		}
-	}
-	for i, c := range u.Confirmed {
-		w.Confirmations[i] = storage.Confirmation{Pos: c.Pos, At: max(c.At, 1)}
-	}
-	// Orphans are settled too, so that a restart need not begin below them.
-	for _, o := range u.Orphaned {
-		w.Confirmations = append(w.Confirmations, storage.Confirmation{Pos: o.Pos, At: storage.OrphanedAt})
-	}
-	return w
-}
-
-// submitWrite hands w to the store; after the commit it answers the
-// submitters and publishes the events.
-func (n *Node) submitWrite(w *storage.Write, u dag.Update, items []*item, rb *relayBatch) {
-	start := time.Now()
-	n.commitsDone.Add(1)
-	n.m.commitBatch.Observe(float64(len(w.Records)))
-	n.store.Submit(w, func(err error) {
-		defer n.commitsDone.Done()
-		if err == nil {
-			// Devices' messages, submitted here or relayed by peers, move
-			// the issuer's sequence for the edge's check; before the
-			// submitters hear of it, so that their next message is
-			// checked against this one.
-			for _, it := range items {
-				if !it.job.self {
-					n.edge.committed(it.msg)
-				}
-			}
-		}
-		for _, it := range items {
-			it.finish(err)
-		}
-		if err != nil {
-			n.storeErr.Store(&storeFailure{err: err, at: time.Now()})
-			n.log.Error().Err(err).Int("messages", len(w.Records)).Msg("store write failed")
-			return
-		}
-		n.storeErr.Store(nil)
-		n.m.commitLatency.Observe(time.Since(start).Seconds())
-		n.m.stored.Add(float64(len(w.Records)))
-		n.m.confirmed.Add(float64(len(w.Confirmations)))
-		n.relay(rb)
-		if n.hub.active() {
-			n.hub.publish(events(u))
-		}
-	})
-}
-
-func events(u dag.Update) []Event {
-	evs := make([]Event, 0, len(u.Solid)+len(u.Confirmed))
-	for _, s := range u.Solid {
-		m := s.Msg
-		evs = append(evs, Event{Kind: EventMessage, ID: m.ID(), Pos: s.Pos, Issuer: m.Issuer, Seq: m.Seq,
-			Timestamp: m.Timestamp, Parents: m.Parents})
-	}
-	for _, c := range u.Confirmed {
-		evs = append(evs, Event{Kind: EventConfirmed, ID: c.ID, Pos: c.Pos, ConfirmedAt: c.At})
-	}
-	return evs
-}
-
 // publishSnapshot records what readers see between steps.
 func (n *Node) publishSnapshot(newSolid int) {
 	st := n.core.Stats()
@@ -610,7 +481,7 @@ func (n *Node) publishSnapshot(newSolid int) {
 		s, _ := n.core.State(id)
 		tips = append(tips, tipRef{id: id, ts: s.Timestamp})
 	}
-	n.rates.add(time.Now(), uint64(newSolid), n.confirmedN)
+	n.rates.add(n.now(), uint64(newSolid), n.confirmedN)
 	mr, cr := n.rates.rates()
 	n.snap.Store(&snapshot{stats: st, tips: tips, stored: n.stored, msgRate: mr, confRate: cr})
 	n.m.tips.Set(float64(st.Tips))

@@ -4,6 +4,9 @@ import (
 	"context"
 	"crypto/ed25519"
 	"errors"
+	"fmt"
+	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -66,20 +69,6 @@ func device(t *testing.T, n *Node, key ed25519.PrivateKey, seq uint64, payload s
 		t.Fatal(err)
 	}
 	return m
-}
-
-func waitConfirmed(t *testing.T, n *Node, id dag.ID) *MessageInfo {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		mi, err := n.Message(context.Background(), id)
-		if err == nil && mi.Confirmed {
-			return mi
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	t.Fatalf("message %s not confirmed", id)
-	return nil
 }
 
 func TestSubmitConfirmRestart(t *testing.T) {
@@ -175,5 +164,66 @@ func TestReady(t *testing.T) {
 	}
 	if err := n.Ready(); !errors.Is(err, ErrNotReady) {
 		t.Fatalf("after Run: Ready() = %v, want ErrNotReady", err)
+	}
+}
+
+// TestRunWaitsForItsGoroutines: when Run returns, no goroutine the node
+// started is left: each has an owner that waited for it.
+func TestRunWaitsForItsGoroutines(t *testing.T) {
+	addrs := freeAddrs(t, 1)
+	n, stop := startNode(t, t.TempDir(), func(c *Config) { c.GossipListen = addrs[0] })
+	dev := testKey(9)
+	for i := uint64(1); i <= 5; i++ {
+		m := device(t, n, dev, i, "reading")
+		if err := submit1(n, m); err != nil {
+			t.Fatal(err)
+		}
+		waitConfirmed(t, n, m.ID()) // the node issues messages of its own meanwhile
+	}
+	stop()
+	buf := make([]byte, 1<<20)
+	stacks := string(buf[:runtime.Stack(buf, true)])
+	for _, g := range strings.Split(stacks, "\n\n") {
+		if strings.Contains(g, "weft/node.(*") { // a method of the package, or a closure in one
+			t.Errorf("a goroutine of the node outlived Run:\n%s", g)
+		}
+	}
+}
+
+// TestCommitsBeyondTheStoreQueue: with a store queue of one Write, the
+// loop has more commits to hand over than the store holds; every
+// submission is still answered, stored (the loop settles a result itself
+// before it submits past its bound, so the writer never waits on it).
+func TestCommitsBeyondTheStoreQueue(t *testing.T) {
+	n, _ := startNode(t, t.TempDir(), func(c *Config) {
+		c.Store = storage.Config{QueueLen: 1} // and fsync on: commits are slow beside the loop
+	})
+	const devices, each = 16, 25
+	var msgs [devices][]*dag.Message
+	for d := range msgs {
+		key := testKey(byte(20 + d))
+		for i := 0; i < each; i++ {
+			msgs[d] = append(msgs[d], device(t, n, key, uint64(i+1), fmt.Sprintf("d%d m%d", d, i)))
+		}
+	}
+	errs := make(chan error, devices*each)
+	for d := range msgs {
+		go func() { // each device in order, the devices at once
+			for _, m := range msgs[d] {
+				errs <- submit1(n, m)
+			}
+		}()
+	}
+	for k := 0; k < devices*each; k++ {
+		if err := <-errs; err != nil {
+			t.Fatalf("submission %d: %v", k, err)
+		}
+	}
+	for d := range msgs {
+		for _, m := range msgs[d] {
+			if _, err := n.Raw(m.ID()); err != nil {
+				t.Fatalf("answered stored, not in the store: %v", err)
+			}
+		}
 	}
 }

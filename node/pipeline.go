@@ -42,13 +42,13 @@ func (n *Node) verifier() {
 		for _, j := range jobs {
 			for i := range j.items {
 				it := &j.items[i]
-				if it.state.Load() != 0 {
+				if it.settled.Load() {
 					continue
 				}
 				if err := n.params.CheckCheap(it.msg); err != nil {
 					it.finish(err)
 					if j.peer {
-						n.penalize(j.from, err)
+						n.gossip.penalize(j.from, err)
 					}
 					continue
 				}
@@ -64,15 +64,15 @@ func (n *Node) verifier() {
 			}
 		}
 		n.verify(v, msgs, its, errs)
-		now := time.Now()
+		now := n.now()
 		for _, j := range jobs {
 			if !j.peer && !j.self {
 				n.admit(now, j)
 			}
 			if j.peer {
 				for i := range j.items {
-					if it := &j.items[i]; it.state.Load() == 2 && errors.Is(it.err, dag.ErrSignature) {
-						n.penalize(j.from, it.err)
+					if err, _ := j.items[i].result(); errors.Is(err, dag.ErrSignature) {
+						n.gossip.penalize(j.from, err)
 						break
 					}
 				}
@@ -88,7 +88,7 @@ func (n *Node) verifier() {
 func (n *Node) admit(now time.Time, j *job) {
 	for i := range j.items {
 		it := &j.items[i]
-		if it.state.Load() != 0 {
+		if it.settled.Load() {
 			continue
 		}
 		if err := n.edge.admit(now, it.msg); err != nil {
@@ -126,7 +126,7 @@ func (n *Node) maybeIssue() {
 	if !n.isVal || len(n.devUnconf) == 0 || n.issuing.Load() {
 		return
 	}
-	now := time.Now()
+	now := n.now()
 	if now.Sub(n.lastOwn) < n.cfg.IssueInterval && n.sinceOwn < n.cfg.IssueEvery {
 		return
 	}
@@ -153,34 +153,50 @@ func (n *Node) maybeIssue() {
 
 // issuer signs and solves the node's own messages off the core loop, then
 // hands them to it. They are the node's own: no edge policy, no signature
-// check.
+// check. One is in flight at a time (n.issuing); the issuer waits for its
+// answer in the same select as the next request, and clears n.issuing
+// once it is settled.
 func (n *Node) issuer(ctx context.Context) {
+	var (
+		sent *job            // the message in flight, nil if none
+		done <-chan struct{} // sent.done, nil (never ready) if none
+	)
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-done:
+			if err, _ := sent.items[0].result(); err != nil && err != ErrShuttingDown {
+				n.log.Warn().Err(err).Msg("own message refused")
+			}
+			sent, done = nil, nil
+			n.issuing.Store(false)
 		case m := <-n.own:
-			m.Sign(n.cfg.Identity)
-			if err := m.Solve(ctx, n.params, 1); err != nil {
-				n.issuing.Store(false)
+			j, ok := n.issue(ctx, m)
+			if !ok {
 				return
 			}
-			j := newJob([]*dag.Message{m})
-			j.self = true
-			select {
-			case n.coreQ <- j:
-				n.m.ownMessages.Inc()
-			case <-ctx.Done():
-				return
-			}
-			go func() {
-				<-j.done
-				if err := j.items[0].settled(); err != nil && err != ErrShuttingDown {
-					n.log.Warn().Err(err).Msg("own message refused")
-				}
-				n.issuing.Store(false)
-			}()
+			sent, done = j, j.done
 		}
+	}
+}
+
+// issue signs and solves m and hands it to the core loop. It reports false
+// when ctx ended first.
+func (n *Node) issue(ctx context.Context, m *dag.Message) (*job, bool) {
+	m.Sign(n.cfg.Identity)
+	if err := m.Solve(ctx, n.params, 1); err != nil {
+		n.issuing.Store(false)
+		return nil, false
+	}
+	j := newJob([]*dag.Message{m})
+	j.self = true
+	select {
+	case n.coreQ <- j:
+		n.m.ownMessages.Inc()
+		return j, true
+	case <-ctx.Done():
+		return nil, false
 	}
 }
 

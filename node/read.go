@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"time"
 
 	"github.com/weftnet/weft/dag"
@@ -32,8 +31,8 @@ func (n *Node) Tips(payloadSize int) Tips {
 		t.Parents = [2]dag.ID{s.tips[0].id, s.tips[0].id}
 		t.MinTimestamp = s.tips[0].ts
 	default:
-		i := rand.IntN(len(s.tips))
-		j := rand.IntN(len(s.tips) - 1)
+		i := n.rng.IntN(len(s.tips))
+		j := n.rng.IntN(len(s.tips) - 1)
 		if j >= i {
 			j++
 		}
@@ -199,6 +198,14 @@ func storeErr(err error) error {
 // empty lets every device in. It takes effect for the next submission and
 // is safe for concurrent use.
 func (n *Node) SetAllowlist(keys []dag.PublicKey) { n.edge.setAllow(keys) }
+
+// Peers returns the gossip peers' state (none when gossip is off). Safe for
+// concurrent use.
+func (n *Node) Peers() []PeerInfo { return n.gossip.peerInfo() }
+
+// GossipAddr returns the address gossip listens on, or "" when gossip is
+// off.
+func (n *Node) GossipAddr() string { return n.gossip.addr() }
 
 // ErrNotReady: the node is not ready to serve devices; the error says why.
 var ErrNotReady = errors.New("node: not ready")

@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -31,13 +31,17 @@ var (
 )
 
 // item is one message in the pipeline. Whoever finishes it first (a
-// verifier, the core loop, the store's commit, or the submitter giving up)
+// verifier, the core loop acting on a commit, or the submitter giving up)
 // sets its error; the others' finish does nothing.
 type item struct {
-	msg   *dag.Message
-	err   error
-	state atomic.Uint32 // 0 open, 1 being settled, 2 settled
-	job   *job
+	msg *dag.Message
+	// err is the item's result: written once, by the finish that settles
+	// it, under job.mu and before settled is set; read-only after.
+	err error
+	// settled is set, under job.mu, once err holds the result. A goroutine
+	// that sees it set may read err without the lock.
+	settled atomic.Bool
+	job     *job
 	// waiting: the core holds it for missing parents.
 	waiting atomic.Bool
 	// claimed: the edge admitted it and holds its sequence (set by a
@@ -48,8 +52,12 @@ type item struct {
 // job is one submission: the items a caller waits for together.
 type job struct {
 	items []item
-	left  atomic.Int32
-	done  chan struct{}
+	// mu serializes the finishes of the job's items: one mutex per job, so
+	// that a batch of any size costs one lock and one channel, not one per
+	// message.
+	mu   sync.Mutex
+	left int // items not yet settled, guarded by mu
+	done chan struct{}
 	// self marks the node's own messages: already trusted, no edge policy.
 	self bool
 	// peer marks messages from gossip: no edge policy; a deterministic
@@ -61,12 +69,11 @@ type job struct {
 }
 
 func newJob(msgs []*dag.Message) *job {
-	j := &job{items: make([]item, len(msgs)), done: make(chan struct{})}
+	j := &job{items: make([]item, len(msgs)), left: len(msgs), done: make(chan struct{})}
 	for i, m := range msgs {
 		j.items[i].msg = m
 		j.items[i].job = j
 	}
-	j.left.Store(int32(len(msgs)))
 	if len(msgs) == 0 {
 		close(j.done)
 	}
@@ -74,25 +81,34 @@ func newJob(msgs []*dag.Message) *job {
 }
 
 // finish settles it with err (nil: durable) unless it is settled already.
+// When it returns, the item is settled, by this call or an earlier one.
 func (it *item) finish(err error) {
-	if it.state.CompareAndSwap(0, 1) {
-		it.err = err
-		it.state.Store(2)
-		if it.job.left.Add(-1) == 0 {
-			close(it.job.done)
-			if it.job.release != nil {
-				it.job.release()
-			}
+	j := it.job
+	j.mu.Lock()
+	if it.settled.Load() {
+		j.mu.Unlock()
+		return
+	}
+	it.err = err
+	it.settled.Store(true)
+	j.left--
+	last := j.left == 0
+	j.mu.Unlock()
+	if last {
+		close(j.done)
+		if j.release != nil {
+			j.release()
 		}
 	}
 }
 
-// settled waits for a finish that has begun to end, and returns the error.
-func (it *item) settled() error {
-	for it.state.Load() != 2 {
-		runtime.Gosched() // the settling goroutine is between two stores
+// result returns the item's error and true once it is settled, or false
+// while it is open.
+func (it *item) result() (error, bool) {
+	if !it.settled.Load() {
+		return nil, false
 	}
-	return it.err
+	return it.err, true
 }
 
 // wait returns each item's error once all are settled, or, when ctx or the
@@ -118,7 +134,7 @@ func (j *job) wait(ctx context.Context, timeout time.Duration) []error {
 		} else {
 			it.finish(fmt.Errorf("%w: not stored within the submit timeout", ErrOverloaded))
 		}
-		errs[i] = it.settled()
+		errs[i], _ = it.result() // settled: finish has returned
 	}
 	return errs
 }
