@@ -57,6 +57,9 @@ const (
 	CodeOverloaded = wire.CodeOverloaded
 	// CodeShuttingDown: the node is stopping (503).
 	CodeShuttingDown = wire.CodeShuttingDown
+	// CodeStorageUnavailable: the node's store cannot commit; it takes no
+	// messages until it can (503).
+	CodeStorageUnavailable = wire.CodeStorageUnavailable
 	// CodeNotReady: the node is not ready (GET /readyz, 503).
 	CodeNotReady = wire.CodeNotReady
 	// CodeInternal: a bug or a failed disk on the node (500).

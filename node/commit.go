@@ -181,7 +181,8 @@ func (n *Node) write(u dag.Update) *storage.Write {
 	return w
 }
 
-// submitWrite hands c's Write to the store. The writer's callback only
+// submitWrite hands c's Write to the store, or, while the store fails,
+// holds it in the backlog (disk.go). The writer's callback only
 // records the result and hands c back to the loop on n.committed; the loop
 // settles it.
 //
@@ -192,6 +193,14 @@ func (n *Node) write(u dag.Update) *storage.Write {
 // and settles it itself (the store reports in submission order, so the
 // oldest comes first).
 func (n *Node) submitWrite(c *commit) {
+	if len(n.backlog) > 0 || n.store.Failing() != nil {
+		n.backlog = append(n.backlog, c) // see disk.go
+		return
+	}
+	n.submitNow(c)
+}
+
+func (n *Node) submitNow(c *commit) {
 	if n.commitsOut == cap(n.committed) {
 		n.settle(<-n.committed)
 	}
@@ -224,11 +233,13 @@ func (n *Node) settle(c *commit) {
 		it.finish(c.err)
 	}
 	if c.err != nil {
-		n.storeErr.Store(&storeFailure{err: c.err, at: n.now()})
 		n.log.Error().Err(c.err).Int("messages", len(c.w.Records)).Msg("store write failed")
 		return
 	}
-	n.storeErr.Store(nil)
+	if k := len(c.w.Records); k > 0 {
+		r := &c.w.Records[k-1]
+		n.lastDurable = tipRef{id: r.ID, ts: r.Timestamp, pos: r.Pos}
+	}
 	n.m.commitLatency.Observe(c.took.Seconds())
 	n.m.stored.Add(float64(len(c.w.Records)))
 	n.m.confirmed.Add(float64(len(c.w.Confirmations)))

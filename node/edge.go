@@ -212,6 +212,8 @@ func Code(err error) string {
 		return "forbidden"
 	case errors.Is(err, ErrOverloaded):
 		return "overloaded"
+	case errors.Is(err, ErrStorageUnavailable):
+		return "storage_unavailable"
 	case errors.Is(err, ErrShuttingDown):
 		return "shutting_down"
 	case errors.Is(err, ErrNotFound):

@@ -110,8 +110,8 @@ type gossiper struct {
 	syncEvery time.Duration // Config.SyncInterval
 	rng       *rand.Rand    // the node's, serialized
 	// enqueue hands jobs to the node's verifiers, blocking while their
-	// queue is full; it reports false, having sent nothing, once the node
-	// has stopped taking work.
+	// queue is full or the store fails; it reports false, having sent
+	// nothing, once the node has stopped taking work.
 	enqueue func([]*job) bool
 
 	ctx     context.Context // run's, for the sync workers; set before the transport starts
@@ -130,11 +130,13 @@ type gossiper struct {
 func newGossiper(n *Node) (*gossiper, error) {
 	g := &gossiper{
 		log: n.log, m: n.m, store: n.store, params: n.params, genesis: n.genesis,
-		dir: n.cfg.DataDir, syncEvery: n.cfg.SyncInterval, rng: n.rng, enqueue: n.enqueue,
+		dir: n.cfg.DataDir, syncEvery: n.cfg.SyncInterval, rng: n.rng,
 		ctx:      context.Background(),
 		peers:    make(map[dag.PublicKey]*peerState),
 		inFlight: inFlight{m: make(map[dag.ID]*job)},
 	}
+	// While the store fails, peers wait: their messages are not dropped.
+	g.enqueue = func(jobs []*job) bool { return n.waitStorage(n.quit) && n.enqueue(jobs) }
 	g.seen.g.init(seenIDs)
 	cfg := n.cfg.Gossip
 	cfg.Identity = n.cfg.Identity

@@ -3,6 +3,7 @@ package node
 import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/weftnet/weft/storage"
 )
 
 // metrics are the node's Prometheus metrics, on a registry of its own so
@@ -62,6 +63,24 @@ func newMetrics() *metrics {
 		m.commitBatch, m.tips, m.unconfirmed, m.pending, m.inflight, m.equivocations, m.ownMessages,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// registerStore exposes the store's health: whether it fails to commit
+// now, and how many commit attempts failed since it opened.
+func (m *metrics) registerStore(s *storage.Store) {
+	m.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "weft_storage_failing",
+			Help: "1 while the store cannot commit (a full disk, an I/O error) and the node takes no messages."},
+			func() float64 {
+				if s.Failing() != nil {
+					return 1
+				}
+				return 0
+			}),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "weft_storage_commit_failures_total",
+			Help: "Commit attempts of the store that failed (each is retried)."},
+			func() float64 { return float64(s.Stats().Failures) }),
+	)
 }
 
 // peerCollector exposes per-peer counters from the transport.

@@ -58,8 +58,7 @@ type Node struct {
 
 	inflight atomic.Int64
 	issuing  atomic.Bool
-	running  atomic.Bool                  // between Run's start and its drain
-	storeErr atomic.Pointer[storeFailure] // the last commit's error, nil after a success
+	running  atomic.Bool // between Run's start and its drain
 	snap     atomic.Pointer[snapshot]
 	now      func() time.Time // Config.Time
 	rng      *rand.Rand       // Config.Rand, serialized: shared by the loop and the readers
@@ -83,6 +82,16 @@ type Node struct {
 	// (see submitWrite).
 	committed  chan *commit
 	commitsOut int
+	// backlog holds the Writes not handed to the store while it fails,
+	// oldest first (disk.go); storeWatch is what the log said of it.
+	backlog    []*commit
+	storeWatch storeWatch
+	// quit is closed when Run begins to stop: gossip waiting for the store
+	// gives up.
+	quit chan struct{}
+	// lastDurable is the newest message known durable: the parent Tips
+	// offers when no tip is.
+	lastDurable tipRef
 }
 
 // snapshot is what the loop publishes for readers after each step.
@@ -96,8 +105,9 @@ type snapshot struct {
 }
 
 type tipRef struct {
-	id dag.ID
-	ts int64
+	id  dag.ID
+	ts  int64
+	pos uint64
 }
 
 // New opens the node's store in cfg.DataDir and restores its DAG core. It
@@ -125,6 +135,7 @@ func New(cfg Config) (*Node, error) {
 		vals:      make(map[dag.PublicKey]bool),
 		keys:      dag.NewKeyCache(1 << 16),
 		m:         newMetrics(),
+		quit:      make(chan struct{}),
 		hub:       newHub(),
 		edge:      newEdge(cfg),
 		verifyQ:   make(chan *job, 1024),
@@ -142,6 +153,7 @@ func New(cfg Config) (*Node, error) {
 	for _, v := range cfg.Validators {
 		n.vals[v.Key] = true
 	}
+	n.m.registerStore(store)
 	n.isVal = n.vals[n.self]
 	if err := n.openCore(); err != nil {
 		store.Close()
@@ -209,6 +221,10 @@ func (n *Node) openCore() error {
 	}
 	n.core = core
 	n.stored = n.store.NextPos()
+	if k := len(recs); k > 0 {
+		last := recs[k-1]
+		n.lastDurable = tipRef{id: last.Msg.ID(), ts: last.Msg.Timestamp, pos: last.Pos}
+	}
 	// Others' messages still waiting for confirmation keep the validator
 	// issuing, as they did before the restart.
 	// The edge's sequence check picks up the devices' last messages.
@@ -259,6 +275,7 @@ func (n *Node) Run(ctx context.Context) error {
 	n.running.Store(false)
 	// Peers first: once the gossiper returns, no handler call and no sync
 	// worker is running, and its cursors are saved.
+	close(n.quit)
 	stopGossip()
 	if err := <-gossipDone; err != nil {
 		n.log.Warn().Err(err).Msg("gossip stopped")
@@ -313,6 +330,7 @@ func (n *Node) loop() {
 				return
 			}
 		case <-tick.C:
+			n.watchStore()
 			n.core.Tick(n.now())
 			n.publishSnapshot(0) // rates decay while idle
 			if n.ticks++; n.ticks%10 == 0 {
@@ -325,7 +343,8 @@ func (n *Node) loop() {
 		case c := <-n.committed:
 			n.settle(c)
 			n.settleReady()
-			continue // the core has not changed: nothing to flush
+			n.publishSnapshot(0) // what became durable can be offered as tips
+			continue             // the core has not changed: nothing to flush
 		}
 		n.flush()
 	}
@@ -374,8 +393,15 @@ func (n *Node) shutdown() {
 		}
 		delete(n.copies, id)
 	}
-	for n.commitsOut > 0 {
-		n.settle(<-n.committed)
+	n.drainBacklog()
+	// Settle what the store reports, unless it is failing: then Close gives
+	// up on those Writes, whose submitters have had their answers.
+	for n.commitsOut > 0 && n.store.Failing() == nil {
+		select {
+		case c := <-n.committed:
+			n.settle(c)
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 }
 
@@ -469,24 +495,39 @@ func (n *Node) takeWaiters(id dag.ID) []*item {
 // publishSnapshot records what readers see between steps.
 func (n *Node) publishSnapshot(newSolid int) {
 	st := n.core.Stats()
-	pool := n.core.TipPool()
-	k := min(pool.Len(), 64)
-	tips := make([]tipRef, 0, k)
-	for i := 0; i < k; i++ {
-		j := i
-		if pool.Len() > 64 {
-			j = n.rng.IntN(pool.Len())
-		}
-		id := pool.Tip(j)
-		s, _ := n.core.State(id)
-		tips = append(tips, tipRef{id: id, ts: s.Timestamp})
-	}
 	n.rates.add(n.now(), uint64(newSolid), n.confirmedN)
 	mr, cr := n.rates.rates()
-	n.snap.Store(&snapshot{stats: st, tips: tips, stored: n.stored, msgRate: mr, confRate: cr})
+	n.snap.Store(&snapshot{stats: st, tips: n.durableTips(), stored: n.stored, msgRate: mr, confRate: cr})
 	n.m.tips.Set(float64(st.Tips))
 	n.m.unconfirmed.Set(float64(st.Unconfirmed))
 	n.m.pending.Set(float64(st.Pending))
+}
+
+// snapshotTips is how many tips a snapshot samples for Tips.
+const snapshotTips = 64
+
+// durableTips samples up to snapshotTips tips of the pool that are durable
+// (below the store's NextPos), so that a parent Tips hands out is never
+// one a crash could take away; the newest durable message when none is.
+func (n *Node) durableTips() []tipRef {
+	pool := n.core.TipPool()
+	durable := n.store.NextPos()
+	k := min(pool.Len(), snapshotTips)
+	tips := make([]tipRef, 0, k)
+	for i := 0; i < k; i++ {
+		j := i
+		if pool.Len() > snapshotTips {
+			j = n.rng.IntN(pool.Len())
+		}
+		id := pool.Tip(j)
+		if s, ok := n.core.State(id); ok && s.Pos < durable {
+			tips = append(tips, tipRef{id: id, ts: s.Timestamp, pos: s.Pos})
+		}
+	}
+	if len(tips) == 0 && n.lastDurable.id != (dag.ID{}) {
+		tips = append(tips, n.lastDurable)
+	}
+	return tips
 }
 
 // Registry returns the node's Prometheus registry, for /metrics.

@@ -123,7 +123,7 @@ func (n *Node) verify(v *dag.Verifier, msgs []*dag.Message, its []*item, errs []
 // validator while messages of others wait for confirmation. One is in
 // flight at a time.
 func (n *Node) maybeIssue() {
-	if !n.isVal || len(n.devUnconf) == 0 || n.issuing.Load() {
+	if !n.isVal || len(n.devUnconf) == 0 || n.issuing.Load() || n.store.Failing() != nil {
 		return
 	}
 	now := n.now()
@@ -217,7 +217,11 @@ func (n *Node) submit(ctx context.Context, msgs []*dag.Message) []error {
 	}
 	j := newJob(msgs)
 	snap := n.snap.Load()
-	if n.inflight.Load()+int64(len(msgs)) > int64(n.cfg.MaxInflight) ||
+	if err := n.storageErr(); err != nil {
+		for i := range j.items {
+			j.items[i].finish(err)
+		}
+	} else if n.inflight.Load()+int64(len(msgs)) > int64(n.cfg.MaxInflight) ||
 		snap.stats.Unconfirmed > n.cfg.MaxUnconfirmed {
 		for i := range j.items {
 			j.items[i].finish(ErrOverloaded)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/weftnet/weft/dag"
 	"github.com/weftnet/weft/storage"
@@ -56,17 +55,26 @@ type Info struct {
 	Validators    []dag.Validator
 	MessagesRate  float64 // solid messages per second, recent average
 	ConfirmedRate float64
+	// Durable is how many messages the store holds, genesis included:
+	// Messages less those still on their way to the disk.
+	Durable uint64
+	// StorageError says why the store cannot commit, "" while it can.
+	StorageError string
 }
 
 // Info returns the node's counters as of the last step of the core loop.
 func (n *Node) Info() Info {
 	s := n.snap.Load()
-	return Info{
+	in := Info{
 		NodeID: n.self, Network: n.cfg.Network, NetworkID: n.params.Network,
 		Messages: s.stats.Next, Confirmed: s.stats.Confirmed, Unconfirmed: s.stats.Unconfirmed,
 		Pending: s.stats.Pending, Tips: s.stats.Tips, Validators: n.cfg.Validators,
-		MessagesRate: s.msgRate, ConfirmedRate: s.confRate,
+		MessagesRate: s.msgRate, ConfirmedRate: s.confRate, Durable: n.store.NextPos(),
 	}
+	if err := n.storageErr(); err != nil {
+		in.StorageError = err.Error()
+	}
+	return in
 }
 
 // MessageInfo is a stored message with its state.
@@ -210,14 +218,8 @@ func (n *Node) GossipAddr() string { return n.gossip.addr() }
 // ErrNotReady: the node is not ready to serve devices; the error says why.
 var ErrNotReady = errors.New("node: not ready")
 
-// storeFailure is a commit that failed, for Ready.
-type storeFailure struct {
-	err error
-	at  time.Time
-}
-
 // Ready returns nil when the node is ready to take and serve messages: its
-// pipeline runs, its last commit succeeded, and, when it has peers, it has
+// pipeline runs, its store commits (see storageErr), and, when it has peers, it has
 // caught up with at least one of them since it started. Otherwise it
 // returns an error wrapping ErrNotReady that says why. It is safe for
 // concurrent use.
@@ -225,8 +227,8 @@ func (n *Node) Ready() error {
 	if !n.running.Load() {
 		return fmt.Errorf("%w: the pipeline is not running", ErrNotReady)
 	}
-	if f := n.storeErr.Load(); f != nil {
-		return fmt.Errorf("%w: the store failed to commit at %s: %v", ErrNotReady, f.at.UTC().Format(time.RFC3339), f.err)
+	if err := n.storageErr(); err != nil {
+		return fmt.Errorf("%w: %v", ErrNotReady, err)
 	}
 	if n.gossip != nil && len(n.cfg.Peers) > 0 && !n.gossip.caughtUp() {
 		return fmt.Errorf("%w: not yet caught up with any peer", ErrNotReady)

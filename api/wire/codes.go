@@ -9,25 +9,26 @@ import (
 // 2xx carries one in its ErrorBody; CodePending is the one outcome that is
 // not an error.
 const (
-	CodeMalformed        = "malformed"
-	CodeBadRequest       = "bad_request"
-	CodeForbidden        = "forbidden"
-	CodeNotFound         = "not_found"
-	CodeMethodNotAllowed = "method_not_allowed"
-	CodeDuplicate        = "duplicate"
-	CodeStaleSequence    = "stale_sequence"
-	CodeTooLarge         = "too_large"
-	CodeWrongNetwork     = "wrong_network"
-	CodeBadSignature     = "bad_signature"
-	CodeInsufficientPoW  = "insufficient_pow"
-	CodeInvalidTimestamp = "invalid_timestamp"
-	CodeInvalidParent    = "invalid_parent"
-	CodeUnknownParents   = "unknown_parents"
-	CodeRateLimited      = "rate_limited"
-	CodeOverloaded       = "overloaded"
-	CodeShuttingDown     = "shutting_down"
-	CodeNotReady         = "not_ready"
-	CodeInternal         = "internal"
+	CodeMalformed          = "malformed"
+	CodeBadRequest         = "bad_request"
+	CodeForbidden          = "forbidden"
+	CodeNotFound           = "not_found"
+	CodeMethodNotAllowed   = "method_not_allowed"
+	CodeDuplicate          = "duplicate"
+	CodeStaleSequence      = "stale_sequence"
+	CodeTooLarge           = "too_large"
+	CodeWrongNetwork       = "wrong_network"
+	CodeBadSignature       = "bad_signature"
+	CodeInsufficientPoW    = "insufficient_pow"
+	CodeInvalidTimestamp   = "invalid_timestamp"
+	CodeInvalidParent      = "invalid_parent"
+	CodeUnknownParents     = "unknown_parents"
+	CodeRateLimited        = "rate_limited"
+	CodeOverloaded         = "overloaded"
+	CodeShuttingDown       = "shutting_down"
+	CodeStorageUnavailable = "storage_unavailable"
+	CodeNotReady           = "not_ready"
+	CodeInternal           = "internal"
 	// CodePending is not an error: a submitted message was accepted and is
 	// held until its parents arrive (202 Accepted).
 	CodePending = "pending"
@@ -62,6 +63,7 @@ var codes = []Code{
 	{CodeRateLimited, http.StatusTooManyRequests, "the issuer is over its rate; retry after Retry-After"},
 	{CodeOverloaded, http.StatusServiceUnavailable, "the node's queues are full, or the message was not stored in time; retry later"},
 	{CodeShuttingDown, http.StatusServiceUnavailable, "the node is stopping"},
+	{CodeStorageUnavailable, http.StatusServiceUnavailable, "the node's store cannot commit (a full disk, an I/O error); it takes no messages until it can"},
 	{CodeNotReady, http.StatusServiceUnavailable, "the node is not ready to serve (GET /readyz); the message says why"},
 	{CodeInternal, http.StatusInternalServerError, "anything else: a bug or a failed disk; the message says what"},
 }

@@ -68,6 +68,10 @@ type Info struct {
 	Peers              []Peer      `json:"peers"`
 	MessagesPerSecond  float64     `json:"messages_per_second"`
 	ConfirmedPerSecond float64     `json:"confirmed_per_second"`
+	// Durable is how many messages the store holds; StorageError says why
+	// the store cannot commit, absent while it can.
+	Durable      uint64 `json:"durable"`
+	StorageError string `json:"storage_error,omitempty"`
 }
 
 // Validator is one validator of Info.
