@@ -132,6 +132,7 @@ func (s *waitServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "/api/v1/events":
 		s.events(w, r)
 	case "/api/v1/messages/" + s.m.ID().String():
+		confirmed := s.confirmed.Load() // before gets moves: the stream waits on gets
 		s.gets.Add(1)
 		if s.notFound.Add(-1) >= 0 {
 			w.WriteHeader(http.StatusNotFound)
@@ -139,7 +140,7 @@ func (s *waitServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		extra := map[string]any{"confirmed": false, "confirmed_at": nil}
-		if s.confirmed.Load() {
+		if confirmed {
 			extra = map[string]any{"confirmed": true, "confirmed_at": 99}
 		}
 		w.Write(messageJSONFor(s.m, extra))
