@@ -182,19 +182,6 @@ func (s *Store) commit(batch []request) {
 		return // nothing to write: empty or refused Writes only
 	}
 
-	// Index entries go into the memtable before the transaction; see runs.go.
-	s.mu.Lock()
-	for _, r := range batch {
-		if r.w == nil {
-			continue
-		}
-		for i := range r.w.Records {
-			rec := &r.w.Records[i]
-			s.mem.add(&rec.ID, &rec.Issuer, rec.Seq, rec.Pos)
-		}
-	}
-	s.mu.Unlock()
-
 	st, ok := s.applyRetrying(batch, next, records)
 	if !ok {
 		for i, r := range batch {
@@ -217,9 +204,9 @@ const (
 	retryMax = time.Second
 )
 
-// applyRetrying applies the batch, and while its transaction fails (a full
-// disk, say) takes the batch's entries back out of the memtable, waits, and
-// tries again: the same records at the same positions, so that the caller's
+// applyRetrying puts the batch's index entries into the memtable and
+// applies it; while its transaction fails (a full disk, say) it takes the
+// entries back out of the memtable, waits, and tries again: the same records at the same positions, so that the caller's
 // view of the log stays true once it commits. Meanwhile the queue fills and
 // Submit blocks: that is the backpressure, and Failing says why. It gives
 // up only when Close begins, failing the writer for good (w.failed).
@@ -227,6 +214,7 @@ func (s *Store) applyRetrying(batch []request, next uint64, records int) (commit
 	w := &s.w
 	wait := retryMin
 	for attempt := 1; ; attempt++ {
+		s.addToMemtable(batch)
 		st, err := s.applyHooked(batch, next, records)
 		if err == nil {
 			s.failing.Store(nil)
@@ -248,17 +236,22 @@ func (s *Store) applyRetrying(batch []request, next uint64, records int) (commit
 		case <-time.After(wait):
 		}
 		wait = min(2*wait, retryMax)
-		s.mu.Lock()
-		for _, r := range batch {
-			if r.w == nil {
-				continue
-			}
-			for i := range r.w.Records {
-				rec := &r.w.Records[i]
-				s.mem.add(&rec.ID, &rec.Issuer, rec.Seq, rec.Pos)
-			}
+	}
+}
+
+// addToMemtable puts the index entries of batch's accepted Writes into the
+// memtable: before the transaction, see runs.go.
+func (s *Store) addToMemtable(batch []request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range batch {
+		if r.w == nil {
+			continue
 		}
-		s.mu.Unlock()
+		for i := range r.w.Records {
+			rec := &r.w.Records[i]
+			s.mem.add(&rec.ID, &rec.Issuer, rec.Seq, rec.Pos)
+		}
 	}
 }
 
