@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
@@ -28,7 +29,14 @@ type Options struct {
 	// allows every origin. Empty: no CORS headers at all, and OPTIONS is
 	// 405 like any method a path does not take.
 	CORSOrigins []string
+	// EventWriteTimeout drops an event stream whose client accepts no data
+	// for this long: a client that stopped reading, once the connection's
+	// buffers are full. Default DefaultEventWriteTimeout.
+	EventWriteTimeout time.Duration
 }
+
+// DefaultEventWriteTimeout is Options.EventWriteTimeout's default.
+const DefaultEventWriteTimeout = 10 * time.Second
 
 // Server is the HTTP API of one node. It is an http.Handler, safe for
 // concurrent use.
@@ -40,7 +48,9 @@ type Server struct {
 	route   http.Handler // mux behind wire.Route
 	cors    cors
 	ending  chan struct{} // closed by EndStreams
-	endOnce sync.Once
+	// eventWriteTimeout is Options.EventWriteTimeout, defaulted.
+	eventWriteTimeout time.Duration
+	endOnce           sync.Once
 }
 
 // EndStreams ends the event streams, so that a graceful shutdown of the
@@ -56,7 +66,10 @@ func New(n *node.Node, version string, log zerolog.Logger) *Server {
 // NewWithOptions returns the API of n with opt.
 func NewWithOptions(n *node.Node, version string, log zerolog.Logger, opt Options) *Server {
 	s := &Server{node: n, log: log, version: version, mux: http.NewServeMux(), ending: make(chan struct{}),
-		cors: newCORS(opt.CORSOrigins)}
+		cors: newCORS(opt.CORSOrigins), eventWriteTimeout: opt.EventWriteTimeout}
+	if s.eventWriteTimeout <= 0 {
+		s.eventWriteTimeout = DefaultEventWriteTimeout
+	}
 	s.mux.HandleFunc("GET "+wire.PathInfo, s.info)
 	s.mux.HandleFunc("GET "+wire.PathTips, s.tips)
 	s.mux.HandleFunc("POST "+wire.PathMessages, s.submit)

@@ -64,6 +64,15 @@ type Config struct {
 	// SubmitTimeout is how long a submission waits for unknown parents
 	// before it is answered with ErrUnknownParents. Default 5 s.
 	SubmitTimeout time.Duration
+	// MaxSubscribers bounds the open event subscriptions; past it,
+	// Subscribe answers ErrTooManySubscribers. Default 1,024.
+	MaxSubscribers int
+	// EventBuffer is how many of the latest events the node keeps for its
+	// subscribers, rounded down to a power of two: one buffer shared by all
+	// of them, allocated with the first (EventSize bytes an event). A
+	// subscriber that falls further behind is cut. Default 65,536, about
+	// 11 MB.
+	EventBuffer int
 
 	// Edge policy: it applies to what devices submit, never to gossip.
 
@@ -179,6 +188,8 @@ func (cfg Config) withDefaults() (Config, error) {
 	def(&cfg.MaxInflight, 65_536)
 	def(&cfg.MaxUnconfirmed, 200_000)
 	defd(&cfg.SubmitTimeout, 5*time.Second)
+	def(&cfg.MaxSubscribers, 1024)
+	def(&cfg.EventBuffer, 1<<16)
 	defd(&cfg.MaxClockSkew, time.Minute)
 	defd(&cfg.SyncInterval, 5*time.Second)
 	if cfg.RatePerIssuer < 0 {

@@ -1,7 +1,11 @@
 package node
 
 import (
+	"errors"
+	"fmt"
 	"sync"
+	"sync/atomic"
+	"unsafe"
 
 	"github.com/weftnet/weft/dag"
 )
@@ -28,92 +32,160 @@ type Event struct {
 	ConfirmedAt int64         // EventConfirmed only
 }
 
-// Subscription receives events on C until it is closed: by Close, by the
-// node stopping, or because the subscriber fell more than its buffer behind
-// (then Overflowed reports true). Events are never blocked on a subscriber.
+// EventSize is the memory an Event takes in the event buffer.
+const EventSize = int(unsafe.Sizeof(Event{}))
+
+// Errors that end a subscription.
+var (
+	// ErrTooManySubscribers: Subscribe was called while Config.MaxSubscribers
+	// subscriptions were open.
+	ErrTooManySubscribers = errors.New("node: too many event subscribers")
+	// ErrSubscriberBehind: the subscriber fell more than Config.EventBuffer
+	// events behind, and missed some.
+	ErrSubscriberBehind = errors.New("node: event subscriber fell too far behind")
+	// ErrSubscriptionClosed: the subscription was closed, or the node stopped.
+	ErrSubscriptionClosed = errors.New("node: event subscription closed")
+)
+
+// Subscription is a reader of the node's events, in the order the node
+// published them. Its cost to the node is a cursor: every subscription
+// reads one shared buffer of the latest Config.EventBuffer events, so that
+// publishing does not depend on the number of subscribers, and a
+// subscriber that does not read costs nothing but its cursor. One that
+// falls more than the buffer behind is cut (ErrSubscriberBehind). A
+// Subscription is for one goroutine.
 type Subscription struct {
-	C          <-chan Event
-	c          chan Event
-	hub        *hub
-	overflowed bool // guarded by hub.mu
+	hub    *hub
+	next   uint64 // sequence number of the next event to read
+	closed bool   // guarded by hub.mu
 }
 
-// Overflowed reports whether the subscription was cut for falling behind.
-// Call it after C is closed.
-func (s *Subscription) Overflowed() bool {
-	s.hub.mu.Lock()
-	defer s.hub.mu.Unlock()
-	return s.overflowed
+// Next appends to dst the events published since the last call, at most
+// max, and returns it. When there are none it returns dst unchanged and a
+// channel that is closed once there are (or the subscription ends): wait
+// on it, then call Next again. The error is ErrSubscriberBehind or
+// ErrSubscriptionClosed once the subscription has ended; events still
+// readable are returned first.
+func (s *Subscription) Next(dst []Event, max int) ([]Event, <-chan struct{}, error) {
+	h := s.hub
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if s.next+uint64(len(h.ring)) < h.seq {
+		if !s.closed {
+			h.behind.Add(1)
+		}
+		h.dropLocked(s)
+		return dst, nil, ErrSubscriberBehind
+	}
+	if s.next == h.seq {
+		if s.closed || h.closed {
+			return dst, nil, ErrSubscriptionClosed
+		}
+		return dst, h.wake, nil
+	}
+	mask := uint64(len(h.ring) - 1)
+	for ; s.next < h.seq && max > 0; s.next, max = s.next+1, max-1 {
+		dst = append(dst, h.ring[s.next&mask])
+	}
+	return dst, nil, nil
 }
 
 // Close ends the subscription. Safe to call more than once.
-func (s *Subscription) Close() { s.hub.drop(s, false) }
+func (s *Subscription) Close() {
+	s.hub.mu.Lock()
+	defer s.hub.mu.Unlock()
+	s.hub.dropLocked(s)
+}
 
-// hub fans events out to subscribers.
+// hub publishes events into a ring that subscriptions read.
 type hub struct {
-	mu     sync.Mutex
-	subs   map[*Subscription]struct{}
-	closed bool
+	mu      sync.Mutex
+	ring    []Event       // len a power of two; allocated with the first subscriber
+	size    int           // len(ring) once allocated
+	seq     uint64        // sequence number of the next event published
+	wake    chan struct{} // closed, and replaced, when events are published
+	subs    int
+	maxSubs int
+	closed  bool
+
+	refused, behind atomic.Uint64 // subscriptions refused, and cut for falling behind
 }
 
-func newHub() *hub { return &hub{subs: make(map[*Subscription]struct{})} }
+// newHub returns a hub that keeps the latest size events (rounded down to
+// a power of two) for at most maxSubs subscribers.
+func newHub(size, maxSubs int) *hub {
+	p := 1
+	for p*2 <= size {
+		p *= 2
+	}
+	return &hub{size: p, maxSubs: maxSubs, wake: make(chan struct{})}
+}
 
-func (h *hub) subscribe(buf int) *Subscription {
-	c := make(chan Event, buf)
-	s := &Subscription{C: c, c: c, hub: h}
+func (h *hub) subscribe() (*Subscription, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if h.subs >= h.maxSubs && !h.closed {
+		h.refused.Add(1)
+		return nil, fmt.Errorf("%w: %d open, the most this node serves", ErrTooManySubscribers, h.maxSubs)
+	}
+	s := &Subscription{hub: h, next: h.seq}
 	if h.closed {
-		close(c)
-		return s
+		s.closed = true
+		return s, nil
 	}
-	h.subs[s] = struct{}{}
-	return s
+	if h.ring == nil {
+		h.ring = make([]Event, h.size)
+	}
+	h.subs++
+	return s, nil
 }
 
-func (h *hub) drop(s *Subscription, overflow bool) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.dropLocked(s, overflow)
-}
-
-func (h *hub) dropLocked(s *Subscription, overflow bool) {
-	if _, ok := h.subs[s]; ok {
-		delete(h.subs, s)
-		s.overflowed = overflow
-		close(s.c)
+func (h *hub) dropLocked(s *Subscription) {
+	if !s.closed {
+		s.closed = true
+		h.subs--
 	}
 }
 
-// publish hands evs to every subscriber, cutting those that are full.
+// publish appends evs to the ring, overwriting the oldest, and wakes the
+// subscribers waiting. Its cost does not depend on the subscribers.
 func (h *hub) publish(evs []Event) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for s := range h.subs {
-		for _, e := range evs {
-			select {
-			case s.c <- e:
-			default:
-				h.dropLocked(s, true)
-			}
-			if _, ok := h.subs[s]; !ok {
-				break
-			}
-		}
+	if h.subs == 0 || len(evs) == 0 {
+		return
 	}
+	mask := uint64(len(h.ring) - 1)
+	for _, e := range evs {
+		h.ring[h.seq&mask] = e
+		h.seq++
+	}
+	close(h.wake)
+	h.wake = make(chan struct{})
 }
 
+// close ends every subscription: each reads what is left, then gets
+// ErrSubscriptionClosed.
 func (h *hub) close() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for s := range h.subs {
-		h.dropLocked(s, false)
+	if h.closed {
+		return
 	}
 	h.closed = true
+	close(h.wake)
+	h.wake = make(chan struct{})
 }
 
 func (h *hub) active() bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return len(h.subs) > 0
+	return h.subs > 0
+}
+
+// subscribers returns the number of open subscriptions.
+func (h *hub) subscribers() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.subs
 }

@@ -2,12 +2,78 @@ package node
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/weftnet/weft/dag"
 )
+
+// feed reads a subscription into C, as a test wants it: C is closed when
+// the subscription ends, and then err says why.
+type feed struct {
+	C    chan Event
+	sub  *Subscription
+	quit chan struct{}
+	done chan struct{}
+	err  error // set before C is closed
+}
+
+// follow subscribes to n's events; it fails the test if n refuses.
+func follow(t testing.TB, n *Node) *feed {
+	t.Helper()
+	sub, err := n.Subscribe()
+	if err != nil {
+		t.Fatalf("subscribe: %v", err)
+	}
+	return newFeed(sub)
+}
+
+func newFeed(sub *Subscription) *feed {
+	f := &feed{C: make(chan Event, 256), sub: sub, quit: make(chan struct{}), done: make(chan struct{})}
+	go f.run()
+	return f
+}
+
+func (f *feed) run() {
+	defer close(f.done)
+	var buf []Event
+	for {
+		evs, wait, err := f.sub.Next(buf[:0], 256)
+		for _, e := range evs {
+			select {
+			case f.C <- e:
+			case <-f.quit:
+				return
+			}
+		}
+		if err != nil {
+			f.err = err
+			close(f.C)
+			return
+		}
+		if wait != nil {
+			select {
+			case <-wait:
+			case <-f.quit:
+				return
+			}
+		}
+		buf = evs
+	}
+}
+
+// behind reports whether the feed ended for falling behind. Call it after
+// C is closed.
+func (f *feed) behind() bool { return errors.Is(f.err, ErrSubscriberBehind) }
+
+// close ends the feed and its subscription.
+func (f *feed) close() {
+	close(f.quit)
+	<-f.done
+	f.sub.Close()
+}
 
 // waitConfirmed waits for the event that says id's confirmation is durable
 // (or finds it confirmed already), and returns the message's state. It
@@ -18,14 +84,14 @@ func waitConfirmed(t *testing.T, n *Node, id dag.ID) *MessageInfo {
 	defer deadline.Stop()
 	for {
 		// Subscribed before the look: a confirmation after it is an event.
-		sub := n.Subscribe(1 << 12)
+		f := follow(t, n)
 		mi, err := n.Message(context.Background(), id)
 		if err == nil && mi.Confirmed {
-			sub.Close()
+			f.close()
 			return mi
 		}
-		confirmed, cut := waitFor(sub, deadline.C, func(e Event) bool { return e.Kind == EventConfirmed && e.ID == id })
-		sub.Close()
+		confirmed, cut := waitFor(f, deadline.C, func(e Event) bool { return e.Kind == EventConfirmed && e.ID == id })
+		f.close()
 		switch {
 		case confirmed:
 			mi, err := n.Message(context.Background(), id)
@@ -40,12 +106,12 @@ func waitConfirmed(t *testing.T, n *Node, id dag.ID) *MessageInfo {
 	}
 }
 
-// waitFor reads sub until an event satisfies match (true), the
-// subscription ends (false, true), or timeout fires (false, false).
-func waitFor(sub *Subscription, timeout <-chan time.Time, match func(Event) bool) (matched, cut bool) {
+// waitFor reads f until an event satisfies match (true), the feed ends
+// (false, true), or timeout fires (false, false).
+func waitFor(f *feed, timeout <-chan time.Time, match func(Event) bool) (matched, cut bool) {
 	for {
 		select {
-		case e, ok := <-sub.C:
+		case e, ok := <-f.C:
 			if !ok {
 				return false, true
 			}
@@ -70,25 +136,30 @@ type changes struct {
 	wg   sync.WaitGroup
 }
 
-func watchChanges(nodes []*Node) *changes {
+func watchChanges(t testing.TB, nodes []*Node) *changes {
 	c := &changes{C: make(chan struct{}, 1), quit: make(chan struct{})}
 	for _, n := range nodes {
-		sub := n.Subscribe(1 << 12)
+		f := follow(t, n)
 		c.wg.Add(1)
 		go func() {
 			defer c.wg.Done()
 			for {
 				select {
-				case _, ok := <-sub.C:
-					if !ok && !sub.Overflowed() {
+				case _, ok := <-f.C:
+					if !ok && !f.behind() {
 						return // the node stopped
 					}
 					if !ok {
-						sub = n.Subscribe(1 << 12)
+						f.close()
+						sub, err := n.Subscribe()
+						if err != nil {
+							return
+						}
+						f = newFeed(sub)
 					}
 					c.signal()
 				case <-c.quit:
-					sub.Close()
+					f.close()
 					return
 				}
 			}
@@ -96,7 +167,6 @@ func watchChanges(nodes []*Node) *changes {
 	}
 	return c
 }
-
 func (c *changes) signal() {
 	select {
 	case c.C <- struct{}{}:

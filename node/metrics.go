@@ -83,6 +83,23 @@ func (m *metrics) registerStore(s *storage.Store) {
 	)
 }
 
+// registerHub exposes the event subscriptions: how many are open, how
+// many were refused for the bound, and how many were cut for falling
+// behind.
+func (m *metrics) registerHub(h *hub) {
+	m.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "weft_event_subscribers",
+			Help: "Open event subscriptions (GET /api/v1/events streams)."},
+			func() float64 { return float64(h.subscribers()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "weft_event_subscribers_refused_total",
+			Help: "Event subscriptions refused because the most the node serves were open."},
+			func() float64 { return float64(h.refused.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "weft_event_subscribers_behind_total",
+			Help: "Event subscriptions cut for falling further behind than the node keeps events."},
+			func() float64 { return float64(h.behind.Load()) }),
+	)
+}
+
 // peerCollector exposes per-peer counters from the transport.
 type peerCollector struct {
 	n                                  *Node

@@ -53,12 +53,12 @@ type confirmWatch struct {
 	done chan struct{}
 }
 
-func watchConfirmed(n *Node, want map[dag.ID]bool) *confirmWatch {
+func watchConfirmed(b testing.TB, n *Node, want map[dag.ID]bool) *confirmWatch {
 	w := &confirmWatch{at: make(map[dag.ID]time.Time, len(want)), want: want, done: make(chan struct{})}
-	sub := n.Subscribe(1 << 18)
+	f := follow(b, n)
 	go func() {
-		defer sub.Close()
-		for e := range sub.C {
+		defer f.close()
+		for e := range f.C {
 			if e.Kind != EventConfirmed || !w.want[e.ID] {
 				continue
 			}
@@ -102,7 +102,7 @@ func BenchmarkNetwork(b *testing.B) {
 			}
 			var watches []*confirmWatch
 			for _, n := range nodes {
-				watches = append(watches, watchConfirmed(n, want))
+				watches = append(watches, watchConfirmed(b, n, want))
 			}
 			const batch = 256
 			sent := make([]time.Time, len(msgs))

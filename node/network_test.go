@@ -114,7 +114,7 @@ func sameSet(a, b map[dag.ID]bool) bool {
 // time a node publishes an event, and fails after within.
 func converge(t *testing.T, tn *testNet, want []dag.ID, within time.Duration) {
 	t.Helper()
-	ch := watchChanges(tn.nodes) // before the first look: no change goes unseen
+	ch := watchChanges(t, tn.nodes) // before the first look: no change goes unseen
 	defer ch.stop()
 	deadline := time.NewTimer(within)
 	defer deadline.Stop()

@@ -136,7 +136,7 @@ func New(cfg Config) (*Node, error) {
 		keys:      dag.NewKeyCache(1 << 16),
 		m:         newMetrics(),
 		quit:      make(chan struct{}),
-		hub:       newHub(),
+		hub:       newHub(cfg.EventBuffer, cfg.MaxSubscribers),
 		edge:      newEdge(cfg),
 		verifyQ:   make(chan *job, 1024),
 		coreQ:     make(chan *job, 1024),
@@ -154,6 +154,7 @@ func New(cfg Config) (*Node, error) {
 		n.vals[v.Key] = true
 	}
 	n.m.registerStore(store)
+	n.m.registerHub(n.hub)
 	n.isVal = n.vals[n.self]
 	if err := n.openCore(); err != nil {
 		store.Close()

@@ -191,9 +191,13 @@ func (n *Node) IssuerMessages(issuer dag.PublicKey, afterSeq uint64, after bool,
 	return out, nil
 }
 
-// Subscribe returns a subscription to the node's events with a buffer of
-// buf events.
-func (n *Node) Subscribe(buf int) *Subscription { return n.hub.subscribe(max(1, buf)) }
+// Subscribe returns a subscription to the node's events from now on, or
+// ErrTooManySubscribers when Config.MaxSubscribers are open. Close it when
+// done.
+func (n *Node) Subscribe() (*Subscription, error) { return n.hub.subscribe() }
+
+// Subscribers returns the number of open event subscriptions.
+func (n *Node) Subscribers() int { return n.hub.subscribers() }
 
 func storeErr(err error) error {
 	if errors.Is(err, storage.ErrNotFound) {

@@ -20,8 +20,8 @@ const (
 	// EventConfirmed: a message's confirmation became durable
 	// (ConfirmedEvent).
 	EventConfirmed = "confirmed"
-	// EventOverflow: the node is dropping the client for being slow; its
-	// data is {}.
+	// EventOverflow: the node is dropping the client for falling too far
+	// behind; its data says so: {"reason": "behind", "message": "..."}.
 	EventOverflow = "overflow"
 )
 
@@ -31,8 +31,9 @@ const (
 	StreamOpen = ": weft events\n\n"
 	// KeepAlive is the comment sent while the stream is idle.
 	KeepAlive = ": keepalive\n\n"
-	// Overflow is the last event of a stream the node cuts.
-	Overflow = "event: overflow\ndata: {}\n\n"
+	// Overflow is the last event of a stream the node cuts for falling
+	// behind.
+	Overflow = "event: overflow\ndata: {\"reason\":\"behind\",\"message\":\"the client fell further behind than the node keeps events; events were missed\"}\n\n"
 )
 
 // MessageEvent is the data of a "message" event.

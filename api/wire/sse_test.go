@@ -138,7 +138,7 @@ func TestEventParsing(t *testing.T) {
 		{"last event incomplete", "event: x\ndata: 1\n\nevent: y\ndata: 2\n", []Event{ev("x", "1")}},
 		{"last line unterminated", "event: x\ndata: 1\n\ndata: 2", []Event{ev("x", "1")}},
 		{"colon in value", "data: a:b\n\n", []Event{ev("message", "a:b")}},
-		{"the node's fixed parts", StreamOpen + KeepAlive + Overflow, []Event{ev(EventOverflow, "{}")}},
+		{"the node's fixed parts", StreamOpen + KeepAlive + Overflow, []Event{ev(EventOverflow, `{"reason":"behind","message":"the client fell further behind than the node keeps events; events were missed"}`)}},
 		{"empty", "", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -26,7 +26,8 @@ import (
 	"github.com/weftnet/weft/pow"
 )
 
-// weftBin is the weft binary the end-to-end tests run, built by TestMain.
+// weftBin is the weft binary the end-to-end tests run, built by TestMain,
+// with -race when the tests run with it.
 var weftBin string
 
 func TestMain(m *testing.M) {
@@ -35,7 +36,11 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	weftBin = filepath.Join(dir, "weft")
-	out, err := exec.Command("go", "build", "-race", "-o", weftBin, ".").CombinedOutput()
+	args := []string{"build", "-o", weftBin}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	out, err := exec.Command("go", append(args, ".")...).CombinedOutput()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "building weft: %v\n%s", err, out)
 		os.Exit(1)
@@ -95,8 +100,42 @@ func (p *proc) waitLog(t *testing.T, substr string, from int) int {
 // returns once the API answers.
 func startNode(t *testing.T, dataDir string, args ...string) *proc {
 	t.Helper()
+	return startNodeBin(t, weftBin, dataDir, args...)
+}
+
+// plainBin is a weft binary built without the race detector, which
+// multiplies a program's memory several times: for the tests that measure
+// the node's memory.
+var plainBin struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// plainWeftBin returns plainBin, building it on the first call.
+func plainWeftBin(t *testing.T) string {
+	t.Helper()
+	if !raceEnabled {
+		return weftBin
+	}
+	plainBin.once.Do(func() {
+		plainBin.path = weftBin + "-norace"
+		out, err := exec.Command("go", "build", "-o", plainBin.path, ".").CombinedOutput()
+		if err != nil {
+			plainBin.err = fmt.Errorf("building weft without -race: %v\n%s", err, out)
+		}
+	})
+	if plainBin.err != nil {
+		t.Fatal(plainBin.err)
+	}
+	return plainBin.path
+}
+
+// startNodeBin starts the weft binary bin as a node; see startNode.
+func startNodeBin(t *testing.T, bin, dataDir string, args ...string) *proc {
+	t.Helper()
 	args = append([]string{"node", "--data-dir", dataDir, "--api-addr", "127.0.0.1:0", "--gossip-addr", "127.0.0.1:0", "--network", "e2e"}, args...)
-	cmd := exec.Command(weftBin, args...)
+	cmd := exec.Command(bin, args...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -76,6 +76,7 @@ settings take effect at a restart. SIGINT and SIGTERM stop the node cleanly.`,
 	f.StringSlice("remote-pow-key", nil, "device public keys the node does the proof of work for (hex), repeatable or comma-separated; default none")
 	f.Duration("max-clock-skew", time.Minute, "refuse device messages timestamped further ahead of this node's clock")
 	f.Duration("submit-timeout", 5*time.Second, "how long a submission waits for unknown parents")
+	f.Int("max-subscribers", 1024, "most event streams (GET /api/v1/events) served at once; past it, 503")
 	f.Bool("no-sync", false, "skip fsync (tests only: acknowledged messages can be lost on power failure)")
 	return cmd
 }
@@ -128,6 +129,9 @@ func readLocalSettings(s *settings, ns *nodeSettings) error {
 		errs = append(errs, badSetting(s, "data-dir", "empty"))
 	}
 	ns.cfg.Store = storage.Config{NoSync: s.boolean("no-sync")}
+	if ns.cfg.MaxSubscribers = s.integer("max-subscribers"); ns.cfg.MaxSubscribers < 1 {
+		errs = append(errs, badSetting(s, "max-subscribers", "%d: want at least 1", ns.cfg.MaxSubscribers))
+	}
 	lvl, err := parseLogLevel(s.str("log-level"))
 	if err != nil {
 		errs = append(errs, badSetting(s, "log-level", "%v", err))
