@@ -52,6 +52,12 @@ type Confirmation struct {
 type Write struct {
 	Records       []Record
 	Confirmations []Confirmation
+
+	// ConfirmSeq is set by the store before done(nil): ConfirmSeq[i] is the
+	// place of Confirmations[i] in the confirmation log (ByConfirmation), or
+	// NoSeq if it took none (an orphan's settlement, or a position confirmed
+	// before). The caller leaves it nil.
+	ConfirmSeq []uint64
 }
 
 // OrphanedAt is the At of a Confirmation that settles a position as

@@ -63,6 +63,7 @@ type Store struct {
 	// Committed state, published by the writer after each commit.
 	nextPos   atomic.Uint64
 	confirmed atomic.Uint64
+	confCount atomic.Uint64 // ConfirmCount
 	stats     struct{ commits, writes, records, confirmations, runs, merges, failures atomic.Uint64 }
 
 	w writer // owned by the writer goroutine
@@ -124,7 +125,7 @@ func Open(path string, cfg Config) (*Store, error) {
 // one, and loads the writer's state and the memtable.
 func (s *Store) restore() error {
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketMeta, bucketLog, bucketConf, bucketChildren, bucketTime, bucketIDs, bucketIssuers} {
+		for _, name := range [][]byte{bucketMeta, bucketLog, bucketConf, bucketChildren, bucketTime, bucketIDs, bucketIssuers, bucketConfLog} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("%w: bucket %s: %v", ErrCorrupt, name, err)
 			}
@@ -226,8 +227,13 @@ func (s *Store) restore() error {
 		if want != next {
 			return fmt.Errorf("%w: log ends at %d, next position %d", ErrCorrupt, want, next)
 		}
+		confCount, err := loadConfLogCount(tx)
+		if err != nil {
+			return err
+		}
 		s.mem = mem
-		s.w = writer{next: next, confirmed: confirmed, runs: runs, merge: merge}
+		s.w = writer{next: next, confirmed: confirmed, confCount: confCount, runs: runs, merge: merge}
+		s.confCount.Store(confCount)
 		s.nextPos.Store(next)
 		s.confirmed.Store(confirmed)
 		s.stats.runs.Store(uint64(len(runs)))

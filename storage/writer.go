@@ -17,6 +17,7 @@ import (
 type writer struct {
 	next      uint64 // NextPos as of the last commit
 	confirmed uint64 // ConfirmedPrefix as of the last commit
+	confCount uint64 // ConfirmCount as of the last commit
 	runs      []run  // the runs of the ID and issuer indexes as of the last commit
 	merge     *run   // the run being merged, nil if none
 	failed    error  // set when Close gave up on a failing commit; wraps ErrFailed
@@ -27,11 +28,13 @@ type writer struct {
 	// merge moves IDs; nil until the merge's first step after Open.
 	mergeBloom *bloom
 
-	results []error   // per request of the batch being committed
-	arena   []byte    // keys and values of the batch being committed
-	sorted  [][]byte  // index keys being sorted
-	edges   []edge    // children-index entries being sorted
-	confs   []confirm // confirmations being sorted
+	results  []error   // per request of the batch being committed
+	arena    []byte    // keys and values of the batch being committed
+	sorted   [][]byte  // index keys being sorted
+	edges    []edge    // children-index entries being sorted
+	confs    []confirm // confirmations being sorted
+	fresh    []confirm // first confirmations of the batch, for the confirmation log
+	freshPos []uint64  // their positions
 }
 
 // edge is a child and one of its parents, by position.
@@ -40,6 +43,8 @@ type edge struct{ parent, child uint64 }
 type confirm struct {
 	pos uint64
 	at  int64
+	req int // the request of the batch, and the index of its Confirmations
+	i   int
 }
 
 // run is the writer goroutine: it takes what is queued, commits it in one
@@ -277,6 +282,7 @@ func countRefused(batch []request) int {
 // committed is the writer state a successful transaction leads to.
 type committed struct {
 	next, confirmed uint64
+	confCount       uint64
 	runs            []run
 	merge           *run
 	flushed         bool           // the memtable went into a run
@@ -288,7 +294,7 @@ type committed struct {
 // bring the log to next, and commits.
 func (s *Store) apply(batch []request, next uint64, records int) (committed, error) {
 	w := &s.w
-	st := committed{next: next, confirmed: w.confirmed, runs: w.runs, merge: w.merge}
+	st := committed{next: next, confirmed: w.confirmed, confCount: w.confCount, runs: w.runs, merge: w.merge}
 	tx, err := s.db.Begin(true)
 	if err != nil {
 		return st, err
@@ -429,12 +435,14 @@ func (s *Store) apply(batch []request, next uint64, records int) (committed, err
 	// The first confirmation of a position is kept: sorted stably, a
 	// position's confirmations stay in submission order.
 	confs := w.confs[:0]
-	for _, r := range batch {
+	for ri, r := range batch {
 		if r.w == nil {
 			continue
 		}
-		for _, c := range r.w.Confirmations {
-			confs = append(confs, confirm{c.Pos, c.At})
+		r.w.ConfirmSeq = slices.Grow(r.w.ConfirmSeq[:0], len(r.w.Confirmations))[:len(r.w.Confirmations)]
+		for i, c := range r.w.Confirmations {
+			confs = append(confs, confirm{c.Pos, c.At, ri, i})
+			r.w.ConfirmSeq[i] = NoSeq
 		}
 	}
 	w.confs = confs
@@ -464,14 +472,35 @@ func (s *Store) apply(batch []request, next uint64, records int) (committed, err
 		}
 		return decodeConfBlock(b, conf.Get(binaryPos(b)), &blk)
 	}
+	fresh := w.fresh[:0]
 	for _, c := range confs {
 		if err := load(c.pos / confBlock); err != nil {
 			return st, err
 		}
-		changed = blk.put(c.pos, c.at) || changed
+		if blk.put(c.pos, c.at) {
+			changed = true
+			if c.at != OrphanedAt {
+				fresh = append(fresh, c)
+			}
+		}
 	}
 	if err := load(NoPos); err != nil { // store the last block
 		return st, err
+	}
+	// The confirmation log takes the first confirmations in submission
+	// order.
+	w.fresh = fresh
+	slices.SortFunc(fresh, func(a, b confirm) int { return cmp.Or(cmp.Compare(a.req, b.req), cmp.Compare(a.i, b.i)) })
+	freshPos := w.freshPos[:0]
+	for _, c := range fresh {
+		batch[c.req].w.ConfirmSeq[c.i] = st.confCount + uint64(len(freshPos))
+		freshPos = append(freshPos, c.pos)
+	}
+	w.freshPos = freshPos
+	if len(freshPos) > 0 {
+		if st.confCount, err = appendConfLog(tx, st.confCount, freshPos); err != nil {
+			return st, err
+		}
 	}
 	// Then the watermark moves over every confirmed position that follows
 	// it.
@@ -588,7 +617,7 @@ func (s *Store) advanceMerge(tx *bolt.Tx, st *committed, budget int) error {
 // idleMerge commits a transaction that only advances the pending merge.
 func (s *Store) idleMerge() {
 	w := &s.w
-	st := committed{next: w.next, confirmed: w.confirmed, runs: w.runs, merge: w.merge}
+	st := committed{next: w.next, confirmed: w.confirmed, confCount: w.confCount, runs: w.runs, merge: w.merge}
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		return s.advanceMerge(tx, &st, max(1, s.cfg.FlushEvery/2))
 	})
@@ -606,7 +635,7 @@ func (s *Store) idleMerge() {
 // readers'.
 func (s *Store) publish(st committed) {
 	w := &s.w
-	w.next, w.confirmed, w.runs, w.merge = st.next, st.confirmed, st.runs, st.merge
+	w.next, w.confirmed, w.confCount, w.runs, w.merge = st.next, st.confirmed, st.confCount, st.runs, st.merge
 	if st.flushed || st.blooms != nil {
 		s.mu.Lock()
 		if st.flushed {
@@ -619,6 +648,7 @@ func (s *Store) publish(st committed) {
 	}
 	s.nextPos.Store(st.next)
 	s.confirmed.Store(st.confirmed)
+	s.confCount.Store(st.confCount)
 	s.stats.commits.Add(1)
 	s.stats.runs.Store(uint64(len(st.runs)))
 	if st.merged {
