@@ -183,18 +183,11 @@ func checkFull(t *testing.T, p *proc, load *diskLoad) {
 	}
 	t.Logf("/readyz: %d %s", st, bytes.TrimSpace(body))
 	// Submissions are refused while the store fails, and the validator
-	// issues nothing: wait for the devices to see some refusals, and look
-	// at the API meanwhile.
+	// issues nothing: once what passed the API before the failure has
+	// reached the core, the count of messages stays put.
+	waitRefusals(t, p, load, 20)
 	before := p.info(t)
-	refused := load.refusals() + 20
-	deadline := time.Now().Add(30 * time.Second)
-	for load.refusals() < refused {
-		if time.Now().After(deadline) {
-			t.Fatalf("the devices were refused %d times in 30 s on a full disk", load.refusals())
-		}
-		p.tips(t, load)
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitRefusals(t, p, load, 20)
 	info := p.info(t)
 	if !strings.Contains(info.StorageError, nospace) || info.Durable > info.Messages || info.Messages != before.Messages {
 		t.Fatalf("/info on a full disk: %+v, before the refusals %d messages", info, before.Messages)
@@ -215,6 +208,21 @@ func checkFull(t *testing.T, p *proc, load *diskLoad) {
 	sub := post(t, p, m.Bytes())
 	if sub.status != http.StatusServiceUnavailable || sub.code != "storage_unavailable" || sub.retryAfter == "" {
 		t.Fatalf("a submission on a full disk: %+v", sub)
+	}
+}
+
+// waitRefusals waits, at most 30 s, until the devices are refused n more
+// times with 503 storage_unavailable, and records the tips meanwhile.
+func waitRefusals(t *testing.T, p *proc, load *diskLoad, n int) {
+	t.Helper()
+	refused := load.refusals() + n
+	deadline := time.Now().Add(30 * time.Second)
+	for load.refusals() < refused {
+		if time.Now().After(deadline) {
+			t.Fatalf("the devices were refused %d times in 30 s on a full disk", load.refusals())
+		}
+		p.tips(t, load)
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
