@@ -243,7 +243,7 @@ func (s *Server) info(w http.ResponseWriter, r *http.Request) {
 		Unconfirmed: uint64(in.Unconfirmed), Pending: uint64(in.Pending), Tips: offeredTips(in),
 		Validators: vals, Threshold: "2/3", Peers: peers,
 		MessagesPerSecond: in.MessagesRate, ConfirmedPerSecond: in.ConfirmedRate,
-		Durable: in.Durable, StorageError: in.StorageError,
+		Durable: in.Durable, StorageError: in.StorageError, Confirmations: s.node.ConfirmCount(),
 	})
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"reflect"
 	"testing"
 
 	"github.com/weftnet/weft/api/wire"
@@ -17,7 +18,8 @@ import (
 func TestAppendEvent(t *testing.T) {
 	msg := node.Event{Kind: node.EventMessage, ID: dag.ID{1}, Issuer: dag.PublicKey{2}, Parents: [2]dag.ID{{3}, {4}},
 		Pos: 5, Seq: 6, Timestamp: 7, ConfirmedAt: 8}
-	conf := node.Event{Kind: node.EventConfirmed, ID: dag.ID{9}, Pos: 10, ConfirmedAt: 11, Seq: 12, Timestamp: 13}
+	conf := node.Event{Kind: node.EventConfirmed, ID: dag.ID{9}, Pos: 10, ConfirmedAt: 11, Seq: 12, Timestamp: 13,
+		Issuer: dag.PublicKey{14}, ConfirmSeq: 15, Parents: [2]dag.ID{{16}, {17}}}
 	evs := readEvents(t, appendEvent(appendEvent(nil, msg), conf))
 	if len(evs) != 2 || evs[0].Name != wire.EventMessage || evs[1].Name != wire.EventConfirmed {
 		t.Fatalf("events %q", evs)
@@ -27,7 +29,8 @@ func TestAppendEvent(t *testing.T) {
 		t.Errorf("message event %+v, %v; want %+v", m, err, want)
 	}
 	c, err := wire.DecodeConfirmed(evs[1].Data)
-	if want := (wire.ConfirmedEvent{ID: conf.ID, Position: 10, ConfirmedAt: 11}); err != nil || c != want {
+	if want := (wire.ConfirmedEvent{ID: conf.ID, Position: 10, ConfirmedAt: 11, Seq: 12, Timestamp: 13, Issuer: conf.Issuer,
+		Confirmation: 15}); err != nil || !reflect.DeepEqual(c, want) || evs[1].ID != "15" {
 		t.Errorf("confirmed event %+v, %v; want %+v", c, err, want)
 	}
 	if got := appendEvent([]byte("x"), node.Event{}); string(got) != "x" {

@@ -7,6 +7,8 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
+	"strconv"
 	"sync"
 	"time"
 
@@ -38,7 +40,49 @@ const MaxEventSize = wire.MaxEventSize
 // is not delivered. Events makes one attempt: it is not retried as the
 // other calls are, since its caller must catch up after a new stream.
 func (c *Client) Events(ctx context.Context, fn func(Event) error) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+wire.PathEvents, nil)
+	return c.EventsWith(ctx, FeedOptions{}, fn)
+}
+
+// FeedOptions select what an event stream carries and where it starts
+// (docs/API.md, GET /api/v1/events). The zero value is every live event.
+type FeedOptions struct {
+	// Kinds, when not empty, are the kinds of events to send:
+	// EventMessage, EventConfirmed.
+	Kinds []string
+	// Issuers, when not empty, are the only devices whose events to send.
+	Issuers []dag.PublicKey
+	// Payload: confirmed events carry the message's payload.
+	Payload bool
+	// Resume: begin with every confirmed event from place From on in the
+	// node's confirmation order, read from its store, then the live ones.
+	Resume bool
+	From   uint64
+}
+
+func (o FeedOptions) query() string {
+	q := url.Values{}
+	for _, k := range o.Kinds {
+		q.Add("kind", k)
+	}
+	for _, k := range o.Issuers {
+		q.Add("issuer", k.String())
+	}
+	if o.Payload {
+		q.Set("payload", "true")
+	}
+	if o.Resume {
+		q.Set("from", strconv.FormatUint(o.From, 10))
+	}
+	return q.Encode()
+}
+
+// EventsWith is Events with the stream's options.
+func (c *Client) EventsWith(ctx context.Context, o FeedOptions, fn func(Event) error) error {
+	u := c.base + wire.PathEvents
+	if q := o.query(); q != "" {
+		u += "?" + q
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return fmt.Errorf("client: %w", err)
 	}
@@ -75,8 +119,60 @@ func (c *Client) Events(ctx context.Context, fn func(Event) error) error {
 		if we.Name == EventOverflow {
 			return ErrOverflow
 		}
-		ev := Event{Name: we.Name, Data: we.Data}
+		ev := Event{Name: we.Name, Data: we.Data, ID: we.ID}
 		if err := fn(ev); err != nil {
+			return err
+		}
+	}
+}
+
+// FollowConfirmed calls fn with every confirmed event of the node from
+// place from on in its confirmation order (0: all of them), in that order,
+// each once, until ctx ends or fn fails, and returns that error: it resumes
+// after the last event fn accepted whenever the stream ends, with the
+// client's retry backoff while the node is unreachable. Each event reaches
+// fn once as long as fn returns nil only for events it has processed; a
+// restart of the process must pass the last place it processed plus one.
+// o's Kinds, Resume and From are ignored. It gives up with the node's
+// answer when the node refuses the stream for good (a 4xx, such as a from
+// beyond the node's order).
+func (c *Client) FollowConfirmed(ctx context.Context, o FeedOptions, from uint64, fn func(*ConfirmedEvent) error) error {
+	o.Kinds, o.Resume, o.From = []string{EventConfirmed}, true, from
+	var fnErr error
+	for attempt := 1; ; attempt++ {
+		progressed := false
+		err := c.EventsWith(ctx, o, func(ev Event) error {
+			if ev.Name != EventConfirmed {
+				return nil
+			}
+			ce, err := ev.Confirmed()
+			if err != nil {
+				return err
+			}
+			if ce.Confirmation < o.From {
+				return nil // already processed
+			}
+			if err := fn(ce); err != nil {
+				fnErr = err
+				return err
+			}
+			o.From, progressed = ce.Confirmation+1, true
+			return nil
+		})
+		switch {
+		case fnErr != nil:
+			return fnErr
+		case ctx.Err() != nil:
+			return ctx.Err()
+		}
+		var ae *APIError
+		if errors.As(err, &ae) && ae.Status >= 400 && ae.Status < 500 && ae.Status != http.StatusTooManyRequests {
+			return err
+		}
+		if progressed {
+			attempt = 1
+		}
+		if err := c.retry.Sleep(ctx, c.retry.delay(attempt, err)); err != nil {
 			return err
 		}
 	}

@@ -24,8 +24,8 @@ func TestEventDecoding(t *testing.T) {
 	if err != nil || *m != (MessageEvent{ID: id, Issuer: key, Seq: 7, Position: 42, Parents: [2]dag.ID{parent, parent}, Timestamp: 1767225600000000000}) {
 		t.Fatalf("message event: %+v, %v", m, err)
 	}
-	c, err := ev("confirmed", fmt.Sprintf(`{"id": %q, "position": 42, "confirmed_at": 1767225600120000000}`, id)).Confirmed()
-	if err != nil || *c != (ConfirmedEvent{ID: id, Position: 42, ConfirmedAt: 1767225600120000000}) {
+	c, err := ev("confirmed", fmt.Sprintf(`{"id": %q, "issuer": %q, "seq": 7, "timestamp": 5, "confirmation": 9, "position": 42, "confirmed_at": 1767225600120000000}`, id, key)).Confirmed()
+	if err != nil || !reflect.DeepEqual(*c, ConfirmedEvent{ID: id, Issuer: key, Seq: 7, Timestamp: 5, Confirmation: 9, Position: 42, ConfirmedAt: 1767225600120000000}) {
 		t.Fatalf("confirmed event: %+v, %v", c, err)
 	}
 	if _, err := ev("message", `{}`).Confirmed(); err == nil {
@@ -158,7 +158,7 @@ func TestWaitConfirmedByEvent(t *testing.T) {
 			time.Sleep(time.Millisecond)
 		}
 		s.confirmed.Store(true)
-		fmt.Fprintf(w, "event: message\ndata: {}\n\nevent: confirmed\ndata: {\"id\": %q}\n\nevent: confirmed\ndata: {\"id\": %q, \"position\": 1, \"confirmed_at\": 99}\n\n",
+		fmt.Fprintf(w, "event: message\ndata: {}\n\nevent: confirmed\ndata: {\"id\": %q}\n\nevent: confirmed\ndata: {\"id\": %q, \"issuer\": \"0000000000000000000000000000000000000000000000000000000000000000\", \"position\": 1, \"confirmed_at\": 99}\n\n",
 			other.ID(), s.m.ID())
 		w.(http.Flusher).Flush()
 		<-r.Context().Done()

@@ -92,6 +92,22 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
+// delay returns the wait after attempt n (1-based) failed with err: a
+// random share of BaseDelay doubled for each attempt before, at most
+// MaxDelay, or the node's Retry-After if that is longer.
+func (r *Retry) delay(n int, err error) time.Duration {
+	bound := r.MaxDelay
+	if shift := n - 1; shift < 32 && r.BaseDelay<<shift < r.MaxDelay && r.BaseDelay<<shift > 0 {
+		bound = r.BaseDelay << shift
+	}
+	d := time.Duration(r.Rand() * float64(bound))
+	var e *APIError
+	if errors.As(err, &e) && e.RetryAfter > d {
+		d = e.RetryAfter
+	}
+	return d
+}
+
 // retryable reports whether a call that failed with err may be sent again.
 func retryable(ctx context.Context, err error) bool {
 	if ctx.Err() != nil {
@@ -111,15 +127,7 @@ func (r *Retry) wait(n int, start time.Time, err error) (time.Duration, bool) {
 	if n >= r.Attempts {
 		return 0, false
 	}
-	bound := r.MaxDelay
-	if shift := n - 1; shift < 32 && r.BaseDelay<<shift < r.MaxDelay && r.BaseDelay<<shift > 0 {
-		bound = r.BaseDelay << shift
-	}
-	d := time.Duration(r.Rand() * float64(bound))
-	var e *APIError
-	if errors.As(err, &e) && e.RetryAfter > d {
-		d = e.RetryAfter
-	}
+	d := r.delay(n, err)
 	if r.Now().Add(d).Sub(start) > r.MaxElapsed {
 		return 0, false
 	}

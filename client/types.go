@@ -305,10 +305,13 @@ type BatchResult struct {
 }
 
 // Event is one event of the node's event stream: its name (EventMessage,
-// EventConfirmed, or a name newer than this client) and its data, JSON.
+// EventConfirmed, or a name newer than this client), its data, JSON, and
+// its SSE id (a confirmed event's place in the node's confirmation order;
+// "" for others).
 type Event struct {
 	Name string
 	Data json.RawMessage
+	ID   string
 }
 
 // Names of the events of the API.

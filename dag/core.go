@@ -52,11 +52,15 @@ type SolidMessage struct {
 }
 
 // Confirmation says that the message at Pos reached the threshold at At
-// (unix nanoseconds, the time passed to the call that confirmed it).
+// (unix nanoseconds, the time passed to the call that confirmed it), with
+// the fields of the message a consumer of confirmations filters on.
 type Confirmation struct {
-	ID  ID
-	Pos uint64
-	At  int64
+	ID        ID
+	Pos       uint64
+	At        int64
+	Issuer    PublicKey
+	Seq       uint64
+	Timestamp int64
 }
 
 // Rejection is a message that was pending and will never be solid here:
@@ -209,7 +213,7 @@ func New(cfg Config) (*Core, error) {
 	c.confirmedTotal = 1
 	c.addTip(0, 0)
 	c.out.Solid = append(c.out.Solid, SolidMessage{Msg: g})
-	c.out.Confirmed = append(c.out.Confirmed, Confirmation{ID: g.ID(), Pos: 0})
+	c.out.Confirmed = append(c.out.Confirmed, Confirmation{ID: g.ID(), Pos: 0, Issuer: g.Issuer, Seq: g.Seq, Timestamp: g.Timestamp})
 	return c, nil
 }
 
@@ -508,7 +512,7 @@ func (c *Core) approve(pos uint64, v int, now int64) {
 			n.doneAt = now
 			c.unconfirmed--
 			c.confirmedTotal++
-			c.confirmed = append(c.confirmed, Confirmation{ID: n.id, Pos: p, At: now})
+			c.confirmed = append(c.confirmed, Confirmation{ID: n.id, Pos: p, At: now, Issuer: n.issuer, Seq: n.seq, Timestamp: n.ts})
 		}
 		stack = append(stack, n.parents[0])
 		if n.parents[1] != n.parents[0] {

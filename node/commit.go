@@ -245,7 +245,7 @@ func (n *Node) settle(c *commit) {
 	n.m.confirmed.Add(float64(len(c.w.Confirmations)))
 	n.gossip.relay(c.rb)
 	if n.hub.active() {
-		n.hub.publish(events(c.u))
+		n.hub.publish(events(c.u, c.w.ConfirmSeq))
 	}
 }
 
@@ -262,15 +262,23 @@ func (n *Node) settleReady() {
 	}
 }
 
-func events(u dag.Update) []Event {
+// events returns the events of u, committed; seqs are the places the store
+// gave u's confirmations (storage.Write.ConfirmSeq, whose first entries are
+// u.Confirmed's). A confirmation without a place repeats an earlier one
+// and is no event.
+func events(u dag.Update, seqs []uint64) []Event {
 	evs := make([]Event, 0, len(u.Solid)+len(u.Confirmed))
 	for _, s := range u.Solid {
 		m := s.Msg
 		evs = append(evs, Event{Kind: EventMessage, ID: m.ID(), Pos: s.Pos, Issuer: m.Issuer, Seq: m.Seq,
 			Timestamp: m.Timestamp, Parents: m.Parents})
 	}
-	for _, c := range u.Confirmed {
-		evs = append(evs, Event{Kind: EventConfirmed, ID: c.ID, Pos: c.Pos, ConfirmedAt: c.At})
+	for i, c := range u.Confirmed {
+		if seqs[i] == storage.NoSeq {
+			continue
+		}
+		evs = append(evs, Event{Kind: EventConfirmed, ID: c.ID, Pos: c.Pos, Issuer: c.Issuer, Seq: c.Seq,
+			Timestamp: c.Timestamp, ConfirmedAt: c.At, ConfirmSeq: seqs[i]})
 	}
 	return evs
 }

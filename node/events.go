@@ -25,11 +25,14 @@ type Event struct {
 	Kind        EventKind
 	ID          dag.ID
 	Pos         uint64
-	Issuer      dag.PublicKey // EventMessage only
-	Seq         uint64        // EventMessage only
-	Timestamp   int64         // EventMessage only
-	Parents     [2]dag.ID     // EventMessage only
-	ConfirmedAt int64         // EventConfirmed only
+	Issuer      dag.PublicKey
+	Seq         uint64
+	Timestamp   int64
+	Parents     [2]dag.ID // EventMessage only
+	ConfirmedAt int64     // EventConfirmed only
+	// ConfirmSeq is the confirmation's place in the node's confirmation
+	// order (Node.ConfirmedSince): EventConfirmed only.
+	ConfirmSeq uint64
 }
 
 // EventSize is the memory an Event takes in the event buffer.

@@ -3,6 +3,7 @@ package wire
 import (
 	"bufio"
 	"bytes"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -46,11 +47,69 @@ type MessageEvent struct {
 	Timestamp int64
 }
 
-// ConfirmedEvent is the data of a "confirmed" event.
+// ConfirmedEvent is the data of a "confirmed" event. Confirmation is its
+// place in the node's confirmation order, also the event's SSE id: a
+// consumer resumes after it (Last-Event-ID or ?since=).
 type ConfirmedEvent struct {
-	ID          dag.ID
-	Position    uint64
-	ConfirmedAt int64
+	ID           dag.ID
+	Position     uint64
+	ConfirmedAt  int64
+	Confirmation uint64
+	Issuer       dag.PublicKey
+	Seq          uint64
+	Timestamp    int64
+	// Payload, when the stream asked for payloads (HasPayload).
+	Payload    []byte
+	HasPayload bool
+}
+
+// Payload encodings, as an event or a record of an export names them.
+const (
+	// PayloadJSON: the payload is valid JSON, and is written as its value.
+	PayloadJSON = "json"
+	// PayloadBase64: the payload is anything else, written as a base64
+	// (standard, padded) string.
+	PayloadBase64 = "base64"
+)
+
+// AppendPayload appends the JSON fields of payload p: "payload", as its
+// compacted JSON value when p is valid JSON (so that it spans one line),
+// else as a base64 string, then "payload_encoding", which says which.
+func AppendPayload(b, p []byte) []byte {
+	b = append(b, `"payload":`...)
+	if json.Valid(p) {
+		var buf bytes.Buffer
+		if json.Compact(&buf, p) == nil {
+			b = append(b, buf.Bytes()...)
+			return append(b, `,"payload_encoding":"json"`...)
+		}
+	}
+	b = append(b, '"')
+	b = base64.StdEncoding.AppendEncode(b, p)
+	return append(b, `","payload_encoding":"base64"`...)
+}
+
+// DecodePayload returns the payload that AppendPayload wrote as raw with
+// encoding.
+func DecodePayload(raw json.RawMessage, encoding string) ([]byte, error) {
+	switch encoding {
+	case PayloadJSON:
+		if !json.Valid(raw) {
+			return nil, fmt.Errorf("%w: payload is not JSON", ErrEvent)
+		}
+		return []byte(raw), nil
+	case PayloadBase64:
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return nil, fmt.Errorf("%w: payload: %v", ErrEvent, err)
+		}
+		p, err := base64.StdEncoding.DecodeString(s)
+		if err != nil {
+			return nil, fmt.Errorf("%w: payload: %v", ErrEvent, err)
+		}
+		return p, nil
+	}
+	return nil, fmt.Errorf("%w: payload encoding %q", ErrEvent, encoding)
 }
 
 // AppendMessage appends e as a server-sent "message" event. The data is
@@ -76,15 +135,29 @@ func AppendMessage(b []byte, e *MessageEvent) []byte {
 	return append(b, "}\n\n"...)
 }
 
-// AppendConfirmed appends e as a server-sent "confirmed" event, written as
-// AppendMessage writes its event.
+// AppendConfirmed appends e as a server-sent "confirmed" event with the
+// SSE id e.Confirmation, written as AppendMessage writes its event.
 func AppendConfirmed(b []byte, e *ConfirmedEvent) []byte {
-	b = append(b, "event: confirmed\ndata: {\"confirmed_at\":"...)
+	b = append(b, "id: "...)
+	b = strconv.AppendUint(b, e.Confirmation, 10)
+	b = append(b, "\nevent: confirmed\ndata: {\"confirmation\":"...)
+	b = strconv.AppendUint(b, e.Confirmation, 10)
+	b = append(b, `,"confirmed_at":`...)
 	b = strconv.AppendInt(b, e.ConfirmedAt, 10)
 	b = append(b, `,"id":`...)
 	b = appendHex(b, e.ID[:])
+	b = append(b, `,"issuer":`...)
+	b = appendHex(b, e.Issuer[:])
+	if e.HasPayload {
+		b = append(b, ',')
+		b = AppendPayload(b, e.Payload)
+	}
 	b = append(b, `,"position":`...)
 	b = strconv.AppendUint(b, e.Position, 10)
+	b = append(b, `,"seq":`...)
+	b = strconv.AppendUint(b, e.Seq, 10)
+	b = append(b, `,"timestamp":`...)
+	b = strconv.AppendInt(b, e.Timestamp, 10)
 	return append(b, "}\n\n"...)
 }
 
@@ -134,18 +207,35 @@ func DecodeMessage(data []byte) (MessageEvent, error) {
 // DecodeConfirmed decodes the data of a "confirmed" event.
 func DecodeConfirmed(data []byte) (ConfirmedEvent, error) {
 	var w struct {
-		ID          string `json:"id"`
-		Position    uint64 `json:"position"`
-		ConfirmedAt int64  `json:"confirmed_at"`
+		ID              string          `json:"id"`
+		Position        uint64          `json:"position"`
+		ConfirmedAt     int64           `json:"confirmed_at"`
+		Confirmation    uint64          `json:"confirmation"`
+		Issuer          string          `json:"issuer"`
+		Seq             uint64          `json:"seq"`
+		Timestamp       int64           `json:"timestamp"`
+		Payload         json.RawMessage `json:"payload"`
+		PayloadEncoding string          `json:"payload_encoding"`
 	}
+	var v ConfirmedEvent
 	if err := json.Unmarshal(data, &w); err != nil {
-		return ConfirmedEvent{}, fmt.Errorf("%w: confirmed event: %v", ErrEvent, err)
+		return v, fmt.Errorf("%w: confirmed event: %v", ErrEvent, err)
 	}
-	id, err := ParseID("id", w.ID)
-	if err != nil {
-		return ConfirmedEvent{}, fmt.Errorf("%w: confirmed event: %w", ErrEvent, err)
+	var err error
+	if v.ID, err = ParseID("id", w.ID); err != nil {
+		return v, fmt.Errorf("%w: confirmed event: %w", ErrEvent, err)
 	}
-	return ConfirmedEvent{ID: id, Position: w.Position, ConfirmedAt: w.ConfirmedAt}, nil
+	if v.Issuer, err = ParseKey("issuer", w.Issuer); err != nil {
+		return v, fmt.Errorf("%w: confirmed event: %w", ErrEvent, err)
+	}
+	if w.Payload != nil || w.PayloadEncoding != "" {
+		if v.Payload, err = DecodePayload(w.Payload, w.PayloadEncoding); err != nil {
+			return v, fmt.Errorf("confirmed event: %w", err)
+		}
+		v.HasPayload = true
+	}
+	v.Position, v.ConfirmedAt, v.Confirmation, v.Seq, v.Timestamp = w.Position, w.ConfirmedAt, w.Confirmation, w.Seq, w.Timestamp
+	return v, nil
 }
 
 // MaxEventSize bounds one event of the stream (its lines and its data): an
@@ -157,14 +247,16 @@ const MaxEventSize = 1 << 20
 var ErrEventTooLarge = errors.New("wire: event too large")
 
 // Event is one server-sent event: its name ("message" when the stream
-// names none) and its data.
+// names none), its data, and its id field ("" when it has none; unlike a
+// browser's lastEventId, an event without an id does not inherit one).
 type Event struct {
 	Name string
 	Data []byte
+	ID   string
 }
 
 // EventReader parses a server-sent-events stream (the WHATWG HTML
-// standard): comments and the "id" and "retry" fields are ignored, data
+// standard): comments and the "retry" field are ignored, data
 // lines are joined with newlines, lines end with "\r\n", "\n" or "\r", and
 // an event without data is not delivered. It is not safe for concurrent
 // use.
@@ -210,10 +302,10 @@ func (er *EventReader) splitLine(data []byte, atEOF bool) (int, []byte, error) {
 // the reader's error.
 func (er *EventReader) Next() (Event, error) {
 	var (
-		name string
-		data []byte
-		size int
-		seen bool // some data line was seen
+		name, id string
+		data     []byte
+		size     int
+		seen     bool // some data line was seen
 	)
 	for er.sc.Scan() {
 		line := er.sc.Bytes()
@@ -223,7 +315,7 @@ func (er *EventReader) Next() (Event, error) {
 		}
 		if len(line) == 0 {
 			if !seen {
-				name, size = "", 0
+				name, id, size = "", "", 0
 				continue
 			}
 			if name == "" {
@@ -232,7 +324,7 @@ func (er *EventReader) Next() (Event, error) {
 			if data == nil {
 				data = []byte{}
 			}
-			return Event{Name: name, Data: data}, nil
+			return Event{Name: name, Data: data, ID: id}, nil
 		}
 		if line[0] == ':' {
 			continue // a comment, such as a keep-alive
@@ -248,6 +340,10 @@ func (er *EventReader) Next() (Event, error) {
 		switch string(field) {
 		case "event":
 			name = string(value)
+		case "id":
+			if bytes.IndexByte(value, 0) < 0 { // the standard ignores an id with NUL
+				id = string(value)
+			}
 		case "data":
 			if seen {
 				data = append(data, '\n')

@@ -2,6 +2,7 @@ package wire
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -49,16 +50,29 @@ func TestAppendEvents(t *testing.T) {
 		fill(m.Parents[0][:])
 		fill(m.Parents[1][:])
 		m.Position, m.Seq, m.Timestamp = r.Uint64(), r.Uint64(), int64(r.Uint64())
-		c := ConfirmedEvent{ID: m.ID, Position: r.Uint64(), ConfirmedAt: int64(r.Uint64())}
+		c := ConfirmedEvent{ID: m.ID, Position: r.Uint64(), ConfirmedAt: int64(r.Uint64()), Confirmation: r.Uint64(),
+			Issuer: m.Issuer, Seq: r.Uint64(), Timestamp: int64(r.Uint64())}
 		if i < len(nums) {
 			n := nums[i]
 			m.Position, m.Seq, m.Timestamp = n, n, int64(n)
-			c.Position, c.ConfirmedAt = n, -int64(n>>1)
+			c.Position, c.ConfirmedAt, c.Confirmation, c.Seq, c.Timestamp = n, -int64(n>>1), n, n, int64(n)
+		}
+		wantData := map[string]any{"id": c.ID.String(), "position": c.Position, "confirmed_at": c.ConfirmedAt,
+			"confirmation": c.Confirmation, "issuer": c.Issuer.String(), "seq": c.Seq, "timestamp": c.Timestamp}
+		switch i % 3 {
+		case 1: // a JSON payload, written compact
+			c.HasPayload, c.Payload = true, []byte(fmt.Sprintf("{\"t\": %d,\n \"s\": \"a\\nb\"}", i))
+			wantData["payload"], wantData["payload_encoding"] = json.RawMessage(fmt.Sprintf(`{"t":%d,"s":"a\nb"}`, i)), "json"
+		case 2: // anything else, in base64
+			c.HasPayload, c.Payload = true, make([]byte, r.IntN(40))
+			fill(c.Payload)
+			c.Payload = append(c.Payload, 0xff) // never valid JSON
+			wantData["payload"], wantData["payload_encoding"] = base64.StdEncoding.EncodeToString(c.Payload), "base64"
 		}
 		wantM := enc("event: message\ndata: ", map[string]any{"id": m.ID.String(), "issuer": m.Issuer.String(),
 			"seq": m.Seq, "position": m.Position, "parents": []string{m.Parents[0].String(), m.Parents[1].String()},
 			"timestamp": m.Timestamp})
-		wantC := enc("event: confirmed\ndata: ", map[string]any{"id": c.ID.String(), "position": c.Position, "confirmed_at": c.ConfirmedAt})
+		wantC := enc(fmt.Sprintf("id: %d\nevent: confirmed\ndata: ", c.Confirmation), wantData)
 		got := AppendConfirmed(AppendMessage(nil, &m), &c)
 		if !bytes.Equal(got, append(wantM, wantC...)) {
 			t.Fatalf("events %+v %+v:\ngot  %s\nwant %s%s", m, c, got, wantM, wantC)
@@ -70,8 +84,12 @@ func TestAppendEvents(t *testing.T) {
 		if back, err := DecodeMessage(evs[0].Data); err != nil || back != m || evs[0].Name != EventMessage {
 			t.Fatalf("message event back: %+v, %v", back, err)
 		}
-		if back, err := DecodeConfirmed(evs[1].Data); err != nil || back != c || evs[1].Name != EventConfirmed {
-			t.Fatalf("confirmed event back: %+v, %v", back, err)
+		back, err := DecodeConfirmed(evs[1].Data)
+		if wantData["payload_encoding"] == "json" {
+			c.Payload = []byte(wantData["payload"].(json.RawMessage)) // compacted
+		}
+		if err != nil || !reflect.DeepEqual(back, c) || evs[1].Name != EventConfirmed || evs[1].ID != fmt.Sprint(c.Confirmation) {
+			t.Fatalf("confirmed event back: %+v, %v; want %+v", back, err, c)
 		}
 	}
 }
@@ -131,7 +149,9 @@ func TestEventParsing(t *testing.T) {
 		{"only one space stripped", "data:  1\n\n", []Event{ev("message", " 1")}},
 		{"empty data", "event: x\ndata:\n\n", []Event{ev("x", "")}},
 		{"event without data is dropped", "event: x\n\ndata: 2\n\n", []Event{ev("message", "2")}},
-		{"id and retry ignored", "id: 7\nretry: 100\nevent: x\nunknown: y\ndata: 1\n\n", []Event{ev("x", "1")}},
+		{"id kept, retry ignored", "id: 7\nretry: 100\nevent: x\nunknown: y\ndata: 1\n\n", []Event{{Name: "x", Data: []byte("1"), ID: "7"}}},
+		{"an id is the event's own", "id: 7\ndata: 1\n\ndata: 2\n\n", []Event{{Name: EventMessage, Data: []byte("1"), ID: "7"}, ev(EventMessage, "2")}},
+		{"an id with NUL is ignored", "id: 7\x008\ndata: 1\n\n", []Event{ev(EventMessage, "1")}},
 		{"crlf", "event: x\r\ndata: 1\r\n\r\nevent: y\r\ndata: 2\r\n\r\n", []Event{ev("x", "1"), ev("y", "2")}},
 		{"cr", "event: x\rdata: 1\r\revent: y\rdata: 2\r\r", []Event{ev("x", "1"), ev("y", "2")}},
 		{"byte order mark", "\xef\xbb\xbfevent: x\ndata: 1\n\n", []Event{ev("x", "1")}},

@@ -72,6 +72,9 @@ type Info struct {
 	// the store cannot commit, absent while it can.
 	Durable      uint64 `json:"durable"`
 	StorageError string `json:"storage_error,omitempty"`
+	// Confirmations is the length of the node's confirmation order: the
+	// id the next confirmed event of GET /api/v1/events gets.
+	Confirmations uint64 `json:"confirmations"`
 }
 
 // Validator is one validator of Info.

@@ -66,6 +66,7 @@ type Server struct {
 	invalidOrder []dag.ID                // of invalid, oldest first, at most maxInvalid
 	subs         map[*subscriber]struct{}
 	fail         []failure
+	confirmed    uint64 // confirmations so far: the next one's place, as the node's confirmation order
 }
 
 type entry struct {
@@ -202,7 +203,9 @@ func (s *Server) confirmLocked(id dag.ID, e *entry) {
 		return
 	}
 	e.confirmedAt = max(time.Now().UnixNano(), e.m.Timestamp)
-	s.publishLocked(wire.AppendConfirmed(nil, &wire.ConfirmedEvent{ID: id, Position: e.pos, ConfirmedAt: e.confirmedAt}))
+	s.publishLocked(wire.AppendConfirmed(nil, &wire.ConfirmedEvent{ID: id, Position: e.pos, ConfirmedAt: e.confirmedAt,
+		Confirmation: s.confirmed, Issuer: e.m.Issuer, Seq: e.m.Seq, Timestamp: e.m.Timestamp}))
+	s.confirmed++
 }
 
 func (s *Server) publishLocked(ev []byte) {

@@ -1,0 +1,114 @@
+package wire
+
+import (
+	"fmt"
+	"math"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/weftnet/weft/dag"
+)
+
+// MaxFeedIssuers bounds the issuers one event stream may filter on.
+const MaxFeedIssuers = 256
+
+// Feed is the query of the event stream (GET /api/v1/events).
+type Feed struct {
+	// Messages and Confirmed say which kinds of events to send: "message"
+	// and "confirmed". Both, unless kind names one.
+	Messages, Confirmed bool
+	// Issuers, when not empty, are the only issuers whose events to send.
+	Issuers []dag.PublicKey
+	// Payload: confirmed events carry the message's payload.
+	Payload bool
+	// Resume: send first every confirmed event from the one with id From
+	// on, from the node's store: from=N, or since=N and the Last-Event-ID
+	// header N, which name the last event a client processed (From N+1).
+	Resume bool
+	From   uint64
+}
+
+// Match reports whether the feed takes an event of issuer.
+func (f *Feed) Match(issuer dag.PublicKey) bool {
+	if len(f.Issuers) == 0 {
+		return true
+	}
+	for _, k := range f.Issuers {
+		if k == issuer {
+			return true
+		}
+	}
+	return false
+}
+
+// ParseFeed reads kind, issuer, payload, since and from of q, and
+// lastEventID, the Last-Event-ID header a reconnecting client sends, which
+// takes precedence over since, which takes precedence over from. kind and issuer may repeat or hold
+// comma-separated lists.
+func ParseFeed(q url.Values, lastEventID string) (Feed, error) {
+	var f Feed
+	kinds := list(q["kind"])
+	for _, k := range kinds {
+		switch k {
+		case EventMessage:
+			f.Messages = true
+		case EventConfirmed:
+			f.Confirmed = true
+		default:
+			return f, fmt.Errorf("%w: kind %q: want %s or %s", ErrQuery, k, EventMessage, EventConfirmed)
+		}
+	}
+	if len(kinds) == 0 {
+		f.Messages, f.Confirmed = true, true
+	}
+	issuers := list(q["issuer"])
+	if len(issuers) > MaxFeedIssuers {
+		return f, fmt.Errorf("%w: %d issuers, at most %d", ErrQuery, len(issuers), MaxFeedIssuers)
+	}
+	for _, s := range issuers {
+		k, err := ParseKey("issuer", s)
+		if err != nil {
+			return f, fmt.Errorf("%w: %v", ErrQuery, err)
+		}
+		f.Issuers = append(f.Issuers, k)
+	}
+	if v := q.Get("payload"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return f, fmt.Errorf("%w: payload must be true or false", ErrQuery)
+		}
+		f.Payload = b
+	}
+	since, name := q.Get("since"), "since"
+	if lastEventID != "" {
+		since, name = lastEventID, "Last-Event-ID"
+	}
+	if since != "" {
+		n, err := strconv.ParseUint(since, 10, 64)
+		if err != nil || n == math.MaxUint64 {
+			return f, fmt.Errorf("%w: %s must be an event id, an unsigned integer", ErrQuery, name)
+		}
+		f.Resume, f.From = true, n+1
+	} else if v := q.Get("from"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return f, fmt.Errorf("%w: from must be an event id, an unsigned integer", ErrQuery)
+		}
+		f.Resume, f.From = true, n
+	}
+	return f, nil
+}
+
+// list splits comma-separated values and drops empty ones.
+func list(vs []string) []string {
+	var out []string
+	for _, v := range vs {
+		for _, s := range strings.Split(v, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
+}
