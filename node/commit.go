@@ -201,10 +201,10 @@ func (n *Node) submitWrite(c *commit) {
 }
 
 func (n *Node) submitNow(c *commit) {
-	if n.commitsOut == cap(n.committed) {
+	if len(n.atStore) == cap(n.committed) {
 		n.settle(<-n.committed)
 	}
-	n.commitsOut++
+	n.atStore = append(n.atStore, c)
 	n.m.commitBatch.Observe(float64(len(c.w.Records)))
 	c.start = n.now()
 	n.store.Submit(c.w, func(err error) {
@@ -217,7 +217,8 @@ func (n *Node) submitNow(c *commit) {
 // learns the devices' sequences, the submitters are answered, and after a
 // success the messages are relayed and the events published.
 func (n *Node) settle(c *commit) {
-	n.commitsOut--
+	n.atStore[0] = nil
+	n.atStore = n.atStore[1:]
 	if c.err == nil {
 		// Devices' messages, submitted here or relayed by peers, move the
 		// issuer's sequence for the edge's check; before the submitters

@@ -52,6 +52,7 @@ func (n *Node) watchStore() {
 	case err != nil && !w.failing:
 		w.failing, w.since, w.logged = true, now, now
 		n.log.Error().Err(err).Msg("the store cannot commit: taking no messages until it can; retrying")
+		n.answerUnstored(fmt.Errorf("%w: %v; the message is stored once the store commits again", ErrStorageUnavailable, err))
 	case err != nil && now.Sub(w.logged) >= storeLogEvery:
 		w.logged = now
 		n.log.Error().Err(err).Dur("for", now.Sub(w.since)).Int("writes_held", len(n.backlog)).
@@ -62,6 +63,23 @@ func (n *Node) watchStore() {
 			Msg("the store commits again: taking messages")
 	}
 	n.drainBacklog()
+}
+
+// answerUnstored answers the devices whose messages wait for a commit that
+// fails, in the store or in the backlog, with err at once, rather than at
+// the submit timeout: the node cannot tell when they will be stored. They
+// are stored once the store commits again, and a device that sends one
+// again then gets ErrDuplicate. Peers and the node's own messages wait.
+func (n *Node) answerUnstored(err error) {
+	for _, cs := range [][]*commit{n.atStore, n.backlog} {
+		for _, c := range cs {
+			for _, it := range c.items {
+				if !it.job.self && !it.job.peer {
+					it.finish(err)
+				}
+			}
+		}
+	}
 }
 
 // drainBacklog submits the held Writes, oldest first, while the store

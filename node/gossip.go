@@ -489,7 +489,7 @@ func (g *gossiper) catchUp(peer dag.PublicKey, ps *peerState) bool {
 // peer's cursor past it.
 func (g *gossiper) settlePage(ps *peerState, p page) {
 	for _, j := range p.jobs {
-		j.wait(g.ctx, 5*time.Minute)
+		j.wait(g.ctx, 5*time.Minute, errNotStoredInTime)
 	}
 	for _, j := range p.others {
 		select { // their owners settle them

@@ -268,7 +268,7 @@ func TestPageCopiesCheckedOnce(t *testing.T) {
 	if jobs, _ := n.gossip.fromPeer(peerA, [][]byte{parent.Bytes()}, false); len(jobs) != 1 {
 		t.Fatalf("parent: %d jobs", len(jobs))
 	}
-	if errs := first[0].wait(context.Background(), 10*time.Second); errs[0] != nil {
+	if errs := first[0].wait(context.Background(), 10*time.Second, errNotStoredInTime); errs[0] != nil {
 		t.Fatalf("child: %v", errs[0])
 	}
 	if _, err := n.Message(context.Background(), child.ID()); err != nil {

@@ -77,11 +77,12 @@ type Node struct {
 	rates      rateMeter
 	stepPeers  map[dag.PublicKey]bool // peers whose messages wait for parents, this step
 	ticks      int
-	// committed carries the store's results back to the loop; commitsOut
-	// counts the commits in the store, never more than cap(committed)
-	// (see submitWrite).
-	committed  chan *commit
-	commitsOut int
+	// committed carries the store's results back to the loop; atStore
+	// are the commits in the store, in submission order (the order the
+	// store reports them in), never more than cap(committed) (see
+	// submitWrite).
+	committed chan *commit
+	atStore   []*commit
 	// backlog holds the Writes not handed to the store while it fails,
 	// oldest first (disk.go); storeWatch is what the log said of it.
 	backlog    []*commit
@@ -397,7 +398,7 @@ func (n *Node) shutdown() {
 	n.drainBacklog()
 	// Settle what the store reports, unless it is failing: then Close gives
 	// up on those Writes, whose submitters have had their answers.
-	for n.commitsOut > 0 && n.store.Failing() == nil {
+	for len(n.atStore) > 0 && n.store.Failing() == nil {
 		select {
 		case c := <-n.committed:
 			n.settle(c)

@@ -247,7 +247,7 @@ func (n *Node) submit(ctx context.Context, msgs []*dag.Message) []error {
 		}
 	}
 	n.mu.RUnlock()
-	errs := j.wait(ctx, n.cfg.SubmitTimeout)
+	errs := j.wait(ctx, n.cfg.SubmitTimeout, n.notStoredInTime)
 	for _, err := range errs {
 		if err != nil {
 			n.m.rejected.WithLabelValues(Code(err)).Inc()

@@ -102,6 +102,20 @@ func (it *item) finish(err error) {
 	}
 }
 
+// notStoredInTime is the answer to a message the pipeline did not store
+// within the submit timeout: ErrStorageUnavailable while the store fails,
+// else ErrOverloaded.
+func (n *Node) notStoredInTime() error {
+	if err := n.storageErr(); err != nil {
+		return err
+	}
+	return errNotStoredInTime()
+}
+
+func errNotStoredInTime() error {
+	return fmt.Errorf("%w: not stored within the submit timeout", ErrOverloaded)
+}
+
 // result returns the item's error and true once it is settled, or false
 // while it is open.
 func (it *item) result() (error, bool) {
@@ -114,9 +128,9 @@ func (it *item) result() (error, bool) {
 // wait returns each item's error once all are settled, or, when ctx or the
 // timeout ends first, settles the open ones: with ErrPending those the core
 // holds for missing parents (they are stored when the parents come), with
-// ErrOverloaded the others (if they are stored later, nobody is told). The
+// late() the others (if they are stored later, nobody is told). The
 // caller's view is final.
-func (j *job) wait(ctx context.Context, timeout time.Duration) []error {
+func (j *job) wait(ctx context.Context, timeout time.Duration, late func() error) []error {
 	t := time.NewTimer(timeout)
 	defer t.Stop()
 	select {
@@ -129,10 +143,12 @@ func (j *job) wait(ctx context.Context, timeout time.Duration) []error {
 		it := &j.items[i]
 		// No-op for the settled ones. Those the core holds for parents wait
 		// for parents; the others were too slow in a busy pipeline.
-		if it.waiting.Load() {
+		switch {
+		case it.settled.Load():
+		case it.waiting.Load():
 			it.finish(ErrPending)
-		} else {
-			it.finish(fmt.Errorf("%w: not stored within the submit timeout", ErrOverloaded))
+		default:
+			it.finish(late())
 		}
 		errs[i], _ = it.result() // settled: finish has returned
 	}

@@ -60,8 +60,8 @@ func TestDiskFill(t *testing.T) {
 	waitStatus(t, p, "/readyz", http.StatusServiceUnavailable)
 	t.Logf("full %v after the filler", time.Since(full).Round(time.Millisecond))
 	checkFull(t, p, load)
-	// Hold the disk full past the submit timeout (5 s), which answers what
-	// was in the pipeline, and until the store's wait between attempts is
+	// Hold the disk full past the submit timeout (5 s), so that nothing
+	// of the pipeline waits for it, and until the store's wait between attempts is
 	// at its cap (10 ms, doubling, at most 1 s: after 1.27 s of waits),
 	// so that a longer cap would show below.
 	for hold := full.Add(6 * time.Second); time.Now().Before(hold); {
@@ -99,8 +99,8 @@ func TestDiskFill(t *testing.T) {
 
 // makeRoom deletes the filler and waits until p, not restarted, takes
 // messages again; it returns how long that took. What p answered 503
-// overloaded while the disk was full (it was in the pipeline when the
-// disk filled) must be stored then.
+// storage_unavailable from its pipeline while the disk was full (it was in
+// the pipeline when the disk filled) must be stored then.
 func makeRoom(t *testing.T, p *proc, load *diskLoad, filler string) time.Duration {
 	t.Helper()
 	if err := os.Remove(filler); err != nil {
@@ -117,7 +117,7 @@ func makeRoom(t *testing.T, p *proc, load *diskLoad, filler string) time.Duratio
 			t.Fatalf("%s, in the pipeline when the disk filled, not stored once it had room: %d %s", id, st, body)
 		}
 	}
-	t.Logf("writes resumed %v after the filler was deleted; %d messages answered 503 overloaded meanwhile, stored now",
+	t.Logf("writes resumed %v after the filler was deleted; %d messages answered 503 storage_unavailable from the pipeline, stored now",
 		resumed.Round(time.Millisecond), len(late))
 	return resumed
 }
@@ -377,12 +377,12 @@ func (l *diskLoad) device(key ed25519.PrivateKey) {
 		switch {
 		case sub.status == http.StatusCreated:
 			l.acked = append(l.acked, m.ID())
-		case sub.status == http.StatusServiceUnavailable && sub.code == "storage_unavailable" && sub.retryAfter != "":
-		case sub.status == http.StatusServiceUnavailable && sub.code == "overloaded":
-			// The message was in the pipeline when the disk filled, and
-			// the submit timeout passed: it is stored once the disk has
-			// room, unless the node stops before.
+		case sub.status == http.StatusServiceUnavailable && sub.code == "storage_unavailable" && sub.retryAfter != "" &&
+			strings.Contains(sub.message, "stored once the store commits again"):
+			// The message was in the pipeline when the disk filled: it is
+			// stored once the disk has room, unless the node stops before.
 			l.late[p] = append(l.late[p], m.ID())
+		case sub.status == http.StatusServiceUnavailable && sub.code == "storage_unavailable" && sub.retryAfter != "":
 		case sub.status == http.StatusServiceUnavailable && sub.code == "shutting_down":
 		default:
 			l.odd = append(l.odd, fmt.Sprintf("%+v", sub))
@@ -449,7 +449,7 @@ func (l *diskLoad) durable() uint64 {
 	return l.maxDur
 }
 
-// stored counts the messages p answered 503 overloaded as acknowledged:
+// stored counts the messages p answered 503 from its pipeline as acknowledged:
 // they are stored now.
 func (l *diskLoad) stored(p *proc) []dag.ID {
 	l.mu.Lock()
@@ -514,6 +514,7 @@ func (l *diskLoad) waitAcked(t *testing.T, n int) {
 
 // submission is the answer to a POST /api/v1/messages.
 type submission struct {
+	message    string
 	status     int
 	code       string
 	retryAfter string
@@ -531,7 +532,7 @@ func submit(p *proc, b []byte) (submission, error) {
 		if err := json.NewDecoder(resp.Body).Decode(&e); err != nil {
 			return s, err
 		}
-		s.code = e.Error.Code
+		s.code, s.message = e.Error.Code, e.Error.Message
 	}
 	return s, nil
 }
