@@ -1,0 +1,190 @@
+package bench
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/weftnet/weft/client"
+	"github.com/weftnet/weft/internal/loopback"
+	"github.com/weftnet/weft/node"
+)
+
+// TestJudge checks what a gateway does with each answer, as docs/API.md's
+// table says a device does.
+func TestJudge(t *testing.T) {
+	for _, tc := range []struct {
+		status int
+		code   string
+		want   verdict
+	}{
+		{201, "", acked},
+		{409, client.CodeDuplicate, acked},
+		{202, "pending", resend},
+		{429, client.CodeRateLimited, resend},
+		{503, client.CodeOverloaded, resend},
+		{503, client.CodeStorageUnavailable, resend},
+		{503, client.CodeShuttingDown, resend},
+		{500, client.CodeInternal, resend},
+		{502, "", resend},
+		{422, client.CodeUnknownParents, rebuild},
+		{422, client.CodeInvalidParent, rebuild},
+		{409, client.CodeStaleSequence, rebuild},
+		{422, client.CodeBadSignature, giveUp},
+		{422, client.CodeInvalidTimestamp, giveUp},
+		{400, client.CodeMalformed, giveUp},
+		{403, client.CodeForbidden, giveUp},
+		{413, client.CodeTooLarge, giveUp},
+	} {
+		if got := judge(tc.status, tc.code); got != tc.want {
+			t.Errorf("judge(%d, %q) = %d, want %d", tc.status, tc.code, got, tc.want)
+		}
+	}
+}
+
+// TestBackoff checks the bounds of the gateways' waits: full jitter under
+// BaseDelay x 2^(n-1), capped at MaxDelay, and spread over the bound.
+func TestBackoff(t *testing.T) {
+	f := &Fleet{Node: "http://127.0.0.1:1", BaseDelay: 10 * time.Millisecond, MaxDelay: 300 * time.Millisecond}
+	if err := f.withDefaults(); err != nil {
+		t.Fatal(err)
+	}
+	g := f.newGateway(0, nil, time.Now())
+	for n := 1; n <= 40; n++ {
+		bound := min(f.MaxDelay, f.BaseDelay<<min(n-1, 30))
+		var top time.Duration
+		for range 200 {
+			d := g.backoff(n)
+			if d < 0 || d > bound {
+				t.Fatalf("backoff(%d) = %v, want 0..%v", n, d, bound)
+			}
+			top = max(top, d)
+		}
+		if top < bound/2 {
+			t.Errorf("backoff(%d): 200 draws all under %v, half the bound %v", n, top, bound)
+		}
+	}
+}
+
+// TestFleetConfig checks that a Fleet refuses what it cannot run.
+func TestFleetConfig(t *testing.T) {
+	for _, f := range []*Fleet{
+		{},
+		{Node: "http://x", Gateways: 5, Devices: 4},
+		{Node: "http://x", Batch: client.MaxBatchMessages + 1},
+		{Node: "http://x", Payload: -1},
+		{Node: "http://x", Rate: -1},
+		{Node: "http://x", BaseDelay: time.Second, MaxDelay: time.Millisecond},
+	} {
+		if err := f.Run(context.Background()); !errors.Is(err, ErrConfig) {
+			t.Errorf("%+v: Run = %v, want ErrConfig", f, err)
+		}
+	}
+}
+
+// TestFleetSurvivesRestart runs a fleet against a node that is stopped and
+// started again on its data directory and address in the middle of the
+// run, and rate-limits every device below what it offers. The gateways
+// must go on after the restart, never equivocate, and every message they
+// report acknowledged must be in the restarted node.
+func TestFleetSurvivesRestart(t *testing.T) {
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	addrs, err := loopback.FreeAddrs("tcp", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := node.Config{DataDir: t.TempDir(), Identity: ed25519.NewKeyFromSeed(deriveSeed("node", seed, 0)),
+		Network: "weft-gateway-test", PoWBase: 4, RatePerIssuer: 5, RateBurst: 2, Log: zerolog.Nop()}
+	url, stop, err := serveNode(cfg, "test", addrs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { stop() }()
+
+	var log AckLog
+	grew := make(chan struct{}, 1)
+	f := &Fleet{Node: url, Gateways: 2, Devices: 24, Batch: 16, Rate: 200, Seed: seed,
+		BaseDelay: 10 * time.Millisecond, MaxDelay: 200 * time.Millisecond, PendingFor: 2 * time.Second,
+		OnAck: func(a Ack) {
+			log.Add(a)
+			select {
+			case grew <- struct{}{}:
+			default:
+			}
+		}}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ran := make(chan error, 1)
+	go func() { ran <- f.Run(ctx) }()
+	waitAcks := func(n int, after time.Time) {
+		t.Helper()
+		timeout := time.After(30 * time.Second)
+		for {
+			acks := log.Acks()
+			if len(acks) >= n && acks[len(acks)-1].At.After(after) {
+				return
+			}
+			select {
+			case <-grew:
+			case <-timeout:
+				t.Fatalf("%d acknowledged in 30 s, want %d (stats %+v)", len(acks), n, f.Stats())
+			}
+		}
+	}
+	waitAcks(100, time.Time{})
+	if err := stop(); err != nil {
+		t.Fatalf("stopping the node: %v", err)
+	}
+	before := f.Stats()
+	time.Sleep(300 * time.Millisecond) // the gateways meet a node that is not there
+	restarted := time.Now()
+	if url, stop, err = serveNode(cfg, "test", addrs[0]); err != nil {
+		t.Fatalf("restarting the node: %v", err)
+	}
+	waitAcks(log.Len()+100, restarted)
+	cancel()
+	if err := <-ran; err != nil {
+		t.Fatal(err)
+	}
+
+	st := f.Stats()
+	t.Logf("stats: %+v", st)
+	if st.Unanswered <= before.Unanswered {
+		t.Errorf("no request went unanswered while the node was down: %d before, %d after", before.Unanswered, st.Unanswered)
+	}
+	if st.Answers[client.CodeRateLimited] == 0 || st.Resends == 0 {
+		t.Errorf("the node's rate limit gave no resends: %+v", st)
+	}
+	if len(st.Failed) > 0 {
+		t.Errorf("messages given up: %v", st.Failed)
+	}
+	acks := log.Acks()
+	if st.Acked != uint64(len(acks)) {
+		t.Errorf("stats count %d acknowledged, OnAck %d", st.Acked, len(acks))
+	}
+	last := map[int]uint64{}
+	for _, a := range acks {
+		if s, ok := last[a.Device]; ok && a.Seq <= s {
+			t.Fatalf("device %d: acknowledged seq %d after %d", a.Device, a.Seq, s)
+		}
+		last[a.Device] = a.Seq
+	}
+	cctx, ccancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer ccancel()
+	chk, err := CheckAcks(cctx, client.New(url, client.WithHTTPClient(&http.Client{})), acks, 50, seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(chk.Lost) > 0 || chk.Equivocations > 0 {
+		t.Errorf("of %d acknowledged, %d lost (%+v); %d equivocations", len(acks), len(chk.Lost), chk.Lost[:min(len(chk.Lost), 3)], chk.Equivocations)
+	}
+	if chk.ByID != 50 {
+		t.Errorf("%d read by id, want 50", chk.ByID)
+	}
+}
