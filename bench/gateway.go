@@ -38,10 +38,7 @@ const (
 // It follows docs/API.md ("What a device does with each answer"):
 //
 //   - 201, or 409 duplicate: acknowledged (durable). The device is free for
-//     its next message, and the message is kept, for a while, as a parent:
-//     each message of a gateway approves one of the node's tips and one of
-//     the gateway's acknowledged messages, so that they do not pile up as
-//     tips.
+//     its next message.
 //   - 429, 503, 500, or no answer at all (a transport error, the node
 //     down): the same bytes again, after a wait drawn uniformly from 0 up
 //     to BaseDelay, 2 x BaseDelay, 4 x BaseDelay... capped at MaxDelay
@@ -52,6 +49,18 @@ const (
 //     then, and at once for 422 unknown_parents, invalid_parent and 409
 //     stale_sequence, a new message on fresh tips.
 //   - any other code: the message is wrong; it is given up (Stats.Failed).
+//
+// # Parents
+//
+// Each new message approves one of the two tips the node offered for its
+// batch and, as its second parent, the message built before it in the
+// batch; the batch's first new message approves the gateway's last
+// acknowledged one. A batch's new messages are thus one chain hung on
+// the node's tips: a validator that approves its end approves all of it,
+// where messages that shared two tips and nothing else would pile up as
+// tips and wait long for confirmation. A message whose parent the node
+// refused is held pending (202) until its parent is sent again, or built
+// anew after PendingFor.
 //
 // A gateway has one request in flight. After a request that got no answer
 // it sends nothing until its own backoff passes, so that a node that is
@@ -227,9 +236,10 @@ func (f *Fleet) withDefaults() error {
 	return nil
 }
 
-// Run runs the gateways until ctx ends, and returns nil then; an error
-// only for a Fleet it cannot run. Messages outstanding when ctx ends are
-// neither acknowledged nor counted as failed. Run must be called once.
+// Run runs the gateways until ctx ends and the requests in flight then
+// are answered (or time out), and returns nil; an error only for a Fleet
+// it cannot run. Messages outstanding at the end are neither acknowledged
+// nor counted as failed. Run must be called once.
 func (f *Fleet) Run(ctx context.Context) error {
 	if err := f.withDefaults(); err != nil {
 		return err
@@ -281,7 +291,7 @@ type gwMsg struct {
 	measured     bool
 }
 
-// gwParent is an acknowledged message of the gateway, to be approved.
+// gwParent is a message of the gateway, to be approved.
 type gwParent struct {
 	id dag.ID
 	ts int64
@@ -298,7 +308,7 @@ type gateway struct {
 	devs    []*gwDevice
 	free    []*gwDevice // devices with nothing outstanding, oldest first
 	out     []*gwMsg    // outstanding messages
-	parents []gwParent  // acknowledged, not yet approved; at most 2 x Batch
+	lastAck gwParent    // the last message acknowledged; zero before any
 	made    uint64      // readings taken at a rate
 	fails   int         // requests in a row that got no answer
 	hold    time.Time   // no request before
@@ -423,26 +433,28 @@ func (g *gateway) build(ctx context.Context, batch []*gwMsg) bool {
 		}
 		return false
 	}
+	prev := g.lastAck
 	for i, m := range batch {
-		if m.m == nil && g.newMessage(ctx, m, tips, i) != nil {
+		if m.m != nil {
+			continue
+		}
+		if g.newMessage(ctx, m, tips, i, prev) != nil {
 			g.out = append(g.out, batch...) // ctx ended
 			return false
 		}
+		prev = gwParent{id: m.id, ts: m.m.Timestamp}
 	}
 	return true
 }
 
-// newMessage builds m's message on tips: its first parent one of the
-// node's tips, its second one of the gateway's acknowledged messages (or
-// the other tip), its device's next sequence number. It fails only when
-// ctx ends.
-func (g *gateway) newMessage(ctx context.Context, m *gwMsg, tips *client.Tips, i int) error {
+// newMessage builds m's message, the i-th of its batch: its first parent
+// one of the node's tips, its second prev (zero: the other tip), its
+// device's next sequence number. It fails only when ctx ends.
+func (g *gateway) newMessage(ctx context.Context, m *gwMsg, tips *client.Tips, i int, prev gwParent) error {
 	p1, p2 := tips.Parents[i%2], tips.Parents[(i+1)%2]
 	ts := max(time.Now().UnixNano(), tips.MinTimestamp)
-	if len(g.parents) > 0 {
-		p := g.parents[0]
-		g.parents = g.parents[1:]
-		p2, ts = p.id, max(ts, p.ts)
+	if prev != (gwParent{}) {
+		p2, ts = prev.id, max(ts, prev.ts)
 	}
 	payload := make([]byte, g.f.Payload)
 	for k := range payload {
@@ -481,11 +493,10 @@ func (g *gateway) send(ctx context.Context, batch []*gwMsg) {
 		m.sends++
 	}
 	g.f.st.requests.Add(1)
-	res, err := g.c.SubmitBatch(ctx, raws)
-	if ctx.Err() != nil {
-		g.out = append(g.out, batch...)
-		return
-	}
+	// A request once sent is seen through to its answer, even when ctx
+	// ends meanwhile (the HTTP client's timeout bounds it): a gateway that
+	// stops leaves no message half-submitted.
+	res, err := g.c.SubmitBatch(context.WithoutCancel(ctx), raws)
 	var ae *client.APIError
 	switch {
 	case err == nil:
@@ -611,10 +622,7 @@ func (g *gateway) ack(m *gwMsg, at time.Time) {
 	if g.f.OnAck != nil {
 		g.f.OnAck(Ack{Device: m.dev.index, Issuer: m.dev.pub, Seq: m.m.Seq, ID: m.id, At: at})
 	}
-	if len(g.parents) >= 2*g.f.Batch {
-		g.parents = g.parents[1:]
-	}
-	g.parents = append(g.parents, gwParent{id: m.id, ts: m.m.Timestamp})
+	g.lastAck = gwParent{id: m.id, ts: m.m.Timestamp}
 	g.release(m.dev)
 }
 
