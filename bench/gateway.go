@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"sync"
@@ -361,7 +362,7 @@ func (g *gateway) wake() time.Time {
 	if len(g.free) > 0 {
 		if g.rate == 0 {
 			next = now
-		} else if t := g.start.Add(time.Duration(float64(g.made) / g.rate * 1e9)); t.Before(next) {
+		} else if t := g.start.Add(time.Duration(math.Ceil(float64(g.made) / g.rate * 1e9))); t.Before(next) {
 			next = t
 		}
 	}
@@ -389,7 +390,8 @@ func (g *gateway) take(now time.Time) []*gwMsg {
 	g.out = rest
 	n := g.f.Batch - len(batch)
 	if g.rate > 0 {
-		dueNow := uint64(now.Sub(g.start).Seconds() * g.rate)
+		// Reading k is due at k / rate: those up to now are due.
+		dueNow := uint64(float64(now.Sub(g.start))*g.rate/1e9) + 1
 		if dueNow > g.made+uint64(len(g.devs)) { // more due than devices: skip the excess
 			skip := dueNow - g.made - uint64(len(g.devs))
 			g.f.st.skipped.Add(skip)

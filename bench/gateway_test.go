@@ -188,3 +188,34 @@ func TestFleetSurvivesRestart(t *testing.T) {
 		t.Errorf("%d read by id, want 50", chk.ByID)
 	}
 }
+
+// TestGatewayTakeAtRate checks a gateway's schedule at a rate: readings
+// come due at k / rate, a gateway holds at most one reading per device,
+// and the readings that fall due while every device waits are skipped.
+func TestGatewayTakeAtRate(t *testing.T) {
+	f := &Fleet{Node: "http://127.0.0.1:1", Gateways: 1, Devices: 4, Batch: 10, Rate: 1000}
+	if err := f.withDefaults(); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Unix(1_000_000, 0)
+	g := f.newGateway(0, nil, start)
+	if b := g.take(start); len(b) != 1 {
+		t.Fatalf("at the start: %d readings, want 1 (reading 0 is due at 0)", len(b))
+	}
+	if b := g.take(start.Add(time.Millisecond / 2)); len(b) != 0 {
+		t.Fatalf("half a period later: %d readings, want 0", len(b))
+	}
+	// A second later 1,001 readings are due and three devices free: three
+	// go, the rest are skipped rather than kept.
+	b := g.take(start.Add(time.Second))
+	if len(b) != 3 || f.Stats().Skipped != 997 {
+		t.Fatalf("a second later: %d readings, %d skipped; want 3 and 997", len(b), f.Stats().Skipped)
+	}
+	if b := g.take(start.Add(time.Second)); len(b) != 0 {
+		t.Fatalf("every device busy: %d readings", len(b))
+	}
+	g.release(b[0].dev)
+	if b := g.take(start.Add(time.Second + time.Millisecond)); len(b) != 1 || b[0].m != nil {
+		t.Fatalf("one device freed, one more reading due: %d readings, want one to build", len(b))
+	}
+}
