@@ -59,9 +59,15 @@ const (
 // acknowledged one. A batch's new messages are thus one chain hung on
 // the node's tips: a validator that approves its end approves all of it,
 // where messages that shared two tips and nothing else would pile up as
-// tips and wait long for confirmation. A message whose parent the node
-// refused is held pending (202) until its parent is sent again, or built
-// anew after PendingFor.
+// tips and wait long for confirmation.
+//
+// A message whose parent the node refused in the same batch is held for
+// it, and the node answers the batch only when its submit timeout (5 s
+// by default) ends: so after a batch in which the node refused anything,
+// a gateway builds its next batch unchained, every new message approving
+// a tip and the last acknowledged message, both durable, until a batch
+// is taken whole again. A message held pending waits for its parent to be
+// sent again, or is built anew after PendingFor.
 //
 // A gateway has one request in flight. After a request that got no answer
 // it sends nothing until its own backoff passes, so that a node that is
@@ -310,6 +316,7 @@ type gateway struct {
 	free    []*gwDevice // devices with nothing outstanding, oldest first
 	out     []*gwMsg    // outstanding messages
 	lastAck gwParent    // the last message acknowledged; zero before any
+	unchain bool        // the node refused something of the last batch answered
 	made    uint64      // readings taken at a rate
 	fails   int         // requests in a row that got no answer
 	hold    time.Time   // no request before
@@ -444,7 +451,9 @@ func (g *gateway) build(ctx context.Context, batch []*gwMsg) bool {
 			g.out = append(g.out, batch...) // ctx ended
 			return false
 		}
-		prev = gwParent{id: m.id, ts: m.m.Timestamp}
+		if !g.unchain {
+			prev = gwParent{id: m.id, ts: m.m.Timestamp}
+		}
 	}
 	return true
 }
@@ -502,19 +511,22 @@ func (g *gateway) send(ctx context.Context, batch []*gwMsg) {
 	var ae *client.APIError
 	switch {
 	case err == nil:
-		g.fails = 0
+		g.fails, g.unchain = 0, false
 		for i, m := range batch {
+			if judge(res[i].Status, codeOf(res[i])) != acked {
+				g.unchain = true
+			}
 			g.answer(m, res[i].Status, codeOf(res[i]), 0)
 		}
 	case errors.As(err, &ae) && ae.Status != http.StatusTooManyRequests && ae.Status < 500:
 		// The node refused the request as a whole: it is malformed.
-		g.fails = 0
+		g.fails, g.unchain = 0, true
 		for _, m := range batch {
 			g.answer(m, ae.Status, ae.Code, 0)
 		}
 	case errors.As(err, &ae):
 		// 429 or 5xx for the whole request: answered, not taken.
-		g.fails = 0
+		g.fails, g.unchain = 0, true
 		g.hold = time.Now().Add(max(ae.RetryAfter, g.backoff(1)))
 		for _, m := range batch {
 			g.answer(m, ae.Status, ae.Code, ae.RetryAfter)

@@ -11,6 +11,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/weftnet/weft/client"
+	"github.com/weftnet/weft/client/clienttest"
+	"github.com/weftnet/weft/dag"
 	"github.com/weftnet/weft/internal/loopback"
 	"github.com/weftnet/weft/node"
 )
@@ -187,6 +189,17 @@ func TestFleetSurvivesRestart(t *testing.T) {
 	if chk.ByID != 50 {
 		t.Errorf("%d read by id, want 50", chk.ByID)
 	}
+
+	// The check finds a message that is not there.
+	fake := acks[len(acks)-1]
+	fake.ID[0] ^= 1
+	chk, err = CheckAcks(cctx, client.New(url, client.WithHTTPClient(&http.Client{})), append(acks, fake), 0, seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(chk.Lost) != 1 || chk.Lost[0].ID != fake.ID {
+		t.Errorf("an acknowledgement of a message the node never had: lost %+v, want it alone", chk.Lost)
+	}
 }
 
 // TestGatewayTakeAtRate checks a gateway's schedule at a rate: readings
@@ -217,5 +230,81 @@ func TestGatewayTakeAtRate(t *testing.T) {
 	g.release(b[0].dev)
 	if b := g.take(start.Add(time.Second + time.Millisecond)); len(b) != 1 || b[0].m != nil {
 		t.Fatalf("one device freed, one more reading due: %d readings, want one to build", len(b))
+	}
+}
+
+// TestGatewayAnswer checks what a gateway does with one message after
+// each kind of answer: the same bytes again (not before Retry-After), a
+// 202 that outlasts PendingFor built anew, a wrong message given up and
+// its device freed.
+func TestGatewayAnswer(t *testing.T) {
+	f := &Fleet{Node: "http://127.0.0.1:1", Gateways: 1, Devices: 1, PendingFor: time.Hour}
+	if err := f.withDefaults(); err != nil {
+		t.Fatal(err)
+	}
+	g := f.newGateway(0, nil, time.Now())
+	m := g.take(time.Now())[0]
+	m.m, m.raw, m.sends = &dag.Message{Seq: 1}, []byte{1}, 1
+	g.answer(m, 429, client.CodeRateLimited, 3*time.Second)
+	if len(g.out) != 1 || g.out[0].m == nil || time.Until(m.due) < 2*time.Second {
+		t.Fatalf("after 429 with Retry-After 3 s: outstanding %d, due in %v; want the same bytes in 3 s", len(g.out), time.Until(m.due))
+	}
+	g.out = nil
+	g.answer(m, 202, "pending", 0)
+	if len(g.out) != 1 || m.m == nil || m.pendingSince.IsZero() {
+		t.Fatal("a first 202 did not keep the bytes to send again")
+	}
+	g.out = nil
+	m.pendingSince = time.Now().Add(-2 * time.Hour)
+	g.answer(m, 202, "pending", 0)
+	if len(g.out) != 1 || m.m != nil || f.Stats().Rebuilds != 1 {
+		t.Fatalf("a 202 past PendingFor: bytes kept %v, rebuilds %d; want a message to build anew", m.m != nil, f.Stats().Rebuilds)
+	}
+	g.out = nil
+	m.m, m.sends = &dag.Message{Seq: 2}, 1
+	g.answer(m, 422, client.CodeBadSignature, 0)
+	if len(g.out) != 0 || len(g.free) != 1 || f.Stats().Failed[client.CodeBadSignature] != 1 {
+		t.Fatalf("after bad_signature: outstanding %d, free devices %d, failed %v", len(g.out), len(g.free), f.Stats().Failed)
+	}
+}
+
+// TestGatewayParents checks the shape a gateway's messages take: a batch's
+// new messages chained, each on one of the node's two tips and the one
+// built before it, the first on the last acknowledged message; after a
+// batch with a refusal, every one on a tip and that acknowledged message.
+func TestGatewayParents(t *testing.T) {
+	srv := clienttest.NewServer(clienttest.Config{PoWBase: 1})
+	defer srv.Close()
+	f := &Fleet{Node: srv.URL, Gateways: 1, Devices: 8, Batch: 8, Payload: 16}
+	if err := f.withDefaults(); err != nil {
+		t.Fatal(err)
+	}
+	g := f.newGateway(0, client.New(srv.URL, noRetry), time.Now())
+	ctx := context.Background()
+	last := gwParent{id: dag.ID{7}, ts: time.Now().UnixNano()}
+	g.lastAck = last
+	for _, unchained := range []bool{false, true} {
+		g.unchain = unchained
+		batch := g.take(time.Now())
+		if len(batch) != 8 || !g.build(ctx, batch) {
+			t.Fatalf("unchained %v: %d messages, or no tips", unchained, len(batch))
+		}
+		genesis := srv.Genesis()
+		for i, m := range batch {
+			want := last.id
+			if i > 0 && !unchained {
+				want = batch[i-1].id
+			}
+			if p := m.m.Parents; p[0] != genesis || p[1] != want {
+				t.Errorf("unchained %v, message %d: parents %v, want the tip %v and %v", unchained, i, p, genesis, want)
+			}
+			if m.m.Timestamp < last.ts || m.m.Seq != m.dev.nextSeq-1 || !m.m.VerifySignature() {
+				t.Errorf("unchained %v, message %d: timestamp %d (parent's %d), seq %d, verifies %v",
+					unchained, i, m.m.Timestamp, last.ts, m.m.Seq, m.m.VerifySignature())
+			}
+		}
+		for _, m := range batch {
+			g.release(m.dev)
+		}
 	}
 }

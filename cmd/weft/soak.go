@@ -341,8 +341,8 @@ func (r *soakReport) print(w io.Writer, asJSON bool) error {
 	row("lost", "%d (every device's listing read; %d also read by id)", r.Lost, r.ByID)
 	row("equivocations", "%d", r.Equivocations)
 	st := r.Fleet
-	row("gateways", "%d built, %d sent again as the same bytes, %d rebuilt on fresh tips, %d requests unanswered",
-		st.Built, st.Resends, st.Rebuilds, st.Unanswered)
+	row("gateways", "%d built, %d sent again as the same bytes, %d rebuilt on fresh tips, %d requests unanswered, %d readings skipped",
+		st.Built, st.Resends, st.Rebuilds, st.Unanswered, st.Skipped)
 	for _, c := range slices.Sorted(maps.Keys(st.Answers)) {
 		row("answered "+c, "%d", st.Answers[c])
 	}
