@@ -167,19 +167,19 @@ func runSoak(ctx context.Context, errOut io.Writer, sf *soakFlags) (rep *soakRep
 		default:
 		}
 	}
-	loadCtx, stopLoad := context.WithCancel(ctx)
-	defer stopLoad()
-	ran := make(chan error, 1)
-	start := time.Now()
-	restartNs.Store(start.UnixNano())
-	go func() { ran <- f.Run(loadCtx) }()
-
 	rep = &soakReport{Seed: f.Seed, FirstAckMs: []float64{}, ReadyMs: []float64{}, Setup: map[string]string{
 		"node":  fmt.Sprintf("weft node process, fsync on, pow base %d, network weft-soak", sf.powBase),
 		"load":  fmt.Sprintf("%g msgs/s from %d devices through %d gateways, batches of at most %d, payload %d B", f.Rate, f.Devices, f.Gateways, f.Batch, f.Payload),
 		"kills": fmt.Sprintf("%d, SIGKILL %v..%v after each start", sf.kills, sf.upMin, sf.upMax),
 	}}
-	rng := rand.New(rand.NewPCG(f.Seed, 2))
+	loadCtx, stopLoad := context.WithCancel(ctx)
+	defer stopLoad()
+	ran := make(chan error, 1)
+	start := time.Now()
+	restartNs.Store(start.UnixNano())
+	seed := f.Seed
+	go func() { ran <- f.Run(loadCtx) }() // Run owns f from here on: Stats only
+	rng := rand.New(rand.NewPCG(seed, 2))
 	if err := waitFirstAck(ctx, &firstNs, acked, start); err != nil {
 		return nil, fmt.Errorf("soak: before the first kill: %w", err)
 	}
@@ -233,7 +233,7 @@ func runSoak(ctx context.Context, errOut io.Writer, sf *soakFlags) (rep *soakRep
 	rep.AckedPerS = float64(len(all)) / rep.DurationS
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
-	chk, err := bench.CheckAcks(cctx, client.New(url), all, sf.byID, f.Seed)
+	chk, err := bench.CheckAcks(cctx, client.New(url), all, sf.byID, seed)
 	if err != nil {
 		return nil, fmt.Errorf("soak: checking the acknowledged messages: %w", err)
 	}
