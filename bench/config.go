@@ -30,6 +30,12 @@ const (
 	// are spread over the nodes, and the run adds how long messages take to
 	// reach the other nodes and to be confirmed on all of them.
 	Network Scenario = "network"
+	// Gateway runs a Fleet: gateways that own the devices, ask the node
+	// for fresh tips before every batch, build, sign and solve the
+	// devices' messages live, submit them in batches and send again, with
+	// backoff, what the node did not take. Config.Clients is the number of
+	// gateways and Config.Batch the most messages a batch carries.
+	Gateway Scenario = "gateway"
 )
 
 // Defaults of a Config's zero fields.
@@ -58,7 +64,7 @@ var ErrConfig = errors.New("bench: bad config")
 
 // Config describes a run. Zero fields mean the defaults documented on each.
 type Config struct {
-	// Scenario is Ingest, Devices or Network. Required.
+	// Scenario is Ingest, Devices, Network or Gateway. Required.
 	Scenario Scenario
 
 	// Node is the API URL of a running node to load ("http://host:port").
@@ -95,13 +101,16 @@ type Config struct {
 	Rate float64
 	// Batch is the number of messages per request in Ingest: 1 submits
 	// single messages (POST /api/v1/messages), more uses the batch
-	// endpoint. Default DefaultBatch. Devices always submit singly.
+	// endpoint. Default DefaultBatch. Devices always submit singly. In
+	// Gateway, the most messages a gateway's batch carries (the batch
+	// endpoint always; default DefaultFleetBatch).
 	Batch int
 	// Clients is the number of concurrent senders in Ingest, each with one
 	// connection and one request in flight; each owns a share of the
 	// devices, so every device's messages arrive in sequence order. Default
 	// DefaultGateways with batches, DefaultClients with single messages;
-	// at most Devices. In Devices every device is its own client.
+	// at most Devices. In Devices every device is its own client. In
+	// Gateway, the gateways (default DefaultFleetGateways).
 	Clients int
 	// Linger is how long a sender at a fixed rate waits, once a message is
 	// due, for more to fill its batch. Default DefaultLinger; ignored for
@@ -141,7 +150,7 @@ type Config struct {
 
 func (cfg Config) withDefaults() (Config, error) {
 	switch cfg.Scenario {
-	case Ingest, Devices, Network:
+	case Ingest, Devices, Network, Gateway:
 	default:
 		return cfg, fmt.Errorf("%w: unknown scenario %q", ErrConfig, cfg.Scenario)
 	}
@@ -160,6 +169,10 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	def(&cfg.PoWBase, DefaultPoWBase)
 	def(&cfg.Devices, DefaultDevices)
+	if cfg.Scenario == Gateway {
+		def(&cfg.Batch, DefaultFleetBatch)
+		def(&cfg.Clients, DefaultFleetGateways)
+	}
 	def(&cfg.Batch, DefaultBatch)
 	def(&cfg.Payload, DefaultPayload)
 	defd(&cfg.Duration, DefaultDuration)

@@ -45,6 +45,16 @@
 // a share of the devices and has one request in flight. A run always stops
 // by itself; when its context ends it stops at once with a partial Result.
 //
+// # Gateways
+//
+// The Gateway scenario, and `weft bench soak`, run a Fleet: gateways that
+// build their devices' messages live on fresh tips, submit them in
+// batches and send again, with backoff, what the node did not take, so
+// that they go on through refusals and restarts of the node where the
+// tapes of Ingest would fail as unknown_parents. A Fleet also runs on its
+// own (Fleet.Run), with OnAck and AckLog recording what it acknowledged
+// and CheckAcks looking for all of it in a node afterwards.
+//
 // # More nodes
 //
 // A run loads a target: the API URLs of the nodes to spread the senders

@@ -103,6 +103,9 @@ type Result struct {
 
 	Prebuild *Prebuild   `json:"prebuild,omitempty"`
 	Device   *DeviceCost `json:"device,omitempty"`
+	// Fleet is what the gateways of the Gateway scenario did, the
+	// cool-down included.
+	Fleet *FleetStats `json:"fleet,omitempty"`
 
 	Timeline []Sample `json:"timeline"`
 	Notes    []string `json:"notes,omitempty"`
@@ -335,6 +338,21 @@ func (r *Result) Table(w io.Writer) error {
 			d.PoWUs, d.Difficulty, d.PoWHashes, d.PoWUsAt10)
 		row("tips round trip", "p50 %.2f ms, p99 %.2f ms", d.TipsP50Ms, d.TipsP99Ms)
 		row("submit round trip", "p50 %.2f ms, p99 %.2f ms (answered once durable)", d.SubmitP50Ms, d.SubmitP99Ms)
+	}
+	if f := r.Fleet; f != nil {
+		fmt.Fprintf(tw, "gateways (the cool-down included)\n")
+		row("messages", "%s built, %s acknowledged, %s sent again as the same bytes, %s rebuilt on fresh tips",
+			group(float64(f.Built)), group(float64(f.Acked)), group(float64(f.Resends)), group(float64(f.Rebuilds)))
+		row("requests", "%s batches, %s unanswered; %s readings skipped", group(float64(f.Requests)),
+			group(float64(f.Unanswered)), group(float64(f.Skipped)))
+		codes := make([]string, 0, len(f.Answers))
+		for c := range f.Answers {
+			codes = append(codes, c)
+		}
+		slices.Sort(codes)
+		for _, c := range codes {
+			row("answered "+c, "%s", group(float64(f.Answers[c])))
+		}
 	}
 	for _, n := range r.Notes {
 		fmt.Fprintf(tw, "note: %s\n", n)

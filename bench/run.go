@@ -76,6 +76,8 @@ func (cfg Config) Run(ctx context.Context) (*Result, error) {
 		err = r.ingest(ctx)
 	case Devices:
 		err = r.devices(ctx)
+	case Gateway:
+		err = r.gateway(ctx)
 	}
 	if err != nil {
 		if r.res.StartedAt.IsZero() && ctx.Err() != nil {
@@ -676,6 +678,8 @@ func loadDesc(cfg Config) string {
 	}
 	if cfg.Scenario == Devices {
 		fmt.Fprintf(&b, " from %s live devices", group(float64(cfg.Devices)))
+	} else if cfg.Scenario == Gateway {
+		fmt.Fprintf(&b, ", built live by %d gateways for %s devices, batches of at most %d", cfg.Clients, group(float64(cfg.Devices)), cfg.Batch)
 	} else if cfg.Batch > 1 {
 		fmt.Fprintf(&b, ", batches of %d from %d gateways", cfg.Batch, cfg.Clients)
 	} else {

@@ -134,7 +134,7 @@ func launchInProcess(_ context.Context, spec NetSpec) ([]LaunchedNode, func() er
 			cfg.GossipListen = addrs[i]
 			cfg.Peers = slices.Delete(slices.Clone(peers), i, i+1)
 		}
-		url, stop, err := serveNode(cfg, spec.Version)
+		url, stop, err := serveNode(cfg, spec.Version, "127.0.0.1:0")
 		if err != nil {
 			stopAll()
 			return nil, nil, err
@@ -145,8 +145,9 @@ func launchInProcess(_ context.Context, spec NetSpec) ([]LaunchedNode, func() er
 	return out, stopAll, nil
 }
 
-// serveNode runs a node in this process with its API on a loopback port.
-func serveNode(cfg node.Config, version string) (url string, stop func() error, err error) {
+// serveNode runs a node in this process with its API on addr (port 0: a
+// free port).
+func serveNode(cfg node.Config, version, addr string) (url string, stop func() error, err error) {
 	n, err := node.New(cfg)
 	if err != nil {
 		return "", nil, err
@@ -154,7 +155,7 @@ func serveNode(cfg node.Config, version string) (url string, stop func() error, 
 	ctx, cancel := context.WithCancel(context.Background())
 	runDone := make(chan error, 1)
 	go func() { runDone <- n.Run(ctx) }()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		cancel()
 		<-runDone

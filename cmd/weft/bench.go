@@ -44,7 +44,8 @@ report. A progress line goes to standard error; the report to standard output, a
 table or, with --json, as one JSON object. docs/BENCH_TOOL.md explains each figure.`,
 		Args: cobra.NoArgs,
 	}
-	cmd.AddCommand(newBenchScenarioCmd(bench.Ingest), newBenchScenarioCmd(bench.Devices), newBenchScenarioCmd(bench.Network))
+	cmd.AddCommand(newBenchScenarioCmd(bench.Ingest), newBenchScenarioCmd(bench.Devices), newBenchScenarioCmd(bench.Network),
+		newBenchScenarioCmd(bench.Gateway), newSoakCmd())
 	return cmd
 }
 
@@ -81,6 +82,18 @@ figures (taken on the node each message was submitted to) it reports how long
 messages take to be durable on the other nodes (propagation) and to be confirmed on
 every node, and each node's CPU, memory and disk. --in-process runs the nodes in this
 process instead.`
+	case bench.Gateway:
+		cmd.Use = "gateway [--rate N] [--gateways N] [--batch N] [--duration D]"
+		cmd.Short = "Run gateways that build on fresh tips, submit batches and resend what the node did not take"
+		cmd.Long = `Gateway runs --gateways simulated gateways for --devices devices, as a site's
+gateways work: before each batch a gateway asks the node for tips, builds, signs and
+solves its devices' messages on them, and submits at most --batch of them in one
+request (the batch endpoint). What the node does not take (429, 503, no answer) is
+sent again as the same bytes, with exponential backoff and jitter; what it refuses
+for its parents (unknown_parents, a 202 that stays pending) is built anew on fresh
+tips with the device's next sequence number. Latency runs from a message's first
+submission, its resends included. weft bench soak runs the same gateways against a
+node that is killed again and again.`
 	}
 	f := cmd.Flags()
 	c := &bf.cfg
@@ -105,7 +118,12 @@ process instead.`
 	f.StringVar(&bf.cpuProfile, "cpuprofile", "", "write a CPU profile of this process over the load to `FILE` (go tool pprof)")
 	f.BoolVar(&bf.quiet, "quiet", false, "no progress line")
 	f.DurationVar(&c.VerifyFor, "verify-for", time.Second, "how long to measure this machine's signature verification rate before the load")
-	if sc != bench.Devices {
+	switch sc {
+	case bench.Gateway:
+		f.IntVar(&c.Batch, "batch", bench.DefaultFleetBatch, "most messages in a gateway's batch")
+		f.IntVar(&c.Clients, "gateways", bench.DefaultFleetGateways, "gateways, each with one request in flight")
+		f.DurationVar(&c.Linger, "linger", bench.DefaultLinger, "at a fixed rate, how long a gateway waits for its batch to fill")
+	case bench.Ingest, bench.Network:
 		f.IntVar(&c.Batch, "batch", bench.DefaultBatch, "messages per request (1: single messages)")
 		f.IntVar(&c.Clients, "clients", 0, fmt.Sprintf("concurrent senders (default %d with batches, %d with single messages)", bench.DefaultGateways, bench.DefaultClients))
 		f.DurationVar(&c.Linger, "linger", bench.DefaultLinger, "at a fixed rate, how long a gateway waits for its batch to fill")
@@ -118,7 +136,7 @@ func runBench(cmd *cobra.Command, bf *benchFlags) error {
 	cfg := bf.cfg
 	// A zero in bench.Config means the default; on the command line it is
 	// a mistake.
-	for _, name := range []string{"batch", "devices", "payload", "duration", "clients", "pow-base", "nodes"} {
+	for _, name := range []string{"batch", "devices", "payload", "duration", "clients", "gateways", "pow-base", "nodes"} {
 		if fl := cmd.Flags().Lookup(name); fl != nil && fl.Changed && (fl.Value.String() == "0" || fl.Value.String() == "0s") {
 			return usagef("bench: --%s must be positive", name)
 		}

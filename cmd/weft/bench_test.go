@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/weftnet/weft/bench"
 )
 
 // TestBenchIngest runs a short `weft bench ingest --json --plot` and checks
@@ -136,5 +138,78 @@ func TestBenchNetworkProcesses(t *testing.T) {
 	svg, err := os.ReadFile(plot)
 	if err != nil || !bytes.Contains(svg, []byte("<svg")) {
 		t.Errorf("no chart: %v", err)
+	}
+}
+
+// TestBenchGateway runs a short `weft bench gateway --json` and checks the
+// fleet's part of the report.
+func TestBenchGateway(t *testing.T) {
+	stdout, stderr, err := run(t, "", "bench", "gateway", "--devices", "30", "--messages", "1500", "--batch", "64",
+		"--gateways", "2", "--json", "--quiet", "--verify-for", "100ms", "--work-dir", t.TempDir())
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	var res struct {
+		Setup struct {
+			Batch   int `json:"batch"`
+			Clients int `json:"clients"`
+		} `json:"setup"`
+		Accepted uint64            `json:"accepted"`
+		Fleet    *bench.FleetStats `json:"fleet"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &res); err != nil {
+		t.Fatalf("the report is not one JSON object: %v\n%s", err, stdout)
+	}
+	if res.Setup.Batch != 64 || res.Setup.Clients != 2 {
+		t.Errorf("setup %+v: want batches of 64 from 2 gateways", res.Setup)
+	}
+	if f := res.Fleet; res.Accepted == 0 || f == nil || f.Acked < res.Accepted || f.Requests == 0 || len(f.Failed) > 0 {
+		t.Errorf("accepted %d, fleet %+v", res.Accepted, f)
+	}
+}
+
+// TestBenchSoakShort runs `weft bench soak` with two kills, from the built
+// binary (its nodes are that binary's `weft node` processes): the soak's
+// own code, kept from rotting. The real soak is run by hand (TESTING.md).
+func TestBenchSoakShort(t *testing.T) {
+	cmd := exec.Command(weftBin, "bench", "soak", "--kills", "2", "--up-min", "1s", "--up-max", "2s", "--tail", "1s",
+		"--rate", "300", "--devices", "40", "--gateways", "2", "--batch", "32", "--by-id", "50", "--json")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	t.Logf("stderr:\n%s", stderr.String())
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stdout.String())
+	}
+	var rep struct {
+		Kills      int              `json:"kills"`
+		Acked      int              `json:"acked"`
+		Lost       int              `json:"lost"`
+		ByID       int              `json:"checked_by_id"`
+		Fleet      bench.FleetStats `json:"fleet"`
+		FirstAckMs []float64        `json:"first_ack_after_restart_ms"`
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
+		t.Fatalf("the report is not one JSON object: %v\n%s", err, stdout.String())
+	}
+	if rep.Kills != 2 || len(rep.FirstAckMs) != 2 || rep.Acked == 0 || rep.Lost != 0 || rep.ByID != 50 {
+		t.Errorf("report %+v", rep)
+	}
+	if rep.Fleet.Unanswered == 0 {
+		t.Errorf("no request went unanswered across two kills: %+v", rep.Fleet)
+	}
+	if !strings.Contains(stderr.String(), "soak: seed ") {
+		t.Error("the seed is not printed")
+	}
+}
+
+func TestBenchSoakBadFlags(t *testing.T) {
+	for _, bad := range [][]string{{"--up-min", "3s", "--up-max", "2s"}, {"--kills", "-1"}, {"--up-min", "0s"}} {
+		if _, _, err := run(t, "", append([]string{"bench", "soak"}, bad...)...); err == nil {
+			t.Errorf("%v accepted", bad)
+		}
+	}
+	if _, _, err := run(t, "", "bench", "gateway", "--gateways", "0", "--verify-for", "1ms"); err == nil {
+		t.Error("--gateways 0 accepted")
 	}
 }
