@@ -449,7 +449,9 @@ func (r *reloader) reload(environ []string) {
 		ev = ev.Str("log_level_from", r.cur.logLevel.String()).Str("log_level", next.logLevel.String())
 	}
 	if !sameKeys(next.cfg.Allowlist, r.cur.cfg.Allowlist) {
-		r.node.SetAllowlist(next.cfg.Allowlist)
+		if err := r.node.SetAllowlist(next.cfg.Allowlist); err != nil {
+			r.log.Error().Err(err).Msg("allow: the allowlist applies, but its devices were not all added to the registry")
+		}
 		ev = ev.Int("allow_from", len(r.cur.cfg.Allowlist)).Strs("allow", keyStrings(next.cfg.Allowlist))
 	}
 	ev.Msg("configuration reloaded")
