@@ -46,7 +46,7 @@ func ParseToken(s string) (Token, error) {
 		return Token{}, fmt.Errorf("%w: want NAME:TOKEN", ErrToken)
 	}
 	if name == "" || len(name) > MaxTokenName || !onlyChars(name, "._-") {
-		return Token{}, fmt.Errorf("%w: name %.40q: want 1 to %d of A-Z a-z 0-9 . _ -", ErrToken, name, MaxTokenName)
+		return Token{}, fmt.Errorf("%w: the name before the colon: want 1 to %d of A-Z a-z 0-9 . _ -", ErrToken, MaxTokenName)
 	}
 	if len(secret) < MinSecret || len(secret) > MaxSecret || !onlyChars(secret, "-._~+/=") {
 		return Token{}, fmt.Errorf("%w: the token of %s: want %d to %d of A-Z a-z 0-9 - . _ ~ + / =", ErrToken, name, MinSecret, MaxSecret)
