@@ -83,7 +83,9 @@ type Config struct {
 	// bursts of RateBurst. 0 (the default) means no limit.
 	RatePerIssuer float64
 	RateBurst     int
-	// Allowlist, when not empty, is the only issuers this node takes from devices.
+	// Allowlist, when not empty, is the only issuers this node takes from
+	// devices. New adds its keys to the device registry, as allowed, where
+	// they are not registered; SetAllowlist does the same.
 	Allowlist []dag.PublicKey
 	// MaxDevices bounds the device registry (registry.go); past it, adding
 	// a device is ErrRegistryFull. Default DefaultMaxDevices.
