@@ -33,6 +33,12 @@ type Options struct {
 	// for this long: a client that stopped reading, once the connection's
 	// buffers are full. Default DefaultEventWriteTimeout.
 	EventWriteTimeout time.Duration
+	// Tokens are the operators' API tokens (auth.go): the endpoints that
+	// change state take one of them. None: those endpoints answer 403.
+	Tokens []Token
+	// ReadAuth closes the read endpoints too: every GET but the tips and
+	// the probes needs a token.
+	ReadAuth bool
 }
 
 // DefaultEventWriteTimeout is Options.EventWriteTimeout's default.
@@ -47,6 +53,7 @@ type Server struct {
 	mux     *http.ServeMux
 	route   http.Handler // mux behind wire.Route
 	cors    cors
+	auth    auth
 	ending  chan struct{} // closed by EndStreams
 	// eventWriteTimeout is Options.EventWriteTimeout, defaulted.
 	eventWriteTimeout time.Duration
@@ -66,7 +73,7 @@ func New(n *node.Node, version string, log zerolog.Logger) *Server {
 // NewWithOptions returns the API of n with opt.
 func NewWithOptions(n *node.Node, version string, log zerolog.Logger, opt Options) *Server {
 	s := &Server{node: n, log: log, version: version, mux: http.NewServeMux(), ending: make(chan struct{}),
-		cors: newCORS(opt.CORSOrigins), eventWriteTimeout: opt.EventWriteTimeout}
+		cors: newCORS(opt.CORSOrigins), auth: newAuth(opt.Tokens, opt.ReadAuth), eventWriteTimeout: opt.EventWriteTimeout}
 	if s.eventWriteTimeout <= 0 {
 		s.eventWriteTimeout = DefaultEventWriteTimeout
 	}
@@ -84,15 +91,17 @@ func NewWithOptions(n *node.Node, version string, log zerolog.Logger, opt Option
 	s.mux.HandleFunc("GET "+wire.PathHealth, s.health)
 	s.mux.HandleFunc("GET "+wire.PathReady, s.ready)
 	s.mux.HandleFunc("GET /{$}", s.dashboard)
+	s.routeDevices()
 	s.route = wire.Route(s.mux)
 	return s
 }
 
-// ServeHTTP answers r: CORS first when configured, then the endpoint, or
+// ServeHTTP answers r: CORS first when configured, then, when
+// Options.ReadAuth closes reads, the token of a read, then the endpoint, or
 // 404 not_found and 405 method_not_allowed (with Allow) in the API's error
 // body where no endpoint takes r (wire.Route).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if s.cors.handle(w, r, s.allowed) {
+	if s.cors.handle(w, r, s.allowed) || !s.reads(w, r) {
 		return
 	}
 	s.route.ServeHTTP(w, r)

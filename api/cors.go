@@ -8,8 +8,8 @@ import (
 
 // Headers of the CORS answers.
 const (
-	corsAllowHeaders  = "Content-Type, Accept, Cache-Control"
-	corsExposeHeaders = "Location, Retry-After"
+	corsAllowHeaders  = "Content-Type, Accept, Cache-Control, Authorization"
+	corsExposeHeaders = "Location, Retry-After, WWW-Authenticate"
 	corsMaxAge        = "600"
 )
 

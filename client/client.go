@@ -67,6 +67,7 @@ type Client struct {
 	http         *http.Client
 	pollInterval time.Duration
 	retry        Retry
+	token        string // WithToken
 }
 
 // Option configures a Client in New.
@@ -82,6 +83,12 @@ func WithHTTPClient(hc *http.Client) Option {
 		}
 	}
 }
+
+// WithToken makes the Client send token as an operator's API token
+// ("Authorization: Bearer TOKEN") with every request: the node's
+// state-changing endpoints need one (docs/API.md, "Operator
+// authentication").
+func WithToken(token string) Option { return func(c *Client) { c.token = token } }
 
 // New returns a Client for the node whose API is at baseURL, such as
 // "http://127.0.0.1:8080" (the "/api/v1" paths are appended). By default it
@@ -461,6 +468,9 @@ func (c *Client) once(ctx context.Context, method, path string, q url.Values, co
 		req.Header.Set("Content-Type", contentType)
 	}
 	req.Header.Set("User-Agent", "weft-client")
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return nil, err

@@ -23,10 +23,16 @@ const (
 	CodeMalformed = wire.CodeMalformed
 	// CodeBadRequest: a query parameter is out of range or not a number (400).
 	CodeBadRequest = wire.CodeBadRequest
-	// CodeForbidden: remote proof of work refused for this key, or the
-	// device is not on the allowlist (403).
+	// CodeUnauthorized: the endpoint needs an API token, and the request
+	// had none or a wrong one (401).
+	CodeUnauthorized = wire.CodeUnauthorized
+	// CodeForbidden: remote proof of work refused for this key, the device
+	// is not allowed to submit, or the node has no API token configured for
+	// a state-changing endpoint (403).
 	CodeForbidden = wire.CodeForbidden
-	// CodeNotFound: no such message or endpoint (404).
+	// CodeRevoked: the device is revoked in the node's registry (403).
+	CodeRevoked = wire.CodeRevoked
+	// CodeNotFound: no such message, device or endpoint (404).
 	CodeNotFound = wire.CodeNotFound
 	// CodeMethodNotAllowed: the path does not take the method (405).
 	CodeMethodNotAllowed = wire.CodeMethodNotAllowed
@@ -35,6 +41,10 @@ const (
 	// CodeStaleSequence: the issuer already has a message with this
 	// sequence number or a higher one on this node (409).
 	CodeStaleSequence = wire.CodeStaleSequence
+	// CodeDeviceExists: the device is already in the registry (409).
+	CodeDeviceExists = wire.CodeDeviceExists
+	// CodeRegistryFull: the registry holds the most devices it takes (409).
+	CodeRegistryFull = wire.CodeRegistryFull
 	// CodeTooLarge: the payload or the body is too large (413).
 	CodeTooLarge = wire.CodeTooLarge
 	// CodeWrongNetwork: the message names another network (422).

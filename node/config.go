@@ -83,8 +83,20 @@ type Config struct {
 	// bursts of RateBurst. 0 (the default) means no limit.
 	RatePerIssuer float64
 	RateBurst     int
-	// Allowlist, when not empty, is the only issuers this node takes from devices.
+	// Allowlist, when not empty, is the only issuers this node takes from
+	// devices. New adds its keys to the device registry, as allowed, where
+	// they are not registered; SetAllowlist does the same.
 	Allowlist []dag.PublicKey
+	// MaxDevices bounds the device registry (registry.go); past it, adding
+	// a device is ErrRegistryFull. Default DefaultMaxDevices.
+	MaxDevices int
+	// MaxDeviceChanges is how many of the latest changes the registry's
+	// change log keeps. Default DefaultMaxDeviceChanges.
+	MaxDeviceChanges int
+	// DevicesClosed: only devices in the registry, and allowed there, may
+	// submit. Otherwise every device but the revoked ones may (within the
+	// Allowlist, when it is not empty).
+	DevicesClosed bool
 	// RemotePoWKeys are the issuers this node does the proof of work for.
 	// Empty (the default): remote proof of work is off.
 	RemotePoWKeys []dag.PublicKey
@@ -191,6 +203,8 @@ func (cfg Config) withDefaults() (Config, error) {
 	def(&cfg.MaxSubscribers, 1024)
 	def(&cfg.EventBuffer, 1<<16)
 	defd(&cfg.MaxClockSkew, time.Minute)
+	def(&cfg.MaxDevices, DefaultMaxDevices)
+	def(&cfg.MaxDeviceChanges, DefaultMaxDeviceChanges)
 	defd(&cfg.SyncInterval, 5*time.Second)
 	if cfg.RatePerIssuer < 0 {
 		return cfg, fmt.Errorf("%w: negative rate", ErrConfig)

@@ -14,8 +14,8 @@
 //	                |
 //	         verifiers (Config.Verifiers goroutines): network, size and proof of
 //	         work; the store's duplicate check; signatures in batches; then,
-//	         for devices only, the edge policy (clock skew, allowlist,
-//	         sequence, rate)
+//	         for devices only, the edge policy (clock skew, the device
+//	         registry, allowlist, sequence, rate)
 //	                |
 //	         coreQ (every job, settled items and all, in order)
 //	                |
@@ -51,7 +51,9 @@
 //     message.
 //   - The edge policy, the gossiper's peer state, its seen set and
 //     in-flight map, the event hub and the equivocation list each have a
-//     mutex of their own, beside what it guards.
+//     mutex of their own, beside what it guards. The device registry has
+//     two: one serializes its changes (each committed to the store, then
+//     published), the other guards the copy in memory the edge reads.
 //   - mu guards stopping and the sends on verifyQ, so that the queue is
 //     closed only when no send is running.
 //   - Config.Time is called from any goroutine; Config.Rand is shared by

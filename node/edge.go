@@ -30,6 +30,7 @@ type edge struct {
 	rate    float64
 	burst   float64
 	powKeys map[dag.PublicKey]bool
+	reg     *registry // nil until the node has opened it
 
 	mu      sync.Mutex
 	allow   map[dag.PublicKey]bool // nil: everyone
@@ -90,6 +91,9 @@ func (e *edge) state(k dag.PublicKey, now time.Time) *issuerState {
 func (e *edge) admit(now time.Time, m *dag.Message) error {
 	if m.Timestamp > now.Add(e.skew).UnixNano() {
 		return fmt.Errorf("%w: %v ahead", ErrFuture, time.Duration(m.Timestamp-now.UnixNano()).Round(time.Millisecond))
+	}
+	if err := e.reg.admit(m.Issuer); err != nil {
+		return err
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -208,8 +212,18 @@ func Code(err error) string {
 		return "stale_sequence"
 	case errors.Is(err, ErrRateLimited):
 		return "rate_limited"
+	case errors.Is(err, ErrRevoked):
+		return "revoked"
 	case errors.Is(err, ErrNotAllowed), errors.Is(err, ErrRemotePoW):
 		return "forbidden"
+	case errors.Is(err, ErrInvalidDevice):
+		return "bad_request"
+	case errors.Is(err, ErrDeviceExists):
+		return "device_exists"
+	case errors.Is(err, ErrRegistryFull):
+		return "registry_full"
+	case errors.Is(err, ErrUnknownDevice):
+		return "not_found"
 	case errors.Is(err, ErrOverloaded):
 		return "overloaded"
 	case errors.Is(err, ErrStorageUnavailable):

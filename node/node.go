@@ -44,6 +44,7 @@ type Node struct {
 	m       *metrics
 	hub     *hub
 	edge    *edge
+	reg     *registry
 	equivs  equivocations
 
 	verifyQ chan *job
@@ -157,6 +158,10 @@ func New(cfg Config) (*Node, error) {
 	n.m.registerStore(store)
 	n.m.registerHub(n.hub)
 	n.isVal = n.vals[n.self]
+	if err := n.openRegistry(); err != nil {
+		store.Close()
+		return nil, err
+	}
 	if err := n.openCore(); err != nil {
 		store.Close()
 		return nil, err

@@ -208,8 +208,14 @@ func storeErr(err error) error {
 
 // SetAllowlist replaces the devices allowed to submit (Config.Allowlist);
 // empty lets every device in. It takes effect for the next submission and
-// is safe for concurrent use.
-func (n *Node) SetAllowlist(keys []dag.PublicKey) { n.edge.setAllow(keys) }
+// is safe for concurrent use. The keys not in the device registry are
+// added to it as allowed; if that fails (the store cannot commit, the
+// registry is full), the allowlist is replaced all the same and the error
+// is returned.
+func (n *Node) SetAllowlist(keys []dag.PublicKey) error {
+	n.edge.setAllow(keys)
+	return n.reg.seed(keys)
+}
 
 // Peers returns the gossip peers' state (none when gossip is off). Safe for
 // concurrent use.

@@ -11,11 +11,15 @@ import (
 const (
 	CodeMalformed          = "malformed"
 	CodeBadRequest         = "bad_request"
+	CodeUnauthorized       = "unauthorized"
 	CodeForbidden          = "forbidden"
+	CodeRevoked            = "revoked"
 	CodeNotFound           = "not_found"
 	CodeMethodNotAllowed   = "method_not_allowed"
 	CodeDuplicate          = "duplicate"
 	CodeStaleSequence      = "stale_sequence"
+	CodeDeviceExists       = "device_exists"
+	CodeRegistryFull       = "registry_full"
 	CodeTooLarge           = "too_large"
 	CodeWrongNetwork       = "wrong_network"
 	CodeBadSignature       = "bad_signature"
@@ -47,12 +51,16 @@ type Code struct {
 var codes = []Code{
 	{CodePending, http.StatusAccepted, "accepted and held until its parents arrive; not stored yet, not an error"},
 	{CodeMalformed, http.StatusBadRequest, "not a canonical message encoding, a batch body that cannot be split, or an ID or key that is not 64 hex characters"},
-	{CodeBadRequest, http.StatusBadRequest, "a query parameter is out of range or not a number"},
-	{CodeForbidden, http.StatusForbidden, "remote proof of work refused for the key, or a device not on the allowlist"},
-	{CodeNotFound, http.StatusNotFound, "no such message or endpoint"},
+	{CodeBadRequest, http.StatusBadRequest, "a query parameter is out of range or not a number, or a device's field is not acceptable"},
+	{CodeUnauthorized, http.StatusUnauthorized, "the endpoint needs an API token, and the request has none or a wrong one"},
+	{CodeForbidden, http.StatusForbidden, "remote proof of work refused for the key, a device not allowed to submit, or a state-changing endpoint on a node with no API token configured"},
+	{CodeRevoked, http.StatusForbidden, "the device is revoked in the node's registry"},
+	{CodeNotFound, http.StatusNotFound, "no such message, device or endpoint"},
 	{CodeMethodNotAllowed, http.StatusMethodNotAllowed, "the path exists, not with this method; Allow lists the methods"},
 	{CodeDuplicate, http.StatusConflict, "the message is already in the ledger"},
 	{CodeStaleSequence, http.StatusConflict, "the issuer already has a message with this sequence number or a higher one, or another is in the pipeline with it"},
+	{CodeDeviceExists, http.StatusConflict, "the device is already in the registry"},
+	{CodeRegistryFull, http.StatusConflict, "the registry holds the most devices it takes"},
 	{CodeTooLarge, http.StatusRequestEntityTooLarge, "the payload, the body or a batch exceeds its limit"},
 	{CodeWrongNetwork, http.StatusUnprocessableEntity, "the message names another network"},
 	{CodeBadSignature, http.StatusUnprocessableEntity, "the signature does not verify"},

@@ -77,6 +77,10 @@ settings take effect at a restart. SIGINT and SIGTERM stop the node cleanly.`,
 	f.Duration("max-clock-skew", time.Minute, "refuse device messages timestamped further ahead of this node's clock")
 	f.Duration("submit-timeout", 5*time.Second, "how long a submission waits for unknown parents")
 	f.Int("max-subscribers", 1024, "most event streams (GET /api/v1/events) served at once; past it, 503")
+	f.StringSlice("api-tokens", nil, "operator API token NAME:TOKEN (TOKEN: 16 to 256 of A-Z a-z 0-9 - . _ ~ + / =), repeatable or comma-separated: the API's state-changing endpoints take one; default none, and they refuse every request")
+	f.String("api-token-file", "", "file of operator API tokens, a NAME:TOKEN a line (# comments); with api-tokens, both count")
+	f.Bool("api-read-auth", false, "the API's read endpoints need a token too (all but tips and the probes)")
+	f.Bool("devices-closed", false, "only devices in the registry, and allowed there, may submit (default: every device but the revoked ones)")
 	f.Bool("no-sync", false, "skip fsync (tests only: acknowledged messages can be lost on power failure)")
 	return cmd
 }
@@ -87,6 +91,8 @@ type nodeSettings struct {
 	apiAddr     string
 	logLevel    zerolog.Level
 	corsOrigins []string
+	tokens      []api.Token // never logged
+	readAuth    bool
 	// all is every setting's value as text: what a reload compares.
 	all map[string]string
 }
@@ -102,7 +108,7 @@ func readNodeSettings(f *pflag.FlagSet, environ []string) (*nodeSettings, error)
 	ns := &nodeSettings{apiAddr: s.str("api-addr"), all: s.describe()}
 	var errs []error
 	for _, step := range []func(*settings, *nodeSettings) error{
-		readLocalSettings, readNetworkSettings, readGossipSettings, readEdgeSettings,
+		readLocalSettings, readNetworkSettings, readGossipSettings, readEdgeSettings, readAuthSettings,
 	} {
 		if err := step(s, ns); err != nil {
 			errs = append(errs, err)
@@ -373,7 +379,8 @@ func runNode(ctx context.Context, flags *pflag.FlagSet) error {
 	nodeDone := make(chan error, 1)
 	go func() { nodeDone <- n.Run(nodeCtx) }()
 
-	handler := api.NewWithOptions(n, version, log, api.Options{CORSOrigins: ns.corsOrigins})
+	handler := api.NewWithOptions(n, version, log, api.Options{CORSOrigins: ns.corsOrigins,
+		Tokens: ns.tokens, ReadAuth: ns.readAuth})
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -449,7 +456,9 @@ func (r *reloader) reload(environ []string) {
 		ev = ev.Str("log_level_from", r.cur.logLevel.String()).Str("log_level", next.logLevel.String())
 	}
 	if !sameKeys(next.cfg.Allowlist, r.cur.cfg.Allowlist) {
-		r.node.SetAllowlist(next.cfg.Allowlist)
+		if err := r.node.SetAllowlist(next.cfg.Allowlist); err != nil {
+			r.log.Error().Err(err).Msg("allow: the allowlist applies, but its devices were not all added to the registry")
+		}
 		ev = ev.Int("allow_from", len(r.cur.cfg.Allowlist)).Strs("allow", keyStrings(next.cfg.Allowlist))
 	}
 	ev.Msg("configuration reloaded")

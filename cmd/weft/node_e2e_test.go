@@ -1,14 +1,10 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"crypto/ed25519"
-	"errors"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
@@ -21,23 +17,8 @@ import (
 // extra variables env, and returns its stderr and exit status.
 func runWeft(t *testing.T, env []string, args ...string) (string, int) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, weftBin, args...)
-	cmd.Env = append(os.Environ(), env...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	err := cmd.Run()
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-		return stderr.String(), 0
-	case errors.As(err, &ee) && ee.Exited():
-		return stderr.String(), ee.ExitCode()
-	default:
-		t.Fatalf("weft %v: %v\n%s", args, err, stderr.String())
-		return "", -1
-	}
+	_, stderr, code := weftOut(t, env, args...)
+	return stderr, code
 }
 
 func TestExitStatus(t *testing.T) {

@@ -43,6 +43,7 @@ const envPrefix = "WEFT_"
 // its tests' knobs. The environment check never refuses them, whatever
 // setting they resemble (docs/OPERATING.md lists them).
 var otherEnv = []string{
+	"WEFT_API_TOKEN", // the operator's token for weft devices
 	"WEFT_GEN_VECTORS",
 	"WEFT_NETFAULT_NETNS",
 	"WEFT_NETFAULT_SEED",
