@@ -196,11 +196,12 @@ func (s *Server) submitBatch(w http.ResponseWriter, r *http.Request) {
 		}
 		msgs = append(msgs, m)
 		idx = append(idx, i)
+		// The ID before the pipeline has the message, as in submit.
+		results[i].ID = m.ID().String()
 	}
 	errs := s.node.Submit(r.Context(), msgs)
 	for k, err := range errs {
 		res := &results[idx[k]]
-		res.ID = msgs[k].ID().String()
 		switch {
 		case err == nil:
 			res.Status = http.StatusCreated

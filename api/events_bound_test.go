@@ -1,7 +1,9 @@
 package api
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"net"
@@ -177,5 +179,28 @@ func TestEventsOverflow(t *testing.T) {
 	}
 	if s := n.Subscribers(); s != 0 {
 		t.Fatalf("%d subscribers after the overflow", s)
+	}
+}
+
+// TestBatchCancelledInFlight: a batch whose request is cancelled while the
+// pipeline still checks its messages answers without a data race (the
+// race detector watches): the API takes the IDs before the pipeline has
+// the messages.
+func TestBatchCancelledInFlight(t *testing.T) {
+	srv, n := testServer(t, nil)
+	for round := range 5 {
+		dev := &builder{t: t, n: n, key: key(byte(60 + round))}
+		var body []byte
+		for i := range 200 {
+			m := dev.build(fmt.Sprintf("c%d", i), nil).Bytes()
+			body = binary.BigEndian.AppendUint32(body, uint32(len(m)))
+			body = append(body, m...)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(round+1)*time.Millisecond)
+		req, _ := http.NewRequestWithContext(ctx, "POST", srv.URL+wire.PathBatch, bytes.NewReader(body))
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+		cancel()
 	}
 }
