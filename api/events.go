@@ -4,10 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/weftnet/weft/api/wire"
+	"github.com/weftnet/weft/dag"
 	"github.com/weftnet/weft/node"
 )
 
@@ -46,6 +48,11 @@ type stream struct {
 // confirmed event after that id, from the store.
 func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	f, err := wire.ParseFeed(r.URL.Query(), r.Header.Get("Last-Event-ID"))
+	for _, tag := range f.Tags {
+		if err == nil {
+			err = node.CheckTag(tag)
+		}
+	}
 	if err != nil {
 		writeError(w, wire.CodeBadRequest, err.Error())
 		return
@@ -138,7 +145,7 @@ func (st *stream) send(evs []node.Event) bool {
 		e := &evs[i]
 		switch e.Kind {
 		case node.EventMessage:
-			if st.f.Messages && st.f.Match(e.Issuer) {
+			if st.f.Messages && st.match(e.Issuer) {
 				st.buf = appendEvent(st.buf, *e)
 			}
 		case node.EventConfirmed:
@@ -149,7 +156,7 @@ func (st *stream) send(evs []node.Event) bool {
 					return false
 				}
 			default:
-				if st.f.Confirmed && st.f.Match(e.Issuer) {
+				if st.f.Confirmed && st.match(e.Issuer) {
 					st.buf = appendEvent(st.buf, *e)
 				}
 				st.next++
@@ -157,6 +164,20 @@ func (st *stream) send(evs []node.Event) bool {
 		}
 	}
 	return st.flush()
+}
+
+// match reports whether the stream takes the events of issuer: one of its
+// issuers, if it names any, and a device with one of its tags, if it
+// names any, as the registry has it now.
+func (st *stream) match(issuer dag.PublicKey) bool {
+	if !st.f.Match(issuer) {
+		return false
+	}
+	if len(st.f.Tags) == 0 {
+		return true
+	}
+	d, ok := st.s.node.Device(issuer)
+	return ok && slices.ContainsFunc(st.f.Tags, d.HasTag)
 }
 
 // flush writes what st.buf holds.
@@ -190,7 +211,7 @@ func (st *stream) catchUp(until uint64) bool {
 		buf := (*bp)[:0]
 		for _, c := range page {
 			m := c.Msg
-			if st.f.Confirmed && st.f.Match(m.Issuer) {
+			if st.f.Confirmed && st.match(m.Issuer) {
 				buf = wire.AppendConfirmed(buf, &wire.ConfirmedEvent{ID: m.ID(), Position: c.Pos, ConfirmedAt: c.ConfirmedAt,
 					Confirmation: c.Seq, Issuer: m.Issuer, Seq: m.Seq, Timestamp: m.Timestamp,
 					Payload: m.Payload, HasPayload: st.f.Payload})

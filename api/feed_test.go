@@ -276,3 +276,39 @@ func TestFeedConfirmedNeverCut(t *testing.T) {
 		t.Fatalf("events up to %d, want %d", next, end)
 	}
 }
+
+// TestFeedTag: tag selects the events of the devices the registry gives
+// that tag, live and from the store; a tag the registry would refuse is a
+// bad query.
+func TestFeedTag(t *testing.T) {
+	srv, n := testServer(t, nil)
+	a, b := &builder{t: t, n: n, key: key(54)}, &builder{t: t, n: n, key: key(55)}
+	if _, err := n.AddDevice("test", node.Device{Key: pubOf(a.key), Name: "fridge-1", Tags: []string{"cold-chain"}}); err != nil {
+		t.Fatal(err)
+	}
+	start := n.ConfirmCount()
+	live := openFeed(t, srv.URL, "tag=cold-chain,other", "")
+	confirmAll(t, srv.URL, n, b, 3, func(int) string { return "b" })
+	confirmAll(t, srv.URL, n, a, 3, func(int) string { return "a" })
+	replay := openFeed(t, srv.URL, "kind=confirmed&tag=cold-chain&from="+strconv.FormatUint(start, 10), "")
+	for k, fc := range []*feedClient{live, replay} {
+		confirmed := 0
+		for confirmed < 3 {
+			ev := fc.next()
+			var issuer struct{ Issuer string }
+			if err := json.Unmarshal(ev.Data, &issuer); err != nil || issuer.Issuer != pubOf(a.key).String() {
+				t.Fatalf("stream %d: an event of another device: %s %s", k, ev.Name, ev.Data)
+			}
+			if ev.Name == wire.EventConfirmed {
+				confirmed++
+			}
+		}
+	}
+	resp, err := http.Get(srv.URL + wire.PathEvents + "?tag=Not%20A%20Tag")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body := streamBody(t, resp); resp.StatusCode != 400 {
+		t.Fatalf("a bad tag: %d %s", resp.StatusCode, body)
+	}
+}

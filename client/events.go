@@ -51,6 +51,9 @@ type FeedOptions struct {
 	Kinds []string
 	// Issuers, when not empty, are the only devices whose events to send.
 	Issuers []dag.PublicKey
+	// Tags, when not empty: only the events of devices the node's registry
+	// gives one of these tags.
+	Tags []string
 	// Payload: confirmed events carry the message's payload.
 	Payload bool
 	// Resume: begin with every confirmed event from place From on in the
@@ -66,6 +69,9 @@ func (o FeedOptions) query() string {
 	}
 	for _, k := range o.Issuers {
 		q.Add("issuer", k.String())
+	}
+	for _, tag := range o.Tags {
+		q.Add("tag", tag)
 	}
 	if o.Payload {
 		q.Set("payload", "true")

@@ -10,8 +10,11 @@ import (
 	"github.com/weftnet/weft/dag"
 )
 
-// MaxFeedIssuers bounds the issuers one event stream may filter on.
-const MaxFeedIssuers = 256
+// Bounds of one event stream's filters: the issuers and the tags it names.
+const (
+	MaxFeedIssuers = 256
+	MaxFeedTags    = 16
+)
 
 // Feed is the query of the event stream (GET /api/v1/events).
 type Feed struct {
@@ -20,6 +23,9 @@ type Feed struct {
 	Messages, Confirmed bool
 	// Issuers, when not empty, are the only issuers whose events to send.
 	Issuers []dag.PublicKey
+	// Tags, when not empty: only the events of devices the node's registry
+	// gives one of these tags (checked by the server, which knows the tags).
+	Tags []string
 	// Payload: confirmed events carry the message's payload.
 	Payload bool
 	// Resume: send first every confirmed event from the one with id From
@@ -42,9 +48,9 @@ func (f *Feed) Match(issuer dag.PublicKey) bool {
 	return false
 }
 
-// ParseFeed reads kind, issuer, payload, since and from of q, and
+// ParseFeed reads kind, issuer, tag, payload, since and from of q, and
 // lastEventID, the Last-Event-ID header a reconnecting client sends, which
-// takes precedence over since, which takes precedence over from. kind and issuer may repeat or hold
+// takes precedence over since, which takes precedence over from. kind, issuer and tag may repeat or hold
 // comma-separated lists.
 func ParseFeed(q url.Values, lastEventID string) (Feed, error) {
 	var f Feed
@@ -72,6 +78,10 @@ func ParseFeed(q url.Values, lastEventID string) (Feed, error) {
 			return f, fmt.Errorf("%w: %v", ErrQuery, err)
 		}
 		f.Issuers = append(f.Issuers, k)
+	}
+	f.Tags = list(q["tag"])
+	if len(f.Tags) > MaxFeedTags {
+		return f, fmt.Errorf("%w: %d tags, at most %d", ErrQuery, len(f.Tags), MaxFeedTags)
 	}
 	if v := q.Get("payload"); v != "" {
 		b, err := strconv.ParseBool(v)
