@@ -28,6 +28,13 @@ type NodeInfo struct {
 	Peers              []json.RawMessage
 	MessagesPerSecond  float64
 	ConfirmedPerSecond float64
+	// Durable is how many messages the store holds; StorageError says why
+	// the store cannot commit ("" while it can).
+	Durable      uint64
+	StorageError string
+	// Confirmations is the length of the node's confirmation order: the
+	// place its next confirmed event takes (FollowConfirmed).
+	Confirmations uint64
 }
 
 // UnmarshalJSON decodes the API's form of NodeInfo (wire.Info).
@@ -66,6 +73,7 @@ func (n *NodeInfo) UnmarshalJSON(b []byte) error {
 	v.Network, v.Version, v.Threshold = w.Network, w.Version, w.Threshold
 	v.Messages, v.Solid, v.Confirmed, v.Unconfirmed, v.Pending, v.Tips = w.Messages, w.Solid, w.Confirmed, w.Unconfirmed, w.Pending, w.Tips
 	v.MessagesPerSecond, v.ConfirmedPerSecond = w.MessagesPerSecond, w.ConfirmedPerSecond
+	v.Durable, v.StorageError, v.Confirmations = w.Durable, w.StorageError, w.Confirmations
 	*n = v
 	return nil
 }

@@ -140,7 +140,15 @@ func AppendMessage(b []byte, e *MessageEvent) []byte {
 func AppendConfirmed(b []byte, e *ConfirmedEvent) []byte {
 	b = append(b, "id: "...)
 	b = strconv.AppendUint(b, e.Confirmation, 10)
-	b = append(b, "\nevent: confirmed\ndata: {\"confirmation\":"...)
+	b = append(b, "\nevent: confirmed\ndata: "...)
+	b = AppendConfirmedJSON(b, e)
+	return append(b, "\n\n"...)
+}
+
+// AppendConfirmedJSON appends the data of e's "confirmed" event: one line
+// of JSON, keys in alphabetical order.
+func AppendConfirmedJSON(b []byte, e *ConfirmedEvent) []byte {
+	b = append(b, `{"confirmation":`...)
 	b = strconv.AppendUint(b, e.Confirmation, 10)
 	b = append(b, `,"confirmed_at":`...)
 	b = strconv.AppendInt(b, e.ConfirmedAt, 10)
@@ -158,7 +166,7 @@ func AppendConfirmed(b []byte, e *ConfirmedEvent) []byte {
 	b = strconv.AppendUint(b, e.Seq, 10)
 	b = append(b, `,"timestamp":`...)
 	b = strconv.AppendInt(b, e.Timestamp, 10)
-	return append(b, "}\n\n"...)
+	return append(b, '}')
 }
 
 func appendHex(b, v []byte) []byte {
