@@ -208,8 +208,8 @@ func (s *Store) ByIssuer(issuer [32]byte, from SeqPos, limit int) ([]Entry, erro
 	s.mu.RLock()
 	tx, err := s.db.Begin(false)
 	var sps []SeqPos
-	for _, sp := range s.mem.issuers[issuer] {
-		if compareSeqPos(sp, from) >= 0 {
+	for _, e := range s.mem.issuers[issuer] {
+		if sp := (SeqPos{e.seq, e.pos}); compareSeqPos(sp, from) >= 0 {
 			sps = append(sps, sp)
 		}
 	}
@@ -266,11 +266,9 @@ func (s *Store) ByTime(from TimePos, until int64, limit int) ([]Entry, error) {
 		if b == nil {
 			return fmt.Errorf("%w: missing bucket", ErrCorrupt)
 		}
+		var tps []TimePos
 		c := b.Cursor()
-		for k, _ := c.Seek(appendTimeKey(nil, from.Time, from.Pos)); k != nil; k, _ = c.Next() {
-			if limit > 0 && len(out) == limit {
-				break
-			}
+		for k, _ := c.Seek(appendTimeKey(nil, from.Time, from.Pos)); k != nil && (limit <= 0 || len(tps) < limit); k, _ = c.Next() {
 			t, pos, err := decodeTimeKey(k)
 			if err != nil {
 				return err
@@ -278,19 +276,11 @@ func (s *Store) ByTime(from TimePos, until int64, limit int) ([]Entry, error) {
 			if t >= until {
 				break
 			}
-			e, err := entryAt(tx, pos)
-			if err == nil && e.Timestamp != t {
-				err = fmt.Errorf("%w: the time index names position %d, which has another timestamp", ErrCorrupt, pos)
-			}
-			if errors.Is(err, ErrNotFound) {
-				err = fmt.Errorf("%w: the time index names position %d, which is not in the log", ErrCorrupt, pos)
-			}
-			if err != nil {
-				return err
-			}
-			out = append(out, e)
+			tps = append(tps, TimePos{t, pos})
 		}
-		return nil
+		var err error
+		out, err = timeEntries(tx, tps, nil, "time")
+		return err
 	})
 	return out, err
 }
