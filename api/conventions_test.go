@@ -52,7 +52,8 @@ func TestMethodNotAllowed(t *testing.T) {
 	srv, _ := testServer(t, nil)
 	for _, tc := range []struct{ method, path, allow string }{
 		{"POST", "/api/v1/info", "GET, HEAD"},
-		{"DELETE", "/api/v1/messages", "POST"},
+		{"DELETE", "/api/v1/messages", "GET, HEAD, POST"},
+		{"DELETE", "/api/v1/messages/batch", "POST"},
 		{"PUT", "/api/v1/messages/00", "GET, HEAD"},
 		{"POST", "/", "GET, HEAD"},
 		{"OPTIONS", "/api/v1/tips", "GET, HEAD"},
@@ -100,7 +101,7 @@ func TestCORS(t *testing.T) {
 			"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type"})
 		return resp
 	}
-	resp := preflight(good, "/api/v1/messages")
+	resp := preflight(good, "/api/v1/messages/batch")
 	if resp.StatusCode != http.StatusNoContent || resp.Header.Get("Access-Control-Allow-Origin") != good ||
 		resp.Header.Get("Access-Control-Allow-Methods") != "POST, OPTIONS" ||
 		resp.Header.Get("Access-Control-Allow-Headers") != corsAllowHeaders ||
