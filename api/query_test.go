@@ -79,6 +79,12 @@ func (l *ledger) want(r client.TimeRange) []uint64 {
 // confirmation while the test reads).
 func ledgerServer(t *testing.T, n int, gen func(i int) storegen.Message) (*ledger, string, *client.Client) {
 	t.Helper()
+	return ledgerServerWrapped(t, n, gen, nil)
+}
+
+// ledgerServerWrapped is ledgerServer with the API behind wrap, if not nil.
+func ledgerServerWrapped(t testing.TB, n int, gen func(i int) storegen.Message, wrap func(http.Handler) http.Handler) (*ledger, string, *client.Client) {
+	t.Helper()
 	dir := t.TempDir()
 	s, err := storage.Open(filepath.Join(dir, "weft.db"), storage.Config{NoSync: true, FlushEvery: 512, MergeFanIn: 4})
 	if err != nil {
@@ -94,11 +100,11 @@ func ledgerServer(t *testing.T, n int, gen func(i int) storegen.Message) (*ledge
 	if err := cmp.Or(err, s.Close()); err != nil {
 		t.Fatal(err)
 	}
-	srv, _ := testServer(t, func(c *node.Config) {
+	srv, _ := testServerWrapped(t, func(c *node.Config) {
 		c.DataDir = dir
 		c.Validators = []dag.Validator{{Key: pubOf(key(99)), Weight: 1}}
 		c.Store = storage.Config{NoSync: true, FlushEvery: 512, MergeFanIn: 4}
-	})
+	}, Options{}, wrap)
 	return l, srv.URL, client.New(srv.URL, client.WithRetry(client.Retry{Attempts: 1}))
 }
 
