@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/csv"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -135,20 +136,15 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request) {
 type exportEncoder struct {
 	format string
 	buf    bytes.Buffer
-	json   *json.Encoder
 	csv    *csv.Writer
-	rec    wire.ExportRecord
-	atNs   int64
-	pay    bytes.Buffer
+	pay    bytes.Buffer // the payload of the record being written
+	b      []byte       // scratch
 }
 
 func newExportEncoder(format string) *exportEncoder {
 	e := &exportEncoder{format: format}
 	if format == wire.FormatCSV {
 		e.csv = csv.NewWriter(&e.buf)
-	} else {
-		e.json = json.NewEncoder(&e.buf)
-		e.json.SetEscapeHTML(false)
 	}
 	return e
 }
@@ -163,45 +159,71 @@ func (e *exportEncoder) header() error {
 	return e.csv.Error()
 }
 
-// add writes mi's record.
+// add writes mi's record: a line of JSON with the fields of
+// wire.ExportRecord in its order, or a CSV row of wire.ExportColumns.
 func (e *exportEncoder) add(mi *node.MessageInfo) error {
 	m := mi.Msg
-	e.rec = wire.ExportRecord{
-		ID: m.ID().String(), Issuer: m.Issuer.String(), Seq: m.Seq,
-		Timestamp: wire.FormatTime(m.Timestamp), TimestampNs: m.Timestamp, Position: mi.Pos, Confirmed: mi.Confirmed,
-	}
-	if mi.Confirmed {
-		e.atNs = mi.ConfirmedAt
-		e.rec.ConfirmedAt, e.rec.ConfirmedAtNs = wire.FormatTime(mi.ConfirmedAt), &e.atNs
-	}
+	// The payload: compact JSON if it is JSON, else base64.
+	encoding := wire.PayloadJSON
 	e.pay.Reset()
-	if json.Valid(m.Payload) && json.Compact(&e.pay, m.Payload) == nil {
-		e.rec.PayloadEncoding = wire.PayloadJSON
-	} else {
-		e.rec.PayloadEncoding = wire.PayloadBase64
-		e.pay.WriteByte('"')
+	if json.Compact(&e.pay, m.Payload) != nil || len(m.Payload) == 0 {
+		encoding = wire.PayloadBase64
+		e.pay.Reset()
 		e.pay.WriteString(base64.StdEncoding.EncodeToString(m.Payload))
-		e.pay.WriteByte('"')
 	}
-	if e.csv == nil {
-		e.rec.Payload = e.pay.Bytes()
-		return e.json.Encode(&e.rec)
+	if e.csv != nil {
+		at, atNs := "", ""
+		if mi.Confirmed {
+			at, atNs = wire.FormatTime(mi.ConfirmedAt), strconv.FormatInt(mi.ConfirmedAt, 10)
+		}
+		row := []string{mi.ID.String(), m.Issuer.String(), strconv.FormatUint(m.Seq, 10), wire.FormatTime(m.Timestamp),
+			strconv.FormatInt(m.Timestamp, 10), strconv.FormatUint(mi.Pos, 10), strconv.FormatBool(mi.Confirmed), at, atNs,
+			encoding, e.pay.String()}
+		if err := e.csv.Write(row); err != nil {
+			return fmt.Errorf("api: export: %w", err)
+		}
+		e.csv.Flush()
+		return e.csv.Error()
 	}
-	r := &e.rec
-	payload := e.pay.Bytes()
-	if r.PayloadEncoding == wire.PayloadBase64 {
-		payload = payload[1 : len(payload)-1] // the base64, unquoted
+	// Every string but the payload is hex, digits, RFC 3339 or base64:
+	// nothing to escape.
+	b := append(e.b[:0], `{"id":"`...)
+	b = hex.AppendEncode(b, mi.ID[:])
+	b = append(b, `","issuer":"`...)
+	b = hex.AppendEncode(b, m.Issuer[:])
+	b = append(b, `","seq":`...)
+	b = strconv.AppendUint(b, m.Seq, 10)
+	b = append(b, `,"timestamp":"`...)
+	b = appendTime(b, m.Timestamp)
+	b = append(b, `","timestamp_ns":`...)
+	b = strconv.AppendInt(b, m.Timestamp, 10)
+	b = append(b, `,"position":`...)
+	b = strconv.AppendUint(b, mi.Pos, 10)
+	b = append(b, `,"confirmed":`...)
+	b = strconv.AppendBool(b, mi.Confirmed)
+	if mi.Confirmed {
+		b = append(b, `,"confirmed_at":"`...)
+		b = appendTime(b, mi.ConfirmedAt)
+		b = append(b, `","confirmed_at_ns":`...)
+		b = strconv.AppendInt(b, mi.ConfirmedAt, 10)
 	}
-	confirmedAtNs := ""
-	if r.ConfirmedAtNs != nil {
-		confirmedAtNs = strconv.FormatInt(*r.ConfirmedAtNs, 10)
+	b = append(b, `,"payload_encoding":"`...)
+	b = append(b, encoding...)
+	b = append(b, `","payload":`...)
+	if encoding == wire.PayloadBase64 {
+		b = append(b, '"')
+		b = append(b, e.pay.Bytes()...)
+		b = append(b, '"')
+	} else {
+		b = append(b, e.pay.Bytes()...)
 	}
-	row := []string{r.ID, r.Issuer, strconv.FormatUint(r.Seq, 10), r.Timestamp, strconv.FormatInt(r.TimestampNs, 10),
-		strconv.FormatUint(r.Position, 10), strconv.FormatBool(r.Confirmed), r.ConfirmedAt, confirmedAtNs,
-		r.PayloadEncoding, string(payload)}
-	if err := e.csv.Write(row); err != nil {
-		return fmt.Errorf("api: export: %w", err)
-	}
-	e.csv.Flush()
-	return e.csv.Error()
+	b = append(b, "}\n"...)
+	e.b = b
+	_, err := e.buf.Write(b)
+	return err
+}
+
+// appendTime appends Unix nanoseconds as wire.FormatTime writes them.
+func appendTime(b []byte, ns int64) []byte {
+	return time.Unix(0, ns).UTC().AppendFormat(b, time.RFC3339Nano)
 }

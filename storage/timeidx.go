@@ -110,20 +110,49 @@ func (s *Store) ByIssuerTime(issuer [32]byte, from TimePos, until int64, limit i
 
 // timeEntries reads the entries at tps, which index (named for errors) gave
 // for those timestamps, and checks that each has its timestamp (and is
-// issuer's, if issuer is not nil).
+// issuer's, if issuer is not nil). Positions that follow one another (a
+// time range of every issuer, whose timestamps mostly follow arrival) are
+// read by stepping a cursor, and a block of confirmations is decoded once
+// for the positions it holds, as Range does.
 func timeEntries(tx *bolt.Tx, tps []TimePos, issuer *[32]byte, index string) ([]Entry, error) {
+	logb, conf := tx.Bucket(bucketLog), tx.Bucket(bucketConf)
+	if logb == nil || conf == nil {
+		return nil, fmt.Errorf("%w: missing bucket", ErrCorrupt)
+	}
+	var (
+		c     = logb.Cursor()
+		k, v  []byte
+		last  = NoPos // the position c is at
+		blk   blockConfs
+		block = NoPos // the block in blk
+		key   [8]byte
+	)
 	out := make([]Entry, 0, len(tps))
 	for _, tp := range tps {
-		e, err := entryAt(tx, tp.Pos)
-		if err == nil && (e.Timestamp != tp.Time || (issuer != nil && e.Issuer != *issuer)) {
-			err = fmt.Errorf("%w: the %s index names position %d, which has another timestamp or issuer", ErrCorrupt, index, tp.Pos)
+		putU64(key[:], tp.Pos)
+		if tp.Pos == last+1 && last != NoPos {
+			k, v = c.Next()
+		} else {
+			k, v = c.Seek(key[:])
 		}
-		if errors.Is(err, ErrNotFound) {
-			err = fmt.Errorf("%w: the %s index names position %d, which is not in the log", ErrCorrupt, index, tp.Pos)
+		last = tp.Pos
+		if !bytes.Equal(k, key[:]) {
+			return nil, fmt.Errorf("%w: the %s index names position %d, which is not in the log", ErrCorrupt, index, tp.Pos)
 		}
-		if err != nil {
+		var e Entry
+		if err := decodeEntry(tp.Pos, v, &e.Record); err != nil {
 			return nil, err
 		}
+		if e.Timestamp != tp.Time || (issuer != nil && e.Issuer != *issuer) {
+			return nil, fmt.Errorf("%w: the %s index names position %d, which has another timestamp or issuer", ErrCorrupt, index, tp.Pos)
+		}
+		if b := tp.Pos / confBlock; b != block {
+			if err := decodeConfBlock(b, conf.Get(binaryPos(b)), &blk); err != nil {
+				return nil, err
+			}
+			block = b
+		}
+		setConf(&e, &blk)
 		out = append(out, e)
 	}
 	return out, nil
