@@ -108,11 +108,16 @@ func (s *Store) ByIssuerTime(issuer [32]byte, from TimePos, until int64, limit i
 	return timeEntries(tx, tps, &issuer, "issuer-time")
 }
 
+// maxStep is the farthest timeEntries steps its cursor forward rather than
+// seek: a step is a fraction of a seek, which searches the tree from its
+// root.
+const maxStep = 16
+
 // timeEntries reads the entries at tps, which index (named for errors) gave
 // for those timestamps, and checks that each has its timestamp (and is
-// issuer's, if issuer is not nil). Positions that follow one another (a
-// time range of every issuer, whose timestamps mostly follow arrival) are
-// read by stepping a cursor, and a block of confirmations is decoded once
+// issuer's, if issuer is not nil). Positions a little after the one
+// before (a time range of every issuer, whose timestamps mostly follow
+// arrival; a busy device's) are reached by stepping a cursor, and a block of confirmations is decoded once
 // for the positions it holds, as Range does.
 func timeEntries(tx *bolt.Tx, tps []TimePos, issuer *[32]byte, index string) ([]Entry, error) {
 	logb, conf := tx.Bucket(bucketLog), tx.Bucket(bucketConf)
@@ -128,10 +133,13 @@ func timeEntries(tx *bolt.Tx, tps []TimePos, issuer *[32]byte, index string) ([]
 		key   [8]byte
 	)
 	out := make([]Entry, 0, len(tps))
+	var arena []byte
 	for _, tp := range tps {
 		putU64(key[:], tp.Pos)
-		if tp.Pos == last+1 && last != NoPos {
-			k, v = c.Next()
+		if last != NoPos && tp.Pos > last && tp.Pos-last <= maxStep {
+			for range tp.Pos - last {
+				k, v = c.Next()
+			}
 		} else {
 			k, v = c.Seek(key[:])
 		}
@@ -140,9 +148,14 @@ func timeEntries(tx *bolt.Tx, tps []TimePos, issuer *[32]byte, index string) ([]
 			return nil, fmt.Errorf("%w: the %s index names position %d, which is not in the log", ErrCorrupt, index, tp.Pos)
 		}
 		var e Entry
-		if err := decodeEntry(tp.Pos, v, &e.Record); err != nil {
+		if err := decodeHeader(tp.Pos, v, &e.Record); err != nil {
 			return nil, err
 		}
+		// The Raws share one buffer, which spares an allocation each. When
+		// it grows, those before keep the old one: they stay valid.
+		start := len(arena)
+		arena = append(arena, v[offRaw:]...)
+		e.Raw = arena[start:len(arena):len(arena)]
 		if e.Timestamp != tp.Time || (issuer != nil && e.Issuer != *issuer) {
 			return nil, fmt.Errorf("%w: the %s index names position %d, which has another timestamp or issuer", ErrCorrupt, index, tp.Pos)
 		}

@@ -1,0 +1,148 @@
+package wire
+
+import (
+	"errors"
+	"math"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+func TestParseTime(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want int64
+	}{
+		{"0", 0},
+		{"-1", -1},
+		{"1767225600000000000", 1_767_225_600_000_000_000},
+		{"2026-01-01T00:00:00Z", 1_767_225_600_000_000_000},
+		{"2026-01-01T00:00:00.5Z", 1_767_225_600_500_000_000},
+		{"2026-01-01T01:00:00.000000001+01:00", 1_767_225_600_000_000_001},
+		{"1970-01-01T00:00:00Z", 0},
+		{"9223372036854775807", math.MaxInt64},
+		{"-9223372036854775808", math.MinInt64},
+	} {
+		got, err := ParseTime(tc.in)
+		if err != nil || got != tc.want {
+			t.Errorf("ParseTime(%q) = %d, %v; want %d", tc.in, got, err, tc.want)
+		}
+	}
+	for _, in := range []string{"", "yesterday", "2026-01-01", "2026-01-01 00:00:00Z", "2026-01-01T00:00:00", "1e9",
+		"9223372036854775808", "+5", "0x10", "3000-01-01T00:00:00Z", "1600-01-01T00:00:00Z", strings.Repeat("1", 65)} {
+		if got, err := ParseTime(in); !errors.Is(err, ErrQuery) {
+			t.Errorf("ParseTime(%q) = %d, %v; want ErrQuery", in, got, err)
+		}
+	}
+}
+
+func TestCursor(t *testing.T) {
+	r := TimeRange{Issuer: "ab", From: 10, To: 20, Confirmed: true}
+	for _, p := range []Place{{10, 0}, {19, math.MaxUint64}, {15, 7}} {
+		c := EncodeCursor(r, p)
+		got, err := DecodeCursor(c, r)
+		if err != nil || got != p {
+			t.Errorf("cursor of %+v: %q decodes to %+v, %v", p, c, got, err)
+		}
+	}
+	c := EncodeCursor(r, Place{12, 3})
+	for _, other := range []TimeRange{{Issuer: "ac", From: 10, To: 20, Confirmed: true}, {Issuer: "ab", From: 11, To: 20, Confirmed: true},
+		{Issuer: "ab", From: 10, To: 21, Confirmed: true}, {Issuer: "ab", From: 10, To: 20}} {
+		if _, err := DecodeCursor(c, other); !errors.Is(err, ErrQuery) {
+			t.Errorf("a cursor of %+v is accepted for %+v", r, other)
+		}
+	}
+	// A place outside the range is refused even with a good tag.
+	if _, err := DecodeCursor(EncodeCursor(r, Place{20, 0}), r); !errors.Is(err, ErrQuery) {
+		t.Error("a cursor at to is accepted")
+	}
+	if _, err := DecodeCursor(EncodeCursor(r, Place{9, 0}), r); !errors.Is(err, ErrQuery) {
+		t.Error("a cursor before from is accepted")
+	}
+	// Every single-character change is refused.
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	for i := range c {
+		for _, ch := range alphabet {
+			if byte(ch) == c[i] {
+				continue
+			}
+			b := []byte(c)
+			b[i] = byte(ch)
+			if _, err := DecodeCursor(string(b), r); !errors.Is(err, ErrQuery) {
+				t.Fatalf("cursor %q, changed at %d to %q, is accepted", c, i, b)
+			}
+		}
+	}
+}
+
+func TestParseTimeQuery(t *testing.T) {
+	q := url.Values{"from": {"5"}, "to": {"2026-01-01T00:00:00Z"}, "confirmed": {"true"}, "limit": {"7"}}
+	tq, err := ParseTimeQuery(q, "k")
+	if err != nil || tq.From != 5 || tq.To != 1_767_225_600_000_000_000 || !tq.Confirmed || tq.Limit != 7 || tq.Start != (Place{5, 0}) {
+		t.Fatalf("%+v, %v", tq, err)
+	}
+	q.Set("cursor", EncodeCursor(tq.TimeRange, Place{9, 4}))
+	if tq, err = ParseTimeQuery(q, "k"); err != nil || tq.Start != (Place{9, 4}) {
+		t.Fatalf("with a cursor: %+v, %v", tq, err)
+	}
+	tq, err = ParseTimeQuery(url.Values{}, "")
+	if err != nil || tq.From != math.MinInt64 || tq.To != math.MaxInt64 || tq.Limit != DefaultPageLimit {
+		t.Fatalf("defaults: %+v, %v", tq, err)
+	}
+}
+
+// FuzzParseTime: ParseTime never panics, refuses with ErrQuery, and
+// accepts what it accepts as Unix nanoseconds or as RFC 3339 that means
+// the same instant.
+func FuzzParseTime(f *testing.F) {
+	for _, s := range []string{"0", "-1", "1767225600000000000", "2026-01-01T00:00:00Z", "2026-01-01T01:00:00.123456789+01:00",
+		"9223372036854775807", "2262-04-11T23:47:16.854775807Z", "1677-09-21T00:12:43.145224192Z", "yesterday", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		ns, err := ParseTime(s)
+		if err != nil {
+			if !errors.Is(err, ErrQuery) {
+				t.Fatalf("ParseTime(%q): %v is not ErrQuery", s, err)
+			}
+			return
+		}
+		if n, perr := strconv.ParseInt(s, 10, 64); perr == nil {
+			if n != ns {
+				t.Fatalf("ParseTime(%q) = %d, want %d", s, ns, n)
+			}
+			return
+		}
+		if back, err := ParseTime(FormatTime(ns)); err != nil || back != ns {
+			t.Fatalf("ParseTime(%q) = %d, but its RFC 3339 form %q reads %d, %v", s, ns, FormatTime(ns), back, err)
+		}
+	})
+}
+
+// FuzzDecodeCursor: DecodeCursor never panics, refuses with ErrQuery,
+// and accepts only the one encoding of a place in the range.
+func FuzzDecodeCursor(f *testing.F) {
+	r := TimeRange{Issuer: "ab", From: 10, To: 1 << 40}
+	for _, p := range []Place{{10, 0}, {1<<40 - 1, math.MaxUint64}, {12345, 6}} {
+		f.Add(EncodeCursor(r, p))
+	}
+	f.Add("")
+	f.Add("AQAAAAAAAAAKAAAAAAAAAAA")
+	f.Add(strings.Repeat("_", 34))
+	f.Fuzz(func(t *testing.T, s string) {
+		p, err := DecodeCursor(s, r)
+		if err != nil {
+			if !errors.Is(err, ErrQuery) {
+				t.Fatalf("DecodeCursor(%q): %v is not ErrQuery", s, err)
+			}
+			return
+		}
+		if p.Time < r.From || p.Time >= r.To {
+			t.Fatalf("DecodeCursor(%q) = %+v, outside [%d, %d)", s, p, r.From, r.To)
+		}
+		if c := EncodeCursor(r, p); c != s {
+			t.Fatalf("DecodeCursor(%q) = %+v, whose cursor is %q", s, p, c)
+		}
+	})
+}
