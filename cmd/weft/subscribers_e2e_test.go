@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"crypto/ed25519"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -43,18 +44,24 @@ func metric(t *testing.T, url, name string) float64 {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
+	v, ok := scanMetric(resp.Body, name)
+	if !ok {
+		t.Fatalf("no metric %s", name)
+	}
+	return v
+}
+
+// scanMetric returns the value of the unlabelled metric name in the
+// Prometheus text r, and whether it is there.
+func scanMetric(r io.Reader, name string) (float64, bool) {
+	sc := bufio.NewScanner(r)
 	for sc.Scan() {
 		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
 			f, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				t.Fatalf("%s %q: %v", name, v, err)
-			}
-			return f
+			return f, err == nil
 		}
 	}
-	t.Fatalf("no metric %s", name)
-	return 0
+	return 0, false
 }
 
 // idleStreamsRSSBound is what TestIdleSubscribers allows the node's
