@@ -153,6 +153,9 @@ func timeEntries(tx *bolt.Tx, tps []TimePos, issuer *[32]byte, index string) ([]
 		}
 		// The Raws share one buffer, which spares an allocation each. When
 		// it grows, those before keep the old one: they stay valid.
+		if arena == nil { // room for all, if the rest are about this size
+			arena = make([]byte, 0, (len(v)-offRaw)*len(tps)*5/4)
+		}
 		start := len(arena)
 		arena = append(arena, v[offRaw:]...)
 		e.Raw = arena[start:len(arena):len(arena)]
