@@ -9,15 +9,22 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/weftnet/weft/api/wire"
 	"github.com/weftnet/weft/client"
+	"github.com/weftnet/weft/dag"
 	"github.com/weftnet/weft/internal/storegen"
+	"github.com/weftnet/weft/node"
+	"github.com/weftnet/weft/storage"
 )
 
 // exportLedger is the ledger of the export tests: two devices, timestamps
@@ -227,4 +234,54 @@ func TestExportEmpty(t *testing.T) {
 	if _, err := c.Export(context.Background(), r, client.FormatNDJSON, &out); err != nil || out.Len() != 0 {
 		t.Fatalf("%q, %v", out.String(), err)
 	}
+}
+
+// stopAfter writes to w and calls stop once, after more than n bytes.
+type stopAfter struct {
+	w    io.Writer
+	n    int
+	stop func()
+}
+
+func (s *stopAfter) Write(b []byte) (int, error) {
+	if s.n -= len(b); s.n < 0 && s.stop != nil {
+		s.stop()
+		s.stop = nil
+	}
+	return s.w.Write(b)
+}
+
+// TestExportAborted: when the store fails during an export (here: the node
+// stops and closes it), the answer is cut without its end, and the client
+// reports the export as incomplete instead of returning a shorter one.
+func TestExportAborted(t *testing.T) {
+	const n = 100_000
+	dir := t.TempDir()
+	s, err := storage.Open(filepath.Join(dir, "weft.db"), storage.Config{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := storegen.Write(s, "api-test", n, exportLedger); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	nd, err := node.New(node.Config{DataDir: dir, Identity: key(1), Network: "api-test", PoWBase: testPoWBase,
+		Validators: []dag.Validator{{Key: pubOf(key(99)), Weight: 1}}, Store: storage.Config{NoSync: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stopNode := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- nd.Run(ctx) }()
+	srv := httptest.NewServer(New(nd, "test", zerolog.Nop()))
+	defer srv.Close()
+	out := &stopAfter{w: io.Discard, n: 1 << 20, stop: func() { stopNode(); <-done }}
+	c := client.New(srv.URL, client.WithRetry(client.Retry{Attempts: 1}))
+	got, err := c.Export(context.Background(), client.TimeRange{}, client.FormatNDJSON, out)
+	if err == nil {
+		t.Fatalf("an export cut by a closed store returned %d bytes and no error", got)
+	}
+	t.Logf("%d bytes, then: %v", got, err)
 }

@@ -1,9 +1,12 @@
 package wire
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"math"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -145,4 +148,52 @@ func FuzzDecodeCursor(f *testing.F) {
 			t.Fatalf("DecodeCursor(%q) = %+v, whose cursor is %q", s, p, c)
 		}
 	})
+}
+
+// docExample returns the ```json block of docs/API.md that contains key.
+func docExample(t *testing.T, key string) []byte {
+	t.Helper()
+	b, err := os.ReadFile("../../docs/API.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, blk := range strings.Split(string(b), "```json\n")[1:] {
+		if ex, _, _ := strings.Cut(blk, "```"); strings.Contains(ex, key) {
+			return []byte(ex)
+		}
+	}
+	t.Fatalf("docs/API.md has no JSON example with %s", key)
+	return nil
+}
+
+// TestDocTimeExamples: the examples of docs/API.md for a page of a time
+// range and an export record are what the types decode, field for field,
+// and the page's cursor is a cursor.
+func TestDocTimeExamples(t *testing.T) {
+	dec := json.NewDecoder(bytes.NewReader(docExample(t, `"next_cursor"`)))
+	dec.DisallowUnknownFields()
+	var p TimePage
+	if err := dec.Decode(&p); err != nil || len(p.Messages) != 1 {
+		t.Fatalf("the page example: %v", err)
+	}
+	if pl, err := DecodeCursor(p.NextCursor, TimeRange{From: math.MinInt64, To: math.MaxInt64}); err != nil ||
+		pl.Time <= p.Messages[0].Timestamp && pl.Pos <= *p.Messages[0].Position {
+		t.Errorf("the page example's cursor: %+v, %v; want a place after its message", pl, err)
+	}
+	dec = json.NewDecoder(bytes.NewReader(docExample(t, `"payload_encoding"`)))
+	dec.DisallowUnknownFields()
+	var r ExportRecord
+	if err := dec.Decode(&r); err != nil {
+		t.Fatalf("the export example: %v", err)
+	}
+	var c bytes.Buffer
+	if json.Compact(&c, r.Payload) != nil || !bytes.Equal(c.Bytes(), r.Payload) || r.PayloadEncoding != PayloadJSON {
+		t.Errorf("the export example's payload %s is not compacted JSON", r.Payload)
+	}
+	if ts, err := ParseTime(r.Timestamp); err != nil || ts != r.TimestampNs || FormatTime(ts) != r.Timestamp {
+		t.Errorf("the export example's timestamp %q is not %d as the export writes it", r.Timestamp, r.TimestampNs)
+	}
+	if at, err := ParseTime(r.ConfirmedAt); err != nil || r.ConfirmedAtNs == nil || at != *r.ConfirmedAtNs || FormatTime(at) != r.ConfirmedAt {
+		t.Errorf("the export example's confirmed_at %q is not %v as the export writes it", r.ConfirmedAt, r.ConfirmedAtNs)
+	}
 }
