@@ -1,6 +1,6 @@
 // Command weft runs a Weft node and speaks to one: `weft node` starts a node
-// on embedded defaults; `weft keygen`, `weft send` and `weft get` are for
-// devices and operators. Configuration (flags, WEFT_* environment variables,
+// on embedded defaults; `weft keygen`, `weft send`, `weft get` (and `weft
+// get messages`) and `weft export` are for devices and operators. Configuration (flags, WEFT_* environment variables,
 // a YAML file) is read here and nowhere else.
 //
 // weft exits with status 0 on success, 2 on a usage error (see usageError)
