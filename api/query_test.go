@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"math/rand/v2"
 	"net/http"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -18,24 +17,10 @@ import (
 	"github.com/weftnet/weft/client"
 	"github.com/weftnet/weft/dag"
 	"github.com/weftnet/weft/internal/storegen"
+	"github.com/weftnet/weft/internal/testseed"
 	"github.com/weftnet/weft/node"
 	"github.com/weftnet/weft/storage"
 )
-
-// testSeed returns WEFT_TEST_SEED if set, else a seed from the clock, and
-// logs it.
-func testSeed(t *testing.T) uint64 {
-	t.Helper()
-	seed := uint64(time.Now().UnixNano())
-	if v := os.Getenv("WEFT_TEST_SEED"); v != "" {
-		var err error
-		if seed, err = strconv.ParseUint(v, 10, 64); err != nil {
-			t.Fatalf("WEFT_TEST_SEED %q: %v", v, err)
-		}
-	}
-	t.Logf("seed %d (WEFT_TEST_SEED=%d replays it)", seed, seed)
-	return seed
-}
 
 // ledger is a store written by storegen and what it holds, in position
 // order (position 0 is the genesis message).
@@ -137,7 +122,7 @@ func pageAll(t *testing.T, c *client.Client, r client.TimeRange, limit int) []ui
 // every device, with and without confirmed=true: every message of the
 // range comes exactly once, in (timestamp, position) order.
 func TestTimeRangePaging(t *testing.T) {
-	rng := rand.New(rand.NewPCG(testSeed(t), 0))
+	rng := rand.New(rand.NewPCG(testseed.Seed(t), 0))
 	const devices, n, base = 4, 3000, int64(1_767_225_600_000_000_000)
 	l, _, c := ledgerServer(t, n, func(i int) storegen.Message {
 		return storegen.Message{Issuer: pubOf(key(byte(10 + rng.IntN(devices)))), Timestamp: base + rng.Int64N(500)*1e6,

@@ -3,12 +3,10 @@ package storage
 import (
 	"bytes"
 	"cmp"
-	"errors"
 	"fmt"
 	"slices"
 
 	bolt "go.etcd.io/bbolt"
-	berrors "go.etcd.io/bbolt/errors"
 )
 
 // The issuer-time index answers "what did this device report between T1
@@ -56,27 +54,17 @@ func (s *Store) ByIssuerTime(issuer [32]byte, from TimePos, until int64, limit i
 	if from.Time >= until {
 		return nil, nil
 	}
-	s.mu.RLock()
-	tx, err := s.db.Begin(false)
-	var tps []TimePos
-	for _, e := range s.mem.issuers[issuer] {
-		if tp := (TimePos{e.time, e.pos}); compareTimePos(tp, from) >= 0 && e.time < until {
-			tps = append(tps, tp)
-		}
-	}
-	s.mu.RUnlock()
-	if errors.Is(err, berrors.ErrDatabaseNotOpen) {
-		return nil, ErrClosed
-	}
+	tx, mem, err := s.beginIssuer(&issuer, func(e memEntry) bool {
+		return compareTimePos(TimePos{e.time, e.pos}, from) >= 0 && e.time < until
+	})
 	if err != nil {
 		return nil, err
 	}
 	defer tx.Rollback()
-	next, err := txNext(tx)
-	if err != nil {
-		return nil, err
+	tps := make([]TimePos, len(mem))
+	for i, e := range mem {
+		tps[i] = TimePos{e.time, e.pos}
 	}
-	tps = slices.DeleteFunc(tps, func(tp TimePos) bool { return tp.Pos >= next })
 	seek := appendIssuerTimeKey(nil, &issuer, from.Time, from.Pos)
 	err = scanRuns(tx, issuerTimeIndex, seek, limit, func(k []byte, r run) (bool, error) {
 		if !bytes.HasPrefix(k, issuer[:]) {

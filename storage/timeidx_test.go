@@ -3,29 +3,12 @@ package storage_test
 import (
 	"math"
 	"math/rand/v2"
-	"os"
 	"slices"
-	"strconv"
 	"testing"
-	"time"
 
+	"github.com/weftnet/weft/internal/testseed"
 	"github.com/weftnet/weft/storage"
 )
-
-// testSeed returns WEFT_TEST_SEED if set, else a seed from the clock, and
-// logs it, so that a failing run can be replayed.
-func testSeed(t *testing.T) uint64 {
-	t.Helper()
-	seed := uint64(time.Now().UnixNano())
-	if v := os.Getenv("WEFT_TEST_SEED"); v != "" {
-		var err error
-		if seed, err = strconv.ParseUint(v, 10, 64); err != nil {
-			t.Fatalf("WEFT_TEST_SEED %q: %v", v, err)
-		}
-	}
-	t.Logf("seed %d (WEFT_TEST_SEED=%d replays it)", seed, seed)
-	return seed
-}
 
 // TestByIssuerTimeRandom writes a ledger whose devices stamp their messages
 // out of sequence order (timestamps drawn from a narrow window, so many are
@@ -35,7 +18,7 @@ func testSeed(t *testing.T) uint64 {
 // naive model's answer: each entry of the window once, in (Timestamp, Pos)
 // order, from inclusive and until exclusive.
 func TestByIssuerTimeRandom(t *testing.T) {
-	rng := rand.New(rand.NewPCG(testSeed(t), 0))
+	rng := rand.New(rand.NewPCG(testseed.Seed(t), 0))
 	cfg := storage.Config{NoSync: true, FlushEvery: 16 + rng.IntN(48), MergeFanIn: 2 + rng.IntN(3)}
 	s, _ := open(t, cfg)
 	m := newModel()

@@ -15,7 +15,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -209,33 +208,14 @@ func TestExportHeapFlat(t *testing.T) {
 	p := startNodeBin(t, plainWeftBin(t), dir, "--pow-base", "4")
 	heap := func() float64 { return metric(t, p.url, "go_memstats_heap_inuse_bytes") }
 	before := heap()
-	var (
-		mu   sync.Mutex
-		peak = before
-		stop = make(chan struct{})
-		done = make(chan struct{})
-	)
-	go func() {
-		defer close(done)
-		tick := time.NewTicker(50 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-				resp, err := http.Get(p.url + "/metrics")
-				if err != nil {
-					continue
-				}
-				v, _ := scanMetric(resp.Body, "go_memstats_heap_inuse_bytes")
-				resp.Body.Close()
-				mu.Lock()
-				peak = max(peak, v)
-				mu.Unlock()
-			}
+	stopSampling := peakOf(50*time.Millisecond, before, func() (float64, bool) {
+		resp, err := http.Get(p.url + "/metrics")
+		if err != nil {
+			return 0, false
 		}
-	}()
+		defer resp.Body.Close()
+		return scanMetric(resp.Body, "go_memstats_heap_inuse_bytes")
+	})
 	start = time.Now()
 	resp, err := http.Get(p.url + wire.PathExport + "?from=" + strconv.FormatInt(base, 10))
 	if err != nil {
@@ -244,8 +224,7 @@ func TestExportHeapFlat(t *testing.T) {
 	lines, err := countLines(resp.Body)
 	resp.Body.Close()
 	el := time.Since(start)
-	close(stop)
-	<-done
+	peak := stopSampling()
 	if err != nil {
 		t.Fatalf("export: after %d lines: %v", lines, err)
 	}
