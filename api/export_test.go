@@ -185,7 +185,7 @@ func (w countingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // and hangs up ends it: the handler returns soon after, having written a
 // small part of the export.
 func TestExportClientGone(t *testing.T) {
-	const n = 100_000
+	const n = 40_000
 	var written atomic.Int64
 	returned := make(chan struct{}, 1)
 	_, url, _ := ledgerServerWrapped(t, n, exportLedger, func(h http.Handler) http.Handler {
@@ -214,8 +214,8 @@ func TestExportClientGone(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("the export went on 30 s after its client left")
 	}
-	// A full export of n records is over 30 MB.
-	if w := written.Load(); w > 8<<20 {
+	// A full export of n records is over 12 MB.
+	if w := written.Load(); w > 4<<20 {
 		t.Fatalf("the export wrote %d bytes after its client left after 4 KiB", w)
 	}
 	t.Logf("the handler wrote %d bytes", written.Load())
@@ -255,7 +255,7 @@ func (s *stopAfter) Write(b []byte) (int, error) {
 // stops and closes it), the answer is cut without its end, and the client
 // reports the export as incomplete instead of returning a shorter one.
 func TestExportAborted(t *testing.T) {
-	const n = 100_000
+	const n = 40_000
 	dir := t.TempDir()
 	s, err := storage.Open(filepath.Join(dir, "weft.db"), storage.Config{NoSync: true})
 	if err != nil {
