@@ -93,6 +93,10 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request) {
 		}
 		return nil
 	}
+	if r.Method == http.MethodHead { // the headers only: no need to read the range
+		start()
+		return
+	}
 	count := 0
 	err = s.node.EachTimeMessage(ctx, nodeRange(eq.TimeRange, issuer), func(mi *node.MessageInfo) error {
 		if !started {

@@ -236,6 +236,15 @@ func TestExportEmpty(t *testing.T) {
 	}
 }
 
+// TestExportHead: HEAD answers the export's headers without a body.
+func TestExportHead(t *testing.T) {
+	_, url, _ := ledgerServer(t, 3, exportLedger)
+	resp, b := do(t, "HEAD", url+wire.PathExport+"?format=csv", nil)
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != wire.ContentCSV || len(b) != 0 {
+		t.Fatalf("HEAD: %d %v %q", resp.StatusCode, resp.Header, b)
+	}
+}
+
 // stopAfter writes to w and calls stop once, after more than n bytes.
 type stopAfter struct {
 	w    io.Writer
