@@ -11,24 +11,25 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// Two indexes have keys that do not follow time: the ID index (IDs are
-// hashes) and the issuer index (issuer, sequence, position: each issuer
-// appends at its own place in the key space). A B+tree takes such inserts
-// on leaves all over the tree: once it has far more leaves than a
+// Three indexes have keys that do not follow time: the ID index (IDs are
+// hashes), the issuer index (issuer, sequence, position) and the
+// issuer-time index (issuer, timestamp, position; timeidx.go): in the last
+// two each issuer appends at its own place in the key space. A B+tree takes
+// such inserts on leaves all over the tree: once it has far more leaves than a
 // transaction has inserts, every message dirties, and fsyncs, pages of its
 // own. Measured here, an ID index kept that way caps a store of 3 M messages
 // under 20,000 messages a second, and an issuer index with 1,000 issuers
 // costs about 1,700 dirty pages per transaction at that size (see
-// docs/STORAGE.md). So both are kept as a small log-structured merge tree
-// built out of bbolt buckets:
+// docs/STORAGE.md). So all three are kept as a small log-structured merge
+// tree built out of bbolt buckets:
 //
 //   - The newest entries, those of positions [memtable.base, NextPos), live
 //     only in memory. They need no write of their own: the log holds every
-//     ID, issuer and sequence number, so Open rebuilds the memtable by
+//     ID, issuer, sequence number and timestamp, so Open rebuilds the memtable by
 //     reading the end of the log.
 //   - Every FlushEvery records the memtable is written out as one run: a
-//     bucket per index (under "ids" and "issuers", named by the run's
-//     position range) holding its entries in key order, in the same
+//     bucket per index (under "ids", "issuers" and "issuertimes", named by
+//     the run's position range) holding its entries in key order, in the same
 //     transaction as the records that filled it. Sorted keys appended to an
 //     empty bucket fill whole pages and are written once, sequentially.
 //   - Runs carry a level. When MergeFanIn runs share the lowest level, the
@@ -41,7 +42,7 @@ import (
 // records there are about (MergeFanIn-1) * log_MergeFanIn(N/FlushEvery)
 // runs, more while a merge is under way. A bloom filter per run (bloom.go)
 // spares the B+tree search in the runs that cannot hold the ID; ByIssuer
-// seeks in every run.
+// and ByIssuerTime seek in every run.
 //
 // Which transaction a reader sees and which memtable it sees must agree. The
 // writer adds a batch's entries to the memtable before the transaction that
