@@ -81,6 +81,8 @@ func NewWithOptions(n *node.Node, version string, log zerolog.Logger, opt Option
 	s.mux.HandleFunc("GET "+wire.PathTips, s.tips)
 	s.mux.HandleFunc("POST "+wire.PathMessages, s.submit)
 	s.mux.HandleFunc("POST "+wire.PathBatch, s.submitBatch)
+	s.mux.HandleFunc("GET "+wire.PathMessages, s.rangeMessages)
+	s.mux.HandleFunc("GET "+wire.PathExport, s.export)
 	s.mux.HandleFunc("GET "+wire.PathMessages+"/{id}", s.message)
 	s.mux.HandleFunc("GET "+wire.PathMessages+"/{id}/raw", s.raw)
 	s.mux.HandleFunc("GET "+wire.PathIssuers+"/{key}/messages", s.issuerMessages)
@@ -326,6 +328,10 @@ func (s *Server) raw(w http.ResponseWriter, r *http.Request) {
 func (s *Server) issuerMessages(w http.ResponseWriter, r *http.Request) {
 	kid, ok := parseID(w, r.PathValue("key"))
 	if !ok {
+		return
+	}
+	if wire.IsTimeQuery(r.URL.Query()) {
+		s.issuerRange(w, r, dag.PublicKey(kid))
 		return
 	}
 	pg, err := wire.ParsePage(r.URL.Query())

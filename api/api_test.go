@@ -46,6 +46,12 @@ func testServer(t *testing.T, mod func(*node.Config)) (*httptest.Server, *node.N
 // ends.
 func testServerWith(t *testing.T, mod func(*node.Config), opt Options) (*httptest.Server, *node.Node) {
 	t.Helper()
+	return testServerWrapped(t, mod, opt, nil)
+}
+
+// testServerWrapped is testServerWith with the API behind wrap, if not nil.
+func testServerWrapped(t testing.TB, mod func(*node.Config), opt Options, wrap func(http.Handler) http.Handler) (*httptest.Server, *node.Node) {
+	t.Helper()
 	cfg := node.Config{DataDir: t.TempDir(), Identity: key(1), Network: "api-test", PoWBase: testPoWBase,
 		IssueInterval: 5 * time.Millisecond, SubmitTimeout: 300 * time.Millisecond,
 		Store: storage.Config{NoSync: true}}
@@ -60,7 +66,11 @@ func testServerWith(t *testing.T, mod func(*node.Config), opt Options) (*httptes
 	done := make(chan error, 1)
 	go func() { done <- n.Run(ctx) }()
 	api := NewWithOptions(n, "test", zerolog.Nop(), opt)
-	srv := httptest.NewServer(api)
+	var h http.Handler = api
+	if wrap != nil {
+		h = wrap(api)
+	}
+	srv := httptest.NewServer(h)
 	t.Cleanup(func() {
 		api.EndStreams()
 		srv.Close()

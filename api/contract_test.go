@@ -39,7 +39,10 @@ import (
 //     no edge policy and no pipeline; TestRateLimit covers the node's 429;
 //   - the device allowlist (403 forbidden for a device): the fake has none;
 //   - /metrics: the fake serves none;
-//   - approval weights and validators: the fake confirms on request.
+//   - approval weights and validators: the fake confirms on request;
+//   - the time-range listings and the export (Client.Messages,
+//     Client.Export): the fake keeps no time index; TestTimeRangePaging,
+//     TestTimeRangeRefused and TestExportFormats cover the node's.
 
 const contractNetwork = "contract-test"
 

@@ -52,7 +52,7 @@ func TestMethodNotAllowed(t *testing.T) {
 	srv, _ := testServer(t, nil)
 	for _, tc := range []struct{ method, path, allow string }{
 		{"POST", "/api/v1/info", "GET, HEAD"},
-		{"DELETE", "/api/v1/messages", "POST"},
+		{"DELETE", "/api/v1/messages", "GET, HEAD, POST"},
 		{"PUT", "/api/v1/messages/00", "GET, HEAD"},
 		{"POST", "/", "GET, HEAD"},
 		{"OPTIONS", "/api/v1/tips", "GET, HEAD"},
@@ -102,7 +102,7 @@ func TestCORS(t *testing.T) {
 	}
 	resp := preflight(good, "/api/v1/messages")
 	if resp.StatusCode != http.StatusNoContent || resp.Header.Get("Access-Control-Allow-Origin") != good ||
-		resp.Header.Get("Access-Control-Allow-Methods") != "POST, OPTIONS" ||
+		resp.Header.Get("Access-Control-Allow-Methods") != "GET, HEAD, POST, OPTIONS" ||
 		resp.Header.Get("Access-Control-Allow-Headers") != corsAllowHeaders ||
 		resp.Header.Get("Access-Control-Max-Age") != "600" || resp.Header.Get("Vary") != "Origin" {
 		t.Errorf("preflight from %s: %d %v", good, resp.StatusCode, resp.Header)

@@ -79,7 +79,10 @@ func (n *Node) Info() Info {
 
 // MessageInfo is a stored message with its state.
 type MessageInfo struct {
-	Msg         *dag.Message
+	Msg *dag.Message
+	// ID is Msg's ID, as the store keeps it (zero for a Pending message:
+	// use Msg.ID(), which hashes the message).
+	ID          dag.ID
 	Pos         uint64
 	Confirmed   bool
 	ConfirmedAt int64
@@ -154,7 +157,7 @@ func (n *Node) entryInfo(e storage.Entry) (*MessageInfo, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: position %d: %v", storage.ErrCorrupt, e.Pos, err)
 	}
-	return &MessageInfo{Msg: m, Pos: e.Pos, Confirmed: e.Confirmed, ConfirmedAt: e.ConfirmedAt, Orphaned: e.Orphaned}, nil
+	return &MessageInfo{Msg: m, ID: e.ID, Pos: e.Pos, Confirmed: e.Confirmed, ConfirmedAt: e.ConfirmedAt, Orphaned: e.Orphaned}, nil
 }
 
 // Raw returns a stored message's encoding.

@@ -22,6 +22,8 @@ var (
 	bucketIssuers  = []byte("issuers")
 	bucketTime     = []byte("time")
 	bucketIDs      = []byte("ids")
+	// bucketIssuerTimes holds the runs of the issuer-time index (timeidx.go).
+	bucketIssuerTimes = []byte("issuertimes")
 )
 
 // Keys of the meta bucket.
@@ -36,13 +38,14 @@ var (
 // formatVersion is the version of this layout, kept in meta/format and as
 // the first byte of every log value. Version 1 repeated the parents, issuer,
 // sequence and timestamp in a 161-byte log header; version 2 takes them from
-// Raw. Open refuses any other version with a FormatError.
-const formatVersion = 2
+// Raw; version 3 adds the issuer-time index. Open refuses any other version
+// with a FormatError.
+const formatVersion = 3
 
 // Sizes.
 const (
 	posSize       = 8
-	issuerKeySize = 48 // issuer, seq, pos
+	issuerKeySize = 48 // issuer, seq, pos; and issuer, timestamp, pos
 	timeKeySize   = 16 // timestamp (sign bit flipped), pos
 	runSize       = 17 // lo, hi, level
 	runNameSize   = 16 // lo, hi

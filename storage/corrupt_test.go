@@ -3,6 +3,7 @@ package storage_test
 import (
 	"encoding/binary"
 	"errors"
+	"math"
 	"os"
 	"testing"
 
@@ -134,6 +135,21 @@ func TestCorruptValues(t *testing.T) {
 			k := append(append(rec.Issuer[:], be64(rec.Seq)...), be64(6)...)
 			return b.Put(k, nil)
 		}, func(s *storage.Store) error { _, err := s.ByIssuer(rec.Issuer, storage.SeqPos{}, 0); return err }},
+		{"issuer-time key", func(tx *bolt.Tx) error {
+			b := tx.Bucket([]byte("issuertimes")).Bucket(firstRun(tx, "issuertimes"))
+			return b.Put(append(rec.Issuer[:], 0xff), nil)
+		}, func(s *storage.Store) error {
+			_, err := s.ByIssuerTime(rec.Issuer, storage.TimePos{Time: math.MinInt64}, math.MaxInt64, 0)
+			return err
+		}},
+		{"issuer-time key names another record", func(tx *bolt.Tx) error {
+			b := tx.Bucket([]byte("issuertimes")).Bucket(firstRun(tx, "issuertimes"))
+			k := append(append(rec.Issuer[:], be64(uint64(rec.Timestamp)^1<<63)...), be64(6)...)
+			return b.Put(k, nil)
+		}, func(s *storage.Store) error {
+			_, err := s.ByIssuerTime(rec.Issuer, storage.TimePos{Time: math.MinInt64}, math.MaxInt64, 0)
+			return err
+		}},
 		{"time key", func(tx *bolt.Tx) error {
 			return tx.Bucket([]byte("time")).Put([]byte{0x80, 0, 0, 0, 0, 0, 0, 0, 1}, nil)
 		}, func(s *storage.Store) error { _, err := s.ByTime(storage.TimePos{Time: 0}, 1<<62, 0); return err }},

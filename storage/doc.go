@@ -1,6 +1,7 @@
 // Package storage keeps the node's messages in one bbolt file: an
 // append-only log of records keyed by a local position, indexes by ID,
-// parent, issuer and time, and the confirmation state of every position.
+// parent, issuer (by sequence and by timestamp) and time, and the
+// confirmation state of every position.
 // It knows no DAG rules: the DAG core decides what is valid, assigns the
 // positions, and hands over records and confirmations in order; storage
 // stores and indexes them. Of a message it knows only where the encoding
@@ -53,7 +54,9 @@
 // # Reading
 //
 // Reads are safe from any goroutine while the writer runs and see committed
-// state only. Bytes read from disk are checked, and what does not decode is
+// state only. Get, Has and Children find a message by ID; ByIssuer lists an
+// issuer's messages by sequence number, ByIssuerTime by timestamp, ByTime
+// every issuer's by timestamp; Range reads the log in position order. Bytes read from disk are checked, and what does not decode is
 // reported as ErrCorrupt, never a panic. (The B+tree pages themselves are
 // bbolt's to check: run `bbolt check` on a file you distrust.)
 //

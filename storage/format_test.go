@@ -171,7 +171,8 @@ func TestOldFormat(t *testing.T) {
 		says    string
 	}{
 		{1, true, "old format 1"},
-		{3, false, "newer than format 2"},
+		{2, true, "old format 2"},
+		{4, false, "newer than format 3"},
 	} {
 		path := filepath.Join(t.TempDir(), "weft.db")
 		db, err := bolt.Open(path, 0o600, nil)
@@ -217,7 +218,7 @@ func TestOldFormat(t *testing.T) {
 			if !errors.As(err, &fe) || !errors.Is(err, storage.ErrFormat) || errors.Is(err, storage.ErrCorrupt) {
 				t.Fatalf("format %d: Open: %v, want a *FormatError wrapping ErrFormat", tc.version, err)
 			}
-			if fe.Found != int(tc.version) || fe.Want != 2 || fe.Old() != tc.old {
+			if fe.Found != int(tc.version) || fe.Want != 3 || fe.Old() != tc.old {
 				t.Fatalf("format %d: %+v, Old() = %v", tc.version, *fe, fe.Old())
 			}
 			if !strings.Contains(err.Error(), tc.says) || !strings.Contains(err.Error(), path) {

@@ -97,7 +97,7 @@ func FuzzDecodeRuns(f *testing.F) {
 }
 
 // FuzzDecodeKeys feeds one byte string to the decoders of every key and
-// small value: issuer and time keys, 8-byte values, children lists and
+// small value: issuer, time and issuer-time keys, 8-byte values, children lists and
 // blocks of confirmations.
 func FuzzDecodeKeys(f *testing.F) {
 	var issuer [32]byte
@@ -105,6 +105,7 @@ func FuzzDecodeKeys(f *testing.F) {
 	f.Add(appendChild(appendChild(nil, 2), 3))
 	f.Add(appendIssuerKey(nil, &issuer, 3, 4))
 	f.Add(appendTimeKey(nil, -6, 7))
+	f.Add(appendIssuerTimeKey(nil, &issuer, -6, 7))
 	f.Add(appendPosKey(nil, 8))
 	f.Add([]byte{})
 	var c blockConfs
@@ -140,6 +141,8 @@ func FuzzDecodeKeys(f *testing.F) {
 		check("issuer key", err, func() []byte { return appendIssuerKey(nil, &is, seq, pos) })
 		ts, tpos, err := decodeTimeKey(k)
 		check("time key", err, func() []byte { return appendTimeKey(nil, ts, tpos) })
+		its, itime, itpos, err := decodeIssuerTimeKey(k)
+		check("issuer-time key", err, func() []byte { return appendIssuerTimeKey(nil, &its, itime, itpos) })
 		u, err := decodeU64("value", k)
 		check("u64", err, func() []byte { return appendPosKey(nil, u) })
 		var c blockConfs

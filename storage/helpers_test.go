@@ -177,9 +177,15 @@ func (m *model) byIssuer(issuer [32]byte) []storage.Entry {
 }
 
 func (m *model) byTime(from, until int64) []storage.Entry {
+	return m.byIssuerTime(nil, from, until)
+}
+
+// byIssuerTime is byTime of issuer's records only (every issuer's if issuer
+// is nil).
+func (m *model) byIssuerTime(issuer *[32]byte, from, until int64) []storage.Entry {
 	var out []storage.Entry
 	for _, r := range m.recs {
-		if r.Timestamp >= from && r.Timestamp < until {
+		if r.Timestamp >= from && r.Timestamp < until && (issuer == nil || r.Issuer == *issuer) {
 			out = append(out, m.entry(r.Pos))
 		}
 	}
@@ -296,20 +302,28 @@ func (m *model) check(t *testing.T, s *storage.Store) {
 			t.Fatal(err)
 		}
 		equalEntries(t, "ByTime", got, want)
-		var paged []storage.Entry
-		for tp := (storage.TimePos{Time: from}); ; {
-			page, err := s.ByTime(tp, until, 4)
+		paged := pageByTime(t, from, 4, func(tp storage.TimePos, limit int) ([]storage.Entry, error) {
+			return s.ByTime(tp, until, limit)
+		})
+		equalEntries(t, "ByTime paged", paged, want)
+	}
+
+	// ByIssuerTime: every issuer's records in the window, whole and in
+	// pages of 3.
+	if n > 0 {
+		from, until := m.recs[n/4].Timestamp, m.recs[3*n/4].Timestamp
+		for i := range uint64(testIssuers + 1) {
+			issuer := hashOf("issuer", i)
+			want := m.byIssuerTime(&issuer, from, until)
+			got, err := s.ByIssuerTime(issuer, storage.TimePos{Time: from}, until, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
-			paged = append(paged, page...)
-			if len(page) < 4 {
-				break
-			}
-			last := page[len(page)-1]
-			tp = storage.TimePos{Time: last.Timestamp, Pos: last.Pos + 1}
+			equalEntries(t, "ByIssuerTime", got, want)
+			equalEntries(t, "ByIssuerTime paged", pageByTime(t, from, 3, func(tp storage.TimePos, limit int) ([]storage.Entry, error) {
+				return s.ByIssuerTime(issuer, tp, until, limit)
+			}), want)
 		}
-		equalEntries(t, "ByTime paged", paged, want)
 	}
 
 	// Range from a few starting points.
@@ -323,5 +337,28 @@ func (m *model) check(t *testing.T, s *storage.Store) {
 			want = append(want, m.entry(pos))
 		}
 		equalEntries(t, "Range", got, want)
+	}
+}
+
+// pageByTime reads a time range in pages of limit entries through read,
+// from (from, 0) on, each page starting after the last entry of the one
+// before, until a page is short, and returns every page's entries.
+func pageByTime(t *testing.T, from int64, limit int, read func(storage.TimePos, int) ([]storage.Entry, error)) []storage.Entry {
+	t.Helper()
+	var out []storage.Entry
+	for tp := (storage.TimePos{Time: from}); ; {
+		page, err := read(tp, limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page) > limit {
+			t.Fatalf("a page of %d entries, limit %d", len(page), limit)
+		}
+		out = append(out, page...)
+		if len(page) < limit {
+			return out
+		}
+		last := page[len(page)-1]
+		tp = storage.TimePos{Time: last.Timestamp, Pos: last.Pos + 1}
 	}
 }

@@ -205,27 +205,15 @@ func (s *Store) Children(id [32]byte) ([][32]byte, error) {
 // the next page, pass SeqPos{last.Seq, last.Pos + 1}. Safe from any
 // goroutine.
 func (s *Store) ByIssuer(issuer [32]byte, from SeqPos, limit int) ([]Entry, error) {
-	s.mu.RLock()
-	tx, err := s.db.Begin(false)
-	var sps []SeqPos
-	for _, sp := range s.mem.issuers[issuer] {
-		if compareSeqPos(sp, from) >= 0 {
-			sps = append(sps, sp)
-		}
-	}
-	s.mu.RUnlock()
-	if errors.Is(err, berrors.ErrDatabaseNotOpen) {
-		return nil, ErrClosed
-	}
+	tx, mem, err := s.beginIssuer(&issuer, func(e memEntry) bool { return compareSeqPos(SeqPos{e.seq, e.pos}, from) >= 0 })
 	if err != nil {
 		return nil, err
 	}
 	defer tx.Rollback()
-	next, err := txNext(tx)
-	if err != nil {
-		return nil, err
+	sps := make([]SeqPos, len(mem))
+	for i, e := range mem {
+		sps[i] = SeqPos{e.seq, e.pos}
 	}
-	sps = slices.DeleteFunc(sps, func(sp SeqPos) bool { return sp.Pos >= next })
 	fromRuns, err := issuerRuns(tx, &issuer, from, limit)
 	if err != nil {
 		return nil, err
@@ -255,6 +243,34 @@ func (s *Store) ByIssuer(issuer [32]byte, from SeqPos, limit int) ([]Entry, erro
 	return out, nil
 }
 
+// beginIssuer begins a read transaction and returns it with the memtable
+// entries of issuer that keep accepts and that the transaction holds
+// (positions below its NextPos), read under one hold of s.mu so that the
+// two agree (see runs.go). The caller rolls tx back.
+func (s *Store) beginIssuer(issuer *[32]byte, keep func(memEntry) bool) (*bolt.Tx, []memEntry, error) {
+	s.mu.RLock()
+	tx, err := s.db.Begin(false)
+	var es []memEntry
+	for _, e := range s.mem.issuers[*issuer] {
+		if keep(e) {
+			es = append(es, e)
+		}
+	}
+	s.mu.RUnlock()
+	if errors.Is(err, berrors.ErrDatabaseNotOpen) {
+		return nil, nil, ErrClosed
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	next, err := txNext(tx)
+	if err != nil {
+		tx.Rollback()
+		return nil, nil, err
+	}
+	return tx, slices.DeleteFunc(es, func(e memEntry) bool { return e.pos >= next }), nil
+}
+
 // ByTime returns the entries whose (Timestamp, Pos) is at least from and
 // whose Timestamp is below until, in that order, at most limit of them
 // (limit <= 0: no limit). To read the next page, pass TimePos{last.Timestamp,
@@ -266,11 +282,9 @@ func (s *Store) ByTime(from TimePos, until int64, limit int) ([]Entry, error) {
 		if b == nil {
 			return fmt.Errorf("%w: missing bucket", ErrCorrupt)
 		}
+		var tps []TimePos
 		c := b.Cursor()
-		for k, _ := c.Seek(appendTimeKey(nil, from.Time, from.Pos)); k != nil; k, _ = c.Next() {
-			if limit > 0 && len(out) == limit {
-				break
-			}
+		for k, _ := c.Seek(appendTimeKey(nil, from.Time, from.Pos)); k != nil && (limit <= 0 || len(tps) < limit); k, _ = c.Next() {
 			t, pos, err := decodeTimeKey(k)
 			if err != nil {
 				return err
@@ -278,19 +292,11 @@ func (s *Store) ByTime(from TimePos, until int64, limit int) ([]Entry, error) {
 			if t >= until {
 				break
 			}
-			e, err := entryAt(tx, pos)
-			if err == nil && e.Timestamp != t {
-				err = fmt.Errorf("%w: the time index names position %d, which has another timestamp", ErrCorrupt, pos)
-			}
-			if errors.Is(err, ErrNotFound) {
-				err = fmt.Errorf("%w: the time index names position %d, which is not in the log", ErrCorrupt, pos)
-			}
-			if err != nil {
-				return err
-			}
-			out = append(out, e)
+			tps = append(tps, TimePos{t, pos})
 		}
-		return nil
+		var err error
+		out, err = timeEntries(tx, tps, nil, "time")
+		return err
 	})
 	return out, err
 }

@@ -5,29 +5,31 @@ import (
 	"cmp"
 	"fmt"
 	"hash/maphash"
+	"maps"
 	"slices"
 
 	bolt "go.etcd.io/bbolt"
 )
 
-// Two indexes have keys that do not follow time: the ID index (IDs are
-// hashes) and the issuer index (issuer, sequence, position: each issuer
-// appends at its own place in the key space). A B+tree takes such inserts
-// on leaves all over the tree: once it has far more leaves than a
+// Three indexes have keys that do not follow time: the ID index (IDs are
+// hashes), the issuer index (issuer, sequence, position) and the
+// issuer-time index (issuer, timestamp, position; timeidx.go): in the last
+// two each issuer appends at its own place in the key space. A B+tree takes
+// such inserts on leaves all over the tree: once it has far more leaves than a
 // transaction has inserts, every message dirties, and fsyncs, pages of its
 // own. Measured here, an ID index kept that way caps a store of 3 M messages
 // under 20,000 messages a second, and an issuer index with 1,000 issuers
 // costs about 1,700 dirty pages per transaction at that size (see
-// docs/STORAGE.md). So both are kept as a small log-structured merge tree
-// built out of bbolt buckets:
+// docs/STORAGE.md). So all three are kept as a small log-structured merge
+// tree built out of bbolt buckets:
 //
 //   - The newest entries, those of positions [memtable.base, NextPos), live
 //     only in memory. They need no write of their own: the log holds every
-//     ID, issuer and sequence number, so Open rebuilds the memtable by
+//     ID, issuer, sequence number and timestamp, so Open rebuilds the memtable by
 //     reading the end of the log.
 //   - Every FlushEvery records the memtable is written out as one run: a
-//     bucket per index (under "ids" and "issuers", named by the run's
-//     position range) holding its entries in key order, in the same
+//     bucket per index (under "ids", "issuers" and "issuertimes", named by
+//     the run's position range) holding its entries in key order, in the same
 //     transaction as the records that filled it. Sorted keys appended to an
 //     empty bucket fill whole pages and are written once, sequentially.
 //   - Runs carry a level. When MergeFanIn runs share the lowest level, the
@@ -40,7 +42,7 @@ import (
 // records there are about (MergeFanIn-1) * log_MergeFanIn(N/FlushEvery)
 // runs, more while a merge is under way. A bloom filter per run (bloom.go)
 // spares the B+tree search in the runs that cannot hold the ID; ByIssuer
-// seeks in every run.
+// and ByIssuerTime seek in every run.
 //
 // Which transaction a reader sees and which memtable it sees must agree. The
 // writer adds a batch's entries to the memtable before the transaction that
@@ -55,23 +57,31 @@ import (
 type memtable struct {
 	base    uint64
 	ids     map[[32]byte]uint64
-	issuers map[[32]byte][]SeqPos // in position order
+	issuers map[[32]byte][]memEntry // in position order
+}
+
+// memEntry is one record of an issuer in the memtable: what the issuer
+// index and the issuer-time index key it by.
+type memEntry struct {
+	seq  uint64
+	time int64
+	pos  uint64
 }
 
 func newMemtable(base uint64, size int) *memtable {
 	return &memtable{
 		base:    base,
 		ids:     make(map[[32]byte]uint64, size),
-		issuers: make(map[[32]byte][]SeqPos),
+		issuers: make(map[[32]byte][]memEntry),
 	}
 }
 
 // add adds a record's entries. An ID stored twice keeps its first position.
-func (m *memtable) add(id, issuer *[32]byte, seq, pos uint64) {
+func (m *memtable) add(id, issuer *[32]byte, seq uint64, ts int64, pos uint64) {
 	if _, dup := m.ids[*id]; !dup {
 		m.ids[*id] = pos
 	}
-	m.issuers[*issuer] = append(m.issuers[*issuer], SeqPos{Seq: seq, Pos: pos})
+	m.issuers[*issuer] = append(m.issuers[*issuer], memEntry{seq: seq, time: ts, pos: pos})
 }
 
 // truncate drops the entries of positions at or after pos: those of a
@@ -82,63 +92,86 @@ func (m *memtable) truncate(pos uint64) {
 			delete(m.ids, id)
 		}
 	}
-	for k, sps := range m.issuers {
-		i := len(sps)
-		for i > 0 && sps[i-1].Pos >= pos {
+	for k, es := range m.issuers {
+		i := len(es)
+		for i > 0 && es[i-1].pos >= pos {
 			i--
 		}
 		switch {
 		case i == 0:
 			delete(m.issuers, k)
-		case i < len(sps):
-			m.issuers[k] = sps[:i]
+		case i < len(es):
+			m.issuers[k] = es[:i]
 		}
 	}
 }
 
-// A runIndex is one of the two indexes kept in runs: its parent bucket, and
-// the sizes of its keys and values (every entry has exactly these).
+// A runIndex is one of the indexes kept in runs: its parent bucket, the
+// sizes of its keys and values (every entry has exactly these), and how
+// the memtable's entries of it are laid out.
 type runIndex struct {
 	bucket  []byte
 	keySize int
 	valSize int
+	// appendMem appends the memtable's entries of the index to b, each key
+	// followed by its value; in key order if sorted.
+	appendMem func(m *memtable, b []byte) []byte
+	sorted    bool
 }
 
 var (
 	// idIndex: key ID (32), value position (8).
-	idIndex = runIndex{bucketIDs, 32, posSize}
+	idIndex = runIndex{bucketIDs, 32, posSize, func(m *memtable, b []byte) []byte {
+		for id, pos := range m.ids {
+			b = append(b, id[:]...)
+			b = appendPosKey(b, pos)
+		}
+		return b
+	}, false}
 	// issuerIndex: key issuer (32), sequence (8), position (8); no value.
-	issuerIndex = runIndex{bucketIssuers, issuerKeySize, 0}
+	issuerIndex = runIndex{bucketIssuers, issuerKeySize, 0, func(m *memtable, b []byte) []byte {
+		return m.appendIssuers(b, func(a, b memEntry) int { return cmp.Or(cmp.Compare(a.seq, b.seq), cmp.Compare(a.pos, b.pos)) },
+			func(b []byte, issuer *[32]byte, e memEntry) []byte { return appendIssuerKey(b, issuer, e.seq, e.pos) })
+	}, true}
+	// issuerTimeIndex: key issuer (32), timestamp (8, sign flipped),
+	// position (8); no value (timeidx.go).
+	issuerTimeIndex = runIndex{bucketIssuerTimes, issuerKeySize, 0, func(m *memtable, b []byte) []byte {
+		return m.appendIssuers(b, func(a, b memEntry) int { return cmp.Or(cmp.Compare(a.time, b.time), cmp.Compare(a.pos, b.pos)) },
+			func(b []byte, issuer *[32]byte, e memEntry) []byte {
+				return appendIssuerTimeKey(b, issuer, e.time, e.pos)
+			})
+	}, true}
 
-	runIndexes = []runIndex{idIndex, issuerIndex}
+	runIndexes = []runIndex{idIndex, issuerIndex, issuerTimeIndex}
 )
+
+// appendIssuers appends the keys of an index keyed by issuer first, in key
+// order: the issuers sorted, and each one's entries sorted by order (they
+// are kept in position order, which is about that order already), each
+// appended by key. Sorting each issuer's entries alone costs a fraction of
+// sorting all the keys.
+func (m *memtable) appendIssuers(b []byte, order func(a, b memEntry) int, key func([]byte, *[32]byte, memEntry) []byte) []byte {
+	issuers := slices.SortedFunc(maps.Keys(m.issuers), func(a, b [32]byte) int { return bytes.Compare(a[:], b[:]) })
+	var es []memEntry
+	for _, issuer := range issuers {
+		es = append(es[:0], m.issuers[issuer]...)
+		slices.SortFunc(es, order)
+		for _, e := range es {
+			b = key(b, &issuer, e)
+		}
+	}
+	return b
+}
 
 // runEntries returns the memtable's entries for ix, as keys and values laid
 // out one after the other in one buffer, in key order.
 func (m *memtable) runEntries(ix runIndex) []byte {
 	size := ix.keySize + ix.valSize
-	isID := bytes.Equal(ix.bucket, idIndex.bucket)
-	var n int
-	if isID {
-		n = len(m.ids)
-	} else {
-		for _, sp := range m.issuers {
-			n += len(sp)
-		}
+	buf := ix.appendMem(m, make([]byte, 0, len(m.ids)*size))
+	if ix.sorted {
+		return buf
 	}
-	buf := make([]byte, 0, n*size)
-	if isID {
-		for id, pos := range m.ids {
-			buf = append(buf, id[:]...)
-			buf = appendPosKey(buf, pos)
-		}
-	} else {
-		for issuer, sps := range m.issuers {
-			for _, sp := range sps {
-				buf = appendIssuerKey(buf, &issuer, sp.Seq, sp.Pos)
-			}
-		}
-	}
+	n := len(buf) / size
 	// Sort the fixed-size entries by key.
 	idx := make([]int, n)
 	for i := range idx {
@@ -220,37 +253,59 @@ func lookupRuns(tx *bolt.Tx, id *[32]byte, blooms map[run]*bloom) (pos uint64, o
 }
 
 // issuerRuns returns up to limit (no limit if limit <= 0) entries of issuer
-// at or after from from every run visible to tx, in (Seq, Pos) order.
+// at or after from from each run visible to tx, each run's in (Seq, Pos)
+// order.
 func issuerRuns(tx *bolt.Tx, issuer *[32]byte, from SeqPos, limit int) ([]SeqPos, error) {
-	runs, _, err := loadRuns(tx)
+	var out []SeqPos
+	seek := appendIssuerKey(nil, issuer, from.Seq, from.Pos)
+	err := scanRuns(tx, issuerIndex, seek, limit, func(k []byte, r run) (bool, error) {
+		if !bytes.HasPrefix(k, issuer[:]) {
+			return false, nil
+		}
+		_, seq, pos, err := decodeIssuerKey(k)
+		if err != nil {
+			return false, err
+		}
+		if pos < r.lo || pos >= r.hi {
+			return false, fmt.Errorf("%w: run [%d, %d) names position %d", ErrCorrupt, r.lo, r.hi, pos)
+		}
+		out = append(out, SeqPos{seq, pos})
+		return true, nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	var out []SeqPos
-	seek := appendIssuerKey(nil, issuer, from.Seq, from.Pos)
+	return out, nil
+}
+
+// scanRuns calls fn with the keys of index ix from seek on, in every run
+// visible to tx, oldest run first, each run in key order: up to limit keys
+// per run (no limit if limit <= 0), and in each run until fn returns false
+// or an error (which scanRuns returns).
+func scanRuns(tx *bolt.Tx, ix runIndex, seek []byte, limit int, fn func(k []byte, r run) (bool, error)) error {
+	runs, _, err := loadRuns(tx)
+	if err != nil {
+		return err
+	}
 	for _, r := range runs {
-		b, err := runBucket(tx, issuerIndex, r)
+		b, err := runBucket(tx, ix, r)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		c := b.Cursor()
 		n := 0
-		for k, _ := c.Seek(seek); k != nil && bytes.HasPrefix(k, issuer[:]); k, _ = c.Next() {
-			if limit > 0 && n == limit {
+		for k, _ := c.Seek(seek); k != nil && (limit <= 0 || n < limit); k, _ = c.Next() {
+			more, err := fn(k, r)
+			if err != nil {
+				return err
+			}
+			if !more {
 				break
 			}
-			_, seq, pos, err := decodeIssuerKey(k)
-			if err != nil {
-				return nil, err
-			}
-			if pos < r.lo || pos >= r.hi {
-				return nil, fmt.Errorf("%w: run [%d, %d) names position %d", ErrCorrupt, r.lo, r.hi, pos)
-			}
-			out = append(out, SeqPos{seq, pos})
 			n++
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // compareSeqPos orders SeqPos by sequence, then position.

@@ -125,7 +125,7 @@ func Open(path string, cfg Config) (*Store, error) {
 // one, and loads the writer's state and the memtable.
 func (s *Store) restore() error {
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketMeta, bucketLog, bucketConf, bucketChildren, bucketTime, bucketIDs, bucketIssuers, bucketConfLog} {
+		for _, name := range [][]byte{bucketMeta, bucketLog, bucketConf, bucketChildren, bucketTime, bucketIDs, bucketIssuers, bucketIssuerTimes, bucketConfLog} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("%w: bucket %s: %v", ErrCorrupt, name, err)
 			}
@@ -221,7 +221,7 @@ func (s *Store) restore() error {
 			if err := decodeHeader(pos, v, &r); err != nil {
 				return err
 			}
-			mem.add(&r.ID, &r.Issuer, r.Seq, pos)
+			mem.add(&r.ID, &r.Issuer, r.Seq, r.Timestamp, pos)
 			want++
 		}
 		if want != next {

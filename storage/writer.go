@@ -255,7 +255,7 @@ func (s *Store) addToMemtable(batch []request) {
 		}
 		for i := range r.w.Records {
 			rec := &r.w.Records[i]
-			s.mem.add(&rec.ID, &rec.Issuer, rec.Seq, rec.Pos)
+			s.mem.add(&rec.ID, &rec.Issuer, rec.Seq, rec.Timestamp, rec.Pos)
 		}
 	}
 }
@@ -523,7 +523,7 @@ func (s *Store) apply(batch []request, next uint64, records int) (committed, err
 		return st, err
 	}
 
-	// The ID and issuer indexes: flush the memtable into a run when it is
+	// The indexes kept in runs: flush the memtable into a run when it is
 	// full, and do a share of the pending merge.
 	if mem := s.mem; st.next-mem.base >= uint64(s.cfg.FlushEvery) {
 		r := run{lo: mem.base, hi: st.next}
@@ -541,17 +541,18 @@ func (s *Store) apply(batch []request, next uint64, records int) (committed, err
 		st.blooms = maps.Clone(s.blooms)
 		st.blooms[r] = bl
 	}
-	// Each record has two entries (ID, issuer) to merge once per level, so
-	// merges keep up with a budget of two entries per record and level in
-	// the long run; each transaction does about that (levels counts the one
-	// being built), plus a fixed share that lets a burst of small Writes
-	// catch up. Spread thin, the merge costs every transaction a little
-	// rather than some of them a lot (docs/STORAGE.md).
+	// Each record has an entry per run index (ID, issuer, issuer-time) to
+	// merge once per level. The budget was set when there were two
+	// indexes, at levels × records (levels counts the one being built)
+	// plus a fixed share that lets a burst of small Writes catch up, and
+	// is scaled by the indexes there are (mergeBudget). Spread thin, the
+	// merge costs every transaction a little rather than some of them a
+	// lot (docs/STORAGE.md).
 	levels := 1
 	for _, r := range st.runs {
 		levels = max(levels, int(r.level)+1)
 	}
-	if err := s.advanceMerge(tx, &st, levels*records+s.cfg.FlushEvery/16); err != nil {
+	if err := s.advanceMerge(tx, &st, mergeBudget(levels*records+s.cfg.FlushEvery/16)); err != nil {
 		return st, err
 	}
 	w.arena = a[:0]
@@ -560,6 +561,11 @@ func (s *Store) apply(batch []request, next uint64, records int) (committed, err
 	}
 	return st, nil
 }
+
+// mergeBudget scales a merge budget set for two indexes in runs to the
+// indexes there are, so that each index merges as many entries per record
+// as when there were two.
+func mergeBudget(n int) int { return n * len(runIndexes) / 2 }
 
 // advanceMerge plans a merge if none is pending, does up to budget entries
 // of the pending one, and records the run list and merge in meta.
@@ -619,7 +625,7 @@ func (s *Store) idleMerge() {
 	w := &s.w
 	st := committed{next: w.next, confirmed: w.confirmed, confCount: w.confCount, runs: w.runs, merge: w.merge}
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		return s.advanceMerge(tx, &st, max(1, s.cfg.FlushEvery/2))
+		return s.advanceMerge(tx, &st, mergeBudget(max(1, s.cfg.FlushEvery/2)))
 	})
 	if err != nil {
 		// Not fatal: the merge is retried a little later, when the writer

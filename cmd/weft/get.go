@@ -12,7 +12,8 @@ import (
 	"github.com/weftnet/weft/dag"
 )
 
-// newGetCmd is `weft get ID`: print a message as JSON, or its raw bytes.
+// newGetCmd is `weft get ID`: print a message as JSON, or its raw bytes;
+// `weft get messages` lists messages by time (query.go).
 func newGetCmd() *cobra.Command {
 	var (
 		node    string
@@ -67,6 +68,7 @@ they are, to standard output. The client checks either against ID.`,
 	f.StringVar(&node, "node", defaultNode, "the node's API `URL`")
 	f.BoolVar(&raw, "raw", false, "write the canonical encoding instead of JSON")
 	f.DurationVar(&timeout, "timeout", 30*time.Second, "give up after this long (0: never)")
+	cmd.AddCommand(newGetMessagesCmd())
 	return cmd
 }
 

@@ -1,6 +1,7 @@
 // Command weft runs a Weft node and speaks to one: `weft node` starts a node
-// on embedded defaults; `weft keygen`, `weft send` and `weft get` are for
-// devices and operators, `weft devices` manages a node's device registry. Configuration (flags, WEFT_* environment variables,
+// on embedded defaults; `weft keygen`, `weft send`, `weft get` (and `weft
+// get messages`), `weft export` and `weft follow` are for devices and
+// operators, `weft devices` manages a node's device registry. Configuration (flags, WEFT_* environment variables,
 // a YAML file) is read here and nowhere else.
 //
 // weft exits with status 0 on success, 2 on a usage error (see usageError)
@@ -45,7 +46,7 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newNodeCmd(), newKeygenCmd(), newSendCmd(), newGetCmd(), newDevnetCmd(), newDevicesCmd(), newFollowCmd())
+	root.AddCommand(newNodeCmd(), newKeygenCmd(), newSendCmd(), newGetCmd(), newDevnetCmd(), newDevicesCmd(), newExportCmd(), newFollowCmd())
 	root.AddCommand(newBenchCmd())
 	return root
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"crypto/ed25519"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -43,18 +44,61 @@ func metric(t *testing.T, url, name string) float64 {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
+	v, ok := scanMetric(resp.Body, name)
+	if !ok {
+		t.Fatalf("no metric %s", name)
+	}
+	return v
+}
+
+// scanMetric returns the value of the unlabelled metric name in the
+// Prometheus text r, and whether it is there.
+func scanMetric(r io.Reader, name string) (float64, bool) {
+	sc := bufio.NewScanner(r)
 	for sc.Scan() {
 		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
 			f, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				t.Fatalf("%s %q: %v", name, v, err)
-			}
-			return f
+			return f, err == nil
 		}
 	}
-	t.Fatalf("no metric %s", name)
-	return 0
+	return 0, false
+}
+
+// peakOf calls sample every period, on a goroutine of its own, until the
+// function it returns is called; that function returns the largest value
+// sampled, or floor if none was larger. A sample that fails (false) is
+// skipped.
+func peakOf(period time.Duration, floor float64, sample func() (float64, bool)) (stop func() float64) {
+	var (
+		mu   sync.Mutex
+		peak = floor
+		done = make(chan struct{})
+		quit = make(chan struct{})
+	)
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(period)
+		defer tick.Stop()
+		for {
+			select {
+			case <-quit:
+				return
+			case <-tick.C:
+				if v, ok := sample(); ok {
+					mu.Lock()
+					peak = max(peak, v)
+					mu.Unlock()
+				}
+			}
+		}
+	}()
+	return func() float64 {
+		close(quit)
+		<-done
+		mu.Lock()
+		defer mu.Unlock()
+		return peak
+	}
 }
 
 // idleStreamsRSSBound is what TestIdleSubscribers allows the node's
@@ -106,28 +150,12 @@ func TestIdleSubscribers(t *testing.T) {
 		t.Fatalf("stream %d: %d, Retry-After %q; want 503 with Retry-After", streams+1, resp.StatusCode, resp.Header.Get("Retry-After"))
 	}
 
-	var mu sync.Mutex
-	peak := rssBytes(t, pid)
-	stop := make(chan struct{})
-	sampled := make(chan struct{})
-	go func() {
-		defer close(sampled)
-		tick := time.NewTicker(100 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-				if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid)); err == nil && len(b) > 0 {
-					r := rssBytes(t, pid)
-					mu.Lock()
-					peak = max(peak, r)
-					mu.Unlock()
-				}
-			}
+	stopSampling := peakOf(100*time.Millisecond, float64(rssBytes(t, pid)), func() (float64, bool) {
+		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid)); err == nil && len(b) > 0 {
+			return float64(rssBytes(t, pid)), true
 		}
-	}()
+		return 0, false
+	})
 	key := ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))
 	var lat []time.Duration
 	start := time.Now()
@@ -141,8 +169,7 @@ func TestIdleSubscribers(t *testing.T) {
 		}
 		time.Sleep(time.Until(start.Add(time.Duration(seq) * time.Second / rate)))
 	}
-	close(stop)
-	<-sampled
+	peak := int64(stopSampling())
 	open := metric(t, p.url, "weft_event_subscribers")
 	slices.Sort(lat)
 	p99 := lat[len(lat)*99/100]
