@@ -229,6 +229,13 @@ func (n *Node) settle(c *commit) {
 				n.edge.committed(it.msg)
 			}
 		}
+		if k := len(c.w.Records); k > 0 {
+			r := &c.w.Records[k-1]
+			n.lastDurable = tipRef{id: r.ID, ts: r.Timestamp, pos: r.Pos}
+			// Before the submitters hear of it: a device answered 201 that
+			// asks for tips at once can be handed its own message.
+			n.publishSnapshot(0)
+		}
 	}
 	for _, it := range c.items {
 		it.finish(c.err)
@@ -236,10 +243,6 @@ func (n *Node) settle(c *commit) {
 	if c.err != nil {
 		n.log.Error().Err(c.err).Int("messages", len(c.w.Records)).Msg("store write failed")
 		return
-	}
-	if k := len(c.w.Records); k > 0 {
-		r := &c.w.Records[k-1]
-		n.lastDurable = tipRef{id: r.ID, ts: r.Timestamp, pos: r.Pos}
 	}
 	n.m.commitLatency.Observe(c.took.Seconds())
 	n.m.stored.Add(float64(len(c.w.Records)))
