@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -467,4 +468,49 @@ type failingSource struct{ count atomic.Uint64 }
 func (s *failingSource) ConfirmCount() uint64 { return s.count.Load() }
 func (*failingSource) ConfirmedSince(uint64, int) ([]Message, error) {
 	return nil, errCrash
+}
+
+// TestDefaults: the zero Config takes the documented defaults, and the
+// backoff doubles from BackoffBase to BackoffMax, each wait in the upper
+// half of its step.
+func TestDefaults(t *testing.T) {
+	cfg := Config{Source: &memSource{}, Store: &MemStore{}}
+	if err := cfg.fill(); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.MaxAttempts != 10 || cfg.BackoffBase != time.Second || cfg.BackoffMax != 5*time.Minute ||
+		cfg.RequestTimeout != 10*time.Second || cfg.OutboxBytes != 16<<20 || cfg.MaxDeadLetters != 1000 {
+		t.Errorf("defaults %+v", cfg)
+	}
+	if err := (&Config{}).fill(); err == nil {
+		t.Error("a config without a source and a store")
+	}
+	seed := testSeed(t)
+	cfg.Rand = rand.New(rand.NewPCG(seed, 4))
+	e := &Engine{cfg: cfg}
+	for attempt, step := range map[int]time.Duration{1: time.Second, 2: 2 * time.Second, 5: 16 * time.Second, 9: 256 * time.Second, 10: 5 * time.Minute, 100: 5 * time.Minute} {
+		for range 100 {
+			if d := e.backoff(attempt); d < step/2 || d > step {
+				t.Fatalf("attempt %d: waits %s, want %s to %s", attempt, d, step/2, step)
+			}
+		}
+	}
+}
+
+// TestTagsBounded: a condition sees at most MaxTags tags of at most
+// MaxTagLen bytes.
+func TestTagsBounded(t *testing.T) {
+	var tags []string
+	for i := range MaxTags + 10 {
+		tags = append(tags, fmt.Sprintf("t%d", i))
+	}
+	tags[0] = strings.Repeat("x", MaxTagLen+1)
+	res, err := Test(logRule("r", fmt.Sprintf(`size(tags) == %d && !("t%d" in tags) && "t1" in tags`, MaxTags, MaxTags+1)),
+		[]Message{testMessage(0, 1, "{}")}, registry(map[byte]Device{1: {Tags: tags}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Matches) != 1 || len(res.Matches[0].Message.Tags) != MaxTags {
+		t.Fatalf("%+v", res)
+	}
 }

@@ -89,9 +89,29 @@ func (v *vars) device() *Device {
 		v.dev = new(Device)
 		if v.lookup != nil {
 			*v.dev = v.lookup(v.m.Msg.Issuer)
+			v.dev.Tags = boundTags(v.dev.Tags)
 		}
 	}
 	return v.dev
+}
+
+// boundTags returns tags without those past MaxTags or longer than
+// MaxTagLen, copying only when it leaves one out.
+func boundTags(tags []string) []string {
+	ok := len(tags) <= MaxTags
+	for _, t := range tags {
+		ok = ok && len(t) <= MaxTagLen
+	}
+	if ok {
+		return tags
+	}
+	out := make([]string, 0, min(len(tags), MaxTags))
+	for _, t := range tags {
+		if len(t) <= MaxTagLen && len(out) < MaxTags {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 // parsed returns the payload parsed as JSON, or null when it is not JSON.

@@ -8,7 +8,10 @@ import (
 	"sync"
 
 	"cel.dev/cel-go/cel"
+	"cel.dev/cel-go/common/cost"
 	"cel.dev/cel-go/common/types"
+
+	"github.com/weftnet/weft/dag"
 )
 
 // Limits on a rule. A condition longer than MaxConditionLen is refused
@@ -21,6 +24,10 @@ const (
 	MaxConditionLen = 4096
 	MaxURLLen       = 2048
 	CostLimit       = 10_000
+	// MaxTags and MaxTagLen bound what a condition sees of a device's
+	// tags: those past MaxTags, or longer than MaxTagLen, are left out.
+	MaxTags   = 64
+	MaxTagLen = 64
 	// maxNesting bounds the parser's recursion: a condition nested deeper
 	// is refused.
 	maxNesting = 32
@@ -165,11 +172,41 @@ func compileCondition(name, cond string) (program, error) {
 	if !ast.OutputType().IsExactType(types.BoolType) {
 		return program{}, &CompileError{Rule: name, Msg: fmt.Sprintf("condition is of type %s, want bool", ast.OutputType())}
 	}
-	prg, err := e.Program(ast, cel.CostLimit(CostLimit), cel.EvalOptions(cel.OptOptimize))
+	opts := []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize)}
+	if est, err := e.EstimateCost(ast, sizes{}); err != nil || est.Max > CostLimit {
+		// The condition may cost more than the limit on some message:
+		// count its cost as it runs. One that cannot is spared the
+		// tracking, which doubles the cost of a simple condition.
+		opts = append(opts, cel.CostLimit(CostLimit))
+	}
+	prg, err := e.Program(ast, opts...)
 	if err != nil {
 		return program{}, &CompileError{Rule: name, Msg: err.Error()}
 	}
 	return program{prg: prg}, nil
+}
+
+// sizes bounds the variables for CEL's static cost estimate: the tags by
+// MaxTags and MaxTagLen, anything else of a message (a string, the
+// payload, any list, map or string in it) by the largest payload.
+type sizes struct{}
+
+func (sizes) EstimateSize(n cost.AstNode) *cost.SizeEstimate {
+	p := n.Path()
+	if len(p) == 0 {
+		return nil
+	}
+	switch {
+	case p[0] == "tags" && len(p) == 1:
+		return &cost.SizeEstimate{Max: MaxTags}
+	case p[0] == "tags":
+		return &cost.SizeEstimate{Max: MaxTagLen}
+	}
+	return &cost.SizeEstimate{Max: dag.MaxPayload}
+}
+
+func (sizes) EstimateCallCost(string, string, *cost.AstNode, []cost.AstNode) *cost.CallEstimate {
+	return nil
 }
 
 // match evaluates the condition on v: whether it holds, or the evaluation
