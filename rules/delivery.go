@@ -16,17 +16,16 @@ type ruleState struct {
 	immediate func(*Match)
 	deliverer Deliverer
 
-	// cursor is the next confirmation to evaluate. The scanner changes it
-	// under the engine's stepMu and mu; readers hold either.
-	cursor uint64
-
 	wake   chan struct{} // capacity 1: the outbox has grown
 	cancel context.CancelFunc
 	done   chan struct{} // closed when the delivery goroutine returns
 
-	mu           sync.Mutex
-	pending      []entry // the outbox, in confirmation order
-	pendingBytes int
+	mu sync.Mutex
+	// cursor is the next confirmation to evaluate, durable the one in the
+	// store. The scanner changes them, under the engine's stepMu.
+	cursor, durable uint64
+	pending         []entry // the outbox, in confirmation order
+	pendingBytes    int
 	// full: a match did not fit in the outbox; the scanner leaves the
 	// rule out until a match leaves it. settled counts the matches that
 	// left, so that a scan that began before one left does not set full.
@@ -60,10 +59,20 @@ func (rs *ruleState) wouldOverflow(added, n, limit int) bool {
 	return before > 0 && before+n > limit
 }
 
-// commit applies a committed scan. The caller holds the engine's stepMu.
-func (rs *ruleState) commit(s *scan) {
+func (rs *ruleState) durableCursor() uint64 {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	return rs.durable
+}
+
+// commit applies a committed scan, whose cursor was written if durable.
+// The caller holds the engine's stepMu.
+func (rs *ruleState) commit(s *scan, durable bool) {
 	rs.mu.Lock()
 	rs.cursor = s.cursor
+	if durable {
+		rs.durable = s.cursor
+	}
 	rs.pending = append(rs.pending, s.added...)
 	rs.pendingBytes += s.bytes
 	rs.full = s.full && rs.settled == s.settled

@@ -46,9 +46,11 @@
 //	e.Notify()                                // after each commit that confirmed messages
 //
 // One scanner reads each confirmed message once for every rule whose cursor
-// has reached it, evaluates the rules, and commits, in one Store.Write per
-// batch of messages, the new cursors with the matches of delivered actions
-// (webhook, and the kinds of Config.Kinds): a transactional outbox. Each
+// has reached it, evaluates the rules, and commits the matches of
+// delivered actions (webhook, and the kinds of Config.Kinds) with the new
+// cursors in one Store.Write per batch of messages: a transactional
+// outbox. A batch without such a match writes its cursors at most every
+// Config.CursorInterval (and Run writes them as it returns). Each
 // such rule has one delivery goroutine that sends its outbox in order, one
 // request at a time, retrying with capped exponential backoff and jitter;
 // a match leaves the outbox when delivered, or after Config.MaxAttempts
@@ -66,7 +68,8 @@
 // it leaves only after a 2xx or dead-lettering. A crash between a delivery
 // and its removal repeats that delivery, with the same X-Weft-Delivery id,
 // so that a receiver can drop the duplicate. Log and event actions are at
-// least once as well: a crash before the scanner's commit repeats them.
+// least once as well: a crash repeats those taken since their rule's
+// cursor was last written (Config.CursorInterval, 1 s by default).
 // A failing store stops Run with the error; nothing is skipped.
 //
 // # Webhooks

@@ -65,6 +65,11 @@ type Config struct {
 	// PollInterval is how often the source is polled when Notify is not
 	// called; 1 s.
 	PollInterval time.Duration
+	// CursorInterval is how often a cursor that passed no match of a
+	// webhook is written to the store; 1 s. (One that passed one is
+	// written with the match, at once.) A crash repeats the evaluation
+	// since, and the log and event actions it took.
+	CursorInterval time.Duration
 
 	// HTTPClient sends webhooks; nil: a client that follows no redirects.
 	HTTPClient *http.Client
@@ -98,6 +103,7 @@ func (c *Config) fill() error {
 	defDur(&c.BackoffMax, 5*time.Minute)
 	defDur(&c.RequestTimeout, 10*time.Second)
 	defDur(&c.PollInterval, time.Second)
+	defDur(&c.CursorInterval, time.Second)
 	if c.BackoffMax < c.BackoffBase {
 		c.BackoffMax = c.BackoffBase
 	}
@@ -133,6 +139,8 @@ type Engine struct {
 	run   *runState // nil when Run is not running
 
 	randMu sync.Mutex
+
+	lastWrite time.Time // of the scanner, under stepMu
 
 	// onSettle, when set (by tests, before Run), is called after a match
 	// leaves an outbox.
@@ -268,12 +276,13 @@ func (e *Engine) load(rs *ruleState) error {
 	}
 	if v == nil {
 		rs.cursor = e.cfg.Source.ConfirmCount()
-		if err := e.cfg.Store.Write([]Op{{Bucket: bucketCursors, Key: []byte(name), Value: encodeCursor(rs.cursor)}}); err != nil {
+		if err := e.cfg.Store.Write([]Op{cursorOp(name, rs.cursor)}); err != nil {
 			return fmt.Errorf("rules: adding %q: %w", name, err)
 		}
 	} else if rs.cursor, err = decodeCursor(v); err != nil {
 		return fmt.Errorf("rules: loading %q: %w", name, err)
 	}
+	rs.durable = rs.cursor
 	err = e.cfg.Store.ForEach(outboxBucket(name), func(k, v []byte) error {
 		conf, err := decodeConf(k)
 		if err != nil {
@@ -331,6 +340,11 @@ func (e *Engine) Run(ctx context.Context) error {
 	err := e.scan(ctx, rn.errc)
 	cancel()
 	rn.wg.Wait()
+	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		if ferr := e.flushCursors(); ferr != nil {
+			err = ferr
+		}
+	}
 	e.mu.Lock()
 	e.run = nil
 	e.mu.Unlock()

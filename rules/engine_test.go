@@ -125,7 +125,7 @@ func TestWebhookFlakyReceiver(t *testing.T) {
 	rcv.up()
 	t.Logf("receiver down for %s", time.Since(downAt).Round(time.Millisecond))
 	<-fed
-	rcv.wait(60 * time.Second)
+	rcv.wait(30 * time.Second)
 	select {
 	case <-settled:
 	case <-time.After(10 * time.Second):
@@ -197,7 +197,7 @@ func TestCrashLosesNoMatch(t *testing.T) {
 	running(t, e2)
 	src.add(1, payloads(2 * n)[n:]...)
 	e2.Notify()
-	rcv.wait(60 * time.Second)
+	rcv.wait(30 * time.Second)
 	rcv.check(want)
 
 	// Events are at least once: every even confirmation, each run of them
@@ -512,5 +512,61 @@ func TestTagsBounded(t *testing.T) {
 	}
 	if len(res.Matches) != 1 || len(res.Matches[0].Message.Tags) != MaxTags {
 		t.Fatalf("%+v", res)
+	}
+}
+
+// countingStore counts writes.
+type countingStore struct {
+	MemStore
+	writes atomic.Int64
+}
+
+func (s *countingStore) Write(ops []Op) error {
+	s.writes.Add(1)
+	return s.MemStore.Write(ops)
+}
+
+// TestCursorInterval: cursors that passed no webhook match are written at
+// most every CursorInterval, and all of them when Run returns.
+func TestCursorInterval(t *testing.T) {
+	src := &memSource{}
+	st := &countingStore{}
+	cfg := fastConfig(src, st, 1)
+	cfg.ScanBatch, cfg.CursorInterval = 10, time.Hour
+	e, err := New(cfg, []Rule{logRule("never", "false"), logRule("seq", "seq > 0u")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src.add(1, payloads(100)...)
+	before := st.writes.Load()
+	for {
+		moved, err := e.step()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !moved {
+			break
+		}
+	}
+	if n := st.writes.Load() - before; n != 1 {
+		t.Errorf("%d writes for 10 steps within the interval, want 1", n)
+	}
+	stored := func() uint64 {
+		v, _ := st.Get(bucketCursors, []byte("never"))
+		c, err := decodeCursor(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	if c := stored(); c != 10 {
+		t.Errorf("stored cursor %d, want 10 (the first step's)", c)
+	}
+	stop := running(t, e)
+	if err := stop(); !errors.Is(err, context.Canceled) {
+		t.Fatal(err)
+	}
+	if c := stored(); c != 100 {
+		t.Errorf("stored cursor %d after Run, want 100", c)
 	}
 }

@@ -66,20 +66,63 @@ func (e *Engine) step() (bool, error) {
 		for _, en := range s.added {
 			ops = append(ops, Op{Bucket: outboxBucket(s.rs.c.Rule.Name), Key: confKey(en.conf), Value: en.body})
 		}
-		if s.cursor != s.rs.cursor {
-			moved = true
-			ops = append(ops, Op{Bucket: bucketCursors, Key: []byte(s.rs.c.Rule.Name), Value: encodeCursor(s.cursor)})
+		moved = moved || s.cursor != s.rs.cursor
+	}
+	// Cursors that passed no match for an outbox are made durable at most
+	// every CursorInterval: a crash repeats at most that much evaluation
+	// (and log and event actions), never a webhook match.
+	durable := len(ops) > 0 || e.cfg.Now().Sub(e.lastWrite) >= e.cfg.CursorInterval
+	if durable {
+		for _, s := range scans {
+			if s.cursor != s.rs.durableCursor() {
+				ops = append(ops, cursorOp(s.rs.c.Rule.Name, s.cursor))
+			}
 		}
 	}
 	if len(ops) > 0 {
 		if err := e.cfg.Store.Write(ops); err != nil {
 			return false, fmt.Errorf("rules: committing matches and cursors: %w", err)
 		}
+		e.lastWrite = e.cfg.Now()
 	}
 	for _, s := range scans {
-		s.rs.commit(s)
+		s.rs.commit(s, durable)
 	}
 	return moved, nil
+}
+
+func cursorOp(rule string, c uint64) Op {
+	return Op{Bucket: bucketCursors, Key: []byte(rule), Value: encodeCursor(c)}
+}
+
+// flushCursors makes every rule's cursor durable, as Run returns.
+func (e *Engine) flushCursors() error {
+	e.stepMu.Lock()
+	defer e.stepMu.Unlock()
+	e.mu.Lock()
+	var ops []Op
+	var rules []*ruleState
+	for _, rs := range e.rules {
+		rs.mu.Lock()
+		if rs.cursor != rs.durable {
+			ops = append(ops, cursorOp(rs.c.Rule.Name, rs.cursor))
+			rules = append(rules, rs)
+		}
+		rs.mu.Unlock()
+	}
+	e.mu.Unlock()
+	if len(ops) == 0 {
+		return nil
+	}
+	if err := e.cfg.Store.Write(ops); err != nil {
+		return fmt.Errorf("rules: saving cursors: %w", err)
+	}
+	for _, rs := range rules {
+		rs.mu.Lock()
+		rs.durable = rs.cursor
+		rs.mu.Unlock()
+	}
+	return nil
 }
 
 // ready returns a scan for each rule with room in its outbox, by name.
