@@ -3,10 +3,8 @@ package api
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/csv"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -167,14 +165,7 @@ func (e *exportEncoder) header() error {
 // wire.ExportRecord in its order, or a CSV row of wire.ExportColumns.
 func (e *exportEncoder) add(mi *node.MessageInfo) error {
 	m := mi.Msg
-	// The payload: compact JSON if it is JSON, else base64.
-	encoding := wire.PayloadJSON
-	e.pay.Reset()
-	if json.Compact(&e.pay, m.Payload) != nil || len(m.Payload) == 0 {
-		encoding = wire.PayloadBase64
-		e.pay.Reset()
-		e.pay.WriteString(base64.StdEncoding.EncodeToString(m.Payload))
-	}
+	encoding := wire.PayloadText(&e.pay, m.Payload)
 	if e.csv != nil {
 		at, atNs := "", ""
 		if mi.Confirmed {

@@ -72,21 +72,36 @@ const (
 	PayloadBase64 = "base64"
 )
 
-// AppendPayload appends the JSON fields of payload p: "payload", as its
-// compacted JSON value when p is valid JSON (so that it spans one line),
-// else as a base64 string, then "payload_encoding", which says which.
-func AppendPayload(b, p []byte) []byte {
-	b = append(b, `"payload":`...)
-	if json.Valid(p) {
-		var buf bytes.Buffer
-		if json.Compact(&buf, p) == nil {
-			b = append(b, buf.Bytes()...)
-			return append(b, `,"payload_encoding":"json"`...)
-		}
+// PayloadText puts into buf how an event or an export record gives
+// payload p, and returns which encoding that is: PayloadJSON and p
+// compacted onto one line when p is valid JSON, else PayloadBase64 and its
+// base64.
+func PayloadText(buf *bytes.Buffer, p []byte) string {
+	buf.Reset()
+	if len(p) > 0 && json.Compact(buf, p) == nil {
+		return PayloadJSON
 	}
-	b = append(b, '"')
-	b = base64.StdEncoding.AppendEncode(b, p)
-	return append(b, `","payload_encoding":"base64"`...)
+	buf.Reset()
+	buf.Grow(base64.StdEncoding.EncodedLen(len(p)))
+	buf.Write(base64.StdEncoding.AppendEncode(buf.AvailableBuffer(), p))
+	return PayloadBase64
+}
+
+// AppendPayload appends the JSON fields of payload p: "payload", its
+// PayloadText (a JSON value, or a base64 string), then "payload_encoding",
+// which says which.
+func AppendPayload(b, p []byte) []byte {
+	var buf bytes.Buffer
+	enc := PayloadText(&buf, p)
+	b = append(b, `"payload":`...)
+	if enc == PayloadJSON {
+		b = append(b, buf.Bytes()...)
+	} else {
+		b = append(b, '"')
+		b = append(b, buf.Bytes()...)
+		b = append(b, '"')
+	}
+	return append(append(append(b, `,"payload_encoding":"`...), enc...), '"')
 }
 
 // DecodePayload returns the payload that AppendPayload wrote as raw with
