@@ -19,7 +19,13 @@ import (
 // do sends a request and returns the answer with its body read.
 func do(t *testing.T, method, url string, header map[string]string) (*http.Response, []byte) {
 	t.Helper()
-	req, err := http.NewRequest(method, url, nil)
+	return doBody(t, method, url, header, nil)
+}
+
+// doBody is do with a request body (nil: none).
+func doBody(t *testing.T, method, url string, header map[string]string, body io.Reader) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, body)
 	if err != nil {
 		t.Fatal(err)
 	}

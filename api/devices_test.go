@@ -35,23 +35,11 @@ func call(t *testing.T, method, url, secret string, body any) (*http.Response, [
 		}
 		r = bytes.NewReader(b)
 	}
-	req, err := http.NewRequest(method, url, r)
-	if err != nil {
-		t.Fatal(err)
-	}
+	header := map[string]string{}
 	if secret != "" {
-		req.Header.Set("Authorization", "Bearer "+secret)
+		header["Authorization"] = "Bearer " + secret
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, b
+	return doBody(t, method, url, header, r)
 }
 
 // wantError checks an answer's status and code.

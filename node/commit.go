@@ -248,7 +248,7 @@ func (n *Node) settle(c *commit) {
 	n.m.stored.Add(float64(len(c.w.Records)))
 	n.m.confirmed.Add(float64(len(c.w.Confirmations)))
 	n.gossip.relay(c.rb)
-	if n.hub.active() {
+	if n.hub.subscribers() > 0 { // else no events to build
 		n.hub.publish(events(c.u, c.w.ConfirmSeq))
 	}
 }

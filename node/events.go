@@ -180,12 +180,6 @@ func (h *hub) close() {
 	h.wake = make(chan struct{})
 }
 
-func (h *hub) active() bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.subs > 0
-}
-
 // subscribers returns the number of open subscriptions.
 func (h *hub) subscribers() int {
 	h.mu.Lock()
