@@ -73,21 +73,21 @@ func TestDiskFill(t *testing.T) {
 	if resumed > 3*time.Second {
 		t.Errorf("writes resumed %v after space was freed, want within the store's 1 s retry pacing (3 s with slack)", resumed)
 	}
-	checkLogBounded(t, p, 1)
+	checkLogBounded(t, p, 1, false)
 
 	// Full again, and stopped and restarted on the full disk, cleanly and
 	// not.
 	fill(t, mnt, filler, leave)
 	waitStatus(t, p, "/readyz", http.StatusServiceUnavailable)
 	checkFull(t, p, load)
-	p = restartFull(t, p, load, syscall.SIGTERM, dataDir, start)
-	p = restartFull(t, p, load, syscall.SIGKILL, dataDir, start)
+	p = restartFull(t, p, load, 2, syscall.SIGTERM, dataDir, start)
+	p = restartFull(t, p, load, 1, syscall.SIGKILL, dataDir, start)
 	makeRoom(t, p, load, filler)
 	load.stop()
 	if st := load.unexpected(); len(st) > 0 {
 		t.Fatalf("answers that are not a device's to expect: %v", st)
 	}
-	checkLogBounded(t, p, 1)
+	checkLogBounded(t, p, 1, false)
 	if err := stopChecked(t, p, syscall.SIGTERM, dataDir); err != nil {
 		t.Fatalf("SIGTERM after the recovery: %v\n%s", err, p.logText())
 	}
@@ -229,12 +229,13 @@ func waitRefusals(t *testing.T, p *proc, load *diskLoad, n int) {
 // restartFull stops p with sig while the disk is full, checks that it
 // stopped in time, restarts it on the still full disk, and checks that
 // every parent handed out and every message acknowledged is stored, and
-// that the node says again that it cannot commit.
-func restartFull(t *testing.T, p *proc, load *diskLoad, sig syscall.Signal, dataDir string, start func() *proc) *proc {
+// that the node says again that it cannot commit. The disk was filled
+// fills times while p ran.
+func restartFull(t *testing.T, p *proc, load *diskLoad, fills int, sig syscall.Signal, dataDir string, start func() *proc) *proc {
 	t.Helper()
 	p.tips(t, load)
 	load.pause()
-	checkLogBounded(t, p, strings.Count(p.logText(), `"the store commits again`))
+	checkLogBounded(t, p, fills, true)
 	err := stopChecked(t, p, sig, dataDir)
 	var ee *exec.ExitError
 	// Stopping gives up on the Writes the store could not commit: exit
@@ -303,16 +304,28 @@ func stopChecked(t *testing.T, p *proc, sig syscall.Signal, dataDir string) erro
 
 // checkLogBounded checks that p logged the store's failure once per
 // failure, as the node promises (then every 30 s, longer than one lasts
-// here), and recovered after the first recovered ones: no other error.
-func checkLogBounded(t *testing.T, p *proc, recovered int) {
+// here), and each recovery: no other error. The disk was filled fills
+// times while p ran, and is full now if full. A nearly full disk can take
+// a small commit (bbolt reuses the pages earlier commits freed), so one
+// fill may be seen as a failure, a recovery and a failure again: the log
+// may hold a few pairs per fill, never a line per failed attempt.
+func checkLogBounded(t *testing.T, p *proc, fills int, full bool) {
 	t.Helper()
+	const perFill = 3
 	logs := p.logText()
 	failures := strings.Count(logs, `"the store cannot commit: taking no messages until it can; retrying"`)
 	recoveries := strings.Count(logs, `"the store commits again: taking messages"`)
 	errorLines := strings.Count(logs, `"level":"error"`)
-	if failures != recovered+1 && failures != recovered || recoveries != recovered || errorLines != failures {
-		t.Fatalf("%d failure lines, %d recoveries and %d error lines in the log, want %d recovered failures and no other error:\n%s",
-			failures, recoveries, errorLines, recovered, logs)
+	want := failures
+	if full {
+		want--
+	}
+	if failures < fills || failures > perFill*fills || recoveries != want || errorLines != failures {
+		t.Fatalf("%d failure lines, %d recoveries and %d error lines in the log, want %d to %d failures, each recovered unless the disk is still full (%v), and no other error:\n%s",
+			failures, recoveries, errorLines, fills, perFill*fills, full, logs)
+	}
+	if failures > fills {
+		t.Logf("%d failures logged over %d fills: the nearly full disk took a commit between them", failures, fills)
 	}
 }
 
