@@ -53,7 +53,7 @@ type Config struct {
 	// RequestTimeout bounds one delivery attempt; 10 s.
 	RequestTimeout time.Duration
 	// OutboxBytes bounds the matches a rule holds undelivered, in bytes of
-	// their documents; 16 MiB. A rule whose outbox is full stops reading
+	// their documents; 4 MiB. A rule whose outbox is full stops reading
 	// the confirmation order (its cursor waits) until deliveries make room:
 	// it falls behind, and nothing is lost.
 	OutboxBytes int
@@ -96,7 +96,7 @@ func (c *Config) fill() error {
 		}
 	}
 	def(&c.MaxAttempts, 10)
-	def(&c.OutboxBytes, 16<<20)
+	def(&c.OutboxBytes, 4<<20)
 	def(&c.MaxDeadLetters, 1000)
 	def(&c.ScanBatch, 256)
 	defDur(&c.BackoffBase, time.Second)
@@ -207,6 +207,66 @@ func (e *Engine) Remove(name string) error {
 		return fmt.Errorf("rules: removing %q: %w", name, err)
 	}
 	return nil
+}
+
+// Replace swaps the definition of the rule named r.Name for r, keeping
+// its cursor, outbox and dead letters: it goes on from where the rule was,
+// and the matches waiting in the outbox go out by r's action. A rule whose
+// outbox holds matches keeps an action that delivers them (a webhook, or a
+// kind of Config.Kinds).
+func (e *Engine) Replace(r Rule) error {
+	c, err := Compile(r)
+	if err != nil {
+		return err
+	}
+	rs := &ruleState{c: c, wake: make(chan struct{}, 1)}
+	if err := e.bindAction(rs); err != nil {
+		return err
+	}
+	e.stepMu.Lock()
+	defer e.stepMu.Unlock()
+	e.mu.Lock()
+	old := e.rules[r.Name]
+	e.mu.Unlock()
+	if old == nil {
+		return fmt.Errorf("%w: %q", ErrNoRule, r.Name)
+	}
+	old.mu.Lock()
+	pending, cursor, st := len(old.pending), old.cursor, old.st
+	old.mu.Unlock()
+	if pending > 0 && rs.deliverer == nil {
+		return fmt.Errorf("%w: rule %q: %d matches wait in its outbox for delivery; a %s action would not deliver them (remove the rule to drop them)",
+			ErrInvalid, r.Name, pending, r.Action.Kind)
+	}
+	old.stop()
+	// The scanner is held: the old rule's cursor is where the new one
+	// resumes.
+	if err := e.cfg.Store.Write([]Op{cursorOp(r.Name, cursor)}); err != nil {
+		e.restart(old)
+		return fmt.Errorf("rules: replacing %q: %w", r.Name, err)
+	}
+	if err := e.load(rs); err != nil {
+		e.restart(old)
+		return err
+	}
+	rs.st = st
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.rules[r.Name] = rs
+	if e.run != nil {
+		e.startDelivery(rs)
+	}
+	e.notify()
+	return nil
+}
+
+// restart starts again the delivery of a rule whose replacement failed.
+func (e *Engine) restart(rs *ruleState) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.run != nil {
+		e.startDelivery(rs)
+	}
 }
 
 // add builds a rule's state from its definition and the store. The caller

@@ -479,7 +479,7 @@ func TestDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if cfg.MaxAttempts != 10 || cfg.BackoffBase != time.Second || cfg.BackoffMax != 5*time.Minute ||
-		cfg.RequestTimeout != 10*time.Second || cfg.OutboxBytes != 16<<20 || cfg.MaxDeadLetters != 1000 {
+		cfg.RequestTimeout != 10*time.Second || cfg.OutboxBytes != 4<<20 || cfg.MaxDeadLetters != 1000 {
 		t.Errorf("defaults %+v", cfg)
 	}
 	if err := (&Config{}).fill(); err == nil {
@@ -568,5 +568,53 @@ func TestCursorInterval(t *testing.T) {
 	}
 	if c := stored(); c != 100 {
 		t.Errorf("stored cursor %d after Run, want 100", c)
+	}
+}
+
+// TestReplace: a replaced rule goes on from its cursor with its new
+// condition, and the matches its outbox held go to the new URL; an action
+// that would strand them is refused.
+func TestReplace(t *testing.T) {
+	seed := testSeed(t)
+	var mu sync.Mutex
+	refused := make(map[string]int)
+	down := httptest.NewServer(http500(&mu, refused))
+	defer down.Close()
+	rcv := newReceiver(t, seed, 0, 5) // the four waiting, then 13
+	src := &memSource{}
+	st := &MemStore{}
+	e, err := New(fastConfig(src, st, seed), []Rule{webhookRule("hot", hotCond, down.URL)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src.add(1, payloads(12)...) // hot: 8, 9, 10, 11, held by the refusing receiver
+	for {
+		progressed, err := e.step()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !progressed {
+			break
+		}
+	}
+	if s := e.Stats()[0]; s.Pending != 4 || s.Cursor != 12 {
+		t.Fatalf("before the replacement: %+v", s)
+	}
+	if err := e.Replace(logRule("hot", "true")); !errors.Is(err, ErrInvalid) {
+		t.Errorf("replacing a rule with 4 matches waiting by a log rule: %v", err)
+	}
+	if err := e.Replace(webhookRule("nope", hotCond, rcv.url())); !errors.Is(err, ErrNoRule) {
+		t.Errorf("replacing a rule that is not there: %v", err)
+	}
+	if err := e.Replace(webhookRule("hot", `payload.temp_c < 1.0`, rcv.url())); err != nil {
+		t.Fatal(err)
+	}
+	running(t, e)
+	src.add(1, `{"temp_c": 9}`, `{"temp_c": 0.5}`) // 12 is not matched now, 13 is
+	e.Notify()
+	rcv.wait(30 * time.Second)
+	rcv.check(map[string][]uint64{"hot": {8, 9, 10, 11, 13}})
+	if s := e.Stats()[0]; s.Matches != 5 || s.Cursor != 14 {
+		t.Errorf("after the replacement: %+v (the counts go on)", s)
 	}
 }
