@@ -248,6 +248,9 @@ func (n *Node) settle(c *commit) {
 	n.m.stored.Add(float64(len(c.w.Records)))
 	n.m.confirmed.Add(float64(len(c.w.Confirmations)))
 	n.gossip.relay(c.rb)
+	if len(c.w.Confirmations) > 0 {
+		n.rules.eng.Notify()
+	}
 	if n.hub.subscribers() > 0 { // else no events to build
 		n.hub.publish(events(c.u, c.w.ConfirmSeq))
 	}

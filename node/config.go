@@ -16,6 +16,7 @@ import (
 	"github.com/weftnet/weft/dag"
 	"github.com/weftnet/weft/gossip"
 	"github.com/weftnet/weft/pow"
+	"github.com/weftnet/weft/rules"
 	"github.com/weftnet/weft/storage"
 )
 
@@ -73,6 +74,15 @@ type Config struct {
 	// subscriber that falls further behind is cut. Default 65,536, about
 	// 11 MB.
 	EventBuffer int
+
+	// Rules are the rules of the configuration (node/rules.go): they run
+	// beside those added through PutRule, and cannot be changed through
+	// it. MaxRules bounds them all; default DefaultMaxRules. RuleEngine
+	// tunes the rules engine; its Source, Store, Lookup, OnEvent and Log
+	// are set by the node.
+	Rules      []rules.Rule
+	MaxRules   int
+	RuleEngine rules.Config
 
 	// Edge policy: it applies to what devices submit, never to gossip.
 
@@ -202,6 +212,7 @@ func (cfg Config) withDefaults() (Config, error) {
 	defd(&cfg.SubmitTimeout, 5*time.Second)
 	def(&cfg.MaxSubscribers, 1024)
 	def(&cfg.EventBuffer, 1<<16)
+	def(&cfg.MaxRules, DefaultMaxRules)
 	defd(&cfg.MaxClockSkew, time.Minute)
 	def(&cfg.MaxDevices, DefaultMaxDevices)
 	def(&cfg.MaxDeviceChanges, DefaultMaxDeviceChanges)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/weftnet/weft/dag"
+	"github.com/weftnet/weft/rules"
 )
 
 // edgeIssuers bounds the issuers the edge policy remembers; past it, the
@@ -230,8 +231,16 @@ func Code(err error) string {
 		return "storage_unavailable"
 	case errors.Is(err, ErrShuttingDown):
 		return "shutting_down"
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, ErrNotFound), errors.Is(err, rules.ErrNoRule):
 		return "not_found"
+	case errors.Is(err, rules.ErrInvalid):
+		return "invalid_rule"
+	case errors.Is(err, ErrRuleExists):
+		return "rule_exists"
+	case errors.Is(err, ErrRuleInConfig):
+		return "rule_in_config"
+	case errors.Is(err, ErrTooManyRules):
+		return "too_many_rules"
 	case errors.Is(err, ErrNotReady):
 		return "not_ready"
 	}

@@ -18,6 +18,9 @@ const (
 	EventMessage EventKind = iota + 1
 	// EventConfirmed: a message's confirmation became durable.
 	EventConfirmed
+	// EventRule: a rule whose action is "event" matched a confirmed
+	// message (Rule names it).
+	EventRule
 )
 
 // Event is one entry of the event stream.
@@ -29,10 +32,13 @@ type Event struct {
 	Seq         uint64
 	Timestamp   int64
 	Parents     [2]dag.ID // EventMessage only
-	ConfirmedAt int64     // EventConfirmed only
+	ConfirmedAt int64     // EventConfirmed and EventRule
 	// ConfirmSeq is the confirmation's place in the node's confirmation
-	// order (Node.ConfirmedSince): EventConfirmed only.
+	// order (Node.ConfirmedSince): EventConfirmed and EventRule.
 	ConfirmSeq uint64
+	// Rule is the rule that matched: EventRule only. The string is the
+	// rule's own name, shared by its events.
+	Rule string
 }
 
 // EventSize is the memory an Event takes in the event buffer.

@@ -3,6 +3,8 @@ package node
 import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/weftnet/weft/rules"
 	"github.com/weftnet/weft/storage"
 )
 
@@ -98,6 +100,41 @@ func (m *metrics) registerHub(h *hub) {
 			Help: "Event subscriptions cut for falling further behind than the node keeps events."},
 			func() float64 { return float64(h.behind.Load()) }),
 	)
+}
+
+// registerRules exposes the rules' figures, per rule.
+func (m *metrics) registerRules(e *rules.Engine) { m.reg.MustRegister(&ruleCollector{e: e}) }
+
+// ruleCollector exposes the rules engine's figures, per rule.
+type ruleCollector struct{ e *rules.Engine }
+
+var (
+	ruleLabels     = []string{"rule"}
+	ruleMatches    = prometheus.NewDesc("weft_rule_matches_total", "Confirmed messages a rule's condition held on, since the node started.", ruleLabels, nil)
+	ruleEvalErrors = prometheus.NewDesc("weft_rule_eval_errors_total", "Confirmed messages a rule's condition failed on (skipped), since the node started.", ruleLabels, nil)
+	ruleDelivered  = prometheus.NewDesc("weft_rule_delivered_total", "A rule's matches delivered, since the node started.", ruleLabels, nil)
+	ruleFailed     = prometheus.NewDesc("weft_rule_delivery_failures_total", "A rule's failed delivery attempts, since the node started.", ruleLabels, nil)
+	rulePending    = prometheus.NewDesc("weft_rule_outbox_matches", "A rule's matches waiting for delivery.", ruleLabels, nil)
+	ruleDead       = prometheus.NewDesc("weft_rule_dead_letters", "A rule's dead letters in the store.", ruleLabels, nil)
+	ruleCursor     = prometheus.NewDesc("weft_rule_cursor", "The next confirmation a rule evaluates.", ruleLabels, nil)
+)
+
+func (c *ruleCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{ruleMatches, ruleEvalErrors, ruleDelivered, ruleFailed, rulePending, ruleDead, ruleCursor} {
+		ch <- d
+	}
+}
+
+func (c *ruleCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, s := range c.e.Stats() {
+		ch <- prometheus.MustNewConstMetric(ruleMatches, prometheus.CounterValue, float64(s.Matches), s.Name)
+		ch <- prometheus.MustNewConstMetric(ruleEvalErrors, prometheus.CounterValue, float64(s.EvalErrors), s.Name)
+		ch <- prometheus.MustNewConstMetric(ruleDelivered, prometheus.CounterValue, float64(s.Delivered), s.Name)
+		ch <- prometheus.MustNewConstMetric(ruleFailed, prometheus.CounterValue, float64(s.FailedAttempts), s.Name)
+		ch <- prometheus.MustNewConstMetric(rulePending, prometheus.GaugeValue, float64(s.Pending), s.Name)
+		ch <- prometheus.MustNewConstMetric(ruleDead, prometheus.GaugeValue, float64(s.DeadLetters), s.Name)
+		ch <- prometheus.MustNewConstMetric(ruleCursor, prometheus.GaugeValue, float64(s.Cursor), s.Name)
+	}
 }
 
 // peerCollector exposes per-peer counters from the transport.

@@ -45,6 +45,7 @@ type Node struct {
 	hub     *hub
 	edge    *edge
 	reg     *registry
+	rules   *ruleSet
 	equivs  equivocations
 
 	verifyQ chan *job
@@ -166,6 +167,10 @@ func New(cfg Config) (*Node, error) {
 		store.Close()
 		return nil, err
 	}
+	if err := n.openRules(); err != nil {
+		store.Close()
+		return nil, err
+	}
 	if cfg.GossipListen != "" || len(cfg.Peers) > 0 {
 		if n.gossip, err = newGossiper(n); err != nil {
 			store.Close()
@@ -266,6 +271,9 @@ func (n *Node) Run(ctx context.Context) error {
 
 	loopDone := make(chan struct{})
 	go func() { defer close(loopDone); n.loop() }()
+	rulesCtx, stopRules := context.WithCancel(context.Background())
+	rulesDone := make(chan struct{})
+	go func() { defer close(rulesDone); n.runRules(rulesCtx) }()
 	n.running.Store(true)
 
 	gossipCtx, stopGossip := context.WithCancel(context.Background())
@@ -292,6 +300,10 @@ func (n *Node) Run(ctx context.Context) error {
 	stages.Wait()
 	close(n.coreQ)
 	<-loopDone
+	// The rules after the loop: their cursors are saved, with the store
+	// still open.
+	stopRules()
+	<-rulesDone
 	n.hub.close()
 	err := n.store.Close()
 	n.log.Info().Err(err).Msg("stopped")

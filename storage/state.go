@@ -21,7 +21,7 @@ var bucketState = []byte("state")
 var ErrStateName = errors.New("storage: bad state bucket name")
 
 // MaxStateName is the longest name of a state bucket, in bytes.
-const MaxStateName = 64
+const MaxStateName = 128
 
 // StateTx is a transaction on the store's state: the named buckets of
 // node-local state (docs/STORAGE.md, "Node-local state"). A StateTx is
