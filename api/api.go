@@ -94,6 +94,7 @@ func NewWithOptions(n *node.Node, version string, log zerolog.Logger, opt Option
 	s.mux.HandleFunc("GET "+wire.PathReady, s.ready)
 	s.mux.HandleFunc("GET /{$}", s.dashboard)
 	s.routeDevices()
+	s.routeRules()
 	s.route = wire.Route(s.mux)
 	return s
 }

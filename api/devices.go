@@ -42,16 +42,7 @@ func pathKey(w http.ResponseWriter, r *http.Request) (dag.PublicKey, bool) {
 // readDeviceBody decodes the JSON body of r into v, answering what is
 // wrong with it.
 func readDeviceBody(w http.ResponseWriter, r *http.Request, v any) bool {
-	b, err := readBody(r, wire.MaxDeviceBody)
-	if err != nil {
-		fail(w, err)
-		return false
-	}
-	if err := wire.DecodeStrict(b, v); err != nil {
-		writeError(w, wire.CodeBadRequest, err.Error())
-		return false
-	}
-	return true
+	return readJSONBody(w, r, wire.MaxDeviceBody, v)
 }
 
 // parseState reads a state of the API; "" is 0, unchanged.

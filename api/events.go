@@ -148,6 +148,10 @@ func (st *stream) send(evs []node.Event) bool {
 			if st.f.Messages && st.match(e.Issuer) {
 				st.buf = appendEvent(st.buf, *e)
 			}
+		case node.EventRule:
+			if st.f.Rules && st.match(e.Issuer) {
+				st.buf = appendEvent(st.buf, *e)
+			}
 		case node.EventConfirmed:
 			switch {
 			case e.ConfirmSeq < st.next: // sent from the store already
@@ -237,6 +241,9 @@ func appendEvent(b []byte, e node.Event) []byte {
 	case node.EventConfirmed:
 		return wire.AppendConfirmed(b, &wire.ConfirmedEvent{ID: e.ID, Position: e.Pos, ConfirmedAt: e.ConfirmedAt,
 			Confirmation: e.ConfirmSeq, Issuer: e.Issuer, Seq: e.Seq, Timestamp: e.Timestamp})
+	case node.EventRule:
+		return wire.AppendRule(b, &wire.RuleEvent{Rule: e.Rule, Confirmation: e.ConfirmSeq, ConfirmedAt: e.ConfirmedAt,
+			ID: e.ID.String(), Issuer: e.Issuer.String(), Position: e.Pos, Seq: e.Seq, Timestamp: e.Timestamp})
 	}
 	return b
 }

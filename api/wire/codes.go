@@ -20,6 +20,10 @@ const (
 	CodeStaleSequence      = "stale_sequence"
 	CodeDeviceExists       = "device_exists"
 	CodeRegistryFull       = "registry_full"
+	CodeInvalidRule        = "invalid_rule"
+	CodeRuleExists         = "rule_exists"
+	CodeRuleInConfig       = "rule_in_config"
+	CodeTooManyRules       = "too_many_rules"
 	CodeTooLarge           = "too_large"
 	CodeWrongNetwork       = "wrong_network"
 	CodeBadSignature       = "bad_signature"
@@ -55,12 +59,16 @@ var codes = []Code{
 	{CodeUnauthorized, http.StatusUnauthorized, "the endpoint needs an API token, and the request has none or a wrong one"},
 	{CodeForbidden, http.StatusForbidden, "remote proof of work refused for the key, a device not allowed to submit, or a state-changing endpoint on a node with no API token configured"},
 	{CodeRevoked, http.StatusForbidden, "the device is revoked in the node's registry"},
-	{CodeNotFound, http.StatusNotFound, "no such message, device or endpoint"},
+	{CodeInvalidRule, http.StatusBadRequest, "a rule's name or action is not acceptable, or its condition does not compile; the message is the compiler's"},
+	{CodeNotFound, http.StatusNotFound, "no such message, device, rule or endpoint"},
 	{CodeMethodNotAllowed, http.StatusMethodNotAllowed, "the path exists, not with this method; Allow lists the methods"},
 	{CodeDuplicate, http.StatusConflict, "the message is already in the ledger"},
 	{CodeStaleSequence, http.StatusConflict, "the issuer already has a message with this sequence number or a higher one, or another is in the pipeline with it"},
 	{CodeDeviceExists, http.StatusConflict, "the device is already in the registry"},
 	{CodeRegistryFull, http.StatusConflict, "the registry holds the most devices it takes"},
+	{CodeRuleExists, http.StatusConflict, "a rule of that name exists; PUT replaces it"},
+	{CodeRuleInConfig, http.StatusConflict, "the rule is defined in the node's configuration, and changes only there"},
+	{CodeTooManyRules, http.StatusConflict, "the node has the most rules it takes (max-rules)"},
 	{CodeTooLarge, http.StatusRequestEntityTooLarge, "the payload, the body or a batch exceeds its limit"},
 	{CodeWrongNetwork, http.StatusUnprocessableEntity, "the message names another network"},
 	{CodeBadSignature, http.StatusUnprocessableEntity, "the signature does not verify"},

@@ -18,9 +18,10 @@ const (
 
 // Feed is the query of the event stream (GET /api/v1/events).
 type Feed struct {
-	// Messages and Confirmed say which kinds of events to send: "message"
-	// and "confirmed". Both, unless kind names one.
-	Messages, Confirmed bool
+	// Messages, Confirmed and Rules say which kinds of events to send:
+	// "message", "confirmed" and "rule". The first two, unless kind names
+	// some.
+	Messages, Confirmed, Rules bool
 	// Issuers, when not empty, are the only issuers whose events to send.
 	Issuers []dag.PublicKey
 	// Tags, when not empty: only the events of devices the node's registry
@@ -61,8 +62,10 @@ func ParseFeed(q url.Values, lastEventID string) (Feed, error) {
 			f.Messages = true
 		case EventConfirmed:
 			f.Confirmed = true
+		case EventRule:
+			f.Rules = true
 		default:
-			return f, fmt.Errorf("%w: kind %q: want %s or %s", ErrQuery, k, EventMessage, EventConfirmed)
+			return f, fmt.Errorf("%w: kind %q: want %s, %s or %s", ErrQuery, k, EventMessage, EventConfirmed, EventRule)
 		}
 	}
 	if len(kinds) == 0 {

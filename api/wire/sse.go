@@ -21,6 +21,10 @@ const (
 	// EventConfirmed: a message's confirmation became durable
 	// (ConfirmedEvent).
 	EventConfirmed = "confirmed"
+	// EventRule: a rule whose action is "event" matched a confirmed
+	// message (docs/RULES.md). Live only: it carries no SSE id, so that a
+	// client's Last-Event-ID stays that of the last confirmed event.
+	EventRule = "rule"
 	// EventOverflow: the node is dropping the client for falling too far
 	// behind; its data says so: {"reason": "behind", "message": "..."}.
 	EventOverflow = "overflow"
@@ -382,4 +386,43 @@ func (er *EventReader) Next() (Event, error) {
 		return Event{}, err
 	}
 	return Event{}, io.EOF
+}
+
+// RuleEvent is the data of a "rule" event: the rule and the confirmed
+// message it matched.
+type RuleEvent struct {
+	Rule         string `json:"rule"`
+	Confirmation uint64 `json:"confirmation"`
+	ConfirmedAt  int64  `json:"confirmed_at"`
+	ID           string `json:"id"`
+	Issuer       string `json:"issuer"`
+	Position     uint64 `json:"position"`
+	Seq          uint64 `json:"seq"`
+	Timestamp    int64  `json:"timestamp"`
+}
+
+// AppendRule appends e as a server-sent "rule" event, without an SSE id.
+func AppendRule(b []byte, e *RuleEvent) []byte {
+	data, _ := json.Marshal(e) // plain data: it always encodes
+	b = append(b, "event: rule\ndata: "...)
+	b = append(b, data...)
+	return append(b, "\n\n"...)
+}
+
+// DecodeRule decodes the data of a "rule" event.
+func DecodeRule(data []byte) (RuleEvent, error) {
+	var v RuleEvent
+	if err := json.Unmarshal(data, &v); err != nil {
+		return v, fmt.Errorf("%w: rule event: %v", ErrEvent, err)
+	}
+	if _, err := ParseID("id", v.ID); err != nil {
+		return v, fmt.Errorf("%w: rule event: %w", ErrEvent, err)
+	}
+	if _, err := ParseKey("issuer", v.Issuer); err != nil {
+		return v, fmt.Errorf("%w: rule event: %w", ErrEvent, err)
+	}
+	if v.Rule == "" {
+		return v, fmt.Errorf("%w: rule event: no rule", ErrEvent)
+	}
+	return v, nil
 }

@@ -226,6 +226,7 @@ func FuzzEvents(f *testing.F) {
 		"\xef\xbb\xbfevent:x\ndata\n\nid: 1\nretry: 2\n\n",
 		"data: a\r",
 		"event: confirmed\ndata: {\"id\": \"00\"}\n\n",
+		string(AppendRule(nil, &RuleEvent{Rule: "r", ID: dag.ID{1}.String(), Issuer: dag.PublicKey{2}.String()})),
 	} {
 		f.Add(s)
 	}
@@ -241,6 +242,27 @@ func FuzzEvents(f *testing.F) {
 			}
 			DecodeMessage(e.Data)
 			DecodeConfirmed(e.Data)
+			DecodeRule(e.Data)
 		}
 	})
+}
+
+// TestRuleEvent: a rule event carries no SSE id, and decodes to what was
+// written; one without a rule or with a bad id is refused.
+func TestRuleEvent(t *testing.T) {
+	in := RuleEvent{Rule: "cold-chain", Confirmation: 7, ConfirmedAt: 8, ID: dag.ID{1}.String(),
+		Issuer: dag.PublicKey{2}.String(), Position: 9, Seq: 10, Timestamp: 11}
+	evs, err := readAll(strings.NewReader(string(AppendRule(nil, &in))))
+	if !errors.Is(err, io.EOF) || len(evs) != 1 || evs[0].Name != EventRule || evs[0].ID != "" {
+		t.Fatalf("%+v %v", evs, err)
+	}
+	out, err := DecodeRule(evs[0].Data)
+	if err != nil || out != in {
+		t.Fatalf("decoded %+v %v, want %+v", out, err, in)
+	}
+	for _, bad := range []string{`{"rule":"","id":"` + in.ID + `","issuer":"` + in.Issuer + `"}`, `{"rule":"r","id":"zz","issuer":"` + in.Issuer + `"}`, `[]`} {
+		if _, err := DecodeRule([]byte(bad)); !errors.Is(err, ErrEvent) {
+			t.Errorf("%s: %v", bad, err)
+		}
+	}
 }
