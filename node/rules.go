@@ -137,6 +137,13 @@ func (n *Node) openRules() error {
 	}
 	n.rules = rs
 	n.m.registerRules(rs.eng)
+	if len(defs) > 0 {
+		names := make([]string, len(defs))
+		for i, r := range defs {
+			names[i] = r.Name
+		}
+		n.log.Info().Strs("rules", names).Msg("rules loaded")
+	}
 	return nil
 }
 

@@ -31,6 +31,7 @@ import (
 	"github.com/weftnet/weft/gossip"
 	"github.com/weftnet/weft/node"
 	"github.com/weftnet/weft/pow"
+	"github.com/weftnet/weft/rules"
 	"github.com/weftnet/weft/storage"
 )
 
@@ -81,6 +82,9 @@ settings take effect at a restart. SIGINT and SIGTERM stop the node cleanly.`,
 	f.String("api-token-file", "", "file of operator API tokens, a NAME:TOKEN a line (# comments); with api-tokens, both count")
 	f.Bool("api-read-auth", false, "the API's read endpoints need a token too (all but tips and the probes)")
 	f.Bool("devices-closed", false, "only devices in the registry, and allowed there, may submit (default: every device but the revoked ones)")
+	f.Int("max-rules", node.DefaultMaxRules, "most rules, of the file's rules: list and the API's, together")
+	f.Int("rule-attempts", 10, "failed attempts after which a webhook's match is dead-lettered")
+	f.Duration("rule-retry-max", 5*time.Minute, "longest wait between a webhook's attempts (from 1s, doubling, with jitter)")
 	f.Bool("no-sync", false, "skip fsync (tests only: acknowledged messages can be lost on power failure)")
 	return cmd
 }
@@ -108,7 +112,7 @@ func readNodeSettings(f *pflag.FlagSet, environ []string) (*nodeSettings, error)
 	ns := &nodeSettings{apiAddr: s.str("api-addr"), all: s.describe()}
 	var errs []error
 	for _, step := range []func(*settings, *nodeSettings) error{
-		readLocalSettings, readNetworkSettings, readGossipSettings, readEdgeSettings, readAuthSettings,
+		readLocalSettings, readNetworkSettings, readGossipSettings, readEdgeSettings, readAuthSettings, readRuleSettings,
 	} {
 		if err := step(s, ns); err != nil {
 			errs = append(errs, err)
@@ -264,6 +268,42 @@ func readEdgeSettings(s *settings, ns *nodeSettings) error {
 	}
 	if cfg.RemotePoWKeys, err = parseKeys(s.list("remote-pow-key")); err != nil {
 		errs = append(errs, badSetting(s, "remote-pow-key", "%v", err))
+	}
+	return errors.Join(errs...)
+}
+
+// readRuleSettings reads the rules on confirmed telemetry: the file's
+// rules list (docs/RULES.md) and the engine's bounds.
+func readRuleSettings(s *settings, ns *nodeSettings) error {
+	cfg := &ns.cfg
+	cfg.MaxRules = s.integer("max-rules")
+	cfg.RuleEngine.MaxAttempts = s.integer("rule-attempts")
+	cfg.RuleEngine.BackoffMax = s.duration("rule-retry-max")
+	var errs []error
+	if cfg.MaxRules < 1 {
+		errs = append(errs, badSetting(s, "max-rules", "%d: want at least 1", cfg.MaxRules))
+	}
+	if cfg.RuleEngine.MaxAttempts < 1 {
+		errs = append(errs, badSetting(s, "rule-attempts", "%d: want at least 1", cfg.RuleEngine.MaxAttempts))
+	}
+	if cfg.RuleEngine.BackoffMax < time.Second {
+		errs = append(errs, badSetting(s, "rule-retry-max", "%v: want at least 1s", cfg.RuleEngine.BackoffMax))
+	}
+	if _, err := s.fileSection("rules", &cfg.Rules); err != nil {
+		return errors.Join(append(errs, settingErr(errBadSetting, "%v", err))...)
+	}
+	seen := map[string]bool{}
+	for i, r := range cfg.Rules {
+		if _, err := rules.Compile(r); err != nil {
+			errs = append(errs, settingErr(errBadSetting, "rules in %s, rule %d: %v", s.file, i+1, err))
+		}
+		if seen[r.Name] {
+			errs = append(errs, settingErr(errBadSetting, "rules in %s: two rules named %q", s.file, r.Name))
+		}
+		seen[r.Name] = true
+	}
+	if len(cfg.Rules) > cfg.MaxRules {
+		errs = append(errs, settingErr(errBadSetting, "rules in %s: %d rules, more than max-rules (%d)", s.file, len(cfg.Rules), cfg.MaxRules))
 	}
 	return errors.Join(errs...)
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"slices"
 	"sort"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
+	"go.yaml.in/yaml/v3"
 )
 
 // Errors of the configuration of `weft node`; both come wrapped in a
@@ -63,6 +65,7 @@ type settings struct {
 	flags *pflag.FlagSet
 	file  string       // the YAML file, "" if none
 	yaml  *viper.Viper // the file's values; nil if none
+	raw   []byte       // the file's bytes; nil if none
 	// values are the settings given other than by a changed flag, parsed
 	// by a flag of the same type: a list is comma-separated, as on the
 	// command line.
@@ -141,7 +144,7 @@ func (s *settings) readFile(names []string) error {
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		if slices.Contains(names, k) {
+		if slices.Contains(names, k) || slices.Contains(fileOnly, k) {
 			continue
 		}
 		if k == "config" {
@@ -154,8 +157,38 @@ func (s *settings) readFile(names []string) error {
 	if err := errors.Join(errs...); err != nil {
 		return &usageError{err}
 	}
-	s.yaml = v
+	s.yaml, s.raw = v, b
 	return nil
+}
+
+// fileOnly are the keys of the YAML file that are not flags: structured
+// settings, which only the file holds.
+var fileOnly = []string{"rules"}
+
+// fileSection decodes the file's key into v as YAML, refusing fields v
+// does not have; it reports whether the file has the key.
+func (s *settings) fileSection(key string, v any) (bool, error) {
+	if s.raw == nil {
+		return false, nil
+	}
+	var doc map[string]yaml.Node
+	if err := yaml.Unmarshal(s.raw, &doc); err != nil {
+		return false, fmt.Errorf("%s: %w", s.file, err)
+	}
+	n, ok := doc[key]
+	if !ok {
+		return false, nil
+	}
+	b, err := yaml.Marshal(&n)
+	if err != nil {
+		return true, fmt.Errorf("%s in %s: %w", key, s.file, err)
+	}
+	d := yaml.NewDecoder(bytes.NewReader(b))
+	d.KnownFields(true)
+	if err := d.Decode(v); err != nil && !errors.Is(err, io.EOF) {
+		return true, fmt.Errorf("%s in %s: %w", key, s.file, err)
+	}
+	return true, nil
 }
 
 // checkEnv refuses a WEFT_ variable that is no setting's (nor WEFT_CONFIG,

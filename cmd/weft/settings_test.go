@@ -243,3 +243,42 @@ func TestEditDistance(t *testing.T) {
 		}
 	}
 }
+
+// TestSettingsRules: the file's rules list becomes the node's rules; a
+// field no rule has, a condition that does not compile and two rules of
+// one name are refused, with the file and the rule named.
+func TestSettingsRules(t *testing.T) {
+	path := writeYAML(t, `
+max-rules: 5
+rule-retry-max: 30s
+rules:
+  - name: cold-chain
+    condition: 'payload.temp_c > 8.0 && "cold-chain" in tags'
+    action:
+      kind: webhook
+      url: http://127.0.0.1:9000/weft
+      secret: "a long random secret, 16 bytes or more"
+  - name: logged
+    condition: "true"
+    action: {kind: log}
+`)
+	ns, err := nodeSettingsOf(t, nil, "--config", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := ns.cfg.Rules
+	if len(r) != 2 || r[0].Name != "cold-chain" || r[0].Action.URL != "http://127.0.0.1:9000/weft" || r[1].Action.Kind != "log" ||
+		ns.cfg.MaxRules != 5 || ns.cfg.RuleEngine.BackoffMax != 30*time.Second || ns.cfg.RuleEngine.MaxAttempts != 10 {
+		t.Fatalf("rules %+v, max %d, engine %+v", r, ns.cfg.MaxRules, ns.cfg.RuleEngine)
+	}
+	for _, tc := range []struct{ text, want string }{
+		{"rules:\n  - name: x\n    condition: 'true'\n    action: {kind: log}\n    when: now\n", "field when not found"},
+		{"rules:\n  - name: x\n    condition: 'temperature > 8'\n    action: {kind: log}\n", "undeclared reference to 'temperature'"},
+		{"rules:\n  - {name: x, condition: 'true', action: {kind: log}}\n  - {name: x, condition: 'false', action: {kind: log}}\n", `two rules named "x"`},
+		{"rules: 3\n", "cannot unmarshal"},
+		{"max-rules: 1\nrules:\n  - {name: x, condition: 'true', action: {kind: log}}\n  - {name: y, condition: 'true', action: {kind: log}}\n", "more than max-rules"},
+	} {
+		_, err := nodeSettingsOf(t, nil, "--config", writeYAML(t, tc.text))
+		wantUsage(t, err, errBadSetting, tc.want, "weft.yaml")
+	}
+}
