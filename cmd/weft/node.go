@@ -84,7 +84,8 @@ settings take effect at a restart. SIGINT and SIGTERM stop the node cleanly.`,
 	f.Bool("devices-closed", false, "only devices in the registry, and allowed there, may submit (default: every device but the revoked ones)")
 	f.Int("max-rules", node.DefaultMaxRules, "most rules, of the file's rules: list and the API's, together")
 	f.Int("rule-attempts", 10, "failed attempts after which a webhook's match is dead-lettered")
-	f.Duration("rule-retry-max", 5*time.Minute, "longest wait between a webhook's attempts (from 1s, doubling, with jitter)")
+	f.Duration("rule-retry-base", time.Second, "wait after a webhook's first failed attempt, doubled after each further one up to rule-retry-max, with jitter")
+	f.Duration("rule-retry-max", 5*time.Minute, "longest wait between a webhook's attempts")
 	f.Bool("no-sync", false, "skip fsync (tests only: acknowledged messages can be lost on power failure)")
 	return cmd
 }
@@ -278,6 +279,7 @@ func readRuleSettings(s *settings, ns *nodeSettings) error {
 	cfg := &ns.cfg
 	cfg.MaxRules = s.integer("max-rules")
 	cfg.RuleEngine.MaxAttempts = s.integer("rule-attempts")
+	cfg.RuleEngine.BackoffBase = s.duration("rule-retry-base")
 	cfg.RuleEngine.BackoffMax = s.duration("rule-retry-max")
 	var errs []error
 	if cfg.MaxRules < 1 {
@@ -286,8 +288,11 @@ func readRuleSettings(s *settings, ns *nodeSettings) error {
 	if cfg.RuleEngine.MaxAttempts < 1 {
 		errs = append(errs, badSetting(s, "rule-attempts", "%d: want at least 1", cfg.RuleEngine.MaxAttempts))
 	}
-	if cfg.RuleEngine.BackoffMax < time.Second {
-		errs = append(errs, badSetting(s, "rule-retry-max", "%v: want at least 1s", cfg.RuleEngine.BackoffMax))
+	if b := cfg.RuleEngine.BackoffBase; b < 10*time.Millisecond {
+		errs = append(errs, badSetting(s, "rule-retry-base", "%v: want at least 10ms", b))
+	}
+	if m := cfg.RuleEngine.BackoffMax; m < cfg.RuleEngine.BackoffBase {
+		errs = append(errs, badSetting(s, "rule-retry-max", "%v: want at least rule-retry-base (%v)", m, cfg.RuleEngine.BackoffBase))
 	}
 	if _, err := s.fileSection("rules", &cfg.Rules); err != nil {
 		return errors.Join(append(errs, settingErr(errBadSetting, "%v", err))...)

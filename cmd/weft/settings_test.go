@@ -251,6 +251,7 @@ func TestSettingsRules(t *testing.T) {
 	path := writeYAML(t, `
 max-rules: 5
 rule-retry-max: 30s
+rule-retry-base: 2s
 rules:
   - name: cold-chain
     condition: 'payload.temp_c > 8.0 && "cold-chain" in tags'
@@ -268,7 +269,7 @@ rules:
 	}
 	r := ns.cfg.Rules
 	if len(r) != 2 || r[0].Name != "cold-chain" || r[0].Action.URL != "http://127.0.0.1:9000/weft" || r[1].Action.Kind != "log" ||
-		ns.cfg.MaxRules != 5 || ns.cfg.RuleEngine.BackoffMax != 30*time.Second || ns.cfg.RuleEngine.MaxAttempts != 10 {
+		ns.cfg.MaxRules != 5 || ns.cfg.RuleEngine.BackoffMax != 30*time.Second || ns.cfg.RuleEngine.BackoffBase != 2*time.Second || ns.cfg.RuleEngine.MaxAttempts != 10 {
 		t.Fatalf("rules %+v, max %d, engine %+v", r, ns.cfg.MaxRules, ns.cfg.RuleEngine)
 	}
 	for _, tc := range []struct{ text, want string }{
