@@ -32,7 +32,7 @@ const (
 	CodeForbidden = wire.CodeForbidden
 	// CodeRevoked: the device is revoked in the node's registry (403).
 	CodeRevoked = wire.CodeRevoked
-	// CodeNotFound: no such message, device or endpoint (404).
+	// CodeNotFound: no such message, device, rule or endpoint (404).
 	CodeNotFound = wire.CodeNotFound
 	// CodeMethodNotAllowed: the path does not take the method (405).
 	CodeMethodNotAllowed = wire.CodeMethodNotAllowed
@@ -45,6 +45,16 @@ const (
 	CodeDeviceExists = wire.CodeDeviceExists
 	// CodeRegistryFull: the registry holds the most devices it takes (409).
 	CodeRegistryFull = wire.CodeRegistryFull
+	// CodeInvalidRule: a rule's name or action is not acceptable, or its
+	// condition does not compile; the message is the compiler's (400).
+	CodeInvalidRule = wire.CodeInvalidRule
+	// CodeRuleExists: a rule of that name exists; PutRule replaces it (409).
+	CodeRuleExists = wire.CodeRuleExists
+	// CodeRuleInConfig: the rule is defined in the node's configuration
+	// file, and changes only there (409).
+	CodeRuleInConfig = wire.CodeRuleInConfig
+	// CodeTooManyRules: the node has the most rules it takes (409).
+	CodeTooManyRules = wire.CodeTooManyRules
 	// CodeTooLarge: the payload or the body is too large (413).
 	CodeTooLarge = wire.CodeTooLarge
 	// CodeWrongNetwork: the message names another network (422).

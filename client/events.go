@@ -47,7 +47,7 @@ func (c *Client) Events(ctx context.Context, fn func(Event) error) error {
 // (docs/API.md, GET /api/v1/events). The zero value is every live event.
 type FeedOptions struct {
 	// Kinds, when not empty, are the kinds of events to send:
-	// EventMessage, EventConfirmed.
+	// EventMessage, EventConfirmed, EventRule. Empty: the first two.
 	Kinds []string
 	// Issuers, when not empty, are the only devices whose events to send.
 	Issuers []dag.PublicKey

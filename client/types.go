@@ -329,10 +329,17 @@ const (
 	// EventConfirmed: a message's confirmation became durable; decode with
 	// Event.Confirmed.
 	EventConfirmed = wire.EventConfirmed
+	// EventRule: a rule whose action is "event" matched a confirmed
+	// message; decode with Event.Rule. Only when FeedOptions.Kinds asks
+	// for it; live only, it carries no ID.
+	EventRule = wire.EventRule
 	// EventOverflow: the node is dropping the client for being slow.
 	// Client.Events reports it as ErrOverflow and never passes it on.
 	EventOverflow = wire.EventOverflow
 )
+
+// RuleEvent is the data of a "rule" event.
+type RuleEvent = wire.RuleEvent
 
 // MessageEvent is the data of a "message" event.
 type MessageEvent = wire.MessageEvent
@@ -358,6 +365,18 @@ func (e Event) Confirmed() (*ConfirmedEvent, error) {
 		return nil, fmt.Errorf("client: event %q is not a %q event", e.Name, EventConfirmed)
 	}
 	v, err := wire.DecodeConfirmed(e.Data)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadResponse, err)
+	}
+	return &v, nil
+}
+
+// Rule decodes the data of a "rule" event.
+func (e Event) Rule() (*RuleEvent, error) {
+	if e.Name != EventRule {
+		return nil, fmt.Errorf("client: event %q is not a %q event", e.Name, EventRule)
+	}
+	v, err := wire.DecodeRule(e.Data)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadResponse, err)
 	}
