@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/json"
 	"errors"
+	"math"
 	"net/http"
 
 	"github.com/weftnet/weft/api/wire"
@@ -200,13 +201,17 @@ func (s *Server) testRule(w http.ResponseWriter, r *http.Request, _ string) {
 
 // testRange is the selection of a test.
 func testRange(in *wire.RuleTest) (node.TimeRange, error) {
-	var tr node.TimeRange
+	tr := node.TimeRange{From: math.MinInt64, To: math.MaxInt64}
 	var err error
-	if tr.From, err = wire.ParseTime(in.From); err != nil {
-		return tr, err
+	if in.From != "" {
+		if tr.From, err = wire.ParseTime(in.From); err != nil {
+			return tr, err
+		}
 	}
-	if tr.To, err = wire.ParseTime(in.To); err != nil {
-		return tr, err
+	if in.To != "" {
+		if tr.To, err = wire.ParseTime(in.To); err != nil {
+			return tr, err
+		}
 	}
 	if tr.To <= tr.From {
 		return tr, errors.New("to must be after from")

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/weftnet/weft/dag"
 )
 
 // Source is the node's confirmation order, which an engine consumes.
@@ -43,6 +45,11 @@ type Config struct {
 	OnEvent func(*Match)
 	// Kinds adds action kinds to the three built in.
 	Kinds map[string]NewDeliverer
+	// Skip, if set, says which issuers' messages no rule evaluates (a
+	// node's validators, whose messages carry no telemetry): the cursors
+	// pass over them. It is called on the engine's goroutine and must not
+	// block.
+	Skip func(issuer dag.PublicKey) bool
 
 	// MaxAttempts is how many failed attempts dead-letter a match; 10.
 	MaxAttempts int

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/weftnet/weft/dag"
 )
 
 // testSeed returns WEFT_RULES_SEED, or a fresh seed, and logs it.
@@ -616,5 +618,48 @@ func TestReplace(t *testing.T) {
 	rcv.check(map[string][]uint64{"hot": {8, 9, 10, 11, 13}})
 	if s := e.Stats()[0]; s.Matches != 5 || s.Cursor != 14 {
 		t.Errorf("after the replacement: %+v (the counts go on)", s)
+	}
+}
+
+// TestSkip: messages of skipped issuers are passed over, not evaluated,
+// also a run of them longer than a scan batch.
+func TestSkip(t *testing.T) {
+	seed := testSeed(t)
+	src := &memSource{}
+	cfg := fastConfig(src, &MemStore{}, seed)
+	cfg.Skip = func(k dag.PublicKey) bool { return k[0] == 2 }
+	var mu sync.Mutex
+	var got []uint64
+	cfg.OnEvent = func(m *Match) {
+		mu.Lock()
+		got = append(got, m.Message.Confirmation)
+		mu.Unlock()
+	}
+	e, err := New(cfg, []Rule{{Name: "all", Condition: "payload.n >= 0", Action: Action{Kind: KindEvent}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	running(t, e)
+	src.add(1, `{"n":0}`)
+	src.add(2, payloads(600)...) // skipped: more than two scan batches
+	src.add(1, `{"n":1}`)
+	e.Notify()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		n := len(got)
+		mu.Unlock()
+		if n >= 2 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(got, []uint64{0, 601}) {
+		t.Fatalf("matches %v, want 0 and 601 (600 skipped between)", got)
+	}
+	if s := e.Stats()[0]; s.Matches != 2 || s.EvalErrors != 0 || s.Cursor != 602 {
+		t.Errorf("stats %+v", s)
 	}
 }

@@ -47,7 +47,7 @@ func (e *Engine) step() (bool, error) {
 	}
 	for i := range msgs {
 		m := &msgs[i]
-		if m.Confirmation < from {
+		if m.Confirmation < from || e.cfg.Skip != nil && e.cfg.Skip(m.Msg.Issuer) {
 			continue
 		}
 		v := newVars(m, e.cfg.Lookup)

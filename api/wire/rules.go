@@ -77,13 +77,13 @@ type DeadLetters struct {
 // RuleTest is the body of POST /api/v1/rules/test: the rule (by Name, one
 // of the node's, or whole in Rule), the stored confirmed messages it
 // replays (timestamps in [From, To): Unix nanoseconds or RFC 3339, as the
-// queries take them; of Issuer only unless it is ""), and at most Limit of
-// them (default and most 100,000).
+// queries take them, "" for the start and no end; of Issuer only unless
+// it is ""), and at most Limit of them (default and most 100,000).
 type RuleTest struct {
 	Name   string `json:"name,omitempty"`
 	Rule   *Rule  `json:"rule,omitempty"`
-	From   string `json:"from"`
-	To     string `json:"to"`
+	From   string `json:"from,omitempty"`
+	To     string `json:"to,omitempty"`
 	Issuer string `json:"issuer,omitempty"`
 	Limit  int    `json:"limit,omitempty"`
 }
