@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/weftnet/weft/dag"
+	"github.com/weftnet/weft/rules"
 )
 
 // nodeSettingsOf parses `weft node` args and reads the settings with the
@@ -281,5 +282,42 @@ rules:
 	} {
 		_, err := nodeSettingsOf(t, nil, "--config", writeYAML(t, tc.text))
 		wantUsage(t, err, errBadSetting, tc.want, "weft.yaml")
+	}
+}
+
+// TestRulesDocExamples: what docs/RULES.md tells an operator to write is
+// taken: its YAML rule, the worked example's configuration file, and every
+// example condition.
+func TestRulesDocExamples(t *testing.T) {
+	b, err := os.ReadFile("../../docs/RULES.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	var files []string
+	for _, m := range regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllStringSubmatch(doc, -1) {
+		files = append(files, m[1])
+	}
+	for _, m := range regexp.MustCompile("(?s)cat > weft.yaml <<'YAML'\n(.*?)YAML\n").FindAllStringSubmatch(doc, -1) {
+		files = append(files, m[1])
+	}
+	if len(files) < 2 {
+		t.Fatalf("docs/RULES.md has %d configuration examples, want the rule and the worked example's file", len(files))
+	}
+	for _, f := range files {
+		ns, err := nodeSettingsOf(t, nil, "--config", writeYAML(t, f))
+		if err != nil || len(ns.cfg.Rules) == 0 {
+			t.Fatalf("docs/RULES.md's\n%s\nis refused (%v) or has no rule", f, err)
+		}
+	}
+	ex := regexp.MustCompile("(?s)Examples:\n\n```\n(.*?)```").FindStringSubmatch(doc)
+	if ex == nil {
+		t.Fatal("docs/RULES.md has no block of example conditions")
+	}
+	for _, line := range strings.Split(strings.TrimSpace(ex[1]), "\n") {
+		cond := strings.TrimSpace(strings.SplitN(line, "  #", 2)[0])
+		if _, err := rules.Compile(rules.Rule{Name: "doc", Condition: cond, Action: rules.Action{Kind: rules.KindLog}}); err != nil {
+			t.Errorf("docs/RULES.md's example condition %q: %v", cond, err)
+		}
 	}
 }
