@@ -349,34 +349,25 @@ type ConfirmedEvent = wire.ConfirmedEvent
 
 // Message decodes the data of a "message" event.
 func (e Event) Message() (*MessageEvent, error) {
-	if e.Name != EventMessage {
-		return nil, fmt.Errorf("client: event %q is not a %q event", e.Name, EventMessage)
-	}
-	v, err := wire.DecodeMessage(e.Data)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrBadResponse, err)
-	}
-	return &v, nil
+	return decodeEvent(e, EventMessage, wire.DecodeMessage)
 }
 
 // Confirmed decodes the data of a "confirmed" event.
 func (e Event) Confirmed() (*ConfirmedEvent, error) {
-	if e.Name != EventConfirmed {
-		return nil, fmt.Errorf("client: event %q is not a %q event", e.Name, EventConfirmed)
-	}
-	v, err := wire.DecodeConfirmed(e.Data)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrBadResponse, err)
-	}
-	return &v, nil
+	return decodeEvent(e, EventConfirmed, wire.DecodeConfirmed)
 }
 
 // Rule decodes the data of a "rule" event.
 func (e Event) Rule() (*RuleEvent, error) {
-	if e.Name != EventRule {
-		return nil, fmt.Errorf("client: event %q is not a %q event", e.Name, EventRule)
+	return decodeEvent(e, EventRule, wire.DecodeRule)
+}
+
+// decodeEvent decodes the data of e, which must be a name event.
+func decodeEvent[T any](e Event, name string, decode func([]byte) (T, error)) (*T, error) {
+	if e.Name != name {
+		return nil, fmt.Errorf("client: event %q is not a %q event", e.Name, name)
 	}
-	v, err := wire.DecodeRule(e.Data)
+	v, err := decode(e.Data)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadResponse, err)
 	}

@@ -222,12 +222,8 @@ func (e *Engine) Remove(name string) error {
 // outbox holds matches keeps an action that delivers them (a webhook, or a
 // kind of Config.Kinds).
 func (e *Engine) Replace(r Rule) error {
-	c, err := Compile(r)
+	rs, err := e.newRuleState(r)
 	if err != nil {
-		return err
-	}
-	rs := &ruleState{c: c, wake: make(chan struct{}, 1)}
-	if err := e.bindAction(rs); err != nil {
 		return err
 	}
 	e.stepMu.Lock()
@@ -267,6 +263,19 @@ func (e *Engine) Replace(r Rule) error {
 	return nil
 }
 
+// newRuleState compiles r and binds its action, outside the store.
+func (e *Engine) newRuleState(r Rule) (*ruleState, error) {
+	c, err := Compile(r)
+	if err != nil {
+		return nil, err
+	}
+	rs := &ruleState{c: c, wake: make(chan struct{}, 1)}
+	if err := e.bindAction(rs); err != nil {
+		return nil, err
+	}
+	return rs, nil
+}
+
 // restart starts again the delivery of a rule whose replacement failed.
 func (e *Engine) restart(rs *ruleState) {
 	e.mu.Lock()
@@ -279,12 +288,8 @@ func (e *Engine) restart(rs *ruleState) {
 // add builds a rule's state from its definition and the store. The caller
 // holds stepMu, or is New.
 func (e *Engine) add(r Rule) error {
-	c, err := Compile(r)
+	rs, err := e.newRuleState(r)
 	if err != nil {
-		return err
-	}
-	rs := &ruleState{c: c, wake: make(chan struct{}, 1)}
-	if err := e.bindAction(rs); err != nil {
 		return err
 	}
 	e.mu.Lock()
