@@ -20,8 +20,10 @@ type Message struct {
 	Confirmation uint64
 	Position     uint64    // the message's place in the node's store
 	ConfirmedAt  time.Time // when the node confirmed it
-	// Msg is the message. Its ID must be cached (as Decode leaves it), so
-	// that readers on several goroutines do not race to compute it.
+	// Msg is the message. The engine computes its ID (Msg.ID, which caches
+	// it) on its own goroutine when a condition or a match needs it: a
+	// Source hands each call's messages to the engine alone, as a node's
+	// does (it decodes them from the store for each call).
 	Msg *dag.Message
 }
 
