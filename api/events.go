@@ -106,7 +106,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 			}
 			continue
 		}
-		if errors.Is(err, node.ErrSubscriberBehind) && !f.Messages {
+		if errors.Is(err, node.ErrSubscriberBehind) && !f.Messages && !f.Rules {
 			// Confirmed events only: the store has what the ring lost.
 			if st.sub, err = s.node.Subscribe(); err != nil || !st.catchUp(s.node.ConfirmCount()) {
 				return

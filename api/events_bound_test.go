@@ -153,32 +153,40 @@ func (w *stuckWriter) Write(b []byte) (int, error) {
 // TestEventsOverflow: a client that falls further behind than the node
 // keeps events is sent the overflow event, saying why, and dropped.
 func TestEventsOverflow(t *testing.T) {
-	srv, n := testServer(t, func(c *node.Config) { c.EventBuffer = 16 })
-	api := New(n, "test", zerolog.Nop())
-	w := &stuckWriter{header: http.Header{}, release: make(chan struct{}), stuck: make(chan struct{})}
-	req := httptest.NewRequest("GET", wire.PathEvents, nil)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		api.ServeHTTP(w, req)
-	}()
-	<-w.stuck
-	sent := 0
-	submitUntil(t, srv.URL, n, func() bool { sent++; return sent > 20 }) // 20 messages: more than 16 events
-	close(w.release)
-	<-done
-	w.mu.Lock()
-	out := w.out.String()
-	w.mu.Unlock()
-	if !strings.HasSuffix(out, wire.Overflow) {
-		t.Fatalf("the stream did not end with the overflow event: %q", out)
-	}
-	evs := readEvents(t, []byte(out))
-	if last := evs[len(evs)-1]; last.Name != wire.EventOverflow || !strings.Contains(string(last.Data), `"reason":"behind"`) {
-		t.Fatalf("last event %+v", last)
-	}
-	if s := n.Subscribers(); s != 0 {
-		t.Fatalf("%d subscribers after the overflow", s)
+	// Rule events are live only, as message events are: a stream that
+	// wants them is cut too, never caught up from the store in silence.
+	for _, query := range []string{"", "?kind=rule", "?kind=confirmed,rule"} {
+		srv, n := testServer(t, func(c *node.Config) { c.EventBuffer = 16 })
+		api := New(n, "test", zerolog.Nop())
+		w := &stuckWriter{header: http.Header{}, release: make(chan struct{}), stuck: make(chan struct{})}
+		req := httptest.NewRequest("GET", wire.PathEvents+query, nil)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			api.ServeHTTP(w, req)
+		}()
+		<-w.stuck
+		sent := 0
+		submitUntil(t, srv.URL, n, func() bool { sent++; return sent > 20 }) // 20 messages: more than 16 events
+		close(w.release)
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("events%s: the stream fell behind and was not cut in 30 s", query)
+		}
+		w.mu.Lock()
+		out := w.out.String()
+		w.mu.Unlock()
+		if !strings.HasSuffix(out, wire.Overflow) {
+			t.Fatalf("events%s: the stream did not end with the overflow event: %q", query, out)
+		}
+		evs := readEvents(t, []byte(out))
+		if last := evs[len(evs)-1]; last.Name != wire.EventOverflow || !strings.Contains(string(last.Data), `"reason":"behind"`) {
+			t.Fatalf("events%s: last event %+v", query, last)
+		}
+		if s := n.Subscribers(); s != 0 {
+			t.Fatalf("events%s: %d subscribers after the overflow", query, s)
+		}
 	}
 }
 

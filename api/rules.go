@@ -52,11 +52,20 @@ func readRule(w http.ResponseWriter, r *http.Request) (rules.Rule, bool) {
 	if !readJSONBody(w, r, wire.MaxRuleBody, &in) {
 		return rules.Rule{}, false
 	}
-	if in.Source != "" || in.UpdatedBy != "" || in.Updated != 0 || in.Stats != nil || in.Action.SecretSet {
-		writeError(w, wire.CodeBadRequest, "a rule's body is its name, condition and action: source, updated_by, updated, stats and secret_set are the node's")
+	if !definitionOnly(w, &in) {
 		return rules.Rule{}, false
 	}
 	return ruleOf(&in), true
+}
+
+// definitionOnly answers 400 unless in holds a definition only: the
+// fields the node sets are its own.
+func definitionOnly(w http.ResponseWriter, in *wire.Rule) bool {
+	if in.Source != "" || in.UpdatedBy != "" || in.Updated != 0 || in.Stats != nil || in.Action.SecretSet {
+		writeError(w, wire.CodeBadRequest, "a rule's body is its name, condition and action: source, updated_by, updated, stats and secret_set are the node's")
+		return false
+	}
+	return true
 }
 
 func (s *Server) listRules(w http.ResponseWriter, r *http.Request, _ string) {
@@ -156,6 +165,9 @@ func (s *Server) testRule(w http.ResponseWriter, r *http.Request, _ string) {
 		writeError(w, wire.CodeBadRequest, "a test names one of the node's rules (name) or gives one (rule), not both")
 		return
 	case in.Rule != nil:
+		if !definitionOnly(w, in.Rule) {
+			return
+		}
 		rule = ruleOf(in.Rule)
 	default:
 		ri, err := s.node.Rule(in.Name)

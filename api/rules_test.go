@@ -183,6 +183,11 @@ func TestRulesAPI(t *testing.T) {
 	if len(list) != 3 || list[0].Name != "configured" || list[0].Source != "config" || list[1].Name != "freezing" || list[2].Name != "hot" {
 		t.Fatalf("rules: %+v", list)
 	}
+	// The receiver has both; the node settles each delivery once the
+	// receiver's answer is in.
+	for deadline := time.Now().Add(10 * time.Second); list[2].Stats.Delivered < 2 && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		list, _ = getRules(t, srv.URL)
+	}
 	if s := list[2].Stats; s.Matches != 2 || s.Delivered != 2 || s.Pending != 0 {
 		t.Errorf("hot's figures: %+v", s)
 	}
@@ -200,6 +205,12 @@ func TestRulesAPI(t *testing.T) {
 	wantError(t, "a test of a rule that does not compile", resp, b, 400, wire.CodeInvalidRule)
 	resp, b = call(t, "POST", srv.URL+wire.PathRuleTest, opsSecret, wire.RuleTest{Name: "hot", From: to, To: "0"})
 	wantError(t, "a test of an empty range", resp, b, 400, wire.CodeBadRequest)
+	resp, b = call(t, "POST", srv.URL+wire.PathRuleTest, opsSecret, wire.RuleTest{Rule: &wire.Rule{Name: "t", Condition: "true", Source: "api"}})
+	wantError(t, "a test of a rule with the node's fields", resp, b, 400, wire.CodeBadRequest)
+	resp, b = call(t, "POST", srv.URL+wire.PathRuleTest, opsSecret, wire.RuleTest{Name: "hot"})
+	if resp.StatusCode != 200 || json.Unmarshal(b, &res) != nil || res.Evaluated != 4 {
+		t.Fatalf("a test of the whole store (no from, no to): %d %s", resp.StatusCode, b)
+	}
 
 	// Replaced: it goes on from its cursor, with the new condition.
 	resp, b = call(t, "PUT", base+"/hot", opsSecret, wire.Rule{Condition: `payload.temp_c > 100.0`, Action: wire.RuleAction{Kind: "webhook", URL: hook.URL, Secret: ruleSecret}})

@@ -95,6 +95,9 @@ func (c *Client) EventsWith(ctx context.Context, o FeedOptions, fn func(Event) e
 	req.Header.Set("Accept", "text/event-stream")
 	req.Header.Set("Cache-Control", "no-cache")
 	req.Header.Set("User-Agent", "weft-client")
+	if c.token != "" { // a node with api-read-auth needs it for the feed too
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
 	resp, err := c.http.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {

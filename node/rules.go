@@ -116,7 +116,7 @@ func (n *Node) openRules() error {
 	cfg.Source = ruleSource{n}
 	cfg.Store = ruleStore{n.store}
 	cfg.Lookup = n.ruleLookup
-	cfg.Skip = n.isValidator
+	cfg.Skip = n.notTelemetry
 	cfg.OnEvent = n.publishMatch
 	cfg.Log = n.log.With().Str("part", "rules").Logger()
 	if cfg.Now == nil {
@@ -279,9 +279,10 @@ func (r ruleStore) Write(ops []rules.Op) error {
 	})
 }
 
-// isValidator reports whether k is one of the network's validators, whose
-// messages carry no telemetry: rules pass over them.
-func (n *Node) isValidator(k dag.PublicKey) bool { return n.vals[k] }
+// notTelemetry reports whether k issues no telemetry: one of the
+// network's validators, or the genesis message's zero key. Rules pass over
+// their messages.
+func (n *Node) notTelemetry(k dag.PublicKey) bool { return n.vals[k] || k == dag.PublicKey{} }
 
 // ruleLookup is what the registry knows of an issuer, for conditions.
 func (n *Node) ruleLookup(k dag.PublicKey) rules.Device {
@@ -426,32 +427,73 @@ func (n *Node) RuleDeadLetters(name string) ([]rules.DeadLetter, error) {
 	return dls, registryErr(err)
 }
 
+// Bounds of what TestRule returns, whatever the range: the match
+// documents, in bytes (about: the payloads and 600 bytes each), and the
+// messages the condition failed on.
+const (
+	MaxRuleTestBytes  = 8 << 20
+	MaxRuleTestErrors = 1000
+)
+
+// TestRule evaluates ruleTestBatch messages at a time, or fewer whose
+// payloads reach ruleTestBatchBytes.
+const (
+	ruleTestBatch      = 256
+	ruleTestBatchBytes = 1 << 20
+)
+
 // TestRule replays the confirmed messages of tr (by their timestamp),
-// the validators' left out, through r, at most limit of them (at most MaxRuleTest), and returns what
-// r would have fired, acting on none. The messages' places in the
-// confirmation order are not looked up: `confirmation` reads 0 in a test.
-// It returns whether more messages of tr were left out.
+// the validators' and the genesis left out, through r, at most limit of them (at most
+// MaxRuleTest), and returns what r would have fired, acting on none. It
+// holds a batch of messages at a time, and stops early once the matches
+// reach MaxRuleTestBytes; it keeps the first MaxRuleTestErrors errors. The
+// messages' places in the confirmation order are not looked up:
+// `confirmation` reads 0 in a test. It returns whether messages of tr were
+// left out.
 func (n *Node) TestRule(ctx context.Context, r rules.Rule, tr TimeRange, limit int) (*rules.TestResult, bool, error) {
 	if _, err := rules.Compile(r); err != nil {
 		return nil, false, err
 	}
 	limit = min(max(limit, 1), MaxRuleTest)
 	tr.Confirmed = true
-	var msgs []rules.Message
+	res := &rules.TestResult{Matches: []rules.Match{}, Errors: []rules.EvalError{}}
+	batch := make([]rules.Message, 0, ruleTestBatch)
+	size, held := 0, 0 // bytes of the matches, and of the batch's payloads
+	flush := func() error {
+		part, err := rules.Test(r, batch, n.ruleLookup)
+		if err != nil {
+			return err
+		}
+		res.Evaluated += part.Evaluated
+		for _, m := range part.Matches {
+			size += len(m.Message.Payload) + 600
+		}
+		res.Matches = append(res.Matches, part.Matches...)
+		res.Errors = append(res.Errors, part.Errors[:min(len(part.Errors), MaxRuleTestErrors-len(res.Errors))]...)
+		batch = batch[:0]
+		return nil
+	}
 	errFull := errors.New("full")
 	err := n.EachTimeMessage(ctx, tr, func(mi *MessageInfo) error {
-		if n.isValidator(mi.Msg.Issuer) {
+		if n.notTelemetry(mi.Msg.Issuer) {
 			return nil
 		}
-		if len(msgs) == limit {
+		if res.Evaluated+len(batch) == limit || size >= MaxRuleTestBytes {
 			return errFull
 		}
-		msgs = append(msgs, ruleMessage(mi, 0))
+		batch = append(batch, ruleMessage(mi, 0))
+		held += len(mi.Msg.Payload)
+		if len(batch) == ruleTestBatch || held >= ruleTestBatchBytes {
+			held = 0
+			return flush()
+		}
 		return nil
 	})
 	if err != nil && !errors.Is(err, errFull) {
 		return nil, false, err
 	}
-	res, terr := rules.Test(r, msgs, n.ruleLookup)
-	return res, err != nil, terr
+	if ferr := flush(); ferr != nil {
+		return nil, false, ferr
+	}
+	return res, err != nil, nil
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -222,5 +223,41 @@ func TestRulesInNode(t *testing.T) {
 	}
 	if v, err := (ruleStore{n.store}).Get([]byte("rules.cursor"), []byte("cold")); v != nil || err != nil {
 		t.Errorf("the cursor of the rule gone from the configuration: %x %v", v, err)
+	}
+}
+
+// TestRuleTestBounded: a test over large payloads that all match stops
+// at MaxRuleTestBytes of matches and says that it left messages out; one
+// over the rest of the range is cut by its limit.
+func TestRuleTestBounded(t *testing.T) {
+	n, _ := startNode(t, t.TempDir(), func(c *Config) { c.MaxPayload = 60_000 })
+	ctx := context.Background()
+	dev := testKey(9)
+	payload := strings.Repeat("x", 50_000)
+	const count = 200 // 10 MB of payloads
+	var last dag.ID
+	for i := range count {
+		m := device(t, n, dev, uint64(i+1), payload)
+		if errs := n.Submit(ctx, []*dag.Message{m}); errs[0] != nil {
+			t.Fatal(errs[0])
+		}
+		last = m.ID()
+	}
+	waitConfirmed(t, n, last)
+	all := rules.Rule{Name: "all", Condition: "size(payload_raw) > 0", Action: rules.Action{Kind: rules.KindLog}}
+	tr := TimeRange{Issuer: ptr(pub(9)), From: 0, To: time.Now().Add(time.Hour).UnixNano()}
+	res, more, err := n.TestRule(ctx, all, tr, MaxRuleTest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := 0
+	for _, m := range res.Matches {
+		size += len(m.Message.Payload)
+	}
+	if !more || res.Evaluated >= count || len(res.Matches) != res.Evaluated || size > MaxRuleTestBytes+ruleTestBatchBytes+70_000 {
+		t.Fatalf("%d evaluated, %d matched, %d bytes of payloads, more %v: want a test cut near %d bytes", res.Evaluated, len(res.Matches), size, more, MaxRuleTestBytes)
+	}
+	if res, more, err := n.TestRule(ctx, all, tr, 10); err != nil || !more || res.Evaluated != 10 {
+		t.Fatalf("limit 10: %d evaluated, more %v, %v", res.Evaluated, more, err)
 	}
 }
