@@ -17,7 +17,8 @@ const MinJSONPayload = 64
 // The temperature and humidity are drawn from i by a hash, so they are the
 // same for every run: temp_c mostly between 2.0 and 30.0, above 45 for
 // 0.05% of indexes and below -30 for another 0.05%; rh mostly between
-// 30.0 and 90.0, above 95 for 0.2%.
+// 30.0 and 90.0, above 95 for 0.2%. The conditions of Rules read these
+// fields.
 func Reading(i uint64, size int) []byte {
 	return appendReading(make([]byte, 0, max(size, MinJSONPayload)), i, size)
 }
