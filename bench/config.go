@@ -118,6 +118,12 @@ type Config struct {
 	Linger time.Duration
 	// Payload is the payload size in bytes. Default DefaultPayload.
 	Payload int
+	// JSONPayload makes each payload a JSON reading (Reading): the
+	// message's index in the run, a temperature and a humidity, padded
+	// with spaces to Payload bytes, for conditions of rules to read.
+	// Payload must then be at least MinJSONPayload. Otherwise a payload is
+	// printable filler that begins with the index in 8 bytes.
+	JSONPayload bool
 
 	// Duration bounds the load. Default DefaultDuration.
 	Duration time.Duration
@@ -213,6 +219,8 @@ func (cfg Config) withDefaults() (Config, error) {
 		return cfg, fmt.Errorf("%w: %d clients", ErrConfig, cfg.Clients)
 	case cfg.Payload < 0 || cfg.Payload > dag.MaxPayload:
 		return cfg, fmt.Errorf("%w: payload %d bytes", ErrConfig, cfg.Payload)
+	case cfg.JSONPayload && cfg.Payload < MinJSONPayload:
+		return cfg, fmt.Errorf("%w: payload %d bytes: a JSON reading takes at least %d", ErrConfig, cfg.Payload, MinJSONPayload)
 	case cfg.Duration < 0 || cfg.Drain < 0 || cfg.Linger < 0 || cfg.VerifyFor < 0:
 		return cfg, fmt.Errorf("%w: negative duration", ErrConfig)
 	case cfg.Messages < 0:

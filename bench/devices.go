@@ -161,7 +161,9 @@ func (r *run) device(ctx context.Context, d int, key ed25519.PrivateKey, c *clie
 			continue
 		}
 		t1 := time.Now()
-		if len(payload) >= 8 {
+		if cfg.JSONPayload {
+			payload = appendReading(payload[:0], uint64(j*cfg.Devices+d), cfg.Payload)
+		} else if len(payload) >= 8 {
 			binary.BigEndian.PutUint64(payload, uint64(j))
 		}
 		m := &dag.Message{Version: dag.Version, Network: tips.NetworkID, Parents: tips.Parents, Seq: seq,

@@ -108,6 +108,10 @@ type Fleet struct {
 	Linger time.Duration
 	// Payload is the payload size in bytes. Default DefaultPayload.
 	Payload int
+	// JSONPayload makes each payload a JSON reading (Reading) of the
+	// device's reading count times Devices plus its index, padded to
+	// Payload bytes, which must then be at least MinJSONPayload.
+	JSONPayload bool
 	// Seed derives the devices' keys and the jitter. Default DefaultSeed.
 	Seed uint64
 	// BaseDelay and MaxDelay bound the backoff (see above). Defaults
@@ -237,6 +241,8 @@ func (f *Fleet) withDefaults() error {
 		return fmt.Errorf("%w: batch %d, want 1..%d", ErrConfig, f.Batch, client.MaxBatchMessages)
 	case f.Payload < 0 || f.Payload > dag.MaxPayload:
 		return fmt.Errorf("%w: payload %d bytes", ErrConfig, f.Payload)
+	case f.JSONPayload && f.Payload < MinJSONPayload:
+		return fmt.Errorf("%w: payload %d bytes: a JSON reading takes at least %d", ErrConfig, f.Payload, MinJSONPayload)
 	case f.Rate < 0 || f.Linger < 0 || f.BaseDelay < 0 || f.MaxDelay < f.BaseDelay || f.PendingFor < 0:
 		return fmt.Errorf("%w: negative rate or duration, or MaxDelay below BaseDelay", ErrConfig)
 	}
@@ -468,11 +474,15 @@ func (g *gateway) newMessage(ctx context.Context, m *gwMsg, tips *client.Tips, i
 		p2, ts = prev.id, max(ts, prev.ts)
 	}
 	payload := make([]byte, g.f.Payload)
-	for k := range payload {
-		payload[k] = byte(' ' + (k*31+m.dev.index)%95)
-	}
-	if len(payload) >= 8 {
-		binary.BigEndian.PutUint64(payload, m.dev.readings)
+	if g.f.JSONPayload {
+		payload = appendReading(payload[:0], m.dev.readings*uint64(g.f.Devices)+uint64(m.dev.index), g.f.Payload)
+	} else {
+		for k := range payload {
+			payload[k] = byte(' ' + (k*31+m.dev.index)%95)
+		}
+		if len(payload) >= 8 {
+			binary.BigEndian.PutUint64(payload, m.dev.readings)
+		}
 	}
 	msg := &dag.Message{Version: dag.Version, Network: tips.NetworkID, Parents: [2]dag.ID{p1, p2},
 		Seq: m.dev.nextSeq, Timestamp: ts, Payload: payload}

@@ -80,6 +80,7 @@ func TestFleetConfig(t *testing.T) {
 		{Node: "http://x", Gateways: 5, Devices: 4},
 		{Node: "http://x", Batch: client.MaxBatchMessages + 1},
 		{Node: "http://x", Payload: -1},
+		{Node: "http://x", Payload: 10, JSONPayload: true},
 		{Node: "http://x", Rate: -1},
 		{Node: "http://x", BaseDelay: time.Second, MaxDelay: time.Millisecond},
 	} {

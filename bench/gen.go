@@ -36,7 +36,8 @@ const genChunk = 32
 // chosen as tipPool says, so that every message is approved soon and is
 // confirmed as it would be under devices that take the node's tips.
 //
-// Device keys, payload bytes and the choice of parents come from the seed.
+// Device keys, payload bytes and the choice of parents come from the seed;
+// with json set, payloads are the readings of the messages' indexes.
 // Timestamps follow a schedule (message i at start + i*step) and sequence
 // numbers start at the schedule's start in unix nanoseconds, like
 // client.Device's, so that a run against a node that saw an earlier one is
@@ -53,6 +54,7 @@ type generator struct {
 	seqs    []uint64
 	rng     *rand.Rand
 	filler  []byte
+	json    bool // payloads are JSON readings of len(filler) bytes
 	// pools has one tip pool per lane: over a network, the messages sent
 	// to one node (see split).
 	pools   []tipPool
@@ -162,9 +164,13 @@ func (g *generator) solve(ctx context.Context, c *chunk) error {
 	payload := make([]byte, len(g.filler))
 	for k := range c.msgs {
 		m := &c.msgs[k]
-		copy(payload, g.filler)
-		if len(payload) >= 8 {
-			binary.BigEndian.PutUint64(payload, uint64(m.i))
+		if g.json {
+			payload = appendReading(payload[:0], uint64(m.i), len(g.filler))
+		} else {
+			copy(payload, g.filler)
+			if len(payload) >= 8 {
+				binary.BigEndian.PutUint64(payload, uint64(m.i))
+			}
 		}
 		msg := dag.Message{Version: dag.Version, Network: g.network, Parents: m.parents,
 			Issuer: g.pubs[m.device], Seq: m.seq, Timestamp: m.ts, Payload: payload}

@@ -156,9 +156,35 @@ func TestConfigDefaults(t *testing.T) {
 	if cfg.Clients != 100 {
 		t.Fatalf("single messages from 100 devices: %d clients, want 100 (one per device at most)", cfg.Clients)
 	}
-	for _, bad := range []Config{{}, {Scenario: "x"}, {Scenario: Ingest, Rate: -1}, {Scenario: Ingest, Batch: 5000}, {Scenario: Devices, Devices: -3}} {
+	for _, bad := range []Config{{}, {Scenario: "x"}, {Scenario: Ingest, Rate: -1}, {Scenario: Ingest, Batch: 5000}, {Scenario: Devices, Devices: -3},
+		{Scenario: Ingest, JSONPayload: true, Payload: MinJSONPayload - 1}} {
 		if _, err := bad.withDefaults(); err == nil {
 			t.Errorf("%+v accepted", bad)
 		}
+	}
+}
+
+// TestGeneratorJSON checks that with json set the generator's payloads
+// are the readings of the messages' indexes, of the size asked.
+func TestGeneratorJSON(t *testing.T) {
+	network := dag.NetworkIDFromName("weft-bench-test")
+	params := dag.Params{Network: network, MaxPayload: dag.DefaultMaxPayload, PoWBase: 4}
+	g := newGenerator(network, 1, 5, 100, 7, 0)
+	g.json = true
+	g.schedule(time.Unix(1_800_000_000, 0), 1000)
+	n := 0
+	err := g.build(context.Background(), 300, func(m *genMsg) error {
+		msg, err := params.Decode(m.enc)
+		if err != nil {
+			t.Fatalf("message %d: %v", m.i, err)
+		}
+		if want := Reading(uint64(m.i), 100); string(msg.Payload) != string(want) {
+			t.Fatalf("message %d: payload %q, want %q", m.i, msg.Payload, want)
+		}
+		n++
+		return nil
+	})
+	if err != nil || n != 300 {
+		t.Fatalf("%d messages: %v", n, err)
 	}
 }

@@ -36,7 +36,7 @@ func (r *run) gateway(ctx context.Context) error {
 		return r.cool
 	}
 	f := &Fleet{Node: r.t.urls[0], Gateways: cfg.Clients, Devices: cfg.Devices, Batch: cfg.Batch, Rate: cfg.Rate,
-		Linger: cfg.Linger, Payload: cfg.Payload, Seed: cfg.Seed, HTTPClient: &http.Client{Timeout: 30 * time.Second}}
+		Linger: cfg.Linger, Payload: cfg.Payload, JSONPayload: cfg.JSONPayload, Seed: cfg.Seed, HTTPClient: &http.Client{Timeout: 30 * time.Second}}
 	f.obs = &fleetObserver{
 		sent: func(dev int, id dag.ID, seq uint64, at time.Time) bool {
 			if !measuring.Load() || cfg.Messages > 0 && taken.Add(1) > uint64(cfg.Messages) {

@@ -31,6 +31,7 @@ func (r *run) ingest(ctx context.Context) error {
 	// The load's messages grow on a DAG of their own, from the genesis: a
 	// probe's messages may not all have been sent, and none may be a parent.
 	g := newGenerator(r.t.network, r.t.difficulty, cfg.Devices, cfg.Payload, cfg.Seed, 0)
+	g.json = cfg.JSONPayload
 	g.split(senders, len(r.t.urls))
 	buildRate, err := r.calibrateBuild(ctx)
 	if err != nil {
@@ -68,6 +69,7 @@ func (r *run) ingest(ctx context.Context) error {
 		p := min(max(int(r.res.VerifyPerS/2), probeMin), probeMax)
 		r.status("probing the node's rate with %s messages", group(float64(p)))
 		pg := newGenerator(r.t.network, r.t.difficulty, cfg.Devices, cfg.Payload, cfg.Seed, 1)
+		pg.json = cfg.JSONPayload
 		pg.split(senders, len(r.t.urls))
 		rate, err := r.probe(ctx, pg, p, senders, startAfter(p), max(r.res.VerifyPerS/3, 1000))
 		if err != nil {
@@ -168,6 +170,7 @@ func (r *run) ingest(ctx context.Context) error {
 // on this machine, from a short throwaway build.
 func (r *run) calibrateBuild(ctx context.Context) (float64, error) {
 	g := newGenerator(r.t.network, r.t.difficulty, 1, r.cfg.Payload, r.cfg.Seed, 2)
+	g.json = r.cfg.JSONPayload
 	g.schedule(time.Now(), 1000)
 	n := genChunk * runtime.GOMAXPROCS(0) * 32
 	start := time.Now()

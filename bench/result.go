@@ -135,6 +135,7 @@ type Setup struct {
 	Clients    int     `json:"clients"`
 	LingerMs   float64 `json:"linger_ms,omitempty"`
 	Payload    int     `json:"payload_bytes"`
+	JSON       bool    `json:"json_payload,omitempty"` // payloads are JSON readings
 	MsgBytes   int     `json:"message_bytes"`
 	DurationS  float64 `json:"duration_s"`
 	Messages   int     `json:"messages,omitempty"`
@@ -252,7 +253,11 @@ func (r *Result) Table(w io.Writer) error {
 	} else {
 		row("node", "%s, network %s", s.Node, s.Network)
 	}
-	row("load", "%s; %s devices; %s; payload %d B (message %d B)", load, group(float64(s.Devices)), via, s.Payload, s.MsgBytes)
+	payload := fmt.Sprintf("payload %d B", s.Payload)
+	if s.JSON {
+		payload += " JSON readings"
+	}
+	row("load", "%s; %s devices; %s; %s (message %d B)", load, group(float64(s.Devices)), via, payload, s.MsgBytes)
 	row("proof of work", "%d bits a message; the node checks it with one hash at any difficulty", s.Difficulty)
 	row("machine", "%d CPUs (GOMAXPROCS %d) %s, %s; load average %.2f at the start, %.2f at the end",
 		r.Machine.CPUs, r.Machine.GOMAXPROCS, r.Machine.CPUModel, r.Machine.GoVersion, r.Machine.LoadAvg[0], r.Machine.LoadAvg[1])

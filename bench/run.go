@@ -134,7 +134,7 @@ func (r *run) newResult() *Result {
 	res := &Result{
 		Scenario: string(cfg.Scenario),
 		Setup: Setup{Node: "in-process", Network: cfg.Network, PoWBase: cfg.PoWBase, Difficulty: r.t.difficulty,
-			Devices: cfg.Devices, Rate: cfg.Rate, Batch: cfg.Batch, Clients: cfg.Clients, Payload: cfg.Payload,
+			Devices: cfg.Devices, Rate: cfg.Rate, Batch: cfg.Batch, Clients: cfg.Clients, Payload: cfg.Payload, JSON: cfg.JSONPayload,
 			MsgBytes: dag.MinSize + cfg.Payload, DurationS: cfg.Duration.Seconds(), Messages: cfg.Messages, Seed: cfg.Seed},
 		Machine: Host{CPUs: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0), CPUModel: cpuModel(),
 			GoVersion: runtime.Version(), OS: runtime.GOOS + "/" + runtime.GOARCH},

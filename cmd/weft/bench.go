@@ -110,6 +110,7 @@ node that is killed again and again.`
 	f.DurationVar(&c.Drain, "drain", bench.DefaultDrain, "after the load, wait at most this long for confirmations")
 	f.Uint64Var(&c.Seed, "seed", bench.DefaultSeed, "seed of the devices' keys, payloads and DAG shape")
 	f.IntVar(&c.Payload, "payload", bench.DefaultPayload, "payload size in bytes")
+	f.BoolVar(&c.JSONPayload, "json-payload", false, fmt.Sprintf(`payloads are JSON readings {"i":N,"temp_c":T,"rh":H} padded with spaces to --payload bytes (at least %d), for rules to read`, bench.MinJSONPayload))
 	f.StringVar(&c.Network, "network", bench.DefaultNetwork, "network name of the nodes the run starts")
 	f.IntVar(&c.PoWBase, "pow-base", bench.DefaultPoWBase, "proof-of-work base difficulty of the nodes the run starts")
 	f.StringVar(&c.WorkDir, "work-dir", "", "keep the started nodes' data and the pre-built messages under `DIR` (default: a temporary directory, removed)")
