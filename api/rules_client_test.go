@@ -98,9 +98,17 @@ func TestRulesClient(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("no rule event")
 	}
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if in := n.Info(); in.Unconfirmed == 0 && in.Pending == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the readings were not confirmed in 20 s")
+		}
+	}
 	to := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
 	res, err := c.TestRule(ctx, client.RuleTest{Name: "freezing", From: "0", To: to})
-	if err != nil || res.Evaluated < 3 || len(res.Matches) != 1 {
+	if err != nil || res.Evaluated != 3 || len(res.Matches) != 1 {
 		t.Fatalf("test: %+v %v", res, err)
 	}
 }

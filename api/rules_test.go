@@ -191,6 +191,14 @@ func TestRulesAPI(t *testing.T) {
 	if s := list[2].Stats; s.Matches != 2 || s.Delivered != 2 || s.Pending != 0 {
 		t.Errorf("hot's figures: %+v", s)
 	}
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if in := n.Info(); in.Unconfirmed == 0 && in.Pending == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the readings were not confirmed in 20 s")
+		}
+	}
 	to := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
 	var res wire.RuleTestResult
 	resp, b = call(t, "POST", srv.URL+wire.PathRuleTest, opsSecret, wire.RuleTest{Name: "hot", From: "0", To: to, Issuer: pubOf(key(7)).String()})

@@ -149,7 +149,7 @@ func TestRulesInNode(t *testing.T) {
 			freezing = id
 		}
 	}
-	submit(n, "not json")
+	waitConfirmed(t, n, submit(n, "not json"))
 	cold.waitFor(t, hot)
 	any.waitFor(t, temps)
 	// The event rule's match is on the feed.
