@@ -133,8 +133,12 @@ func (n *Node) openRules() error {
 		}
 		return fmt.Errorf("node: starting the rules: %w", err)
 	}
-	if err := n.dropStaleRules(rs); err != nil {
-		return err
+	stale, err := rs.eng.DropStale()
+	if err != nil {
+		return fmt.Errorf("node: %w", err)
+	}
+	if len(stale) > 0 {
+		n.log.Info().Strs("rules", stale).Msg("rules: deleted the cursors, outboxes and dead letters of rules no longer defined")
 	}
 	n.rules = rs
 	n.m.registerRules(rs.eng)
@@ -145,55 +149,6 @@ func (n *Node) openRules() error {
 		}
 		n.log.Info().Strs("rules", names).Msg("rules loaded")
 	}
-	return nil
-}
-
-// dropStaleRules deletes the cursors, outboxes and dead letters of rules
-// the node no longer has, so that a rule of the same name added later
-// starts afresh.
-func (n *Node) dropStaleRules(rs *ruleSet) error {
-	var stale []string
-	err := n.store.StateView(func(tx *storage.StateTx) error {
-		return tx.ForEach("rules.cursor", nil, false, func(k, _ []byte) (bool, error) {
-			if rs.defs[string(k)] == nil {
-				stale = append(stale, string(k))
-			}
-			return true, nil
-		})
-	})
-	if err != nil {
-		return fmt.Errorf("node: reading the rules' cursors: %w", err)
-	}
-	if len(stale) == 0 {
-		return nil
-	}
-	err = n.store.StateUpdate(func(tx *storage.StateTx) error {
-		for _, name := range stale {
-			if err := tx.Delete("rules.cursor", []byte(name)); err != nil {
-				return err
-			}
-			for _, b := range []string{"rules.outbox." + name, "rules.dead." + name} {
-				var keys [][]byte
-				err := tx.ForEach(b, nil, false, func(k, _ []byte) (bool, error) {
-					keys = append(keys, append([]byte(nil), k...))
-					return true, nil
-				})
-				for _, k := range keys {
-					if err == nil {
-						err = tx.Delete(b, k)
-					}
-				}
-				if err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("node: deleting the state of removed rules: %w", err)
-	}
-	n.log.Info().Strs("rules", stale).Msg("rules: deleted the cursors, outboxes and dead letters of rules no longer defined")
 	return nil
 }
 

@@ -200,18 +200,53 @@ func (e *Engine) Remove(name string) error {
 		return fmt.Errorf("%w: %q", ErrNoRule, name)
 	}
 	rs.stop()
-	ops := []Op{{Bucket: bucketCursors, Key: []byte(name), Delete: true}}
-	for _, b := range [][]byte{outboxBucket(name), deadBucket(name)} {
-		err := e.cfg.Store.ForEach(b, func(k, _ []byte) error {
-			ops = append(ops, Op{Bucket: b, Key: append([]byte(nil), k...), Delete: true})
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("rules: removing %q: %w", name, err)
+	return e.dropState([]string{name})
+}
+
+// DropStale deletes from the store the cursors, outboxes and dead letters
+// of rules the engine does not have (rules removed while it was not
+// running), so that a rule added later under one of their names starts
+// afresh, and returns their names.
+func (e *Engine) DropStale() ([]string, error) {
+	e.stepMu.Lock()
+	defer e.stepMu.Unlock()
+	var stale []string
+	err := e.cfg.Store.ForEach(bucketCursors, func(k, _ []byte) error {
+		e.mu.Lock()
+		_, ok := e.rules[string(k)]
+		e.mu.Unlock()
+		if !ok {
+			stale = append(stale, string(k))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("rules: reading the cursors: %w", err)
+	}
+	if len(stale) == 0 {
+		return nil, nil
+	}
+	return stale, e.dropState(stale)
+}
+
+// dropState deletes the cursors, outboxes and dead letters of the rules
+// named, in one Write.
+func (e *Engine) dropState(names []string) error {
+	var ops []Op
+	for _, name := range names {
+		ops = append(ops, Op{Bucket: bucketCursors, Key: []byte(name), Delete: true})
+		for _, b := range [][]byte{outboxBucket(name), deadBucket(name)} {
+			err := e.cfg.Store.ForEach(b, func(k, _ []byte) error {
+				ops = append(ops, Op{Bucket: b, Key: append([]byte(nil), k...), Delete: true})
+				return nil
+			})
+			if err != nil {
+				return fmt.Errorf("rules: removing %q: %w", name, err)
+			}
 		}
 	}
 	if err := e.cfg.Store.Write(ops); err != nil {
-		return fmt.Errorf("rules: removing %q: %w", name, err)
+		return fmt.Errorf("rules: removing %s: %w", strings.Join(names, ", "), err)
 	}
 	return nil
 }
@@ -245,21 +280,15 @@ func (e *Engine) Replace(r Rule) error {
 	// The scanner is held: the old rule's cursor is where the new one
 	// resumes.
 	if err := e.cfg.Store.Write([]Op{cursorOp(r.Name, cursor)}); err != nil {
-		e.restart(old)
+		e.install(old) // the old rule goes on
 		return fmt.Errorf("rules: replacing %q: %w", r.Name, err)
 	}
 	if err := e.load(rs); err != nil {
-		e.restart(old)
+		e.install(old) // the old rule goes on
 		return err
 	}
 	rs.st = st
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.rules[r.Name] = rs
-	if e.run != nil {
-		e.startDelivery(rs)
-	}
-	e.notify()
+	e.install(rs)
 	return nil
 }
 
@@ -276,13 +305,16 @@ func (e *Engine) newRuleState(r Rule) (*ruleState, error) {
 	return rs, nil
 }
 
-// restart starts again the delivery of a rule whose replacement failed.
-func (e *Engine) restart(rs *ruleState) {
+// install puts rs in the engine, in place of a rule of its name, and
+// starts its delivery if the engine runs.
+func (e *Engine) install(rs *ruleState) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.rules[rs.c.Rule.Name] = rs
 	if e.run != nil {
 		e.startDelivery(rs)
 	}
+	e.notify()
 }
 
 // add builds a rule's state from its definition and the store. The caller
@@ -301,13 +333,7 @@ func (e *Engine) add(r Rule) error {
 	if err := e.load(rs); err != nil {
 		return err
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.rules[r.Name] = rs
-	if e.run != nil {
-		e.startDelivery(rs)
-	}
-	e.notify()
+	e.install(rs)
 	return nil
 }
 

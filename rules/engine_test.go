@@ -309,15 +309,7 @@ func TestOutboxBound(t *testing.T) {
 	}
 	src.add(1, payloads(n)...)
 	// Scanner steps alone: nothing delivers.
-	for {
-		progressed, err := e.step()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !progressed {
-			break
-		}
-	}
+	drainSteps(t, e)
 	s := e.Stats()[0]
 	hot := wantHot(n)
 	if s.Pending != 5 || s.PendingBytes > cfg.OutboxBytes || s.Cursor != hot[5] {
@@ -590,15 +582,7 @@ func TestReplace(t *testing.T) {
 		t.Fatal(err)
 	}
 	src.add(1, payloads(12)...) // hot: 8, 9, 10, 11, held by the refusing receiver
-	for {
-		progressed, err := e.step()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !progressed {
-			break
-		}
-	}
+	drainSteps(t, e)
 	if s := e.Stats()[0]; s.Pending != 4 || s.Cursor != 12 {
 		t.Fatalf("before the replacement: %+v", s)
 	}
@@ -661,5 +645,58 @@ func TestSkip(t *testing.T) {
 	}
 	if s := e.Stats()[0]; s.Matches != 2 || s.EvalErrors != 0 || s.Cursor != 602 {
 		t.Errorf("stats %+v", s)
+	}
+}
+
+// drainSteps runs scanner steps, with nothing delivering, until one makes
+// no progress.
+func drainSteps(t *testing.T, e *Engine) {
+	t.Helper()
+	for {
+		progressed, err := e.step()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !progressed {
+			return
+		}
+	}
+}
+
+// TestDropStale: the state of a rule the engine no longer has (its cursor
+// and its outbox of waiting matches) is deleted; the rules it has keep
+// theirs.
+func TestDropStale(t *testing.T) {
+	seed := testSeed(t)
+	src := &memSource{}
+	st := &MemStore{}
+	cfg := fastConfig(src, st, seed)
+	e, err := New(cfg, []Rule{webhookRule("gone", hotCond, "http://127.0.0.1:9/x"), logRule("kept", "true")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src.add(1, payloads(12)...)
+	drainSteps(t, e)
+	if s := e.Stats()[0]; s.Name != "gone" || s.Pending != 4 {
+		t.Fatalf("before: %+v", s)
+	}
+	e2, err := New(cfg, []Rule{logRule("kept", "true")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale, err := e2.DropStale()
+	if err != nil || !slices.Equal(stale, []string{"gone"}) {
+		t.Fatalf("DropStale: %v %v", stale, err)
+	}
+	if v, _ := st.Get(bucketCursors, []byte("gone")); v != nil {
+		t.Error("the stale rule's cursor is still stored")
+	}
+	n := 0
+	st.ForEach(outboxBucket("gone"), func(_, _ []byte) error { n++; return nil })
+	if v, _ := st.Get(bucketCursors, []byte("kept")); v == nil || n != 0 {
+		t.Errorf("after: the kept rule's cursor %x, %d matches left in the stale outbox", v, n)
+	}
+	if stale, err := e2.DropStale(); err != nil || len(stale) != 0 {
+		t.Errorf("again: %v %v", stale, err)
 	}
 }
