@@ -53,6 +53,25 @@ type Config struct {
 	// merge into one run of the next level. Higher values write less and
 	// leave more runs for a lookup to probe. Default 16; at least 2.
 	MergeFanIn int
+
+	// Retain, if positive, is how long the store keeps an epoch after it
+	// was cut: older epochs are dropped whole once every message in them is
+	// settled (confirmed or orphaned). Default 0: keep everything.
+	Retain time.Duration
+
+	// MaxDisk, if positive, bounds the bytes of the store's files: the
+	// oldest settled epochs are dropped while the files hold more. Default
+	// 0: no bound.
+	MaxDisk int64
+
+	// EpochRecords is how many records an epoch (one bbolt file) holds
+	// before the writer cuts the next one. Default 262,144.
+	EpochRecords int
+
+	// EpochAge is how long an epoch is written before the writer cuts the
+	// next one, however few records it holds. Default 1 h, or Retain/8 if
+	// that is shorter.
+	EpochAge time.Duration
 }
 
 // Defaults of the Config fields of the same names.

@@ -45,6 +45,11 @@ var (
 	// the cause. Reads still work and see the last committed state.
 	ErrFailed = errors.New("storage: writer failed")
 
+	// ErrPruned: the record asked for was in an epoch the store dropped
+	// (retention); the store can tell for positions below its frontier and
+	// for its entry points, and otherwise answers ErrNotFound.
+	ErrPruned = errors.New("storage: pruned")
+
 	// ErrConfig: a Config field is out of range.
 	ErrConfig = errors.New("storage: bad config")
 )
