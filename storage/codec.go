@@ -38,9 +38,10 @@ var (
 // formatVersion is the version of this layout, kept in meta/format and as
 // the first byte of every log value. Version 1 repeated the parents, issuer,
 // sequence and timestamp in a 161-byte log header; version 2 takes them from
-// Raw; version 3 adds the issuer-time index. Open refuses any other version
+// Raw; version 3 adds the issuer-time index; version 4 splits the store into
+// a directory of epoch files (epoch.go). Open refuses any other version
 // with a FormatError.
-const formatVersion = 3
+const formatVersion = 4
 
 // Sizes.
 const (

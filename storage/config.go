@@ -65,7 +65,9 @@ type Config struct {
 	MaxDisk int64
 
 	// EpochRecords is how many records an epoch (one bbolt file) holds
-	// before the writer cuts the next one. Default 262,144.
+	// before the writer cuts the next one. The default, 524,288, is eight
+	// times FlushEvery's default: an epoch's index then stays at eight runs
+	// and is never merged.
 	EpochRecords int
 
 	// EpochAge is how long an epoch is written before the writer cuts the
@@ -76,18 +78,21 @@ type Config struct {
 
 // Defaults of the Config fields of the same names.
 const (
-	DefaultMaxBatch    = 4096
-	DefaultQueueLen    = 64
-	DefaultOpenTimeout = 100 * time.Millisecond
-	DefaultFlushEvery  = 1 << 16
-	DefaultMergeFanIn  = 16
+	DefaultMaxBatch     = 4096
+	DefaultQueueLen     = 64
+	DefaultOpenTimeout  = 100 * time.Millisecond
+	DefaultFlushEvery   = 1 << 16
+	DefaultMergeFanIn   = 16
+	DefaultEpochRecords = 1 << 19
+	DefaultEpochAge     = time.Hour
 )
 
 // withDefaults returns cfg with every zero field set to its default, or an
 // error wrapping ErrConfig if a field is out of range.
 func (cfg Config) withDefaults() (Config, error) {
 	if cfg.MaxBatch < 0 || cfg.QueueLen < 0 || cfg.FlushEvery < 0 || cfg.MergeFanIn < 0 ||
-		cfg.MaxDelay < 0 || cfg.OpenTimeout < 0 || cfg.MaxSize < 0 {
+		cfg.MaxDelay < 0 || cfg.OpenTimeout < 0 || cfg.MaxSize < 0 ||
+		cfg.Retain < 0 || cfg.MaxDisk < 0 || cfg.EpochRecords < 0 || cfg.EpochAge < 0 {
 		return cfg, fmt.Errorf("%w: negative value in %+v", ErrConfig, cfg)
 	}
 	if cfg.MaxBatch == 0 {
@@ -104,6 +109,18 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.MergeFanIn == 0 {
 		cfg.MergeFanIn = DefaultMergeFanIn
+	}
+	if cfg.EpochRecords == 0 {
+		cfg.EpochRecords = DefaultEpochRecords
+	}
+	if cfg.EpochAge == 0 {
+		cfg.EpochAge = DefaultEpochAge
+		if cfg.Retain > 0 {
+			cfg.EpochAge = min(cfg.EpochAge, cfg.Retain/8)
+		}
+	}
+	if cfg.EpochAge < time.Second {
+		return cfg, fmt.Errorf("%w: EpochAge %v (Retain %v), want at least 1s", ErrConfig, cfg.EpochAge, cfg.Retain)
 	}
 	if cfg.MergeFanIn < 2 || cfg.MergeFanIn > 64 {
 		return cfg, fmt.Errorf("%w: MergeFanIn %d, want 2..64", ErrConfig, cfg.MergeFanIn)

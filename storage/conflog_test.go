@@ -15,12 +15,24 @@ import (
 // learns its places; ByConfirmation pages through the log exactly, before
 // and after a reopen.
 func TestConfirmationLog(t *testing.T) {
+	t.Run("one epoch", func(t *testing.T) { testConfirmationLog(t, storage.Config{NoSync: true}) })
+	// The log's places spread over the epochs' files, and confirmations of
+	// older epochs' positions go to theirs.
+	t.Run("epochs", func(t *testing.T) {
+		testConfirmationLog(t, storage.Config{NoSync: true, EpochRecords: 90, EpochAge: time.Hour})
+	})
+}
+
+func testConfirmationLog(t *testing.T, cfg storage.Config) {
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, 0))
-	s, _ := open(t, storage.Config{NoSync: true})
+	s, _ := open(t, cfg)
 	const n = 700
-	mustSubmit(t, s, &storage.Write{Records: testRecords(0, n)})
+	for p := uint64(0); p < n; p += 100 {
+		mustSubmit(t, s, &storage.Write{Records: testRecords(p, 100)})
+		time.Sleep(10 * time.Millisecond) // for a cut
+	}
 
 	var want []uint64 // the log, by the obvious rule
 	seen := map[uint64]bool{}
@@ -107,7 +119,10 @@ func TestConfirmationLog(t *testing.T) {
 		}
 	}
 	check(s)
-	s = reopen(t, s, storage.Config{NoSync: true})
+	if cfg.EpochRecords != 0 && s.Stats().Epochs < 5 {
+		t.Fatalf("%d epochs", s.Stats().Epochs)
+	}
+	s = reopen(t, s, cfg)
 	check(s)
 	// After a reopen the log goes on where it ended.
 	var last uint64

@@ -20,7 +20,7 @@ func corrupt(t *testing.T, s *storage.Store, cfg storage.Config, fn func(tx *bol
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	db, err := bolt.Open(s.Path(), 0o600, nil)
+	db, err := bolt.Open(storage.NewestEpochFile(s.Path()), 0o600, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

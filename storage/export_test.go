@@ -1,5 +1,7 @@
 package storage
 
+import "time"
+
 // SetCommitHook makes f run before each commit's transaction; an error from
 // it fails the commit as a full disk would. nil removes it.
 func SetCommitHook(s *Store, f func() error) {
@@ -9,3 +11,40 @@ func SetCommitHook(s *Store, f func() error) {
 	}
 	s.hook.Store(&f)
 }
+
+// EpochFiles returns the paths of the epoch files in the store's directory
+// dir, oldest first.
+func EpochFiles(dir string) []string {
+	los, err := listEpochs(dir)
+	if err != nil {
+		panic(err)
+	}
+	out := make([]string, len(los))
+	for i, lo := range los {
+		out[i] = epochPath(dir, lo)
+	}
+	return out
+}
+
+// NewestEpochFile returns the path of the newest epoch file in dir.
+func NewestEpochFile(dir string) string {
+	fs := EpochFiles(dir)
+	return fs[len(fs)-1]
+}
+
+// SetDropHook makes f run between the steps of each drop and after a cut
+// ("cut", "frontier", "written", "closed", "removed"). nil removes it.
+func SetDropHook(s *Store, f func(step string)) {
+	if f == nil {
+		s.dropHook.Store(nil)
+		return
+	}
+	s.dropHook.Store(&f)
+}
+
+// EpochFile returns the path of the epoch file that begins at lo.
+func EpochFile(dir string, lo uint64) string { return epochPath(dir, lo) }
+
+// SetMaintainEvery sets how often writers started after it consider cuts
+// and drops.
+func SetMaintainEvery(d time.Duration) { maintainEvery = d }

@@ -172,10 +172,20 @@ func TestOldFormat(t *testing.T) {
 	}{
 		{1, true, "old format 1"},
 		{2, true, "old format 2"},
-		{4, false, "newer than format 3"},
+		{3, true, "old format 3"},
+		{5, false, "newer than format 4"},
 	} {
+		// Formats up to 3 kept the store in one file; from 4 on it is a
+		// directory of epoch files.
 		path := filepath.Join(t.TempDir(), "weft.db")
-		db, err := bolt.Open(path, 0o600, nil)
+		file := path
+		if tc.version > 3 {
+			if err := os.Mkdir(path, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			file = filepath.Join(path, "epoch-0000000000000000.db")
+		}
+		db, err := bolt.Open(file, 0o600, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -204,7 +214,7 @@ func TestOldFormat(t *testing.T) {
 		if err := db.Close(); err != nil {
 			t.Fatal(err)
 		}
-		before, err := os.ReadFile(path)
+		before, err := os.ReadFile(file)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -218,14 +228,14 @@ func TestOldFormat(t *testing.T) {
 			if !errors.As(err, &fe) || !errors.Is(err, storage.ErrFormat) || errors.Is(err, storage.ErrCorrupt) {
 				t.Fatalf("format %d: Open: %v, want a *FormatError wrapping ErrFormat", tc.version, err)
 			}
-			if fe.Found != int(tc.version) || fe.Want != 3 || fe.Old() != tc.old {
+			if fe.Found != int(tc.version) || fe.Want != 4 || fe.Old() != tc.old {
 				t.Fatalf("format %d: %+v, Old() = %v", tc.version, *fe, fe.Old())
 			}
 			if !strings.Contains(err.Error(), tc.says) || !strings.Contains(err.Error(), path) {
 				t.Fatalf("format %d: the message %q does not say %q and name the file", tc.version, err, tc.says)
 			}
 		}
-		after, err := os.ReadFile(path)
+		after, err := os.ReadFile(file)
 		if err != nil {
 			t.Fatal(err)
 		}

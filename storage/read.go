@@ -2,9 +2,11 @@ package storage
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
@@ -23,46 +25,137 @@ func (s *Store) NextPos() uint64 { return s.nextPos.Load() }
 // transactions only.
 func (s *Store) ConfirmedPrefix() uint64 { return s.confirmed.Load() }
 
-// view runs fn in a read transaction, mapping a closed database to ErrClosed.
-func (s *Store) view(fn func(tx *bolt.Tx) error) error {
-	err := s.db.View(fn)
-	if errors.Is(err, berrors.ErrDatabaseNotOpen) {
-		return ErrClosed
-	}
-	return err
+// snap is a reader's view of the store: the epochs and the memtable of one
+// moment, a read transaction on the newest epoch begun under the same hold
+// of s.mu (so that it and the memtable agree, see runs.go), and read
+// transactions on older epochs begun when first needed. Older epochs'
+// records never change, so those transactions join up with the newest
+// one; only confirmations can be newer in them. close rolls them back.
+type snap struct {
+	eps    []*epoch
+	mem    *memtable     // read holding mu shared: the writer adds to it
+	mu     *sync.RWMutex // Store.mu
+	blooms map[run]*bloom
+	front  *frontier
+	txs    []*bolt.Tx
+	next   uint64 // NextPos as of the newest epoch's transaction
 }
 
-// lookup finds the position of id. It begins the read transaction it returns
-// (the caller must roll it back) and reads the memtable under one hold of
-// s.mu, so that the two agree (see idindex.go).
-func (s *Store) lookup(id *[32]byte) (tx *bolt.Tx, pos uint64, ok bool, err error) {
+// begin opens a snap.
+func (s *Store) begin() (*snap, error) {
 	s.mu.RLock()
-	tx, err = s.db.Begin(false)
-	mpos, inMem := s.mem.ids[*id]
-	blooms := s.blooms
+	sn := &snap{eps: s.epochs, mem: s.mem, mu: &s.mu, blooms: s.blooms, front: s.front}
+	sn.txs = make([]*bolt.Tx, len(sn.eps))
+	tx, err := sn.eps[len(sn.eps)-1].db.Begin(false)
 	s.mu.RUnlock()
 	if errors.Is(err, berrors.ErrDatabaseNotOpen) {
-		return nil, 0, false, ErrClosed
+		return nil, ErrClosed
 	}
 	if err != nil {
-		return nil, 0, false, err
+		return nil, err
 	}
-	if inMem {
-		next, err := txNext(tx)
-		if err != nil {
-			tx.Rollback()
-			return nil, 0, false, err
-		}
-		if mpos < next { // else not committed yet, as far as tx knows
-			return tx, mpos, true, nil
-		}
-	}
-	pos, ok, err = lookupRuns(tx, id, blooms)
-	if err != nil {
+	sn.txs[len(sn.txs)-1] = tx
+	if sn.next, err = txNext(tx); err != nil {
 		tx.Rollback()
-		return nil, 0, false, err
+		return nil, err
 	}
-	return tx, pos, ok, nil
+	return sn, nil
+}
+
+func (sn *snap) close() {
+	for _, tx := range sn.txs {
+		if tx != nil {
+			tx.Rollback()
+		}
+	}
+}
+
+// tx returns the read transaction on epoch i. An epoch dropped since the
+// snap began is ErrPruned.
+func (sn *snap) tx(i int) (*bolt.Tx, error) {
+	if tx := sn.txs[i]; tx != nil {
+		return tx, nil
+	}
+	tx, err := sn.eps[i].db.Begin(false)
+	if errors.Is(err, berrors.ErrDatabaseNotOpen) {
+		return nil, fmt.Errorf("%w: epoch from %d", ErrPruned, sn.eps[i].lo)
+	}
+	if err != nil {
+		return nil, err
+	}
+	sn.txs[i] = tx
+	return tx, nil
+}
+
+// epochOf returns the epoch that holds pos: ErrPruned below the first,
+// ErrNotFound at or past the snap's NextPos.
+func (sn *snap) epochOf(pos uint64) (int, error) {
+	if pos >= sn.next {
+		return 0, fmt.Errorf("%w: position %d", ErrNotFound, pos)
+	}
+	if pos < sn.eps[0].lo {
+		return 0, fmt.Errorf("%w: position %d, the store begins at %d", ErrPruned, pos, sn.eps[0].lo)
+	}
+	i, found := slices.BinarySearchFunc(sn.eps, pos, func(e *epoch, p uint64) int { return cmp.Compare(e.lo, p) })
+	if !found {
+		i--
+	}
+	return i, nil
+}
+
+// txAt returns the read transaction of the epoch that holds pos.
+func (sn *snap) txAt(pos uint64) (*bolt.Tx, error) {
+	i, err := sn.epochOf(pos)
+	if err != nil {
+		return nil, err
+	}
+	return sn.tx(i)
+}
+
+// entryAt reads the entry at pos.
+func (sn *snap) entryAt(pos uint64) (Entry, error) {
+	tx, err := sn.txAt(pos)
+	if err != nil {
+		return Entry{}, err
+	}
+	return entryAt(tx, pos)
+}
+
+// lookup finds the position of id: in the memtable, then in the runs of
+// each epoch, newest first.
+func (sn *snap) lookup(id *[32]byte) (pos uint64, ok bool, err error) {
+	sn.mu.RLock()
+	mpos, inMem := sn.mem.ids[*id]
+	sn.mu.RUnlock()
+	if inMem && mpos < sn.next {
+		return mpos, true, nil // else not committed yet, as far as tx knows
+	}
+	last := len(sn.eps) - 1
+	if pos, ok, err = lookupRuns(sn.txs[last], nil, id, sn.blooms); ok || err != nil {
+		return pos, ok, err
+	}
+	for i := last - 1; i >= 0; i-- {
+		if !mayHave(sn.eps[i].runs, id, sn.blooms) {
+			continue
+		}
+		tx, err := sn.tx(i)
+		if err != nil {
+			return 0, false, err
+		}
+		if pos, ok, err = lookupRuns(tx, sn.eps[i].runs, id, sn.blooms); ok || err != nil {
+			return pos, ok, err
+		}
+	}
+	return 0, false, nil
+}
+
+// notFound is the error for an ID the store does not hold: ErrPruned for
+// an entry point.
+func (sn *snap) notFound(id *[32]byte) error {
+	if _, ok := sn.front.eps[*id]; ok {
+		return fmt.Errorf("%w: ID %x", ErrPruned, *id)
+	}
+	return fmt.Errorf("%w: ID %x", ErrNotFound, *id)
 }
 
 // txNext returns NextPos as of tx.
@@ -112,8 +205,8 @@ func setConf(e *Entry, c *blockConfs) {
 
 // indexedEntry reads the entry at pos, which an index of id pointed to,
 // and checks that it is id's.
-func indexedEntry(tx *bolt.Tx, pos uint64, id *[32]byte) (Entry, error) {
-	e, err := entryAt(tx, pos)
+func (sn *snap) indexedEntry(pos uint64, id *[32]byte) (Entry, error) {
+	e, err := sn.entryAt(pos)
 	if errors.Is(err, ErrNotFound) {
 		return e, fmt.Errorf("%w: the ID index points at position %d, which is not in the log", ErrCorrupt, pos)
 	}
@@ -123,77 +216,99 @@ func indexedEntry(tx *bolt.Tx, pos uint64, id *[32]byte) (Entry, error) {
 	return e, err
 }
 
-// Get returns the entry of the record with ID id, or ErrNotFound. Safe from
-// any goroutine.
+// Get returns the entry of the record with ID id; ErrPruned if it was
+// dropped and the store can tell (an entry point), ErrNotFound otherwise.
+// Safe from any goroutine.
 func (s *Store) Get(id [32]byte) (Entry, error) {
-	tx, pos, ok, err := s.lookup(&id)
+	sn, err := s.begin()
 	if err != nil {
 		return Entry{}, err
 	}
-	defer tx.Rollback()
-	if !ok {
-		return Entry{}, fmt.Errorf("%w: ID %x", ErrNotFound, id)
+	defer sn.close()
+	pos, ok, err := sn.lookup(&id)
+	if err != nil {
+		return Entry{}, err
 	}
-	return indexedEntry(tx, pos, &id)
+	if !ok {
+		return Entry{}, sn.notFound(&id)
+	}
+	return sn.indexedEntry(pos, &id)
 }
 
-// Has reports whether a record with ID id is stored. Safe from any
-// goroutine.
+// Has reports whether a record with ID id is stored (an entry point is
+// not). Safe from any goroutine.
 func (s *Store) Has(id [32]byte) (bool, error) {
-	tx, _, ok, err := s.lookup(&id)
+	sn, err := s.begin()
 	if err != nil {
 		return false, err
 	}
-	tx.Rollback()
-	return ok, nil
+	defer sn.close()
+	_, ok, err := sn.lookup(&id)
+	return ok, err
 }
 
-// GetByPos returns the entry at position pos, or ErrNotFound if pos is not
-// below NextPos. Safe from any goroutine.
+// GetByPos returns the entry at position pos: ErrNotFound if pos is not
+// below NextPos, ErrPruned if it is below FirstPos. Safe from any
+// goroutine.
 func (s *Store) GetByPos(pos uint64) (Entry, error) {
-	var e Entry
-	err := s.view(func(tx *bolt.Tx) (err error) {
-		e, err = entryAt(tx, pos)
-		return err
-	})
-	return e, err
+	sn, err := s.begin()
+	if err != nil {
+		return Entry{}, err
+	}
+	defer sn.close()
+	return sn.entryAt(pos)
 }
 
 // Children returns the IDs of the stored records that name id as a parent,
-// in position order, or ErrNotFound if id is not stored. Safe from any
-// goroutine.
+// in position order, or ErrNotFound (ErrPruned) if id is not stored. Safe
+// from any goroutine.
 func (s *Store) Children(id [32]byte) ([][32]byte, error) {
-	tx, pos, ok, err := s.lookup(&id)
+	sn, err := s.begin()
 	if err != nil {
 		return nil, err
 	}
-	defer tx.Rollback()
+	defer sn.close()
+	pos, ok, err := sn.lookup(&id)
+	if err != nil {
+		return nil, err
+	}
 	if !ok {
-		return nil, fmt.Errorf("%w: ID %x", ErrNotFound, id)
+		return nil, sn.notFound(&id)
 	}
-	children, logb := tx.Bucket(bucketChildren), tx.Bucket(bucketLog)
-	if children == nil || logb == nil {
-		return nil, fmt.Errorf("%w: missing bucket", ErrCorrupt)
-	}
-	v := children.Get(binaryPos(pos))
-	if v == nil {
-		return nil, nil
-	}
-	kids, err := decodeChildren(pos, v)
+	first, err := sn.epochOf(pos)
 	if err != nil {
 		return nil, err
 	}
-	out := make([][32]byte, 0, len(kids))
-	for _, child := range kids {
-		v := logb.Get(binaryPos(child))
-		if v == nil {
-			return nil, fmt.Errorf("%w: the children index names position %d, which is not in the log", ErrCorrupt, child)
-		}
-		cid, err := entryID(child, v)
+	// Each epoch lists the children it holds.
+	var out [][32]byte
+	for i := first; i < len(sn.eps); i++ {
+		tx, err := sn.tx(i)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, cid)
+		children, logb := tx.Bucket(bucketChildren), tx.Bucket(bucketLog)
+		if children == nil || logb == nil {
+			return nil, fmt.Errorf("%w: missing bucket", ErrCorrupt)
+		}
+		v := children.Get(binaryPos(pos))
+		if v == nil {
+			continue
+		}
+		kids, err := decodeChildren(pos, v)
+		if err != nil {
+			return nil, err
+		}
+		for _, child := range kids {
+			v := logb.Get(binaryPos(child))
+			if v == nil {
+				return nil, fmt.Errorf("%w: the children index names position %d, which is not in the log", ErrCorrupt, child)
+			}
+			cid, err := entryID(child, v)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, cid)
+		}
 	}
 	return out, nil
 }
@@ -205,20 +320,26 @@ func (s *Store) Children(id [32]byte) ([][32]byte, error) {
 // the next page, pass SeqPos{last.Seq, last.Pos + 1}. Safe from any
 // goroutine.
 func (s *Store) ByIssuer(issuer [32]byte, from SeqPos, limit int) ([]Entry, error) {
-	tx, mem, err := s.beginIssuer(&issuer, func(e memEntry) bool { return compareSeqPos(SeqPos{e.seq, e.pos}, from) >= 0 })
+	sn, err := s.begin()
 	if err != nil {
 		return nil, err
 	}
-	defer tx.Rollback()
-	sps := make([]SeqPos, len(mem))
-	for i, e := range mem {
-		sps[i] = SeqPos{e.seq, e.pos}
+	defer sn.close()
+	var sps []SeqPos
+	for _, e := range sn.memIssuer(&issuer, func(e memEntry) bool { return compareSeqPos(SeqPos{e.seq, e.pos}, from) >= 0 }) {
+		sps = append(sps, SeqPos{e.seq, e.pos})
 	}
-	fromRuns, err := issuerRuns(tx, &issuer, from, limit)
-	if err != nil {
-		return nil, err
+	for i := range sn.eps {
+		tx, err := sn.tx(i)
+		if err != nil {
+			return nil, err
+		}
+		fromRuns, err := issuerRuns(tx, &issuer, from, limit)
+		if err != nil {
+			return nil, err
+		}
+		sps = append(sps, fromRuns...)
 	}
-	sps = append(sps, fromRuns...)
 	slices.SortFunc(sps, compareSeqPos)
 	// Right after a flush a reader can see a position both in the memtable
 	// and in the new run.
@@ -228,7 +349,7 @@ func (s *Store) ByIssuer(issuer [32]byte, from SeqPos, limit int) ([]Entry, erro
 	}
 	out := make([]Entry, 0, len(sps))
 	for _, sp := range sps {
-		e, err := entryAt(tx, sp.Pos)
+		e, err := sn.entryAt(sp.Pos)
 		if err == nil && (e.Issuer != issuer || e.Seq != sp.Seq) {
 			err = fmt.Errorf("%w: the issuer index names position %d, which holds another issuer or sequence", ErrCorrupt, sp.Pos)
 		}
@@ -243,32 +364,18 @@ func (s *Store) ByIssuer(issuer [32]byte, from SeqPos, limit int) ([]Entry, erro
 	return out, nil
 }
 
-// beginIssuer begins a read transaction and returns it with the memtable
-// entries of issuer that keep accepts and that the transaction holds
-// (positions below its NextPos), read under one hold of s.mu so that the
-// two agree (see runs.go). The caller rolls tx back.
-func (s *Store) beginIssuer(issuer *[32]byte, keep func(memEntry) bool) (*bolt.Tx, []memEntry, error) {
-	s.mu.RLock()
-	tx, err := s.db.Begin(false)
+// memIssuer returns the memtable entries of issuer that keep accepts and
+// that the snap's transaction holds (positions below its NextPos).
+func (sn *snap) memIssuer(issuer *[32]byte, keep func(memEntry) bool) []memEntry {
 	var es []memEntry
-	for _, e := range s.mem.issuers[*issuer] {
-		if keep(e) {
+	sn.mu.RLock()
+	defer sn.mu.RUnlock()
+	for _, e := range sn.mem.issuers[*issuer] {
+		if keep(e) && e.pos < sn.next {
 			es = append(es, e)
 		}
 	}
-	s.mu.RUnlock()
-	if errors.Is(err, berrors.ErrDatabaseNotOpen) {
-		return nil, nil, ErrClosed
-	}
-	if err != nil {
-		return nil, nil, err
-	}
-	next, err := txNext(tx)
-	if err != nil {
-		tx.Rollback()
-		return nil, nil, err
-	}
-	return tx, slices.DeleteFunc(es, func(e memEntry) bool { return e.pos >= next }), nil
+	return es
 }
 
 // ByTime returns the entries whose (Timestamp, Pos) is at least from and
@@ -276,29 +383,45 @@ func (s *Store) beginIssuer(issuer *[32]byte, keep func(memEntry) bool) (*bolt.T
 // (limit <= 0: no limit). To read the next page, pass TimePos{last.Timestamp,
 // last.Pos + 1}. Safe from any goroutine.
 func (s *Store) ByTime(from TimePos, until int64, limit int) ([]Entry, error) {
-	var out []Entry
-	err := s.view(func(tx *bolt.Tx) error {
+	sn, err := s.begin()
+	if err != nil {
+		return nil, err
+	}
+	defer sn.close()
+	// Each epoch's time index holds its records; timestamps mostly follow
+	// arrival, but not always, so every epoch is read and the pages merged.
+	var tps []TimePos
+	for i := range sn.eps {
+		tx, err := sn.tx(i)
+		if err != nil {
+			return nil, err
+		}
 		b := tx.Bucket(bucketTime)
 		if b == nil {
-			return fmt.Errorf("%w: missing bucket", ErrCorrupt)
+			return nil, fmt.Errorf("%w: missing bucket", ErrCorrupt)
 		}
-		var tps []TimePos
 		c := b.Cursor()
-		for k, _ := c.Seek(appendTimeKey(nil, from.Time, from.Pos)); k != nil && (limit <= 0 || len(tps) < limit); k, _ = c.Next() {
+		n := 0
+		for k, _ := c.Seek(appendTimeKey(nil, from.Time, from.Pos)); k != nil && (limit <= 0 || n < limit); k, _ = c.Next() {
 			t, pos, err := decodeTimeKey(k)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			if t >= until {
 				break
 			}
+			if pos >= sn.next {
+				continue // not committed as far as the snap knows
+			}
 			tps = append(tps, TimePos{t, pos})
+			n++
 		}
-		var err error
-		out, err = timeEntries(tx, tps, nil, "time")
-		return err
-	})
-	return out, err
+	}
+	slices.SortFunc(tps, compareTimePos)
+	if limit > 0 && len(tps) > limit {
+		tps = tps[:limit]
+	}
+	return sn.timeEntries(tps, nil, "time")
 }
 
 // rangeChunk is how many entries Range reads per read transaction.
@@ -318,9 +441,30 @@ const rangeChunk = 1024
 func (s *Store) Range(from uint64, fn func(Entry) error) error {
 	end := s.NextPos()
 	buf := make([]Entry, 0, rangeChunk)
-	for pos := from; pos < end; {
+	for pos := max(from, s.FirstPos()); pos < end; {
 		buf = buf[:0]
-		err := s.view(func(tx *bolt.Tx) error {
+		err := func() error {
+			sn, err := s.begin()
+			if err != nil {
+				return err
+			}
+			defer sn.close()
+			i, err := sn.epochOf(pos)
+			if errors.Is(err, ErrPruned) {
+				pos = sn.eps[0].lo // dropped meanwhile: go on from the first kept
+				i, err = 0, nil
+			}
+			if err != nil {
+				return err
+			}
+			tx, err := sn.tx(i)
+			if err != nil {
+				return err
+			}
+			stop := end
+			if i+1 < len(sn.eps) {
+				stop = min(stop, sn.eps[i+1].lo)
+			}
 			logb, conf := tx.Bucket(bucketLog), tx.Bucket(bucketConf)
 			if logb == nil || conf == nil {
 				return fmt.Errorf("%w: missing bucket", ErrCorrupt)
@@ -331,7 +475,7 @@ func (s *Store) Range(from uint64, fn func(Entry) error) error {
 			)
 			lc := logb.Cursor()
 			want := pos
-			for k, v := lc.Seek(binaryPos(pos)); len(buf) < rangeChunk && want < end; k, v = lc.Next() {
+			for k, v := lc.Seek(binaryPos(pos)); len(buf) < rangeChunk && want < stop; k, v = lc.Next() {
 				if k == nil || !bytes.Equal(k, binaryPos(want)) {
 					return fmt.Errorf("%w: the log has no position %d below its end %d", ErrCorrupt, want, end)
 				}
@@ -350,7 +494,7 @@ func (s *Store) Range(from uint64, fn func(Entry) error) error {
 				want++
 			}
 			return nil
-		})
+		}()
 		if err != nil {
 			return err
 		}
@@ -359,7 +503,9 @@ func (s *Store) Range(from uint64, fn func(Entry) error) error {
 				return err
 			}
 		}
-		pos += uint64(len(buf))
+		if len(buf) > 0 {
+			pos = buf[len(buf)-1].Pos + 1
+		}
 	}
 	return nil
 }

@@ -219,13 +219,14 @@ func runBucket(tx *bolt.Tx, ix runIndex, r run) (*bolt.Bucket, error) {
 	return b, nil
 }
 
-// lookupRuns looks id up in the runs of the ID index visible to tx, newest
-// first, skipping those whose bloom filter rules it out (a run without one
-// in blooms is searched).
-func lookupRuns(tx *bolt.Tx, id *[32]byte, blooms map[run]*bloom) (pos uint64, ok bool, err error) {
-	runs, _, err := loadRuns(tx)
-	if err != nil {
-		return 0, false, err
+// lookupRuns looks id up in runs (nil: the runs of the ID index visible to
+// tx), newest first, skipping those whose bloom filter rules it out (a run
+// without one in blooms is searched).
+func lookupRuns(tx *bolt.Tx, runs []run, id *[32]byte, blooms map[run]*bloom) (pos uint64, ok bool, err error) {
+	if runs == nil {
+		if runs, _, err = loadRuns(tx); err != nil {
+			return 0, false, err
+		}
 	}
 	for i := len(runs) - 1; i >= 0; i-- {
 		r := runs[i]
@@ -250,6 +251,16 @@ func lookupRuns(tx *bolt.Tx, id *[32]byte, blooms map[run]*bloom) (pos uint64, o
 		return pos, true, nil
 	}
 	return 0, false, nil
+}
+
+// mayHave reports whether one of runs may hold id, by their bloom filters.
+func mayHave(runs []run, id *[32]byte, blooms map[run]*bloom) bool {
+	for _, r := range runs {
+		if bl := blooms[r]; bl == nil || bl.mayHave(id[:]) {
+			return true
+		}
+	}
+	return false
 }
 
 // issuerRuns returns up to limit (no limit if limit <= 0) entries of issuer

@@ -35,7 +35,11 @@ type StateTx struct {
 // StateView runs fn in a read transaction on the state: it sees the state
 // of one committed StateUpdate. It is safe from any goroutine.
 func (s *Store) StateView(fn func(tx *StateTx) error) error {
-	return s.view(func(tx *bolt.Tx) error { return fn(&StateTx{tx: tx}) })
+	err := s.state.View(func(tx *bolt.Tx) error { return fn(&StateTx{tx: tx}) })
+	if errors.Is(err, berrors.ErrDatabaseNotOpen) {
+		return ErrClosed
+	}
+	return err
 }
 
 // StateUpdate runs fn in a write transaction on the state and commits it
@@ -53,7 +57,7 @@ func (s *Store) StateUpdate(fn func(tx *StateTx) error) error {
 		}
 	}
 	var fnErr error
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.state.Update(func(tx *bolt.Tx) error {
 		fnErr = fn(&StateTx{tx: tx})
 		return fnErr
 	})

@@ -1,16 +1,18 @@
 package storage
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"hash/maphash"
-	"math"
+	"os"
+	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
-	berrors "go.etcd.io/bbolt/errors"
 )
 
 // Store is the node's message store: an append-only log of records keyed by
@@ -27,9 +29,11 @@ import (
 // writer cannot commit a transaction that grows the file, while a read
 // transaction is open).
 type Store struct {
-	db   *bolt.DB
 	cfg  Config
-	path string
+	path string // the directory
+
+	// state is the node-local state's file (state.go).
+	state *bolt.DB
 
 	// qmu guards closed and the sends on queue: Submit holds it shared while
 	// it sends, Close holds it exclusively to close queue. A Submit blocked on
@@ -47,24 +51,34 @@ type Store struct {
 	// hook, if set (by tests), runs before each commit's transaction; an
 	// error fails the commit as a full disk would.
 	hook atomic.Pointer[func() error]
+	// dropHook, if set (by tests), runs between the steps of a drop.
+	dropHook atomic.Pointer[func(step string)]
 
 	closeOnce sync.Once
 	closeErr  error
 
-	// mu guards mem and blooms. The writer adds to mem and replaces both
-	// holding mu; readers look IDs up holding mu shared, and begin their
-	// bbolt transaction under the same hold (see runs.go for why). A bloom
-	// filter, and the map once published, are never changed.
+	// mu guards mem, blooms, epochs and front. The writer adds to mem and
+	// replaces the rest holding mu; readers look IDs up holding mu shared,
+	// and begin their bbolt transaction on the newest epoch under the same
+	// hold (see runs.go for why). A bloom filter, and the maps and slices
+	// once published, are never changed.
 	mu     sync.RWMutex
 	mem    *memtable
-	blooms map[run]*bloom // of the ID index's runs
+	blooms map[run]*bloom // of the ID index's runs, in every epoch
 	seed   maphash.Seed   // of the bloom filters
+	epochs []*epoch       // oldest first; the last is written
+	front  *frontier
+	// fmu serializes the writes of the frontier file.
+	fmu sync.Mutex
 
 	// Committed state, published by the writer after each commit.
 	nextPos   atomic.Uint64
 	confirmed atomic.Uint64
 	confCount atomic.Uint64 // ConfirmCount
-	stats     struct{ commits, writes, records, confirmations, runs, merges, failures atomic.Uint64 }
+	stats     struct {
+		commits, writes, records, confirmations, runs, merges, failures atomic.Uint64
+		cuts, drops, dropped                                            atomic.Uint64
+	}
 
 	w writer // owned by the writer goroutine
 }
@@ -75,137 +89,210 @@ type request struct {
 	done func(error)
 }
 
-// Open opens the store in the file at path, creating it if it does not
-// exist, and starts the writer. It restores NextPos, ConfirmedPrefix, and
-// the runs of the ID and issuer indexes with their bloom filters, and
-// rebuilds the indexes' in-memory part by reading the end of the log; a
-// merge that was under way resumes. If another Store holds the file, in
-// this process or another, Open waits cfg.OpenTimeout for it and then fails
-// with ErrLocked. A store of another format version fails with a
-// *FormatError (wrapping ErrFormat), and is left unchanged. A file that is
-// not a store, or whose contents do not decode, fails with ErrCorrupt.
-func Open(path string, cfg Config) (*Store, error) {
+// Open opens the store in the directory dir, creating it if it does not
+// exist, and starts the writer. It finishes a drop that a crash
+// interrupted, restores NextPos, ConfirmedPrefix, and the runs of the ID
+// and issuer indexes with their bloom filters, and rebuilds the indexes'
+// in-memory part by reading the end of the log; a merge that was under way
+// resumes. If another Store holds the directory, in this process or
+// another, Open waits cfg.OpenTimeout for it and then fails with
+// ErrLocked. A store of another format version fails with a *FormatError
+// (wrapping ErrFormat), and is left unchanged. Files that are not a store,
+// or whose contents do not decode, fail with ErrCorrupt.
+func Open(dir string, cfg Config) (*Store, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{
-		Timeout:      cfg.OpenTimeout,
-		NoSync:       cfg.NoSync,
-		FreelistType: bolt.FreelistMapType,
-		MaxSize:      int(min(cfg.MaxSize, math.MaxInt)),
-	})
-	if errors.Is(err, berrors.ErrTimeout) {
-		return nil, fmt.Errorf("%w: %s (waited %v)", ErrLocked, path, cfg.OpenTimeout)
+	if fi, err := os.Stat(dir); err == nil && !fi.IsDir() {
+		return nil, fileFormat(dir, cfg)
 	}
-	if errors.Is(err, berrors.ErrInvalid) || errors.Is(err, berrors.ErrChecksum) || errors.Is(err, berrors.ErrVersionMismatch) {
-		return nil, fmt.Errorf("%w: %s: %w", ErrCorrupt, path, err)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("storage: %w", err)
 	}
+	state, err := openBolt(filepath.Join(dir, stateFile), cfg)
 	if err != nil {
-		return nil, fmt.Errorf("storage: opening %s: %w", path, err)
+		return nil, err
 	}
 	s := &Store{
-		db:      db,
 		cfg:     cfg,
-		path:    path,
+		path:    dir,
+		state:   state,
 		queue:   make(chan request, cfg.QueueLen),
 		stopped: make(chan struct{}),
 		closing: make(chan struct{}),
 		seed:    maphash.MakeSeed(),
 	}
 	if err := s.restore(); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("storage: opening %s: %w", path, err)
+		s.closeFiles()
+		return nil, fmt.Errorf("storage: opening %s: %w", dir, err)
 	}
 	go s.run()
 	return s, nil
 }
 
-// restore creates the buckets of a new file, or checks those of an existing
-// one, and loads the writer's state and the memtable.
-func (s *Store) restore() error {
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketMeta, bucketLog, bucketConf, bucketChildren, bucketTime, bucketIDs, bucketIssuers, bucketIssuerTimes, bucketConfLog} {
-			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
-				return fmt.Errorf("%w: bucket %s: %v", ErrCorrupt, name, err)
+// fileFormat is the error for a store that is one file: the single bbolt
+// file of format 3 and older.
+func fileFormat(path string, cfg Config) error {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: cfg.OpenTimeout})
+	if err != nil {
+		return fmt.Errorf("%w: %s is a file, not a store's directory: %w", ErrCorrupt, path, err)
+	}
+	defer db.Close()
+	var found int
+	db.View(func(tx *bolt.Tx) error {
+		if meta := tx.Bucket(bucketMeta); meta != nil {
+			if v := meta.Get(metaFormat); len(v) == 1 {
+				found = int(v[0])
 			}
-		}
-		meta := tx.Bucket(bucketMeta)
-		switch v := meta.Get(metaFormat); {
-		case v == nil:
-			if tx.Bucket(bucketLog).Stats().KeyN != 0 {
-				return fmt.Errorf("%w: records but no format", ErrCorrupt)
-			}
-			zero := make([]byte, 8)
-			for _, kv := range [][2][]byte{{metaFormat, {formatVersion}}, {metaNext, zero}, {metaConfirmed, zero}, {metaRuns, {}}} {
-				if err := meta.Put(kv[0], kv[1]); err != nil {
-					return err
-				}
-			}
-		case len(v) != 1:
-			return fmt.Errorf("%w: format %x", ErrCorrupt, v)
-		case v[0] != formatVersion:
-			// Returning an error rolls the transaction back: the file is
-			// left as it was.
-			return &FormatError{Found: int(v[0]), Want: formatVersion}
 		}
 		return nil
+	})
+	if found == 0 {
+		return fmt.Errorf("%w: %s is a file, not a store's directory", ErrCorrupt, path)
+	}
+	return fmt.Errorf("storage: opening %s: %w", path, &FormatError{Found: found, Want: formatVersion})
+}
+
+// closeFiles closes every file the store has open.
+func (s *Store) closeFiles() error {
+	var errs []error
+	for _, e := range s.epochs {
+		if e.db != nil {
+			errs = append(errs, e.db.Close())
+		}
+	}
+	if s.state != nil {
+		errs = append(errs, s.state.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// restore finishes an interrupted drop, opens the epochs, creates the
+// newest if the last was cut, and loads the writer's state and the
+// memtable.
+func (s *Store) restore() error {
+	front, err := readFrontier(s.path)
+	if err != nil {
+		return err
+	}
+	los, err := listEpochs(s.path)
+	if err != nil {
+		return err
+	}
+	// A drop writes the frontier first and then removes the files below
+	// it: those still here were about to go.
+	removed := false
+	for len(los) > 0 && los[0] < front.first {
+		if err := os.Remove(epochPath(s.path, los[0])); err != nil {
+			return err
+		}
+		los, removed = los[1:], true
+	}
+	if removed && !s.cfg.NoSync {
+		if err := syncDir(s.path); err != nil {
+			return err
+		}
+	}
+	if len(los) > 0 && los[0] != front.first {
+		return fmt.Errorf("%w: the first epoch begins at %d, the frontier is %d", ErrCorrupt, los[0], front.first)
+	}
+	now := time.Now().UnixNano()
+	var metas []epochMeta
+	for i, lo := range los {
+		db, err := openBolt(epochPath(s.path, lo), s.cfg)
+		if err != nil {
+			return err
+		}
+		e := &epoch{lo: lo, path: epochPath(s.path, lo), db: db}
+		s.epochs = append(s.epochs, e)
+		var confirmed, confCount uint64
+		if i > 0 { // a file begun but not yet initialized when the process died
+			confirmed, confCount = metas[i-1].confirmed, metas[i-1].confCount
+		}
+		m, err := initEpoch(db, lo, confirmed, confCount, now)
+		if err != nil {
+			return fmt.Errorf("%s: %w", e.path, err)
+		}
+		if m.lo != lo {
+			return fmt.Errorf("%w: %s begins at %d", ErrCorrupt, e.path, m.lo)
+		}
+		if i > 0 {
+			p := metas[i-1]
+			if p.next != lo || p.cut == 0 {
+				return fmt.Errorf("%w: epoch %d ends at %d (cut: %v), the next begins at %d", ErrCorrupt, p.lo, p.next, p.cut != 0, lo)
+			}
+			if m.confBase != p.confCount {
+				return fmt.Errorf("%w: epoch %d's confirmation log begins at %d, the one before ends at %d", ErrCorrupt, lo, m.confBase, p.confCount)
+			}
+		}
+		if i+1 < len(los) && m.merge != nil {
+			return fmt.Errorf("%w: epoch %d was cut with a merge under way", ErrCorrupt, lo)
+		}
+		e.runs, e.created, e.cutAt, e.confBase = m.runs, m.created, m.cut, m.confBase
+		metas = append(metas, m)
+	}
+	switch {
+	case len(los) == 0:
+		e, err := s.createEpoch(front.first, front.first, 0, now)
+		if err != nil {
+			return err
+		}
+		s.epochs = append(s.epochs, e)
+		metas = append(metas, epochMeta{lo: front.first, next: front.first, confirmed: front.first})
+	case metas[len(metas)-1].cut != 0: // cut, and the next not yet begun
+		last := metas[len(metas)-1]
+		e, err := s.createEpoch(last.next, last.confirmed, last.confCount, now)
+		if err != nil {
+			return err
+		}
+		s.epochs = append(s.epochs, e)
+		metas = append(metas, epochMeta{lo: last.next, next: last.next, confirmed: last.confirmed, confBase: last.confCount, confCount: last.confCount})
+	}
+	cur, m := s.epochs[len(s.epochs)-1], metas[len(metas)-1]
+	if m.confirmed > m.next || m.confirmed < front.first {
+		return fmt.Errorf("%w: confirmed prefix %d outside the log [%d, %d)", ErrCorrupt, m.confirmed, front.first, m.next)
+	}
+	cur.runs = nil // the writer's, below
+	s.front = front
+
+	// The newest epoch's last commit may have confirmed positions of older
+	// epochs that did not reach their files: redo them.
+	var redo []confirm
+	err = cur.db.View(func(tx *bolt.Tx) (err error) {
+		redo, err = decodeRedo(tx.Bucket(bucketRedo).Get(redoKey))
+		return err
 	})
 	if err != nil {
 		return err
 	}
-	return s.db.View(func(tx *bolt.Tx) error {
-		meta := tx.Bucket(bucketMeta)
-		next, err := decodeU64("meta next", meta.Get(metaNext))
+	if err := s.applyRedo(redo); err != nil {
+		return err
+	}
+
+	s.blooms = make(map[run]*bloom)
+	for i, e := range s.epochs {
+		err := e.db.View(func(tx *bolt.Tx) error {
+			for _, r := range metas[i].runs {
+				b, err := runBloom(tx, s.seed, r, false)
+				if err != nil {
+					return err
+				}
+				s.blooms[r] = b
+			}
+			return nil
+		})
 		if err != nil {
 			return err
 		}
-		confirmed, err := decodeU64("meta confirmed", meta.Get(metaConfirmed))
-		if err != nil {
-			return err
-		}
-		if confirmed > next {
-			return fmt.Errorf("%w: confirmed prefix %d beyond the log's end %d", ErrCorrupt, confirmed, next)
-		}
-		last, _ := tx.Bucket(bucketLog).Cursor().Last()
-		switch {
-		case last == nil && next != 0:
-			return fmt.Errorf("%w: empty log, next position %d", ErrCorrupt, next)
-		case last != nil:
-			lp, err := decodeU64("log key", last)
-			if err != nil {
-				return err
-			}
-			if lp+1 != next {
-				return fmt.Errorf("%w: log ends at %d, next position %d", ErrCorrupt, lp, next)
-			}
-		}
-		runs, merge, err := loadRuns(tx)
-		if err != nil {
-			return err
-		}
-		var base uint64
-		if len(runs) > 0 {
-			if runs[0].lo != 0 {
-				return fmt.Errorf("%w: first run starts at %d", ErrCorrupt, runs[0].lo)
-			}
-			base = runs[len(runs)-1].hi
-		}
-		if base > next {
-			return fmt.Errorf("%w: ID index reaches %d beyond the log's end %d", ErrCorrupt, base, next)
-		}
-		if merge != nil {
-			if _, _, err := mergeSources(runs, *merge); err != nil {
-				return err
-			}
-		}
-		s.blooms = make(map[run]*bloom, len(runs))
-		for _, r := range runs {
-			if s.blooms[r], err = runBloom(tx, s.seed, r, false); err != nil {
-				return err
-			}
-		}
+	}
+	return cur.db.View(func(tx *bolt.Tx) error {
 		// Rebuild the memtable from the log's tail.
+		base := m.lo
+		if len(m.runs) > 0 {
+			base = m.runs[len(m.runs)-1].hi
+		}
+		next := m.next
 		mem := newMemtable(base, int(min(next-base, 1<<20)))
 		c := tx.Bucket(bucketLog).Cursor()
 		want := base
@@ -227,18 +314,62 @@ func (s *Store) restore() error {
 		if want != next {
 			return fmt.Errorf("%w: log ends at %d, next position %d", ErrCorrupt, want, next)
 		}
-		confCount, err := loadConfLogCount(tx)
+		runs := 0
+		for _, e := range s.epochs[:len(s.epochs)-1] {
+			runs += len(e.runs)
+		}
+		s.mem = mem
+		s.w = writer{cur: cur, eps: s.epochs, first: front.first, olderRuns: runs, next: next, confirmed: m.confirmed, confCount: m.confCount, runs: m.runs, merge: m.merge}
+		s.confCount.Store(m.confCount)
+		s.nextPos.Store(next)
+		s.confirmed.Store(m.confirmed)
+		s.stats.runs.Store(uint64(runs + len(m.runs)))
+		return nil
+	})
+}
+
+// createEpoch creates the file of a new newest epoch that begins at lo.
+func (s *Store) createEpoch(lo, confirmed, confCount uint64, now int64) (*epoch, error) {
+	path := epochPath(s.path, lo)
+	db, err := openBolt(path, s.cfg)
+	if err != nil {
+		return nil, err
+	}
+	m, err := initEpoch(db, lo, confirmed, confCount, now)
+	if err == nil && (m.lo != lo || m.next != lo) {
+		err = fmt.Errorf("%w: %s: a new epoch from %d holds [%d, %d)", ErrCorrupt, path, lo, m.lo, m.next)
+	}
+	if err == nil && !s.cfg.NoSync {
+		err = syncDir(s.path)
+	}
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return &epoch{lo: lo, path: path, db: db, created: m.created, confBase: m.confBase}, nil
+}
+
+// applyRedo sets confirmations of older epochs' positions in their files,
+// where they are not set yet.
+func (s *Store) applyRedo(cs []confirm) error {
+	if len(cs) == 0 {
+		return nil
+	}
+	slices.SortStableFunc(cs, func(a, b confirm) int { return cmp.Compare(a.pos, b.pos) })
+	eps := s.epochs
+	for i := 0; i < len(eps)-1; i++ {
+		lo, hi := eps[i].lo, eps[i+1].lo
+		j, _ := slices.BinarySearchFunc(cs, lo, func(c confirm, p uint64) int { return cmp.Compare(c.pos, p) })
+		k, _ := slices.BinarySearchFunc(cs, hi, func(c confirm, p uint64) int { return cmp.Compare(c.pos, p) })
+		if j == k {
+			continue
+		}
+		err := eps[i].db.Update(func(tx *bolt.Tx) error { return setConfs(tx, cs[j:k], nil) })
 		if err != nil {
 			return err
 		}
-		s.mem = mem
-		s.w = writer{next: next, confirmed: confirmed, confCount: confCount, runs: runs, merge: merge}
-		s.confCount.Store(confCount)
-		s.nextPos.Store(next)
-		s.confirmed.Store(confirmed)
-		s.stats.runs.Store(uint64(len(runs)))
-		return nil
-	})
+	}
+	return nil
 }
 
 func binaryPos(pos uint64) []byte { return appendPosKey(make([]byte, 0, 8), pos) }
@@ -292,7 +423,7 @@ func (s *Store) Close() error {
 		close(s.queue)
 		s.qmu.Unlock()
 		<-s.stopped
-		s.closeErr = errors.Join(s.w.failed, s.db.Close())
+		s.closeErr = errors.Join(s.w.failed, s.closeFiles())
 	})
 	if !first {
 		return nil
@@ -330,6 +461,10 @@ type Stats struct {
 	Runs          uint64 // ID index runs at the last commit
 	Merges        uint64 // ID index merges finished
 	Failures      uint64 // commit attempts that failed
+	Epochs        uint64 // epochs (files) held
+	Cuts          uint64 // epochs begun since Open
+	Drops         uint64 // drops since Open
+	Dropped       uint64 // records dropped since Open
 }
 
 // Stats returns the writer's counters. Safe from any goroutine.
@@ -342,8 +477,19 @@ func (s *Store) Stats() Stats {
 		Runs:          s.stats.runs.Load(),
 		Merges:        s.stats.merges.Load(),
 		Failures:      s.stats.failures.Load(),
+		Epochs:        uint64(len(s.epochList())),
+		Cuts:          s.stats.cuts.Load(),
+		Drops:         s.stats.drops.Load(),
+		Dropped:       s.stats.dropped.Load(),
 	}
 }
 
-// Path returns the file the Store was opened on.
+// epochList returns the published epochs.
+func (s *Store) epochList() []*epoch {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.epochs
+}
+
+// Path returns the directory the Store was opened on.
 func (s *Store) Path() string { return s.path }

@@ -28,6 +28,8 @@ func TestRoundTrip(t *testing.T) {
 		{"default", storage.Config{NoSync: true}},
 		{"small runs", smallRuns},
 		{"fan-in 3", storage.Config{NoSync: true, FlushEvery: 7, MergeFanIn: 3}},
+		// Late confirmations land in older epochs' files.
+		{"small epochs", storage.Config{NoSync: true, FlushEvery: 16, MergeFanIn: 2, EpochRecords: 50, EpochAge: time.Hour}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			seed := uint64(time.Now().UnixNano())
@@ -66,6 +68,9 @@ func TestRoundTrip(t *testing.T) {
 			}
 			if tc.cfg.FlushEvery != 0 && s.Stats().Merges == 0 {
 				t.Fatalf("no merge happened: %+v", s.Stats())
+			}
+			if tc.cfg.EpochRecords != 0 && s.Stats().Epochs < 3 {
+				t.Fatalf("%d epochs for %d records, %d each", s.Stats().Epochs, pos, tc.cfg.EpochRecords)
 			}
 			// Everything survives a reopen, and the log continues.
 			s = reopen(t, s, tc.cfg)
@@ -569,7 +574,7 @@ func TestMergeResume(t *testing.T) {
 		if err := s.Close(); err != nil {
 			t.Fatal(err)
 		}
-		db, err := bolt.Open(s.Path(), 0o600, nil)
+		db, err := bolt.Open(storage.NewestEpochFile(s.Path()), 0o600, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -54,37 +54,43 @@ func (s *Store) ByIssuerTime(issuer [32]byte, from TimePos, until int64, limit i
 	if from.Time >= until {
 		return nil, nil
 	}
-	tx, mem, err := s.beginIssuer(&issuer, func(e memEntry) bool {
-		return compareTimePos(TimePos{e.time, e.pos}, from) >= 0 && e.time < until
-	})
+	sn, err := s.begin()
 	if err != nil {
 		return nil, err
 	}
-	defer tx.Rollback()
-	tps := make([]TimePos, len(mem))
-	for i, e := range mem {
-		tps[i] = TimePos{e.time, e.pos}
+	defer sn.close()
+	var tps []TimePos
+	for _, e := range sn.memIssuer(&issuer, func(e memEntry) bool {
+		return compareTimePos(TimePos{e.time, e.pos}, from) >= 0 && e.time < until
+	}) {
+		tps = append(tps, TimePos{e.time, e.pos})
 	}
 	seek := appendIssuerTimeKey(nil, &issuer, from.Time, from.Pos)
-	err = scanRuns(tx, issuerTimeIndex, seek, limit, func(k []byte, r run) (bool, error) {
-		if !bytes.HasPrefix(k, issuer[:]) {
-			return false, nil
-		}
-		_, t, pos, err := decodeIssuerTimeKey(k)
+	for i := range sn.eps {
+		tx, err := sn.tx(i)
 		if err != nil {
-			return false, err
+			return nil, err
 		}
-		if t >= until {
-			return false, nil
+		err = scanRuns(tx, issuerTimeIndex, seek, limit, func(k []byte, r run) (bool, error) {
+			if !bytes.HasPrefix(k, issuer[:]) {
+				return false, nil
+			}
+			_, t, pos, err := decodeIssuerTimeKey(k)
+			if err != nil {
+				return false, err
+			}
+			if t >= until {
+				return false, nil
+			}
+			if pos < r.lo || pos >= r.hi {
+				return false, fmt.Errorf("%w: issuer-time run [%d, %d) names position %d", ErrCorrupt, r.lo, r.hi, pos)
+			}
+			tps = append(tps, TimePos{t, pos})
+			return true, nil
+		})
+		if err != nil {
+			return nil, err
 		}
-		if pos < r.lo || pos >= r.hi {
-			return false, fmt.Errorf("%w: issuer-time run [%d, %d) names position %d", ErrCorrupt, r.lo, r.hi, pos)
-		}
-		tps = append(tps, TimePos{t, pos})
-		return true, nil
-	})
-	if err != nil {
-		return nil, err
 	}
 	slices.SortFunc(tps, compareTimePos)
 	// Right after a flush a reader can see a position both in the memtable
@@ -93,7 +99,7 @@ func (s *Store) ByIssuerTime(issuer [32]byte, from TimePos, until int64, limit i
 	if limit > 0 && len(tps) > limit {
 		tps = tps[:limit]
 	}
-	return timeEntries(tx, tps, &issuer, "issuer-time")
+	return sn.timeEntries(tps, &issuer, "issuer-time")
 }
 
 // maxStep is the farthest timeEntries steps its cursor forward rather than
@@ -105,15 +111,14 @@ const maxStep = 16
 // for those timestamps, and checks that each has its timestamp (and is
 // issuer's, if issuer is not nil). Positions a little after the one
 // before (a time range of every issuer, whose timestamps mostly follow
-// arrival; a busy device's) are reached by stepping a cursor, and a block of confirmations is decoded once
-// for the positions it holds, as Range does.
-func timeEntries(tx *bolt.Tx, tps []TimePos, issuer *[32]byte, index string) ([]Entry, error) {
-	logb, conf := tx.Bucket(bucketLog), tx.Bucket(bucketConf)
-	if logb == nil || conf == nil {
-		return nil, fmt.Errorf("%w: missing bucket", ErrCorrupt)
-	}
+// arrival; a busy device's) are reached by stepping a cursor, and a block
+// of confirmations is decoded once for the positions it holds, as Range
+// does.
+func (sn *snap) timeEntries(tps []TimePos, issuer *[32]byte, index string) ([]Entry, error) {
 	var (
-		c     = logb.Cursor()
+		ep    = -1 // the epoch of c
+		c     *bolt.Cursor
+		conf  *bolt.Bucket
 		k, v  []byte
 		last  = NoPos // the position c is at
 		blk   blockConfs
@@ -123,6 +128,22 @@ func timeEntries(tx *bolt.Tx, tps []TimePos, issuer *[32]byte, index string) ([]
 	out := make([]Entry, 0, len(tps))
 	var arena []byte
 	for _, tp := range tps {
+		i, err := sn.epochOf(tp.Pos)
+		if err != nil {
+			return nil, fmt.Errorf("%w: the %s index names position %d: %w", ErrCorrupt, index, tp.Pos, err)
+		}
+		if i != ep {
+			tx, err := sn.tx(i)
+			if err != nil {
+				return nil, err
+			}
+			logb := tx.Bucket(bucketLog)
+			conf = tx.Bucket(bucketConf)
+			if logb == nil || conf == nil {
+				return nil, fmt.Errorf("%w: missing bucket", ErrCorrupt)
+			}
+			c, ep, last, block = logb.Cursor(), i, NoPos, NoPos
+		}
 		putU64(key[:], tp.Pos)
 		if last != NoPos && tp.Pos > last && tp.Pos-last <= maxStep {
 			for range tp.Pos - last {

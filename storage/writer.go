@@ -15,6 +15,26 @@ import (
 // changes it (Open fills it in before the goroutine starts; Close reads
 // failed after it has stopped).
 type writer struct {
+	cur   *epoch   // the newest epoch, which takes the records
+	eps   []*epoch // every epoch, oldest first, as published
+	first uint64   // the first position held
+	// otx are write transactions on older epochs (by index in eps) that
+	// the batch being committed changes; committed after the newest
+	// epoch's.
+	otx []*bolt.Tx
+	// redo: confirmations of older epochs' positions in the last commit
+	// (redoStored: the newest epoch's redo holds some); pendingRedo those
+	// whose older transactions failed to commit, carried to the next.
+	redo, pendingRedo []confirm
+	redoStored        bool
+	olderRuns         int // the runs of the older epochs
+	// cutDone: the newest epoch was marked cut at cutAt, and the next is
+	// not yet begun.
+	cutDone     bool
+	cutAt       int64
+	maintFailed bool      // the last maintain failed (Failing says why)
+	released    time.Time // when mapped pages were last released
+
 	next      uint64 // NextPos as of the last commit
 	confirmed uint64 // ConfirmedPrefix as of the last commit
 	confCount uint64 // ConfirmCount as of the last commit
@@ -58,7 +78,14 @@ func (s *Store) run() {
 		carry *request
 		timer *time.Timer
 	)
+	tick := time.NewTicker(maintainEvery)
+	defer tick.Stop()
 	for {
+		select {
+		case now := <-tick.C:
+			s.maintain(now)
+		default:
+		}
 		var first request
 		switch {
 		case carry != nil:
@@ -75,11 +102,16 @@ func (s *Store) run() {
 					s.idleMerge()
 					continue
 				}
-				r, ok := <-s.queue
-				if !ok {
-					return
+				select {
+				case r, ok := <-s.queue:
+					if !ok {
+						return
+					}
+					first = r
+				case now := <-tick.C:
+					s.maintain(now)
+					continue
 				}
-				first = r
 			}
 		}
 		batch = append(batch[:0], first)
@@ -295,11 +327,12 @@ type committed struct {
 func (s *Store) apply(batch []request, next uint64, records int) (committed, error) {
 	w := &s.w
 	st := committed{next: next, confirmed: w.confirmed, confCount: w.confCount, runs: w.runs, merge: w.merge}
-	tx, err := s.db.Begin(true)
+	tx, err := w.cur.db.Begin(true)
 	if err != nil {
 		return st, err
 	}
 	defer tx.Rollback() // a no-op after Commit
+	defer w.rollbackOlder()
 
 	// One buffer holds every key and value of the batch: bbolt keeps
 	// references to what is Put until the commit. need is a guess (the
@@ -473,19 +506,67 @@ func (s *Store) apply(batch []request, next uint64, records int) (committed, err
 		return decodeConfBlock(b, conf.Get(binaryPos(b)), &blk)
 	}
 	fresh := w.fresh[:0]
-	for _, c := range confs {
+	keep := func(c confirm) {
+		if c.at != OrphanedAt {
+			fresh = append(fresh, c)
+		}
+	}
+	// Positions of dropped epochs are settled: their confirmations are
+	// passed over. Those of older epochs go to their files (older), in
+	// transactions committed after this one; this one keeps them (redo)
+	// until they have.
+	lo := w.cur.lo
+	skip, _ := slices.BinarySearchFunc(confs, w.first, cmpConfirmPos)
+	split, _ := slices.BinarySearchFunc(confs, lo, cmpConfirmPos)
+	redo := append(w.redo[:0], w.pendingRedo...)
+	for _, c := range w.pendingRedo {
+		if c.pos < w.first {
+			continue
+		}
+		otx, err := w.olderTx(w.epochAt(c.pos))
+		if err != nil {
+			return st, err
+		}
+		if err := setConfs(otx, []confirm{c}, nil); err != nil {
+			return st, err
+		}
+	}
+	for i := skip; i < split; {
+		e := w.epochAt(confs[i].pos)
+		j := i
+		for j < split && (e+1 == len(w.eps) || confs[j].pos < w.eps[e+1].lo) {
+			j++
+		}
+		otx, err := w.olderTx(e)
+		if err != nil {
+			return st, err
+		}
+		err = setConfs(otx, confs[i:j], func(c confirm) {
+			keep(c)
+			redo = append(redo, confirm{pos: c.pos, at: c.at})
+		})
+		if err != nil {
+			return st, err
+		}
+		i = j
+	}
+	w.redo = redo
+	for _, c := range confs[split:] {
 		if err := load(c.pos / confBlock); err != nil {
 			return st, err
 		}
 		if blk.put(c.pos, c.at) {
 			changed = true
-			if c.at != OrphanedAt {
-				fresh = append(fresh, c)
-			}
+			keep(c)
 		}
 	}
 	if err := load(NoPos); err != nil { // store the last block
 		return st, err
+	}
+	if len(redo) > 0 || w.redoStored {
+		if err := tx.Bucket(bucketRedo).Put(redoKey, encodeRedo(redo)); err != nil {
+			return st, err
+		}
 	}
 	// The confirmation log takes the first confirmations in submission
 	// order.
@@ -498,20 +579,25 @@ func (s *Store) apply(batch []request, next uint64, records int) (committed, err
 	}
 	w.freshPos = freshPos
 	if len(freshPos) > 0 {
-		if st.confCount, err = appendConfLog(tx, st.confCount, freshPos); err != nil {
+		if st.confCount, err = appendConfLog(tx, w.cur.confBase, st.confCount, freshPos); err != nil {
 			return st, err
 		}
 	}
-	// Then the watermark moves over every confirmed position that follows
-	// it.
+	// Then the watermark moves over every settled position that follows
+	// it, across blocks and epochs.
 	for len(confs) > 0 && st.confirmed < st.next {
-		if err := load(st.confirmed / confBlock); err != nil {
+		var n uint64
+		if st.confirmed >= lo {
+			if err := load(st.confirmed / confBlock); err != nil {
+				return st, err
+			}
+			n = blk.run(st.confirmed)
+		} else if n, err = w.olderRun(st.confirmed); err != nil {
 			return st, err
 		}
-		n := blk.run(st.confirmed)
 		st.confirmed = min(st.confirmed+n, st.next)
-		if n == 0 || st.confirmed%confBlock != 0 {
-			break // stopped inside the block
+		if n == 0 || (st.confirmed%confBlock != 0 && !w.isEpochStart(st.confirmed)) {
+			break // stopped inside a block
 		}
 	}
 
@@ -558,6 +644,13 @@ func (s *Store) apply(batch []request, next uint64, records int) (committed, err
 	w.arena = a[:0]
 	if err := tx.Commit(); err != nil {
 		return st, err
+	}
+	w.redoStored = len(redo) > 0
+	w.pendingRedo = append(w.pendingRedo[:0], redo...)
+	if w.commitOlder() {
+		w.pendingRedo = w.pendingRedo[:0]
+	} else {
+		s.stats.failures.Add(1)
 	}
 	return st, nil
 }
@@ -623,18 +716,25 @@ func (s *Store) advanceMerge(tx *bolt.Tx, st *committed, budget int) error {
 // idleMerge commits a transaction that only advances the pending merge.
 func (s *Store) idleMerge() {
 	w := &s.w
-	st := committed{next: w.next, confirmed: w.confirmed, confCount: w.confCount, runs: w.runs, merge: w.merge}
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		return s.advanceMerge(tx, &st, mergeBudget(max(1, s.cfg.FlushEvery/2)))
-	})
-	if err != nil {
+	if err := s.mergeTx(mergeBudget(max(1, s.cfg.FlushEvery/2))); err != nil {
 		// Not fatal: the merge is retried a little later, when the writer
 		// is idle; a commit that fails says so through Failing.
 		s.stats.failures.Add(1)
 		w.mergeRetry = time.Now().Add(retryMax)
-		return
+	}
+}
+
+// mergeTx commits a transaction that advances the pending merge by up to
+// budget entries.
+func (s *Store) mergeTx(budget int) error {
+	w := &s.w
+	st := committed{next: w.next, confirmed: w.confirmed, confCount: w.confCount, runs: w.runs, merge: w.merge}
+	err := w.cur.db.Update(func(tx *bolt.Tx) error { return s.advanceMerge(tx, &st, budget) })
+	if err != nil {
+		return err
 	}
 	s.publish(st)
+	return nil
 }
 
 // publish makes the state of a committed transaction the writer's and the
@@ -656,8 +756,85 @@ func (s *Store) publish(st committed) {
 	s.confirmed.Store(st.confirmed)
 	s.confCount.Store(st.confCount)
 	s.stats.commits.Add(1)
-	s.stats.runs.Store(uint64(len(st.runs)))
+	s.stats.runs.Store(uint64(w.olderRuns + len(st.runs)))
 	if st.merged {
 		s.stats.merges.Add(1)
+	}
+}
+
+func cmpConfirmPos(c confirm, pos uint64) int { return cmp.Compare(c.pos, pos) }
+
+// epochAt returns the index in eps of the epoch that holds pos (at least
+// the first position held).
+func (w *writer) epochAt(pos uint64) int {
+	i, found := slices.BinarySearchFunc(w.eps, pos, func(e *epoch, p uint64) int { return cmp.Compare(e.lo, p) })
+	if !found {
+		i--
+	}
+	return i
+}
+
+func (w *writer) isEpochStart(pos uint64) bool {
+	_, found := slices.BinarySearchFunc(w.eps, pos, func(e *epoch, p uint64) int { return cmp.Compare(e.lo, p) })
+	return found
+}
+
+// olderTx returns the write transaction of older epoch i, begun when first
+// needed.
+func (w *writer) olderTx(i int) (*bolt.Tx, error) {
+	if len(w.otx) < len(w.eps) {
+		w.otx = append(w.otx, make([]*bolt.Tx, len(w.eps)-len(w.otx))...)
+	}
+	if w.otx[i] == nil {
+		tx, err := w.eps[i].db.Begin(true)
+		if err != nil {
+			return nil, err
+		}
+		w.otx[i] = tx
+	}
+	return w.otx[i], nil
+}
+
+// olderRun returns how many positions from pos (in an older epoch) on, to
+// its block's end, are settled.
+func (w *writer) olderRun(pos uint64) (uint64, error) {
+	i := w.epochAt(pos)
+	var blk blockConfs
+	read := func(tx *bolt.Tx) error {
+		return decodeConfBlock(pos/confBlock, tx.Bucket(bucketConf).Get(binaryPos(pos/confBlock)), &blk)
+	}
+	var err error
+	if i < len(w.otx) && w.otx[i] != nil {
+		err = read(w.otx[i])
+	} else {
+		err = w.eps[i].db.View(read)
+	}
+	if err != nil {
+		return 0, err
+	}
+	return blk.run(pos), nil
+}
+
+// commitOlder commits the older epochs' transactions and reports whether
+// all did.
+func (w *writer) commitOlder() bool {
+	ok := true
+	for i, tx := range w.otx {
+		if tx != nil {
+			if err := tx.Commit(); err != nil {
+				ok = false
+			}
+			w.otx[i] = nil
+		}
+	}
+	return ok
+}
+
+func (w *writer) rollbackOlder() {
+	for i, tx := range w.otx {
+		if tx != nil {
+			tx.Rollback()
+			w.otx[i] = nil
+		}
 	}
 }

@@ -1,0 +1,8 @@
+//go:build !linux
+
+package storage
+
+import bolt "go.etcd.io/bbolt"
+
+// releasePages does nothing on this system.
+func releasePages(*bolt.DB) {}

@@ -1,0 +1,308 @@
+package storage
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"slices"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// maintainEvery is how often the writer considers a cut, a drop and
+// giving mapped pages back (a variable for tests).
+var maintainEvery = time.Second
+
+// releaseEvery is how often the writer gives the pages of the epochs'
+// mappings back to the page cache (release.go).
+const releaseEvery = 5 * time.Second
+
+// maintain runs on the writer goroutine, between batches: it cuts the
+// newest epoch when it is full or old, drops the oldest epochs that the
+// policy lets go, and releases mapped pages. A failure is reported through
+// Failing and tried again at the next turn; it never fails a Write.
+func (s *Store) maintain(now time.Time) {
+	w := &s.w
+	if w.failed != nil {
+		return
+	}
+	err := s.maybeCut(now)
+	if err == nil {
+		err = s.maybeDrop(now)
+	}
+	if err != nil {
+		s.stats.failures.Add(1)
+		since := now
+		attempts := 1
+		if f := s.failing.Load(); f != nil {
+			since, attempts = f.Since, f.Attempts+1
+		}
+		s.failing.Store(&Failure{Err: err, Since: since, Attempts: attempts})
+		w.maintFailed = true
+	} else if w.maintFailed {
+		s.failing.Store(nil)
+		w.maintFailed = false
+	}
+	if now.Sub(w.released) >= releaseEvery {
+		w.released = now
+		for _, e := range w.eps {
+			releasePages(e.db)
+		}
+	}
+}
+
+func (s *Store) dropStep(step string) {
+	if h := s.dropHook.Load(); h != nil {
+		(*h)(step)
+	}
+}
+
+// maybeCut begins a new epoch when the newest holds EpochRecords records
+// or was begun EpochAge ago (and holds one). The newest epoch's memtable
+// goes into a run and the epoch is marked cut in one transaction; then the
+// next epoch's file is created. A crash between the two leaves a cut epoch
+// as the newest, and Open creates the next. A pending merge is finished
+// first: runs never cross an epoch.
+func (s *Store) maybeCut(now time.Time) error {
+	w := &s.w
+	cur := w.cur
+	n := w.next - cur.lo
+	if n == 0 {
+		return nil
+	}
+	if !w.cutDone && n < uint64(s.cfg.EpochRecords) && now.UnixNano()-cur.created < int64(s.cfg.EpochAge) {
+		return nil
+	}
+	// Finish the merges under way: an epoch's are bounded by its size (and
+	// with the defaults, an epoch has too few runs to merge at all).
+	for w.merge != nil {
+		if err := s.mergeTx(int(w.merge.hi-w.merge.lo)*len(runIndexes) + 1); err != nil {
+			return fmt.Errorf("storage: merging before the cut of epoch %d: %w", cur.lo, err)
+		}
+	}
+	cutAt := now.UnixNano()
+	st := committed{next: w.next, confirmed: w.confirmed, confCount: w.confCount, runs: w.runs}
+	if !w.cutDone || w.next > s.mem.base {
+		if h := s.hook.Load(); h != nil {
+			if err := (*h)(); err != nil {
+				return err
+			}
+		}
+		err := cur.db.Update(func(tx *bolt.Tx) error {
+			if mem := s.mem; w.next > mem.base {
+				r := run{lo: mem.base, hi: w.next}
+				for _, ix := range runIndexes {
+					if err := writeRun(tx, ix, r, mem.runEntries(ix)); err != nil {
+						return err
+					}
+				}
+				st.runs = append(slices.Clip(st.runs), r)
+				st.flushed = true
+				bl := newBloom(s.seed, len(mem.ids))
+				for id := range mem.ids {
+					bl.add(id[:])
+				}
+				st.blooms = maps.Clone(s.blooms)
+				st.blooms[r] = bl
+				if err := tx.Bucket(bucketMeta).Put(metaRuns, encodeRuns(st.runs)); err != nil {
+					return err
+				}
+			}
+			if w.cutDone {
+				return nil
+			}
+			return tx.Bucket(bucketMeta).Put(metaCut, binaryPos(uint64(cutAt)))
+		})
+		if err != nil {
+			return fmt.Errorf("storage: cutting epoch %d: %w", cur.lo, err)
+		}
+		// Records that follow, should the next file fail to be created,
+		// still go to the cut epoch, in a new memtable; Open creates the
+		// next epoch after its last.
+		if !w.cutDone {
+			w.cutDone, w.cutAt = true, cutAt
+		}
+		w.runs = st.runs
+		s.mu.Lock()
+		s.mem = newMemtable(w.next, s.cfg.FlushEvery)
+		if st.blooms != nil {
+			s.blooms = st.blooms
+		}
+		s.mu.Unlock()
+		s.dropStep("cut")
+	}
+	ne, err := s.createEpoch(w.next, w.confirmed, w.confCount, now.UnixNano())
+	if err != nil {
+		return fmt.Errorf("storage: beginning epoch %d: %w", w.next, err)
+	}
+	old := *cur
+	old.runs, old.cutAt = w.runs, w.cutAt
+	eps := append(slices.Clone(w.eps[:len(w.eps)-1]), &old, ne)
+	s.mu.Lock()
+	s.epochs = eps
+	s.mu.Unlock()
+	w.olderRuns += len(w.runs)
+	w.cur, w.eps, w.runs, w.merge, w.mergeBloom, w.cutDone = ne, eps, nil, nil, nil, false
+	s.stats.cuts.Add(1)
+	return nil
+}
+
+// maybeDrop drops the oldest epochs that the policy lets go: while the
+// store holds more than MaxDisk bytes, or the oldest epoch was cut more
+// than Retain ago. The newest epoch is never dropped, nor one that holds a
+// position not yet settled (below ConfirmedPrefix every position is
+// confirmed or orphaned).
+func (s *Store) maybeDrop(now time.Time) error {
+	w := &s.w
+	if s.cfg.Retain <= 0 && s.cfg.MaxDisk <= 0 {
+		return nil
+	}
+	usage := int64(0)
+	if s.cfg.MaxDisk > 0 {
+		usage = s.DiskUsage()
+	}
+	k := 0
+	for ; k < len(w.eps)-1; k++ {
+		e := w.eps[k]
+		if w.confirmed < w.eps[k+1].lo {
+			break // holds positions not yet settled
+		}
+		old := s.cfg.Retain > 0 && now.UnixNano()-e.cutAt >= int64(s.cfg.Retain)
+		full := s.cfg.MaxDisk > 0 && usage > s.cfg.MaxDisk
+		if !old && !full {
+			break
+		}
+		usage -= fileBytes(e.path)
+	}
+	if k == 0 {
+		return nil
+	}
+	return s.drop(k)
+}
+
+// drop drops the k oldest epochs. The new frontier, with the entry points
+// (the dropped messages that kept ones name as parents), is written first:
+// that is the commit point. Then the epochs leave the published list,
+// their files are closed (which waits for the reads on them) and removed.
+// A crash after the frontier is written leaves files that Open removes.
+func (s *Store) drop(k int) error {
+	w := &s.w
+	first := w.eps[k].lo
+	s.fmu.Lock()
+	defer s.fmu.Unlock()
+	s.mu.RLock()
+	old := s.front
+	s.mu.RUnlock()
+
+	f := &frontier{first: first, eps: map[[32]byte]EntryPoint{}, learned: map[[32]byte]uint64{}}
+	// Entry points a peer named stay until the position they were learned
+	// at is dropped.
+	for id, at := range old.learned {
+		if at >= first {
+			f.eps[id], f.learned[id] = old.eps[id], at
+		}
+	}
+	byPos := make(map[uint64]EntryPoint, len(old.eps))
+	for _, ep := range old.eps {
+		if ep.Pos != NoPos {
+			byPos[ep.Pos] = ep
+		}
+	}
+	// The parents below first of kept records: the children index of each
+	// kept epoch is keyed by parent position, so they are its first keys.
+	var parents []uint64
+	for _, e := range w.eps[k:] {
+		err := e.db.View(func(tx *bolt.Tx) error {
+			c := tx.Bucket(bucketChildren).Cursor()
+			for key, _ := c.First(); key != nil; key, _ = c.Next() {
+				p, err := decodeU64("children key", key)
+				if err != nil {
+					return err
+				}
+				if p >= first {
+					break
+				}
+				if ep, ok := byPos[p]; ok {
+					f.eps[ep.ID] = ep
+				} else if p >= old.first {
+					parents = append(parents, p)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	slices.Sort(parents)
+	parents = slices.Compact(parents)
+	for i := 0; i < len(parents); {
+		e := w.epochAt(parents[i])
+		err := w.eps[e].db.View(func(tx *bolt.Tx) error {
+			for ; i < len(parents) && (e+1 == len(w.eps) || parents[i] < w.eps[e+1].lo); i++ {
+				ent, err := entryAt(tx, parents[i])
+				if err != nil {
+					return err
+				}
+				f.eps[ent.ID] = EntryPoint{ID: ent.ID, Pos: ent.Pos, Timestamp: ent.Timestamp}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	f.bound()
+
+	s.dropStep("frontier")
+	if err := writeFrontier(s.path, f, s.cfg.NoSync); err != nil {
+		return err
+	}
+	s.dropStep("written")
+	dropped, kept := w.eps[:k], slices.Clone(w.eps[k:])
+	blooms := maps.Clone(s.blooms)
+	records := uint64(0)
+	for _, e := range dropped {
+		for _, r := range e.runs {
+			delete(blooms, r)
+		}
+		w.olderRuns -= len(e.runs)
+	}
+	records = first - w.first
+	s.mu.Lock()
+	s.epochs, s.front, s.blooms = kept, f, blooms
+	s.mu.Unlock()
+	w.eps, w.first = kept, first
+	w.pendingRedo = slices.DeleteFunc(w.pendingRedo, func(c confirm) bool { return c.pos < first })
+
+	var errs []error
+	for _, e := range dropped {
+		errs = append(errs, e.db.Close())
+	}
+	s.dropStep("closed")
+	for _, e := range dropped {
+		errs = append(errs, os.Remove(e.path))
+	}
+	if !s.cfg.NoSync {
+		errs = append(errs, syncDir(s.path))
+	}
+	s.dropStep("removed")
+	s.stats.drops.Add(1) // after the removal, for tests that measure the disk
+	s.stats.dropped.Add(records)
+	if err := errors.Join(errs...); err != nil {
+		// Open removes what is left.
+		return fmt.Errorf("storage: removing dropped epochs: %w", err)
+	}
+	return nil
+}
+
+// fileBytes returns the bytes a file takes on the file system.
+func fileBytes(path string) int64 {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	return allocated(fi)
+}
