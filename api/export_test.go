@@ -266,7 +266,7 @@ func (s *stopAfter) Write(b []byte) (int, error) {
 func TestExportAborted(t *testing.T) {
 	const n = 40_000
 	dir := t.TempDir()
-	s, err := storage.Open(filepath.Join(dir, "weft.db"), storage.Config{NoSync: true})
+	s, err := storage.Open(filepath.Join(dir, "store"), storage.Config{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -71,7 +71,7 @@ func ledgerServer(t *testing.T, n int, gen func(i int) storegen.Message) (*ledge
 func ledgerServerWrapped(t testing.TB, n int, gen func(i int) storegen.Message, wrap func(http.Handler) http.Handler) (*ledger, string, *client.Client) {
 	t.Helper()
 	dir := t.TempDir()
-	s, err := storage.Open(filepath.Join(dir, "weft.db"), storage.Config{NoSync: true, FlushEvery: 512, MergeFanIn: 4})
+	s, err := storage.Open(filepath.Join(dir, "store"), storage.Config{NoSync: true, FlushEvery: 512, MergeFanIn: 4})
 	if err != nil {
 		t.Fatal(err)
 	}

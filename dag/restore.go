@@ -21,6 +21,11 @@ type Restored struct {
 	Orphaned bool
 }
 
+// noPos is the parent position of a parent that has none in the store: an
+// entry point a peer named when this node caught up from a pruned peer
+// (storage.NoPos).
+const noPos = ^uint64(0)
+
 // Restore rebuilds a Core from the newest part of a store: recs must be
 // contiguous positions, in order, ending with the newest message, and must
 // begin at or below the first unconfirmed position (everything below
@@ -52,6 +57,9 @@ func Restore(cfg Config, now time.Time, recs []Restored) (*Core, error) {
 		for j, pp := range r.ParentPos {
 			if pos == 0 {
 				break
+			}
+			if pp == noPos {
+				continue // an entry point a peer named: never stored here
 			}
 			if pp >= pos || (c.inWindow(pp) && c.at(pp).id != m.Parents[j]) {
 				return nil, fmt.Errorf("%w: message %d: parent %d at position %d does not match", ErrRestore, pos, j, pp)

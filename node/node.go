@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"math/rand/v2"
@@ -124,7 +125,11 @@ func New(cfg Config) (*Node, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("node: data directory: %w", err)
 	}
-	store, err := storage.Open(filepath.Join(cfg.DataDir, "weft.db"), cfg.Store)
+	if _, err := os.Stat(filepath.Join(cfg.DataDir, "weft.db")); err == nil {
+		return nil, fmt.Errorf("%w: %s holds a store of format 3 or older (weft.db); this release keeps the store in %s: move the data directory away and let the node catch up from its peers (docs/OPERATING.md)",
+			storage.ErrFormat, cfg.DataDir, filepath.Join(cfg.DataDir, "store"))
+	}
+	store, err := storage.Open(filepath.Join(cfg.DataDir, "store"), cfg.Store)
 	if err != nil {
 		return nil, fmt.Errorf("node: store: %w", err)
 	}
@@ -198,20 +203,20 @@ func (n *Node) openCore() error {
 		if err := <-errc; err != nil {
 			return fmt.Errorf("node: storing genesis: %w", err)
 		}
+		if err := n.saveGenesis(genesis.ID()); err != nil {
+			return err
+		}
 		n.log.Info().Str("network", n.cfg.Network).Msg("new ledger")
 		return nil
 	}
-	first, err := n.store.GetByPos(0)
-	if err != nil {
-		return fmt.Errorf("node: reading genesis: %w", err)
-	}
-	if dag.ID(first.ID) != genesis.ID() {
-		return fmt.Errorf("%w: the data directory holds another network's ledger (this node is on %q)", ErrConfig, n.cfg.Network)
+	if err := n.checkGenesis(genesis.ID()); err != nil {
+		return err
 	}
 	from := n.store.ConfirmedPrefix()
 	from -= min(from, restoreMargin)
+	from = max(from, n.store.FirstPos())
 	var recs []dag.Restored
-	err = n.store.Range(from, func(e storage.Entry) error {
+	err := n.store.Range(from, func(e storage.Entry) error {
 		m, err := dag.Decode(e.Raw, n.params.MaxPayload)
 		if err != nil {
 			return fmt.Errorf("%w: position %d: %v", storage.ErrCorrupt, e.Pos, err)
@@ -253,6 +258,51 @@ func (n *Node) openCore() error {
 	n.log.Info().Uint64("messages", n.stored).Int("restored", len(recs)).
 		Dur("took", n.now().Sub(start)).Msg("ledger restored")
 	return nil
+}
+
+// The node's state bucket "ledger" keeps the genesis ID under "genesis":
+// position 0 is dropped with the first epoch, and the check that the store
+// is this network's ledger must outlive it.
+const ledgerBucket = "ledger"
+
+var genesisKey = []byte("genesis")
+
+func (n *Node) saveGenesis(id dag.ID) error {
+	err := n.store.StateUpdate(func(tx *storage.StateTx) error { return tx.Put(ledgerBucket, genesisKey, id[:]) })
+	if err != nil {
+		return fmt.Errorf("node: storing genesis: %w", err)
+	}
+	return nil
+}
+
+// checkGenesis checks that the store is the ledger of this node's network:
+// by the genesis ID the state keeps, or, for a store that predates it, by
+// position 0, which it then records.
+func (n *Node) checkGenesis(want dag.ID) error {
+	var kept []byte
+	err := n.store.StateView(func(tx *storage.StateTx) error {
+		v, err := tx.Get(ledgerBucket, genesisKey)
+		kept = bytes.Clone(v)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("node: reading genesis: %w", err)
+	}
+	other := fmt.Errorf("%w: the data directory holds another network's ledger (this node is on %q)", ErrConfig, n.cfg.Network)
+	if kept != nil {
+		if !bytes.Equal(kept, want[:]) {
+			return other
+		}
+		return nil
+	}
+	first, err := n.store.GetByPos(0)
+	if err != nil {
+		return fmt.Errorf("node: reading genesis: %w", err)
+	}
+	if dag.ID(first.ID) != want {
+		return other
+	}
+	return n.saveGenesis(want)
 }
 
 // Run runs the node until ctx ends, then stops taking submissions, drains

@@ -284,20 +284,26 @@ func stopChecked(t *testing.T, p *proc, sig syscall.Signal, dataDir string) erro
 		t.Fatalf("%v: %v\n%s", sig, err, p.logText())
 	}
 	t.Logf("%v: exit %v after %v", sig, err, time.Since(began).Round(time.Millisecond))
-	db, oerr := bolt.Open(filepath.Join(dataDir, "weft.db"), 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
-	if oerr != nil {
-		t.Fatalf("after %v: opening the store: %v", sig, oerr)
+	files, _ := filepath.Glob(filepath.Join(dataDir, "store", "*.db"))
+	if len(files) < 2 {
+		t.Fatalf("after %v: the store holds %v", sig, files)
 	}
-	defer db.Close()
-	oerr = db.View(func(tx *bolt.Tx) error {
-		var errs []error
-		for e := range tx.Check() {
-			errs = append(errs, e)
+	for _, file := range files {
+		db, oerr := bolt.Open(file, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
+		if oerr != nil {
+			t.Fatalf("after %v: opening %s: %v", sig, file, oerr)
 		}
-		return errors.Join(errs...)
-	})
-	if oerr != nil {
-		t.Fatalf("after %v: the store's pages are inconsistent: %v", sig, oerr)
+		oerr = db.View(func(tx *bolt.Tx) error {
+			var errs []error
+			for e := range tx.Check() {
+				errs = append(errs, e)
+			}
+			return errors.Join(errs...)
+		})
+		db.Close()
+		if oerr != nil {
+			t.Fatalf("after %v: the pages of %s are inconsistent: %v", sig, file, oerr)
+		}
 	}
 	return err
 }

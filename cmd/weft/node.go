@@ -86,6 +86,10 @@ settings take effect at a restart. SIGINT and SIGTERM stop the node cleanly.`,
 	f.Int("rule-attempts", 10, "failed attempts after which a webhook's match is dead-lettered")
 	f.Duration("rule-retry-base", time.Second, "wait after a webhook's first failed attempt, doubled after each further one up to rule-retry-max, with jitter")
 	f.Duration("rule-retry-max", 5*time.Minute, "longest wait between a webhook's attempts")
+	f.Duration("retain", 0, "keep history for at least this long (e.g. 720h), then drop the oldest settled epochs; 0: keep everything")
+	f.String("max-disk", "0", "bound on the store's files (e.g. 50GB, 512MiB): the oldest settled epochs are dropped while they take more; 0: no bound")
+	f.Int("epoch-records", storage.DefaultEpochRecords, "records per epoch (one file of the store, the unit of retention)")
+	f.Duration("epoch-age", 0, "cut the newest epoch after this long even if it is not full; 0: 1h, or retain/8 if shorter")
 	f.Bool("no-sync", false, "skip fsync (tests only: acknowledged messages can be lost on power failure)")
 	return cmd
 }
@@ -139,7 +143,29 @@ func readLocalSettings(s *settings, ns *nodeSettings) error {
 	if ns.cfg.DataDir == "" {
 		errs = append(errs, badSetting(s, "data-dir", "empty"))
 	}
-	ns.cfg.Store = storage.Config{NoSync: s.boolean("no-sync")}
+	ns.cfg.Store = storage.Config{
+		NoSync:       s.boolean("no-sync"),
+		Retain:       s.duration("retain"),
+		EpochRecords: s.integer("epoch-records"),
+		EpochAge:     s.duration("epoch-age"),
+	}
+	if ns.cfg.Store.Retain < 0 {
+		errs = append(errs, badSetting(s, "retain", "%v: want 0 or a positive duration", ns.cfg.Store.Retain))
+	}
+	if ns.cfg.Store.EpochRecords < 1 {
+		errs = append(errs, badSetting(s, "epoch-records", "%d: want at least 1", ns.cfg.Store.EpochRecords))
+	}
+	if age := ns.cfg.Store.EpochAge; age < 0 || (age > 0 && age < time.Second) {
+		errs = append(errs, badSetting(s, "epoch-age", "%v: want 0 or at least 1s", age))
+	}
+	if ns.cfg.Store.EpochAge == 0 && ns.cfg.Store.Retain > 0 && ns.cfg.Store.Retain < 8*time.Second {
+		errs = append(errs, badSetting(s, "retain", "%v: want at least 8s (or set epoch-age)", ns.cfg.Store.Retain))
+	}
+	if md, err := parseBytes(s.str("max-disk")); err != nil {
+		errs = append(errs, badSetting(s, "max-disk", "%q: %v", s.str("max-disk"), err))
+	} else {
+		ns.cfg.Store.MaxDisk = md
+	}
 	if ns.cfg.MaxSubscribers = s.integer("max-subscribers"); ns.cfg.MaxSubscribers < 1 {
 		errs = append(errs, badSetting(s, "max-subscribers", "%d: want at least 1", ns.cfg.MaxSubscribers))
 	}
@@ -155,6 +181,34 @@ func readLocalSettings(s *settings, ns *nodeSettings) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// parseBytes parses a size: a whole number of bytes, or one followed by
+// a unit: B, kB/KB, MB, GB, TB (powers of 1000) or KiB, MiB, GiB, TiB
+// (powers of 1024).
+func parseBytes(v string) (int64, error) {
+	v = strings.TrimSpace(v)
+	i := 0
+	for i < len(v) && v[i] >= '0' && v[i] <= '9' {
+		i++
+	}
+	if i == 0 {
+		return 0, errors.New("want a number of bytes, such as 50GB or 512MiB")
+	}
+	n, err := strconv.ParseInt(v[:i], 10, 64)
+	if err != nil {
+		return 0, err
+	}
+	units := map[string]int64{"": 1, "B": 1, "kB": 1e3, "KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12,
+		"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40}
+	mul, ok := units[strings.TrimSpace(v[i:])]
+	if !ok {
+		return 0, fmt.Errorf("unit %q: want B, kB, MB, GB, TB, KiB, MiB, GiB or TiB", strings.TrimSpace(v[i:]))
+	}
+	if n > math.MaxInt64/mul {
+		return 0, errors.New("too large")
+	}
+	return n * mul, nil
 }
 
 // checkOrigin accepts * or a browser origin: scheme://host[:port] and

@@ -183,7 +183,7 @@ func TestExportHeapFlat(t *testing.T) {
 	}
 	const n = 1_000_000
 	dir := t.TempDir()
-	s, err := storage.Open(filepath.Join(dir, "weft.db"), storage.Config{NoSync: true})
+	s, err := storage.Open(filepath.Join(dir, "store"), storage.Config{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}

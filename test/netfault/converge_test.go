@@ -397,7 +397,7 @@ func readStore(t *testing.T, dir string, devices []dag.PublicKey) (l ledger, unc
 	for _, d := range devices {
 		isDevice[d] = true
 	}
-	st, err := storage.Open(filepath.Join(dir, "weft.db"), storage.Config{})
+	st, err := storage.Open(filepath.Join(dir, "store"), storage.Config{})
 	if err != nil {
 		t.Fatalf("opening the store in %s: %v", dir, err)
 	}
