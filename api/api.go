@@ -347,6 +347,16 @@ func (s *Server) issuerMessages(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var out wire.IssuerPage
+	if out.History = s.history(); out.CompleteAfter != nil {
+		seq, ok, err := s.node.FirstSeq(dag.PublicKey(kid))
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		if ok {
+			out.FirstSeq = &seq
+		}
+	}
 	if len(mis) > limit {
 		mis = mis[:limit]
 		next := mis[limit-1].Msg.Seq
@@ -357,6 +367,15 @@ func (s *Server) issuerMessages(w http.ResponseWriter, r *http.Request) {
 		out.Messages[i] = messageJSON(mi, false)
 	}
 	wire.WriteJSON(w, http.StatusOK, out)
+}
+
+// history is the History of the node's listings.
+func (s *Server) history() wire.History {
+	h := s.node.History()
+	if !h.HasDropped {
+		return wire.History{}
+	}
+	return wire.History{CompleteAfter: &h.CompleteAfter}
 }
 
 // equivocations lists the node's equivocations, newest first: an issuer's

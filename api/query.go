@@ -41,7 +41,7 @@ func (s *Server) timePage(w http.ResponseWriter, r *http.Request, issuer *dag.Pu
 		fail(w, err)
 		return
 	}
-	out := wire.TimePage{Messages: make([]wire.Message, len(mis))}
+	out := wire.TimePage{Messages: make([]wire.Message, len(mis)), History: s.history()}
 	for i, mi := range mis {
 		out.Messages[i] = messageJSON(mi, false)
 	}

@@ -40,6 +40,9 @@ type storeWatch struct {
 	failing bool
 	since   time.Time // when the failure was first seen
 	logged  time.Time // the last time it was logged
+	// retention: the same for the store's cuts and drops of epochs.
+	retFailing bool
+	retLogged  time.Time
 }
 
 // watchStore, on the loop's tick, logs the store's failing and recovering,
@@ -61,6 +64,15 @@ func (n *Node) watchStore() {
 		w.failing = false
 		n.log.Info().Dur("after", now.Sub(w.since)).Int("writes_held", len(n.backlog)).
 			Msg("the store commits again: taking messages")
+	}
+	switch f := n.store.RetentionFailing(); {
+	case f != nil && (!w.retFailing || now.Sub(w.retLogged) >= storeLogEvery):
+		w.retFailing, w.retLogged = true, now
+		n.log.Error().Err(f.Err).Time("since", f.Since).Int("attempts", f.Attempts).
+			Msg("the store cannot cut or drop epochs (retention): retrying every second; messages are still taken")
+	case f == nil && w.retFailing:
+		w.retFailing = false
+		n.log.Info().Msg("the store cuts and drops epochs again")
 	}
 	n.drainBacklog()
 }

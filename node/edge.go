@@ -233,6 +233,8 @@ func Code(err error) string {
 		return "shutting_down"
 	case errors.Is(err, ErrNotFound), errors.Is(err, rules.ErrNoRule):
 		return "not_found"
+	case errors.Is(err, ErrPruned):
+		return "pruned"
 	case errors.Is(err, rules.ErrInvalid):
 		return "invalid_rule"
 	case errors.Is(err, ErrRuleExists):

@@ -16,8 +16,12 @@ func (n *Node) ConfirmCount() uint64 { return n.store.ConfirmCount() }
 // ConfirmedSince returns the confirmed messages from place seq on in the
 // node's confirmation order, at most limit of them: what a consumer of the
 // event feed that saw every confirmation before seq missed. It reads the
-// store, so it reaches back to the first confirmation the store keeps.
+// store, so it reaches back to the first confirmation the store keeps: a
+// seq whose place retention dropped reads from the first place kept (the
+// Seq of the first message returned says where), as do places whose
+// messages were dropped, which are passed over.
 func (n *Node) ConfirmedSince(seq uint64, limit int) ([]ConfirmedMessage, error) {
+	seq = max(seq, n.store.FirstConfirmation())
 	cs, err := n.store.ByConfirmation(seq, limit)
 	if err != nil {
 		return nil, storeErr(err)

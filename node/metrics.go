@@ -82,6 +82,29 @@ func (m *metrics) registerStore(s *storage.Store) {
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "weft_storage_commit_failures_total",
 			Help: "Commit attempts of the store that failed (each is retried)."},
 			func() float64 { return float64(s.Stats().Failures) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "weft_storage_retention_failing",
+			Help: "1 while the store's cuts or drops of epochs fail (retried every second; writes go on)."},
+			func() float64 {
+				if s.RetentionFailing() != nil {
+					return 1
+				}
+				return 0
+			}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "weft_storage_epochs",
+			Help: "Epochs (files) the store holds."},
+			func() float64 { return float64(s.Stats().Epochs) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "weft_storage_disk_bytes",
+			Help: "Bytes the store's files take on the file system (blocks allocated)."},
+			func() float64 { return float64(s.DiskUsage()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "weft_storage_first_position",
+			Help: "First position the store holds: 0 until retention dropped an epoch."},
+			func() float64 { return float64(s.FirstPos()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "weft_storage_drops_total",
+			Help: "Drops of epochs by retention since the node started."},
+			func() float64 { return float64(s.Stats().Drops) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "weft_storage_dropped_messages_total",
+			Help: "Messages dropped by retention since the node started."},
+			func() float64 { return float64(s.Stats().Dropped) }),
 	)
 }
 

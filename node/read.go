@@ -203,10 +203,39 @@ func (n *Node) Subscribe() (*Subscription, error) { return n.hub.subscribe() }
 func (n *Node) Subscribers() int { return n.hub.subscribers() }
 
 func storeErr(err error) error {
-	if errors.Is(err, storage.ErrNotFound) {
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
 		return fmt.Errorf("%w: %v", ErrNotFound, err)
+	case errors.Is(err, storage.ErrPruned):
+		return fmt.Errorf("%w: %v", ErrPruned, err)
 	}
 	return err
+}
+
+// History says how much history the node holds: HasDropped is false
+// until retention dropped an epoch; then every message timestamped after
+// CompleteAfter that the node ever stored, it still holds, and FirstPos is
+// the first position it holds.
+type History struct {
+	HasDropped    bool
+	CompleteAfter int64
+	FirstPos      uint64
+}
+
+// History returns how much history the node holds.
+func (n *Node) History() History {
+	d := n.store.DroppedUntil()
+	return History{HasDropped: d != storage.NoTime, CompleteAfter: d, FirstPos: n.store.FirstPos()}
+}
+
+// FirstSeq returns the sequence number of the oldest message of issuer
+// the node holds, and false if it holds none.
+func (n *Node) FirstSeq(issuer dag.PublicKey) (uint64, bool, error) {
+	es, err := n.store.ByIssuer(issuer, storage.SeqPos{}, 1)
+	if err != nil || len(es) == 0 {
+		return 0, false, storeErr(err)
+	}
+	return es[0].Seq, true, nil
 }
 
 // SetAllowlist replaces the devices allowed to submit (Config.Allowlist);

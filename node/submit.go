@@ -28,6 +28,10 @@ var (
 	ErrPending      = errors.New("node: accepted, waiting for parents")
 	ErrShuttingDown = errors.New("node: shutting down")
 	ErrNotFound     = errors.New("node: no such message")
+	// ErrPruned: the message was dropped by retention; the node can tell
+	// for the dropped messages that kept ones name as parents (entry
+	// points) and answers ErrNotFound for the others.
+	ErrPruned = errors.New("node: pruned")
 )
 
 // item is one message in the pipeline. Whoever finishes it first (a

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -33,28 +34,38 @@ const MaxEntryPoints = 1 << 18
 // published in Store.front.
 type frontier struct {
 	first uint64
-	eps   map[[32]byte]EntryPoint
+	// dropped is the greatest timestamp of a dropped message; NoTime if
+	// nothing was dropped.
+	dropped int64
+	eps     map[[32]byte]EntryPoint
 	// learned holds, for entry points a peer named, the NextPos of the
 	// moment they were added: they are kept until that position is dropped.
 	learned map[[32]byte]uint64
 }
 
 // The frontier file: "weft-frontier" (13), version (1) = 1, first (8),
-// count (4), then count entries of ID (32), position (8), timestamp (8),
+// dropped (8, the greatest timestamp dropped, as two's complement), count (4), then count entries of ID (32), position (8), timestamp (8),
 // learned (8; NoPos for entry points of the store's own drops), then a
 // CRC-32C of everything before (4). It is replaced whole: written to
 // frontier.tmp, synced, renamed over frontier, and the directory synced.
 var frontierMagic = []byte("weft-frontier")
 
-const frontierEntry = 32 + 8 + 8 + 8
+const (
+	frontierHead  = 13 + 1 + 8 + 8 + 4
+	frontierEntry = 32 + 8 + 8 + 8
+)
+
+// NoTime is DroppedUntil's answer while nothing has been dropped.
+const NoTime = math.MinInt64
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
 func (f *frontier) encode() []byte {
-	b := make([]byte, 0, len(frontierMagic)+1+8+4+len(f.eps)*frontierEntry+4)
+	b := make([]byte, 0, frontierHead+len(f.eps)*frontierEntry+4)
 	b = append(b, frontierMagic...)
 	b = append(b, 1)
 	b = binary.BigEndian.AppendUint64(b, f.first)
+	b = binary.BigEndian.AppendUint64(b, uint64(f.dropped))
 	b = binary.BigEndian.AppendUint32(b, uint32(len(f.eps)))
 	ids := make([][32]byte, 0, len(f.eps))
 	for id := range f.eps {
@@ -76,7 +87,7 @@ func (f *frontier) encode() []byte {
 }
 
 func decodeFrontier(b []byte) (*frontier, error) {
-	head := len(frontierMagic) + 1 + 8 + 4
+	head := frontierHead
 	if len(b) < head+4 || !bytes.Equal(b[:len(frontierMagic)], frontierMagic) || b[len(frontierMagic)] != 1 {
 		return nil, fmt.Errorf("%w: frontier file of %d bytes without its header", ErrCorrupt, len(b))
 	}
@@ -85,13 +96,18 @@ func decodeFrontier(b []byte) (*frontier, error) {
 		return nil, fmt.Errorf("%w: frontier file checksum", ErrCorrupt)
 	}
 	p := len(frontierMagic) + 1
-	f := &frontier{first: binary.BigEndian.Uint64(b[p:]), eps: map[[32]byte]EntryPoint{}, learned: map[[32]byte]uint64{}}
-	n := binary.BigEndian.Uint32(b[p+8:])
+	f := &frontier{first: binary.BigEndian.Uint64(b[p:]), dropped: int64(binary.BigEndian.Uint64(b[p+8:])), eps: map[[32]byte]EntryPoint{}, learned: map[[32]byte]uint64{}}
+	n := binary.BigEndian.Uint32(b[p+16:])
 	if n > MaxEntryPoints || len(body) != head+int(n)*frontierEntry {
 		return nil, fmt.Errorf("%w: frontier file of %d bytes for %d entry points", ErrCorrupt, len(b), n)
 	}
+	var prev []byte
 	for e := b[head:len(body)]; len(e) > 0; e = e[frontierEntry:] {
 		var ep EntryPoint
+		if prev != nil && bytes.Compare(prev, e[:32]) >= 0 {
+			return nil, fmt.Errorf("%w: frontier file's entry points out of order", ErrCorrupt)
+		}
+		prev = e[:32]
 		copy(ep.ID[:], e)
 		ep.Pos = binary.BigEndian.Uint64(e[32:])
 		ep.Timestamp = int64(binary.BigEndian.Uint64(e[40:]))
@@ -118,7 +134,7 @@ func readFrontier(dir string) (*frontier, error) {
 	}
 	b, err := os.ReadFile(filepath.Join(dir, frontierFile))
 	if errors.Is(err, fs.ErrNotExist) {
-		return &frontier{eps: map[[32]byte]EntryPoint{}, learned: map[[32]byte]uint64{}}, nil
+		return &frontier{dropped: NoTime, eps: map[[32]byte]EntryPoint{}, learned: map[[32]byte]uint64{}}, nil
 	}
 	if err != nil {
 		return nil, err
@@ -194,6 +210,15 @@ func (s *Store) Frontier() (first uint64, eps []EntryPoint) {
 	return f.first, eps
 }
 
+// DroppedUntil returns the greatest timestamp of the messages dropped so
+// far, NoTime while nothing was: every message timestamped after it that
+// the store ever held, it still holds.
+func (s *Store) DroppedUntil() int64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.front.dropped
+}
+
 // FirstPos returns the first position the store holds: 0 until an epoch
 // has been dropped.
 func (s *Store) FirstPos() uint64 {
@@ -245,7 +270,7 @@ func (s *Store) AddEntryPoints(eps []EntryPoint) error {
 }
 
 func (f *frontier) clone() *frontier {
-	c := &frontier{first: f.first, eps: make(map[[32]byte]EntryPoint, len(f.eps)), learned: make(map[[32]byte]uint64, len(f.learned))}
+	c := &frontier{first: f.first, dropped: f.dropped, eps: make(map[[32]byte]EntryPoint, len(f.eps)), learned: make(map[[32]byte]uint64, len(f.learned))}
 	for k, v := range f.eps {
 		c.eps[k] = v
 	}

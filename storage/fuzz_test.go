@@ -200,3 +200,42 @@ func TestTimeKeyOrder(t *testing.T) {
 		}
 	}
 }
+
+func FuzzDecodeFrontier(f *testing.F) {
+	fr := &frontier{first: 900, dropped: -3, eps: map[[32]byte]EntryPoint{}, learned: map[[32]byte]uint64{}}
+	f.Add(fr.encode())
+	fr.eps[[32]byte{1}] = EntryPoint{ID: [32]byte{1}, Pos: 899, Timestamp: 5}
+	fr.eps[[32]byte{2}] = EntryPoint{ID: [32]byte{2}, Pos: NoPos, Timestamp: 6}
+	fr.learned[[32]byte{2}] = 950
+	f.Add(fr.encode())
+	f.Add([]byte("weft-frontier"))
+	f.Fuzz(func(t *testing.T, v []byte) {
+		fr, err := decodeFrontier(v)
+		if err != nil {
+			if !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("error %v does not wrap ErrCorrupt", err)
+			}
+			return
+		}
+		if !bytes.Equal(fr.encode(), v) {
+			t.Fatalf("decoded %x, encodes to %x", v, fr.encode())
+		}
+	})
+}
+
+func FuzzDecodeRedo(f *testing.F) {
+	f.Add(encodeRedo([]confirm{{pos: 3, at: 9}, {pos: 70, at: -1}}))
+	f.Add([]byte{1, 2, 3})
+	f.Fuzz(func(t *testing.T, v []byte) {
+		cs, err := decodeRedo(v)
+		if err != nil {
+			if !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("error %v does not wrap ErrCorrupt", err)
+			}
+			return
+		}
+		if !bytes.Equal(encodeRedo(cs), v) {
+			t.Fatalf("decoded %x, encodes to %x", v, encodeRedo(cs))
+		}
+	})
+}

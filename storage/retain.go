@@ -33,17 +33,14 @@ func (s *Store) maintain(now time.Time) {
 		err = s.maybeDrop(now)
 	}
 	if err != nil {
-		s.stats.failures.Add(1)
 		since := now
 		attempts := 1
-		if f := s.failing.Load(); f != nil {
+		if f := s.maintFailing.Load(); f != nil {
 			since, attempts = f.Since, f.Attempts+1
 		}
-		s.failing.Store(&Failure{Err: err, Since: since, Attempts: attempts})
-		w.maintFailed = true
-	} else if w.maintFailed {
-		s.failing.Store(nil)
-		w.maintFailed = false
+		s.maintFailing.Store(&Failure{Err: err, Since: since, Attempts: attempts})
+	} else {
+		s.maintFailing.Store(nil)
 	}
 	if now.Sub(w.released) >= releaseEvery {
 		w.released = now
@@ -196,7 +193,23 @@ func (s *Store) drop(k int) error {
 	old := s.front
 	s.mu.RUnlock()
 
-	f := &frontier{first: first, eps: map[[32]byte]EntryPoint{}, learned: map[[32]byte]uint64{}}
+	f := &frontier{first: first, dropped: old.dropped, eps: map[[32]byte]EntryPoint{}, learned: map[[32]byte]uint64{}}
+	// The greatest timestamp dropped: the last key of each dropped epoch's
+	// time index.
+	for _, e := range w.eps[:k] {
+		err := e.db.View(func(tx *bolt.Tx) error {
+			last, _ := tx.Bucket(bucketTime).Cursor().Last()
+			if last == nil {
+				return nil
+			}
+			ts, _, err := decodeTimeKey(last)
+			f.dropped = max(f.dropped, ts)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+	}
 	// Entry points a peer named stay until the position they were learned
 	// at is dropped.
 	for id, at := range old.learned {
@@ -306,3 +319,8 @@ func fileBytes(path string) int64 {
 	}
 	return allocated(fi)
 }
+
+// RetentionFailing returns nil while cuts and drops succeed; while they
+// fail (a file that cannot be created or removed) it describes the
+// failure. Writes go on meanwhile. Safe from any goroutine.
+func (s *Store) RetentionFailing() *Failure { return s.maintFailing.Load() }

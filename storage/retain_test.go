@@ -107,6 +107,15 @@ func TestDropGivesDiskBack(t *testing.T) {
 	if files := storage.EpochFiles(dir); files[0] != storage.EpochFile(dir, first) {
 		t.Fatalf("first position %d, first file %s", first, files[0])
 	}
+	// Every record timestamped after DroppedUntil is kept; the greatest
+	// timestamp dropped is DroppedUntil.
+	maxDropped := int64(storage.NoTime)
+	for pos := uint64(0); pos < first; pos++ {
+		maxDropped = max(maxDropped, testRecord(pos).Timestamp)
+	}
+	if got := s.DroppedUntil(); got != maxDropped {
+		t.Fatalf("DroppedUntil %d, the greatest timestamp dropped is %d", got, maxDropped)
+	}
 	if _, err := s.GetByPos(first - 1); !errors.Is(err, storage.ErrPruned) {
 		t.Fatalf("GetByPos(%d) below the frontier: %v, want ErrPruned", first-1, err)
 	}
@@ -160,7 +169,7 @@ func TestDropGivesDiskBack(t *testing.T) {
 
 	// Everything holds across a reopen: the frontier is on disk.
 	s = reopen(t, s, storage.Config{NoSync: true})
-	if f2, eps2 := s.Frontier(); f2 != first || len(eps2) != len(eps) {
+	if f2, eps2 := s.Frontier(); f2 != first || len(eps2) != len(eps) || s.DroppedUntil() != maxDropped {
 		t.Fatalf("after reopening: first %d with %d entry points, want %d with %d", f2, len(eps2), first, len(eps))
 	}
 }
@@ -169,6 +178,9 @@ func TestDropGivesDiskBack(t *testing.T) {
 // every epoch after it, stays however old, until the confirmation comes.
 func TestUnsettledNeverDropped(t *testing.T) {
 	s, _ := open(t, retainCfg)
+	if s.DroppedUntil() != storage.NoTime {
+		t.Fatalf("DroppedUntil %d before any drop", s.DroppedUntil())
+	}
 	const hold = 1500 // in the second epoch
 	writeConfirmed(t, s, 8_000, hold)
 	waitFor(t, "the first drop", func() bool { return s.Stats().Drops > 0 })

@@ -48,6 +48,9 @@ type Store struct {
 	// failing is the commit failure the writer is retrying, nil while
 	// commits succeed.
 	failing atomic.Pointer[Failure]
+	// maintFailing is the failure of the last cut or drop, nil if it
+	// succeeded.
+	maintFailing atomic.Pointer[Failure]
 	// hook, if set (by tests), runs before each commit's transaction; an
 	// error fails the commit as a full disk would.
 	hook atomic.Pointer[func() error]

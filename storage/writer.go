@@ -30,10 +30,9 @@ type writer struct {
 	olderRuns         int // the runs of the older epochs
 	// cutDone: the newest epoch was marked cut at cutAt, and the next is
 	// not yet begun.
-	cutDone     bool
-	cutAt       int64
-	maintFailed bool      // the last maintain failed (Failing says why)
-	released    time.Time // when mapped pages were last released
+	cutDone  bool
+	cutAt    int64
+	released time.Time // when mapped pages were last released
 
 	next      uint64 // NextPos as of the last commit
 	confirmed uint64 // ConfirmedPrefix as of the last commit

@@ -15,6 +15,7 @@ const (
 	CodeForbidden          = "forbidden"
 	CodeRevoked            = "revoked"
 	CodeNotFound           = "not_found"
+	CodePruned             = "pruned"
 	CodeMethodNotAllowed   = "method_not_allowed"
 	CodeDuplicate          = "duplicate"
 	CodeStaleSequence      = "stale_sequence"
@@ -61,6 +62,7 @@ var codes = []Code{
 	{CodeRevoked, http.StatusForbidden, "the device is revoked in the node's registry"},
 	{CodeInvalidRule, http.StatusBadRequest, "a rule's name or action is not acceptable, or its condition does not compile; the message is the compiler's"},
 	{CodeNotFound, http.StatusNotFound, "no such message, device, rule or endpoint"},
+	{CodePruned, http.StatusGone, "the message was dropped by the node's retention (for the dropped messages that kept ones name as parents; others are 404)"},
 	{CodeMethodNotAllowed, http.StatusMethodNotAllowed, "the path exists, not with this method; Allow lists the methods"},
 	{CodeDuplicate, http.StatusConflict, "the message is already in the ledger"},
 	{CodeStaleSequence, http.StatusConflict, "the issuer already has a message with this sequence number or a higher one, or another is in the pipeline with it"},

@@ -219,6 +219,7 @@ func DecodeCursor(s string, r TimeRange) (Place, error) {
 type TimePage struct {
 	Messages   []Message `json:"messages"`
 	NextCursor string    `json:"next_cursor,omitempty"`
+	History
 }
 
 // ExportQuery is the query of GET PathExport: a range (device, from, to,

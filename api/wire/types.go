@@ -183,6 +183,19 @@ func (m *Message) SetChildren(ids []dag.ID) {
 type IssuerPage struct {
 	Messages     []Message `json:"messages"`
 	NextAfterSeq *uint64   `json:"next_after_seq,omitempty"`
+	History
+	// FirstSeq is the sequence number of the device's oldest message the
+	// node holds; present once the node has dropped history (and holds a
+	// message of the device).
+	FirstSeq *uint64 `json:"first_seq,omitempty"`
+}
+
+// History is where a listing's history begins, once the node's retention
+// has dropped some: every message timestamped after CompleteAfter (Unix
+// nanoseconds) that the node stored, it still holds; older ones may have
+// been dropped. Absent while nothing was dropped.
+type History struct {
+	CompleteAfter *int64 `json:"complete_after,omitempty"`
 }
 
 // Equivocation is two different messages of one issuer with one sequence
