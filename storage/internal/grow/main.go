@@ -7,7 +7,7 @@
 //
 //	go run ./storage/internal/grow -n 3500000 -dir /tmp/weft-grow
 //
-// After writing it prints where the file's bytes go: each bucket's pages
+// After writing it prints where each epoch file's bytes go: each bucket's pages
 // (allocated and in use) and bbolt's free pages, per record.
 package main
 
@@ -54,9 +54,14 @@ func main() {
 		*dir = d
 	}
 	check(os.MkdirAll(*dir, 0o755))
-	path := filepath.Join(*dir, "weft.db")
+	path := filepath.Join(*dir, "store")
 	if *space {
-		check(printSpace(path))
+		files, err := filepath.Glob(filepath.Join(path, "epoch-*.db"))
+		check(err)
+		for _, f := range files {
+			fmt.Println(filepath.Base(f))
+			check(printSpace(f))
+		}
 		return
 	}
 	if *reads {
@@ -93,7 +98,7 @@ func main() {
 	fmt.Printf("# %d records of %d-byte Raw, %d per Write, %d issuers, fsync %v, %s\n",
 		*n, len(gen.Next(1).Records[0].Raw), *perWrite, *issuers, !*nosync, time.Now().UTC().Format(time.RFC3339))
 	gen = synth.New(synth.Config{Issuers: *issuers, RawSize: *rawSize})
-	fmt.Printf("%10s %12s %12s %10s %8s %6s %10s\n", "records", "msgs/s", "avg msgs/s", "commits", "rec/tx", "runs", "file MB")
+	fmt.Printf("%10s %12s %12s %10s %8s %6s %10s\n", "records", "msgs/s", "avg msgs/s", "commits", "rec/tx", "runs", "disk MB")
 
 	var (
 		acked    atomic.Int64
@@ -131,11 +136,9 @@ func main() {
 			}
 			now := time.Now()
 			st := s.Stats()
-			fi, err := os.Stat(path)
-			check(err)
 			fmt.Printf("%10d %12.0f %12.0f %10d %8.0f %6d %10d\n", written,
 				float64(written-lastN)/now.Sub(last).Seconds(), float64(written)/now.Sub(start).Seconds(),
-				st.Commits, float64(written-lastN)/float64(st.Commits-lastTx), st.Runs, fi.Size()>>20)
+				st.Commits, float64(written-lastN)/float64(st.Commits-lastTx), st.Runs, s.DiskUsage()>>20)
 			last, lastN, lastTx = now, written, st.Commits
 		}
 	}
@@ -147,7 +150,12 @@ func main() {
 	fmt.Printf("# reopen: %v (NextPos %d, ConfirmedPrefix %d, runs %d)\n", time.Since(t).Round(time.Millisecond), s.NextPos(), s.ConfirmedPrefix(), s.Stats().Runs)
 	measureReads(s, sample)
 	check(s.Close())
-	check(printSpace(path))
+	files, err := filepath.Glob(filepath.Join(path, "epoch-*.db"))
+	check(err)
+	for _, f := range files {
+		fmt.Println(filepath.Base(f))
+		check(printSpace(f))
+	}
 }
 
 // printSpace prints where the bytes of the store at path go: the pages of
