@@ -158,7 +158,8 @@ func (s *Store) maybeDrop(now time.Time) error {
 	}
 	usage := int64(0)
 	if s.cfg.MaxDisk > 0 {
-		usage = s.DiskUsage()
+		// Files of a drop still being removed count as gone.
+		usage = s.DiskUsage() - s.unlinking.Load()
 	}
 	k := 0
 	for ; k < len(w.eps)-1; k++ {
@@ -290,24 +291,38 @@ func (s *Store) drop(k int) error {
 	w.eps, w.first = kept, first
 	w.pendingRedo = slices.DeleteFunc(w.pendingRedo, func(c confirm) bool { return c.pos < first })
 
-	var errs []error
+	// Closing waits for the reads under way on the files, and removing a
+	// large file takes a while on some file systems: both happen beside the
+	// writer, which goes on committing. Open removes what a crash leaves.
+	var size int64
 	for _, e := range dropped {
-		errs = append(errs, e.db.Close())
+		size += fileBytes(e.path)
 	}
-	s.dropStep("closed")
-	for _, e := range dropped {
-		errs = append(errs, os.Remove(e.path))
-	}
-	if !s.cfg.NoSync {
-		errs = append(errs, syncDir(s.path))
-	}
-	s.dropStep("removed")
-	s.stats.drops.Add(1) // after the removal, for tests that measure the disk
-	s.stats.dropped.Add(records)
-	if err := errors.Join(errs...); err != nil {
-		// Open removes what is left.
-		return fmt.Errorf("storage: removing dropped epochs: %w", err)
-	}
+	s.unlinking.Add(size)
+	s.removing.Add(1)
+	go func() {
+		defer s.removing.Done()
+		var errs []error
+		for _, e := range dropped {
+			errs = append(errs, e.db.Close())
+		}
+		s.dropStep("closed")
+		for _, e := range dropped {
+			errs = append(errs, os.Remove(e.path))
+		}
+		if !s.cfg.NoSync {
+			errs = append(errs, syncDir(s.path))
+		}
+		s.dropStep("removed")
+		s.unlinking.Add(-size)
+		if err := errors.Join(errs...); err != nil {
+			s.removeFailing.Store(&Failure{Err: fmt.Errorf("storage: removing dropped epochs: %w", err), Since: time.Now(), Attempts: 1})
+		} else {
+			s.removeFailing.Store(nil)
+		}
+		s.stats.drops.Add(1) // after the removal, for tests that measure the disk
+		s.stats.dropped.Add(records)
+	}()
 	return nil
 }
 
@@ -323,4 +338,9 @@ func fileBytes(path string) int64 {
 // RetentionFailing returns nil while cuts and drops succeed; while they
 // fail (a file that cannot be created or removed) it describes the
 // failure. Writes go on meanwhile. Safe from any goroutine.
-func (s *Store) RetentionFailing() *Failure { return s.maintFailing.Load() }
+func (s *Store) RetentionFailing() *Failure {
+	if f := s.maintFailing.Load(); f != nil {
+		return f
+	}
+	return s.removeFailing.Load()
+}

@@ -51,6 +51,11 @@ type Store struct {
 	// maintFailing is the failure of the last cut or drop, nil if it
 	// succeeded.
 	maintFailing atomic.Pointer[Failure]
+	// removing counts the drops whose files are being closed and removed
+	// (retain.go); removeFailing is the last one's failure.
+	removing      sync.WaitGroup
+	removeFailing atomic.Pointer[Failure]
+	unlinking     atomic.Int64 // bytes of the files being removed
 	// hook, if set (by tests), runs before each commit's transaction; an
 	// error fails the commit as a full disk would.
 	hook atomic.Pointer[func() error]
@@ -426,6 +431,7 @@ func (s *Store) Close() error {
 		close(s.queue)
 		s.qmu.Unlock()
 		<-s.stopped
+		s.removing.Wait()
 		s.closeErr = errors.Join(s.w.failed, s.closeFiles())
 	})
 	if !first {
