@@ -371,24 +371,23 @@ var errPageFull = errors.New("page full")
 
 // Sync answers a peer's catch-up request with a page of the store's log
 // from pos (gossip.Handler).
-func (g *gossiper) Sync(from dag.PublicKey, pos uint64, limit, maxBytes int) ([][]byte, uint64, bool) {
+func (g *gossiper) Sync(from dag.PublicKey, pos uint64, limit, maxBytes int) gossip.SyncPage {
 	pos = max(pos, 1) // every node derives the genesis; it is never sent
 	var (
-		out   [][]byte
+		page  = gossip.SyncPage{Next: pos}
 		bytes int
-		next  = pos
 	)
 	err := g.store.Range(pos, func(e storage.Entry) error {
-		if len(out) >= limit || bytes+len(e.Raw)+8 > maxBytes {
+		if len(page.Raws) >= limit || bytes+len(e.Raw)+8 > maxBytes {
 			return errPageFull
 		}
-		out = append(out, e.Raw)
+		page.Raws = append(page.Raws, e.Raw)
 		bytes += len(e.Raw) + 8
-		next = e.Pos + 1
+		page.Next = e.Pos + 1
 		return nil
 	})
-	done := err == nil // the log ended before the page filled
-	return out, next, done
+	page.Done = err == nil // the log ended before the page filled
+	return page
 }
 
 // kickSync makes the peer's sync worker run now, starting it if needed.
@@ -459,10 +458,11 @@ func (g *gossiper) catchUp(peer dag.PublicKey, ps *peerState) bool {
 		caughtUp bool
 	)
 	for {
-		raws, next, done, err := g.t.Sync(g.ctx, peer, fetch, syncPage)
+		sp, err := g.t.Sync(g.ctx, peer, fetch, syncPage)
 		if err != nil {
 			break // disconnected, timed out or stopping: wait for the next kick
 		}
+		raws, next, done := sp.Raws, sp.Next, sp.Done
 		jobs, others := g.fromPeer(peer, raws, false)
 		flight = append(flight, page{jobs, others, next})
 		fetch = next
