@@ -132,16 +132,18 @@ func (n *Node) observeConfirmed(confirmed []dag.Confirmation) {
 }
 
 // resolveMissing looks the core's missing parents up in the store: a parent
-// that left the core's window comes back as an entry point.
+// that left the core's window, or that the store holds only as an entry
+// point (dropped here, or named by a peer this node caught up from), comes
+// back as an entry point.
 func (n *Node) resolveMissing(u *dag.Update) {
 	for len(u.Missing) > 0 {
 		found := false
 		for _, id := range u.Missing {
-			e, err := n.store.Get(id)
-			if err != nil {
+			pos, ts, ok := n.settledParent(id)
+			if !ok {
 				continue // unknown here: a peer may have it
 			}
-			n.core.AddEntryPoint(n.now(), id, e.Pos, e.Timestamp)
+			n.core.AddEntryPoint(n.now(), id, pos, ts)
 			found = true
 		}
 		u.Missing = nil
@@ -156,6 +158,21 @@ func (n *Node) resolveMissing(u *dag.Update) {
 		u.Orphaned = append(u.Orphaned, more.Orphaned...)
 		u.Equivocations = append(u.Equivocations, more.Equivocations...)
 	}
+}
+
+// settledParent finds a parent the core misses in the store: a stored
+// message, at its position, or an entry point, at its position here
+// (storage.NoPos for one a peer named).
+func (n *Node) settledParent(id dag.ID) (pos uint64, ts int64, ok bool) {
+	e, err := n.store.Get(id)
+	switch {
+	case err == nil:
+		return e.Pos, e.Timestamp, true
+	case errors.Is(err, storage.ErrPruned):
+		ep, ok := n.store.EntryPointOf(id)
+		return ep.Pos, ep.Timestamp, ok
+	}
+	return 0, 0, false
 }
 
 // write builds the store's Write for an Update.

@@ -35,6 +35,9 @@ import (
 //     through the peer's log from where it left off (a cursor per peer, kept
 //     in the data directory), so a node that was away gets what it missed
 //     without one request per message.
+//   - Pruned history: a node that dropped the messages a peer asks for
+//     answers from the first it holds, and names with each page the parents
+//     of its messages that it no longer holds, as entry points.
 
 const (
 	seenIDs        = 1 << 20 // per generation
@@ -284,7 +287,9 @@ func (g *gossiper) fromPeer(from dag.PublicKey, raws [][]byte, relayed bool) (jo
 	return jobs, others
 }
 
-// decode decodes a peer's messages, leaving out the genesis and, for
+// decode decodes a peer's messages, leaving out the genesis, the entry
+// points of the store (settled here, whose bodies were dropped or never
+// held: storing one again would give it a second position) and, for
 // relayed ones, those seen before. A message that does not decode
 // penalizes the peer and drops the lot (ok false).
 func (g *gossiper) decode(from dag.PublicKey, raws [][]byte, relayed bool) (msgs []*dag.Message, ok bool) {
@@ -298,6 +303,9 @@ func (g *gossiper) decode(from dag.PublicKey, raws [][]byte, relayed bool) (msgs
 		}
 		if m.ID() == g.genesis {
 			continue // derived, never validated (it has no proof of work)
+		}
+		if _, ep := g.store.EntryPointOf(m.ID()); ep {
+			continue
 		}
 		if relayed && !g.seen.add(m.ID()) {
 			continue
@@ -370,24 +378,64 @@ func (g *gossiper) Request(from dag.PublicKey, ids []dag.ID) [][]byte {
 var errPageFull = errors.New("page full")
 
 // Sync answers a peer's catch-up request with a page of the store's log
-// from pos (gossip.Handler).
+// from pos, or from the first position the store holds if it dropped pos,
+// and the entry points the page's messages name (gossip.Handler).
 func (g *gossiper) Sync(from dag.PublicKey, pos uint64, limit, maxBytes int) gossip.SyncPage {
 	pos = max(pos, 1) // every node derives the genesis; it is never sent
 	var (
 		page  = gossip.SyncPage{Next: pos}
 		bytes int
+		first = g.store.FirstPos()
+		named map[dag.ID]bool // the page's entry points so far
 	)
 	err := g.store.Range(pos, func(e storage.Entry) error {
-		if len(page.Raws) >= limit || bytes+len(e.Raw)+8 > maxBytes {
+		if len(page.Raws) >= limit {
 			return errPageFull
 		}
+		if e.Pos != page.Next {
+			first = g.store.FirstPos() // positions were dropped, maybe meanwhile
+		}
+		k := len(page.EntryPoints)
+		page.EntryPoints = g.appendEntryPoints(page.EntryPoints, e, first, named)
+		cost := len(e.Raw) + 8 + (len(page.EntryPoints)-k)*gossip.EntryPointSize
+		if bytes+cost > maxBytes {
+			page.EntryPoints = page.EntryPoints[:k]
+			return errPageFull
+		}
+		for _, ep := range page.EntryPoints[k:] {
+			if named == nil {
+				named = make(map[dag.ID]bool)
+			}
+			named[ep.ID] = true
+		}
 		page.Raws = append(page.Raws, e.Raw)
-		bytes += len(e.Raw) + 8
+		bytes += cost
 		page.Next = e.Pos + 1
 		return nil
 	})
 	page.Done = err == nil // the log ended before the page filled
 	return page
+}
+
+// appendEntryPoints appends the parents of e that the store does not hold
+// and knows as entry points, but the genesis and those already named. A
+// parent at a position from first on is held.
+func (g *gossiper) appendEntryPoints(eps []gossip.EntryPoint, e storage.Entry, first uint64, named map[dag.ID]bool) []gossip.EntryPoint {
+	for i, p := range e.Parents {
+		if i == 1 && p == e.Parents[0] {
+			break
+		}
+		if pp := e.ParentPos[i]; pp != storage.NoPos && pp >= first {
+			continue
+		}
+		if id := dag.ID(p); id == g.genesis || named[id] {
+			continue
+		}
+		if ep, ok := g.store.EntryPointOf(p); ok {
+			eps = append(eps, gossip.EntryPoint{ID: p, Timestamp: ep.Timestamp})
+		}
+	}
+	return eps
 }
 
 // kickSync makes the peer's sync worker run now, starting it if needed.
@@ -461,6 +509,10 @@ func (g *gossiper) catchUp(peer dag.PublicKey, ps *peerState) bool {
 		sp, err := g.t.Sync(g.ctx, peer, fetch, syncPage)
 		if err != nil {
 			break // disconnected, timed out or stopping: wait for the next kick
+		}
+		if start := sp.Next - uint64(len(sp.Raws)); len(sp.Raws) > 0 && start > max(fetch, 1) {
+			g.log.Info().Str("peer", peer.String()).Uint64("from", fetch).Uint64("first_held", start).
+				Int("entry_points", len(sp.EntryPoints)).Msg("catch-up: the peer dropped the messages asked for; going on from the first it holds")
 		}
 		raws, next, done := sp.Raws, sp.Next, sp.Done
 		jobs, others := g.fromPeer(peer, raws, false)
