@@ -35,9 +35,13 @@ import (
 //     through the peer's log from where it left off (a cursor per peer, kept
 //     in the data directory), so a node that was away gets what it missed
 //     without one request per message.
-//   - Pruned history: a node that dropped the messages a peer asks for
-//     answers from the first it holds, and names with each page the parents
-//     of its messages that it no longer holds, as entry points.
+//   - Pruned history: a peer that dropped the messages asked for answers
+//     from the first it holds, and names with each page the parents of its
+//     messages that it no longer holds, as entry points. The catch-up
+//     records them in the store, durably, and hands them to the core before
+//     the page's messages go to the pipeline, so that those become solid;
+//     the messages themselves are checked as any others. Answering, the
+//     node names its own entry points (dropped here, or learned so).
 
 const (
 	seenIDs        = 1 << 20 // per generation
@@ -116,6 +120,9 @@ type gossiper struct {
 	// queue is full or the store fails; it reports false, having sent
 	// nothing, once the node has stopped taking work.
 	enqueue func([]*job) bool
+	// toCore hands entry points to the core on the node's loop
+	// (dag.Core.AddEntryPoint), and waits until it has them or ctx ends.
+	toCore func(ctx context.Context, eps []storage.EntryPoint) error
 
 	ctx     context.Context // run's, for the sync workers; set before the transport starts
 	workers sync.WaitGroup  // the sync workers, waited for by run
@@ -140,6 +147,14 @@ func newGossiper(n *Node) (*gossiper, error) {
 	}
 	// While the store fails, peers wait: their messages are not dropped.
 	g.enqueue = func(jobs []*job) bool { return n.waitStorage(n.quit) && n.enqueue(jobs) }
+	g.toCore = func(ctx context.Context, eps []storage.EntryPoint) error {
+		return n.query(ctx, func(c *dag.Core) {
+			now := n.now()
+			for _, ep := range eps {
+				c.AddEntryPoint(now, ep.ID, corePos(ep.Pos), ep.Timestamp)
+			}
+		})
+	}
 	g.seen.g.init(seenIDs)
 	cfg := n.cfg.Gossip
 	cfg.Identity = n.cfg.Identity
@@ -438,6 +453,39 @@ func (g *gossiper) appendEntryPoints(eps []gossip.EntryPoint, e storage.Entry, f
 	return eps
 }
 
+// takeEntryPoints makes the entry points of a peer's page known before
+// the page's messages go to the pipeline. Those the store neither holds
+// as messages nor knows already are recorded in it, durably first (so
+// that a restart, and later messages that name them, find them), then
+// handed to the core, which makes the messages waiting for them solid. The
+// peer is trusted for them as it is for its page: its messages are still
+// checked in full (see docs/PROTOCOL.md 6.1).
+func (g *gossiper) takeEntryPoints(eps []gossip.EntryPoint) error {
+	var add []storage.EntryPoint
+	for _, ep := range eps {
+		if ep.ID == g.genesis {
+			continue
+		}
+		if _, ok := g.store.EntryPointOf(ep.ID); ok {
+			continue // the store's own, or named before: the core asks the store for it
+		}
+		has, err := g.store.Has(ep.ID)
+		if err != nil {
+			return err
+		}
+		if !has {
+			add = append(add, storage.EntryPoint{ID: ep.ID, Pos: storage.NoPos, Timestamp: ep.Timestamp})
+		}
+	}
+	if len(add) == 0 {
+		return nil
+	}
+	if err := g.store.AddEntryPoints(add); err != nil {
+		return err
+	}
+	return g.toCore(g.ctx, add)
+}
+
 // kickSync makes the peer's sync worker run now, starting it if needed.
 func (g *gossiper) kickSync(peer dag.PublicKey) {
 	g.mu.Lock()
@@ -513,6 +561,12 @@ func (g *gossiper) catchUp(peer dag.PublicKey, ps *peerState) bool {
 		if start := sp.Next - uint64(len(sp.Raws)); len(sp.Raws) > 0 && start > max(fetch, 1) {
 			g.log.Info().Str("peer", peer.String()).Uint64("from", fetch).Uint64("first_held", start).
 				Int("entry_points", len(sp.EntryPoints)).Msg("catch-up: the peer dropped the messages asked for; going on from the first it holds")
+		}
+		if err := g.takeEntryPoints(sp.EntryPoints); err != nil {
+			if g.ctx.Err() == nil {
+				g.log.Error().Err(err).Str("peer", peer.String()).Msg("catch-up: cannot record the peer's entry points; trying again later")
+			}
+			break
 		}
 		raws, next, done := sp.Raws, sp.Next, sp.Done
 		jobs, others := g.fromPeer(peer, raws, false)
