@@ -27,8 +27,8 @@ func (h *countingHandler) Messages(_ dag.PublicKey, raws [][]byte) {
 	}
 }
 func (h *countingHandler) Request(dag.PublicKey, []dag.ID) [][]byte { return nil }
-func (h *countingHandler) Sync(_ dag.PublicKey, pos uint64, _, _ int) ([][]byte, uint64, bool) {
-	return nil, pos, true
+func (h *countingHandler) Sync(_ dag.PublicKey, pos uint64, _, _ int) SyncPage {
+	return SyncPage{Next: pos, Done: true}
 }
 
 // BenchmarkBroadcast measures messages per second of 300-byte messages from

@@ -27,9 +27,11 @@
 //	t.RequestIDs(from, missing)            // answers come in through Handler.Messages
 //	// Handler.Connected(p) was called: catch up on p's log, page by page.
 //	for pos, done := last[p], false; !done; {
-//		raws, next, d, err := t.Sync(ctx, p, pos, 4096)
+//		page, err := t.Sync(ctx, p, pos, 4096)
 //		if err != nil { break }          // retry later
-//		ingest(raws); pos, done = next, d
+//		// Entry points first: the parents p no longer holds.
+//		takeEntryPoints(page.EntryPoints); ingest(page.Raws)
+//		pos, done = page.Next, page.Done
 //	}
 //	// A peer sent invalid messages:
 //	t.Disconnect(p, time.Minute)

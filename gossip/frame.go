@@ -1,6 +1,7 @@
 package gossip
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -26,6 +27,10 @@ const (
 	MaxRequestIDs = 4096
 	// MaxSyncLimit is the most entries one SyncRequest may ask for.
 	MaxSyncLimit = 1 << 16
+	// EntryPointSize is the size of one entry point on the wire (its ID
+	// and timestamp), and what it counts against a sync page's byte
+	// budget (Handler.Sync).
+	EntryPointSize = dag.IDSize + 8
 )
 
 // Frame types (the first byte of a frame).
@@ -37,18 +42,28 @@ const (
 	frameSyncResponse = 0x05
 	framePing         = 0x06
 	framePong         = 0x07
+	frameEntryPoints  = 0x08
 )
 
 const (
-	headerSize       = 1 + 4         // type, body length
-	helloSize        = 2 + 8 + 32    // version, network, key
-	syncRequestSize  = 8 + 8 + 4     // request id, from, limit
-	syncResponseHead = 8 + 8 + 1 + 4 // request id, next, flags, count
-	pingSize         = 8             // nonce
-	batchEntryHead   = 4             // length of one raw message
-	maxSyncBody      = MaxFrameSize - syncResponseHead
+	headerSize       = 1 + 4            // type, body length
+	helloSize        = 2 + 8 + 32       // version, network, key
+	syncRequestSize  = 8 + 8 + 4        // request id, from, limit
+	syncResponseHead = 8 + 8 + 1 + 4    // request id, next, flags, count
+	entryPointsHead  = 8 + 4            // request id, count
+	pingSize         = 8                // nonce
+	batchEntryHead   = 4                // length of one raw message
 	maxMessagesBody  = MaxFrameSize - 4 // room for raws in a Messages frame
 	syncFlagDone     = 0x01
+	// maxSyncPage is the byte budget of a sync page: its batch entries (4
+	// bytes and the message each) plus EntryPointSize per entry point. A
+	// page's EntryPoints and SyncResponse frames then take at most
+	// headerSize+MaxFrameSize bytes together, as much as one frame, so a
+	// send queue with room for a frame has room for a page.
+	maxSyncPage = MaxFrameSize - headerSize - entryPointsHead - syncResponseHead
+	// maxPageEntryPoints is the most entry points one page carries: its
+	// whole budget (26,213).
+	maxPageEntryPoints = maxSyncPage / EntryPointSize
 )
 
 // hello is the first frame each side sends.
@@ -69,6 +84,13 @@ type syncResponse struct {
 	Next uint64
 	Done bool
 	Raws [][]byte
+}
+
+// entryPoints is an EntryPoints frame: the entry points of the page that
+// answers request Req, sorted by ID.
+type entryPoints struct {
+	Req uint64
+	EPs []EntryPoint
 }
 
 // readFrame reads one frame: its type and a freshly allocated body, which
@@ -330,6 +352,55 @@ func decodeSyncResponse(b []byte) (syncResponse, error) {
 	}
 	r.Raws = raws
 	return r, nil
+}
+
+// encodeEntryPoints encodes an EntryPoints frame. Its entry points must be
+// 1 to maxPageEntryPoints, sorted by ID without repeats, with
+// timestamps that are not negative (fitEntryPoints makes them so).
+func encodeEntryPoints(e entryPoints) outFrame {
+	body := entryPointsHead + len(e.EPs)*EntryPointSize
+	b := make([]byte, 0, headerSize+body)
+	b = appendHeader(b, frameEntryPoints, body)
+	b = binary.BigEndian.AppendUint64(b, e.Req)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(e.EPs)))
+	for _, ep := range e.EPs {
+		b = append(b, ep.ID[:]...)
+		b = binary.BigEndian.AppendUint64(b, uint64(ep.Timestamp))
+	}
+	return outFrame{b: b}
+}
+
+// decodeEntryPoints decodes an EntryPoints body: 1 to maxPageEntryPoints
+// entry points, IDs in strictly increasing bytewise order (so each set has one encoding,
+// and none repeats), timestamps with the top bit clear, nothing after.
+func decodeEntryPoints(b []byte) (entryPoints, error) {
+	if len(b) < entryPointsHead {
+		return entryPoints{}, fmt.Errorf("%w: entry points of %d bytes", ErrMalformed, len(b))
+	}
+	e := entryPoints{Req: binary.BigEndian.Uint64(b)}
+	count := binary.BigEndian.Uint32(b[8:])
+	b = b[entryPointsHead:]
+	if count == 0 || count > maxPageEntryPoints {
+		return entryPoints{}, fmt.Errorf("%w: %d entry points (1..%d)", ErrMalformed, count, maxPageEntryPoints)
+	}
+	if uint64(count)*EntryPointSize != uint64(len(b)) {
+		return entryPoints{}, fmt.Errorf("%w: %d entry points in %d bytes", ErrMalformed, count, len(b))
+	}
+	e.EPs = make([]EntryPoint, count)
+	for i := range e.EPs {
+		ep := &e.EPs[i]
+		copy(ep.ID[:], b)
+		ts := binary.BigEndian.Uint64(b[dag.IDSize:])
+		if ts>>63 != 0 {
+			return entryPoints{}, fmt.Errorf("%w: entry point %d has timestamp %#x (top bit set)", ErrMalformed, i, ts)
+		}
+		ep.Timestamp = int64(ts)
+		if i > 0 && bytes.Compare(e.EPs[i-1].ID[:], ep.ID[:]) >= 0 {
+			return entryPoints{}, fmt.Errorf("%w: entry point %d is not above the one before", ErrMalformed, i)
+		}
+		b = b[EntryPointSize:]
+	}
+	return e, nil
 }
 
 func encodePing(typ byte, nonce uint64) []byte {

@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"slices"
 	"testing"
 
 	"github.com/weftnet/weft/dag"
@@ -83,8 +84,85 @@ func TestFramesRoundTrip(t *testing.T) {
 		}
 	}
 
+	eps := entryPoints{Req: 9, EPs: []EntryPoint{{ID: dag.ID{1}, Timestamp: 0}, {ID: dag.ID{1, 1}, Timestamp: 1<<63 - 1}, {ID: dag.ID{2}, Timestamp: 5}}}
+	if got, err := decodeEntryPoints(body(t, encodeEntryPoints(eps).b, frameEntryPoints)); err != nil || got.Req != eps.Req || !slices.Equal(got.EPs, eps.EPs) {
+		t.Fatalf("entry points: %+v, %v", got, err)
+	}
+
 	if n, err := decodePing(body(t, encodePing(framePong, 99), framePong)); err != nil || n != 99 {
 		t.Fatalf("pong: %d, %v", n, err)
+	}
+}
+
+// TestFitEntryPoints: what a Sync handler returns is sorted, each entry
+// point once, and cut to the page's budget; a page's raws get what the
+// entry points leave of it.
+func TestFitEntryPoints(t *testing.T) {
+	ep := func(i uint32, ts int64) EntryPoint {
+		var id dag.ID
+		binary.BigEndian.PutUint32(id[:], i)
+		return EntryPoint{ID: id, Timestamp: ts}
+	}
+	got, ok := fitEntryPoints([]EntryPoint{ep(3, 30), ep(1, 10), ep(3, 31), ep(2, 20)})
+	if !ok || !slices.Equal(got, []EntryPoint{ep(1, 10), ep(2, 20), ep(3, 30)}) {
+		t.Fatalf("sorted, repeats dropped: %v, %v", got, ok)
+	}
+	if got, ok := fitEntryPoints([]EntryPoint{ep(1, 10), ep(2, -1)}); ok || !slices.Equal(got, []EntryPoint{ep(1, 10)}) {
+		t.Fatalf("negative timestamp: %v, %v", got, ok)
+	}
+	most := maxPageEntryPoints
+	many := make([]EntryPoint, most+10)
+	for i := range many {
+		many[i] = ep(uint32(i), 1)
+	}
+	got, ok = fitEntryPoints(many)
+	if ok || len(got) != most {
+		t.Fatalf("over the budget: %d kept, ok %v; want %d", len(got), ok, most)
+	}
+	if f := encodeEntryPoints(entryPoints{EPs: got}); len(f.b)-headerSize > MaxFrameSize {
+		t.Fatalf("a full EntryPoints frame of %d bytes", len(f.b))
+	}
+	// The two frames of a page fill at most one frame's worth of queue.
+	raws := msgs('p', 0, 200, 10_000)
+	fit, ok := fitRaws(raws, 1000, maxSyncPage-10*EntryPointSize)
+	if ok || len(fit) == 0 {
+		t.Fatalf("%d raws fit, ok %v", len(fit), ok)
+	}
+	both := len(encodeEntryPoints(entryPoints{EPs: got[:10]}).b) + len(encodeSyncResponse(syncResponse{Raws: fit}).b)
+	if both > headerSize+MaxFrameSize {
+		t.Fatalf("a page's frames take %d bytes, more than a frame's %d", both, headerSize+MaxFrameSize)
+	}
+	if fit, ok := fitRaws(raws[:3], 2, maxSyncPage); ok || len(fit) != 2 {
+		t.Fatalf("over the limit: %d raws, ok %v", len(fit), ok)
+	}
+}
+
+// TestEntryPointsFrameOncePerRequest: the entry points that come ahead of
+// a sync response go with it; those for a request nobody waits for are
+// dropped, and a second frame for one request is a protocol error.
+func TestEntryPointsFrameOncePerRequest(t *testing.T) {
+	s := &session{waiters: make(map[uint64]*syncWait)}
+	ch := s.await(5)
+	e := entryPoints{Req: 5, EPs: []EntryPoint{{ID: dag.ID{1}, Timestamp: 3}}}
+	if err := s.stash(entryPoints{Req: 6, EPs: e.EPs}); err != nil {
+		t.Fatalf("for a request nobody waits for: %v", err)
+	}
+	if err := s.stash(e); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.stash(e); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("a second frame: %v, want ErrMalformed", err)
+	}
+	s.deliver(syncResponse{Req: 6, Next: 1})
+	s.deliver(syncResponse{Req: 5, Next: 8, Done: true})
+	page := <-ch
+	if !slices.Equal(page.EntryPoints, e.EPs) || page.Next != 8 || !page.Done {
+		t.Fatalf("page %+v", page)
+	}
+	ch = s.await(7)
+	s.deliver(syncResponse{Req: 7, Next: 9})
+	if page := <-ch; page.EntryPoints != nil {
+		t.Fatalf("a page without an EntryPoints frame has %v", page.EntryPoints)
 	}
 }
 
@@ -137,6 +215,15 @@ func TestDecodersRejectHostileInput(t *testing.T) {
 		{"sync response flags", func(b []byte) error { _, err := decodeSyncResponse(b); return err }, cat(make([]byte, 16), []byte{2}, u32(0))},
 		{"sync response short", func(b []byte) error { _, err := decodeSyncResponse(b); return err }, make([]byte, 10)},
 		{"sync response trailing", func(b []byte) error { _, err := decodeSyncResponse(b); return err }, cat(make([]byte, 17), u32(0), []byte{9})},
+		{"entry points short", func(b []byte) error { _, err := decodeEntryPoints(b); return err }, make([]byte, entryPointsHead-1)},
+		{"entry points none", func(b []byte) error { _, err := decodeEntryPoints(b); return err }, make([]byte, entryPointsHead)},
+		{"entry points huge count", func(b []byte) error { _, err := decodeEntryPoints(b); return err }, cat(make([]byte, 8), u32(1<<31), make([]byte, EntryPointSize))},
+		{"entry points over a page", func(b []byte) error { _, err := decodeEntryPoints(b); return err }, cat(make([]byte, 8), u32(maxPageEntryPoints+1), make([]byte, (maxPageEntryPoints+1)*EntryPointSize))},
+		{"entry points truncated", func(b []byte) error { _, err := decodeEntryPoints(b); return err }, cat(make([]byte, 8), u32(2), make([]byte, EntryPointSize+1))},
+		{"entry points trailing", func(b []byte) error { _, err := decodeEntryPoints(b); return err }, cat(make([]byte, 8), u32(1), make([]byte, EntryPointSize+1))},
+		{"entry points repeat", func(b []byte) error { _, err := decodeEntryPoints(b); return err }, cat(make([]byte, 8), u32(2), make([]byte, 2*EntryPointSize))},
+		{"entry points unsorted", func(b []byte) error { _, err := decodeEntryPoints(b); return err }, cat(make([]byte, 8), u32(2), []byte{2}, make([]byte, EntryPointSize-1), []byte{1}, make([]byte, EntryPointSize-1))},
+		{"entry points negative time", func(b []byte) error { _, err := decodeEntryPoints(b); return err }, cat(make([]byte, 8), u32(1), make([]byte, dag.IDSize), []byte{0x80}, make([]byte, 7))},
 		{"ping length", func(b []byte) error { _, err := decodePing(b); return err }, make([]byte, 9)},
 	}
 	for _, c := range cases {

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"slices"
 	"testing"
 
 	"github.com/weftnet/weft/dag"
@@ -111,6 +112,23 @@ func FuzzDecodeSyncResponse(f *testing.F) {
 	})
 }
 
+func FuzzDecodeEntryPoints(f *testing.F) {
+	f.Add(encodeEntryPoints(entryPoints{Req: 3, EPs: []EntryPoint{{ID: dag.ID{1}, Timestamp: 7}, {ID: dag.ID{2}, Timestamp: 0}}}).b[headerSize:])
+	f.Fuzz(func(t *testing.T, b []byte) {
+		e, err := decodeEntryPoints(b)
+		if err != nil {
+			malformed(t, err)
+			return
+		}
+		if fit, ok := fitEntryPoints(e.EPs); !ok || !slices.Equal(fit, e.EPs) {
+			t.Fatalf("accepted entry points a responder could not have sent: %d, fit %d", len(e.EPs), len(fit))
+		}
+		if !bytes.Equal(encodeEntryPoints(e).b[headerSize:], b) {
+			t.Fatal("accepted non-canonical entry points")
+		}
+	})
+}
+
 func FuzzDecodePing(f *testing.F) {
 	f.Add(encodePing(framePing, 12345)[headerSize:])
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -131,6 +149,8 @@ func FuzzReadFrame(f *testing.F) {
 	var stream []byte
 	stream = append(stream, encodeHello(hello{Version: ProtocolVersion})...)
 	stream = append(stream, encodeMessages(msgs('r', 0, 2, 8))[0].b...)
+	stream = append(stream, encodeEntryPoints(entryPoints{Req: 1, EPs: []EntryPoint{{ID: dag.ID{4}, Timestamp: 2}}}).b...)
+	stream = append(stream, encodeSyncResponse(syncResponse{Req: 1, Next: 3, Raws: msgs('s', 0, 1, 8)}).b...)
 	stream = append(stream, encodePing(framePong, 1)...)
 	f.Add(stream)
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -168,6 +188,8 @@ func decodeBody(typ byte, body []byte) error {
 		_, err = decodeSyncRequest(body)
 	case frameSyncResponse:
 		_, err = decodeSyncResponse(body)
+	case frameEntryPoints:
+		_, err = decodeEntryPoints(body)
 	case framePing, framePong:
 		_, err = decodePing(body)
 	}

@@ -34,7 +34,10 @@ type fakeHandler struct {
 	connected map[dag.PublicKey]int
 	store     map[dag.ID][]byte
 	log       [][]byte
-	changed   chan struct{} // a token after every change
+	// eps, if set, gives the entry points of the page from a position,
+	// before the transport fits them.
+	eps     func(pos uint64, raws [][]byte) []EntryPoint
+	changed chan struct{} // a token after every change
 	// block, if set, makes Messages wait until it is closed (a peer that
 	// stops reading); syncBlock does the same to Sync.
 	block, syncBlock chan struct{}
@@ -86,24 +89,28 @@ func (h *fakeHandler) Request(_ dag.PublicKey, ids []dag.ID) [][]byte {
 	return out
 }
 
-func (h *fakeHandler) Sync(_ dag.PublicKey, pos uint64, limit, maxBytes int) ([][]byte, uint64, bool) {
+func (h *fakeHandler) Sync(_ dag.PublicKey, pos uint64, limit, maxBytes int) SyncPage {
 	if h.syncBlock != nil {
 		<-h.syncBlock
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	var out [][]byte
+	page := SyncPage{Next: pos}
 	size := 0
-	for pos < uint64(len(h.log)) && len(out) < limit {
-		r := h.log[pos]
-		if len(out) > 0 && size+4+len(r) > maxBytes {
+	for page.Next < uint64(len(h.log)) && len(page.Raws) < limit {
+		r := h.log[page.Next]
+		if len(page.Raws) > 0 && size+4+len(r) > maxBytes {
 			break
 		}
 		size += 4 + len(r)
-		out = append(out, r)
-		pos++
+		page.Raws = append(page.Raws, r)
+		page.Next++
 	}
-	return out, pos, pos >= uint64(len(h.log))
+	if h.eps != nil {
+		page.EntryPoints = h.eps(pos, page.Raws)
+	}
+	page.Done = page.Next >= uint64(len(h.log))
+	return page
 }
 
 func (h *fakeHandler) count(from dag.PublicKey) int {

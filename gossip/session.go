@@ -2,10 +2,12 @@ package gossip
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -44,7 +46,15 @@ type session struct {
 	done   chan struct{} // closed once run has torn everything down
 
 	mu      sync.Mutex
-	waiters map[uint64]chan syncResponse // nil once the session ended
+	waiters map[uint64]*syncWait // nil once the session ended
+}
+
+// syncWait is a Sync waiting for its response, with the entry points that
+// came for it ahead of the response.
+type syncWait struct {
+	ch  chan SyncPage
+	eps []EntryPoint
+	got bool // an EntryPoints frame came for it
 }
 
 // serveConn runs a connection that passed the TLS handshake: the stream,
@@ -77,7 +87,7 @@ func (t *Transport) serveConn(ctx context.Context, conn *quic.Conn, outbound boo
 		since:    time.Now(),
 		q:        newSendQueue(t.cfg.SendQueue, t.cfg.SendQueueBytes),
 		done:     make(chan struct{}),
-		waiters:  make(map[uint64]chan syncResponse),
+		waiters:  make(map[uint64]*syncWait),
 	}
 	s.ctx, s.cancel = context.WithCancelCause(ctx)
 	if err := t.attach(ctx, s); err != nil {
@@ -258,8 +268,15 @@ func (s *session) handle(typ byte, body []byte) error {
 			return err
 		}
 		s.p.syncIn.Add(1)
-		raws, next, done := h.Sync(s.key, r.From, int(r.Limit), maxSyncBody)
-		s.pushData(encodeSyncResponse(syncResponse{Req: r.Req, Next: next, Done: done, Raws: s.fitSync(raws, int(r.Limit))}))
+		page := h.Sync(s.key, r.From, int(r.Limit), maxSyncPage)
+		s.pushData(s.syncFrames(r, page)...)
+	case frameEntryPoints:
+		e, err := decodeEntryPoints(body)
+		if err != nil {
+			return err
+		}
+		s.p.epIn.Add(uint64(len(e.EPs)))
+		return s.stash(e)
 	case frameSyncResponse:
 		r, err := decodeSyncResponse(body)
 		if err != nil {
@@ -292,23 +309,61 @@ func (s *session) handle(typ byte, body []byte) error {
 	return nil
 }
 
-// fitSync cuts a Sync handler's reply to the request's limit and the frame
-// size, logging a handler that broke its contract.
-func (s *session) fitSync(raws [][]byte, limit int) [][]byte {
+// syncFrames encodes a Sync handler's page as the answer to r: an
+// EntryPoints frame if the page names entry points, then the
+// SyncResponse, to be queued together. The entry points are sorted by ID
+// and a repeat dropped, as the wire wants; a page over the request's limit
+// or the byte budget is cut to fit and logged: the handler broke its
+// contract.
+func (s *session) syncFrames(r syncRequest, page SyncPage) []outFrame {
+	eps, epsOK := fitEntryPoints(page.EntryPoints)
+	raws, rawsOK := fitRaws(page.Raws, int(r.Limit), maxSyncPage-len(eps)*EntryPointSize)
+	if !epsOK || !rawsOK {
+		s.t.log.Error().Str("peer", s.key.String()).
+			Int("raws", len(page.Raws)).Int("raws_kept", len(raws)).
+			Int("entry_points", len(page.EntryPoints)).Int("entry_points_kept", len(eps)).
+			Msg("gossip: Handler.Sync returned more than the limit or the byte budget, a message of impossible size, or a negative timestamp")
+	}
+	frames := make([]outFrame, 0, 2)
+	if len(eps) > 0 {
+		frames = append(frames, encodeEntryPoints(entryPoints{Req: r.Req, EPs: eps}))
+		s.p.epOut.Add(uint64(len(eps)))
+	}
+	return append(frames, encodeSyncResponse(syncResponse{Req: r.Req, Next: page.Next, Done: page.Done, Raws: raws}))
+}
+
+// fitEntryPoints returns a handler's entry points sorted by ID, each once,
+// and at most what the page's budget holds; ok is false if it left out
+// more than repeats (one with a negative timestamp, or past the budget).
+func fitEntryPoints(eps []EntryPoint) (fit []EntryPoint, ok bool) {
+	if len(eps) == 0 {
+		return nil, true
+	}
+	fit = slices.Clone(eps)
+	slices.SortStableFunc(fit, func(a, b EntryPoint) int { return bytes.Compare(a.ID[:], b.ID[:]) })
+	fit = slices.CompactFunc(fit, func(a, b EntryPoint) bool { return a.ID == b.ID })
+	n := len(fit)
+	fit = slices.DeleteFunc(fit, func(ep EntryPoint) bool { return ep.Timestamp < 0 })
+	ok = len(fit) == n
+	if len(fit) > maxPageEntryPoints {
+		fit, ok = fit[:maxPageEntryPoints], false
+	}
+	return fit, ok
+}
+
+// fitRaws cuts a handler's raws to the limit and to budget bytes of batch
+// entries; ok is false if it cut anything.
+func fitRaws(raws [][]byte, limit, budget int) (fit [][]byte, ok bool) {
 	size, n := 0, 0
 	for n < len(raws) && n < limit {
 		r := raws[n]
-		if len(r) == 0 || len(r) > MaxMessageSize || size+batchEntryHead+len(r) > maxSyncBody {
+		if len(r) == 0 || len(r) > MaxMessageSize || size+batchEntryHead+len(r) > budget {
 			break
 		}
 		size += batchEntryHead + len(r)
 		n++
 	}
-	if n < len(raws) {
-		s.t.log.Error().Str("peer", s.key.String()).Int("returned", len(raws)).Int("kept", n).
-			Msg("gossip: Handler.Sync returned more than the limit or the byte budget, or a message of impossible size")
-	}
-	return raws[:n]
+	return raws[:n], n == len(raws)
 }
 
 // writeLoop drains the send queue onto the stream, many frames per flush,
@@ -371,15 +426,15 @@ func (s *session) pushData(frames ...outFrame) bool {
 }
 
 // await registers a Sync waiting for response id; nil if the session ended.
-func (s *session) await(id uint64) chan syncResponse {
+func (s *session) await(id uint64) chan SyncPage {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.waiters == nil {
 		return nil
 	}
-	ch := make(chan syncResponse, 1)
-	s.waiters[id] = ch
-	return ch
+	w := &syncWait{ch: make(chan SyncPage, 1)}
+	s.waiters[id] = w
+	return w.ch
 }
 
 func (s *session) forget(id uint64) {
@@ -388,15 +443,34 @@ func (s *session) forget(id uint64) {
 	s.mu.Unlock()
 }
 
-// deliver hands a sync response to its waiter; one nobody waits for (late,
-// or never asked) is dropped.
+// stash keeps the entry points that came for a Sync until its response
+// does. Those for a request nobody waits for (late, or never asked) are
+// dropped, as its response will be; a second EntryPoints frame for one
+// request is a protocol error.
+func (s *session) stash(e entryPoints) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w := s.waiters[e.Req]
+	if w == nil {
+		return nil
+	}
+	if w.got {
+		return fmt.Errorf("%w: a second entry points frame for request %d", ErrMalformed, e.Req)
+	}
+	w.eps, w.got = e.EPs, true
+	return nil
+}
+
+// deliver hands a sync response, with the entry points that came ahead of
+// it, to its waiter; one nobody waits for (late, or never asked) is
+// dropped.
 func (s *session) deliver(r syncResponse) {
 	s.mu.Lock()
-	ch := s.waiters[r.Req]
+	w := s.waiters[r.Req]
 	delete(s.waiters, r.Req)
 	s.mu.Unlock()
-	if ch != nil {
-		ch <- r
+	if w != nil {
+		w.ch <- SyncPage{Raws: r.Raws, EntryPoints: w.eps, Next: r.Next, Done: r.Done}
 	}
 }
 

@@ -50,15 +50,46 @@ type Handler interface {
 	// omitting the unknown ones; they go back to the peer as Messages
 	// (copied before the transport's next call).
 	Request(from dag.PublicKey, ids []dag.ID) (raws [][]byte)
-	// Sync asks for the node's stored messages from log position pos on,
-	// in log order: at most limit of them (1 to MaxSyncLimit) and at most
-	// maxBytes bytes counting 4 bytes of overhead per message, but at least
-	// one if any remains. next is the position to ask from for the
-	// following page; done reports that the page reaches the end of the
-	// log. A position beyond the end returns no raws, pos and true. A reply
-	// over the bounds is cut to fit and logged as a bug, which leaves the
-	// asker with a gap (next no longer matches).
-	Sync(from dag.PublicKey, pos uint64, limit, maxBytes int) (raws [][]byte, next uint64, done bool)
+	// Sync asks for a page of the node's stored messages from log
+	// position pos on, in log order: at most limit of them (1 to
+	// MaxSyncLimit) and at most maxBytes bytes, counting 4 bytes of
+	// overhead per message and EntryPointSize per entry point, but at
+	// least one message if any remains. A node whose log no longer holds
+	// pos (it dropped old messages) answers from the first position it
+	// holds. The page's EntryPoints are the messages its Raws name as
+	// parents that the node does not hold (it dropped them, or never held
+	// them) and that the asker cannot get otherwise: their IDs and
+	// timestamps, in any order (a repeat is sent once). Next is the
+	// position to ask from for the following page; Done reports that the
+	// page reaches the end of the log. A position beyond the end returns
+	// no raws, Next pos and Done. A reply over the bounds is cut to fit
+	// and logged as a bug, which leaves the asker with a gap (Next no
+	// longer matches) or with messages whose parents it lacks.
+	Sync(from dag.PublicKey, pos uint64, limit, maxBytes int) SyncPage
+}
+
+// EntryPoint is a message that a peer's sync page names as a parent but
+// whose body the peer no longer holds: a solid, confirmed message below
+// the retention frontier of the peer's store. The asker takes it as solid
+// and confirmed without its body, so that the page's messages can become
+// solid; docs/GOSSIP.md (EntryPoints) says what that trusts.
+type EntryPoint struct {
+	ID dag.ID
+	// Timestamp is the message's timestamp (unix nanoseconds): what the
+	// validity rule compares its children's timestamps with. It is never
+	// negative.
+	Timestamp int64
+}
+
+// SyncPage is a page of a peer's log, as Handler.Sync returns it and
+// Transport.Sync delivers it: the messages (raw encodings, unverified),
+// the entry points they need, where to ask from next, and whether the
+// page reached the end of the log.
+type SyncPage struct {
+	Raws        [][]byte
+	EntryPoints []EntryPoint
+	Next        uint64
+	Done        bool
 }
 
 // PeerStats describes one peer: a configured peer (always listed) or a
@@ -89,6 +120,9 @@ type PeerStats struct {
 	// peer; SyncsIn and SyncsOut count sync requests.
 	RequestsIn, RequestsOut uint64
 	SyncsIn, SyncsOut       uint64
+	// EntryPointsIn and EntryPointsOut count the entry points received
+	// with sync pages and sent with them.
+	EntryPointsIn, EntryPointsOut uint64
 	// RTT is the last measured round-trip time (Ping to Pong), 0 if none.
 	RTT time.Duration
 	// LastError is why the last connection or connection attempt ended
@@ -116,6 +150,7 @@ type peer struct {
 	droppedFrames, droppedMsgs atomic.Uint64
 	reqIn, reqOut              atomic.Uint64
 	syncIn, syncOut            atomic.Uint64
+	epIn, epOut                atomic.Uint64
 	rtt                        atomic.Int64
 }
 
@@ -578,20 +613,22 @@ func (t *Transport) RequestIDs(peer dag.PublicKey, ids []dag.ID) error {
 	return nil
 }
 
-// Sync asks peer for the messages of its log from position from on (at most
-// limit of them, clamped to 1..MaxSyncLimit, and at most about
-// MaxFrameSize bytes), and waits for the answer: the raws in log order, the
-// position to ask from next, and whether the page reached the end of the
-// peer's log. Catching up is a loop of Syncs, one page in flight, until
-// done. The raws do not go through Handler.Messages. It returns
+// Sync asks peer for a page of its log from position from on (at most
+// limit messages, clamped to 1..MaxSyncLimit, and at most about
+// MaxFrameSize bytes), and waits for the answer: the raws in log order,
+// the entry points they name that the peer no longer holds, the position
+// to ask from next, and whether the page reached the end of the peer's
+// log. A peer that dropped the messages at from answers from the first
+// position it holds. Catching up is a loop of Syncs, one page in flight,
+// until Done. The raws do not go through Handler.Messages. It returns
 // ErrNotConnected (no connection, or it ended before the answer),
-// ErrQueueFull, or ErrTimeout (also wrapping ctx's error) once ctx ends or,
-// if ctx has no deadline, after Config.RequestTimeout. Safe to call
+// ErrQueueFull, or ErrTimeout (also wrapping ctx's error) once ctx ends
+// or, if ctx has no deadline, after Config.RequestTimeout. Safe to call
 // concurrently, also for one peer.
-func (t *Transport) Sync(ctx context.Context, peer dag.PublicKey, from uint64, limit int) (raws [][]byte, next uint64, done bool, err error) {
+func (t *Transport) Sync(ctx context.Context, peer dag.PublicKey, from uint64, limit int) (SyncPage, error) {
 	s := t.sessionOf(peer)
 	if s == nil {
-		return nil, 0, false, ErrNotConnected
+		return SyncPage{}, ErrNotConnected
 	}
 	limit = min(max(limit, 1), MaxSyncLimit)
 	if _, ok := ctx.Deadline(); !ok {
@@ -602,21 +639,21 @@ func (t *Transport) Sync(ctx context.Context, peer dag.PublicKey, from uint64, l
 	id := t.reqID.Add(1)
 	ch := s.await(id)
 	if ch == nil {
-		return nil, 0, false, ErrNotConnected
+		return SyncPage{}, ErrNotConnected
 	}
 	defer s.forget(id)
 	if !s.q.push(true, outFrame{b: encodeSyncRequest(syncRequest{Req: id, From: from, Limit: uint32(limit)})}) {
 		s.p.droppedFrames.Add(1)
-		return nil, 0, false, ErrQueueFull
+		return SyncPage{}, ErrQueueFull
 	}
 	s.p.syncOut.Add(1)
 	select {
-	case r := <-ch:
-		return r.Raws, r.Next, r.Done, nil
+	case page := <-ch:
+		return page, nil
 	case <-s.ctx.Done():
-		return nil, 0, false, fmt.Errorf("%w: %w", ErrNotConnected, context.Cause(s.ctx))
+		return SyncPage{}, fmt.Errorf("%w: %w", ErrNotConnected, context.Cause(s.ctx))
 	case <-ctx.Done():
-		return nil, 0, false, fmt.Errorf("%w: %w", ErrTimeout, ctx.Err())
+		return SyncPage{}, fmt.Errorf("%w: %w", ErrTimeout, ctx.Err())
 	}
 }
 
@@ -663,6 +700,8 @@ func (t *Transport) Peers() []PeerStats {
 			RequestsOut:     p.reqOut.Load(),
 			SyncsIn:         p.syncIn.Load(),
 			SyncsOut:        p.syncOut.Load(),
+			EntryPointsIn:   p.epIn.Load(),
+			EntryPointsOut:  p.epOut.Load(),
 			RTT:             time.Duration(p.rtt.Load()),
 			LastError:       p.lastErr,
 		}

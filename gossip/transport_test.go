@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/binary"
 	"errors"
 	"net"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -360,15 +362,15 @@ func TestSyncPages(t *testing.T) {
 	var got [][]byte
 	pages := 0
 	for pos, done := uint64(0), false; !done; pages++ {
-		raws, next, d, err := a.Sync(ctx, b.key, pos, 4096)
+		page, err := a.Sync(ctx, b.key, pos, 4096)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if next != pos+uint64(len(raws)) {
-			t.Fatalf("page from %d: %d raws, next %d", pos, len(raws), next)
+		if page.Next != pos+uint64(len(page.Raws)) || len(page.EntryPoints) != 0 {
+			t.Fatalf("page from %d: %d raws, %d entry points, next %d", pos, len(page.Raws), len(page.EntryPoints), page.Next)
 		}
-		got = append(got, raws...)
-		pos, done = next, d
+		got = append(got, page.Raws...)
+		pos, done = page.Next, page.Done
 	}
 	if len(got) != entries {
 		t.Fatalf("synced %d entries, want %d", len(got), entries)
@@ -382,14 +384,14 @@ func TestSyncPages(t *testing.T) {
 		t.Fatalf("%d pages for %d entries of 200 bytes", pages, entries)
 	}
 	// Past the end: nothing, done.
-	raws, next, done, err := a.Sync(ctx, b.key, entries+5, 10)
-	if err != nil || len(raws) != 0 || next != entries+5 || !done {
-		t.Fatalf("past the end: %d raws, next %d, done %v, %v", len(raws), next, done, err)
+	page, err := a.Sync(ctx, b.key, entries+5, 10)
+	if err != nil || len(page.Raws) != 0 || page.Next != entries+5 || !page.Done {
+		t.Fatalf("past the end: %+v, %v", page, err)
 	}
 	if st := b.stats(a.key); st.SyncsIn != uint64(pages+1) {
 		t.Fatalf("b served %d syncs, want %d", st.SyncsIn, pages+1)
 	}
-	if _, _, _, err := a.Sync(ctx, dag.PublicKey{7}, 0, 10); !errors.Is(err, ErrNotConnected) {
+	if _, err := a.Sync(ctx, dag.PublicKey{7}, 0, 10); !errors.Is(err, ErrNotConnected) {
 		t.Fatalf("sync with a stranger: %v", err)
 	}
 }
@@ -407,9 +409,59 @@ func TestSyncTimeout(t *testing.T) {
 	connected(t, a, b)
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
-	_, _, _, err := a.Sync(ctx, b.key, 0, 10)
+	_, err := a.Sync(ctx, b.key, 0, 10)
 	if !errors.Is(err, ErrTimeout) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("sync with a stuck peer: %v", err)
+	}
+}
+
+// TestSyncEntryPoints: the entry points a page names travel with it over
+// QUIC, sorted and each once, in an EntryPoints frame ahead of the
+// SyncResponse; a page that names none carries none.
+func TestSyncEntryPoints(t *testing.T) {
+	ns := mesh(t, 2, nil)
+	a, b := ns[0], ns[1]
+	epOf := func(i uint64) EntryPoint {
+		var id dag.ID
+		binary.BigEndian.PutUint64(id[:], i)
+		return EntryPoint{ID: id, Timestamp: int64(i)}
+	}
+	b.h.mu.Lock()
+	b.h.log = msgs('l', 0, 100, 50)
+	// A page below 50 names entry point 1000+p for each of its messages p,
+	// and 7 for every one, in reverse order.
+	b.h.eps = func(pos uint64, raws [][]byte) []EntryPoint {
+		var eps []EntryPoint
+		for i := range raws {
+			if p := pos + uint64(i); p < 50 {
+				eps = append(eps, epOf(1000+p), epOf(7))
+			}
+		}
+		slices.Reverse(eps)
+		return eps
+	}
+	b.h.mu.Unlock()
+	connected(t, a, b)
+
+	ctx := context.Background()
+	page, err := a.Sync(ctx, b.key, 45, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []EntryPoint{epOf(7)}
+	for p := uint64(45); p < 50; p++ {
+		want = append(want, epOf(1000+p))
+	}
+	if len(page.Raws) != 10 || page.Next != 55 || page.Done || !slices.Equal(page.EntryPoints, want) {
+		t.Fatalf("page from 45: %d raws, next %d, done %v, entry points %v; want 10, 55, false, %v",
+			len(page.Raws), page.Next, page.Done, page.EntryPoints, want)
+	}
+	page, err = a.Sync(ctx, b.key, 55, 100)
+	if err != nil || len(page.Raws) != 45 || !page.Done || page.EntryPoints != nil {
+		t.Fatalf("page from 55: %d raws, done %v, entry points %v, %v", len(page.Raws), page.Done, page.EntryPoints, err)
+	}
+	if in, out := a.stats(b.key).EntryPointsIn, b.stats(a.key).EntryPointsOut; in != 6 || out != 6 {
+		t.Fatalf("entry points counted in %d, out %d; want 6", in, out)
 	}
 }
 

@@ -132,16 +132,18 @@ func (n *Node) observeConfirmed(confirmed []dag.Confirmation) {
 }
 
 // resolveMissing looks the core's missing parents up in the store: a parent
-// that left the core's window comes back as an entry point.
+// that left the core's window, or that the store holds only as an entry
+// point (dropped here, or named by a peer this node caught up from), comes
+// back as an entry point.
 func (n *Node) resolveMissing(u *dag.Update) {
 	for len(u.Missing) > 0 {
 		found := false
 		for _, id := range u.Missing {
-			e, err := n.store.Get(id)
-			if err != nil {
+			pos, ts, ok := n.settledParent(id)
+			if !ok {
 				continue // unknown here: a peer may have it
 			}
-			n.core.AddEntryPoint(n.now(), id, e.Pos, e.Timestamp)
+			n.core.AddEntryPoint(n.now(), id, corePos(pos), ts)
 			found = true
 		}
 		u.Missing = nil
@@ -158,6 +160,38 @@ func (n *Node) resolveMissing(u *dag.Update) {
 	}
 }
 
+// settledParent finds a parent the core misses in the store: a stored
+// message, at its position, or an entry point, at its position here
+// (storage.NoPos for one a peer named).
+func (n *Node) settledParent(id dag.ID) (pos uint64, ts int64, ok bool) {
+	e, err := n.store.Get(id)
+	switch {
+	case err == nil:
+		return e.Pos, e.Timestamp, true
+	case errors.Is(err, storage.ErrPruned):
+		ep, ok := n.store.EntryPointOf(id)
+		return ep.Pos, ep.Timestamp, ok
+	}
+	return 0, 0, false
+}
+
+// corePos is the position an entry point is handed to the core at. One a
+// peer named has none here (storage.NoPos), but the core's approval walk
+// (dag.Core.approve) takes a parent position at or above its window's base
+// as an index into the window, and NoPos runs past it. Position 0 is the
+// genesis, confirmed on every node: while it is in the window a walk stops
+// there, and once the window has moved the walk skips it as below. write
+// turns it back into NoPos for the store. The core, not this, should skip
+// parents outside its window: dag.Restore gets NoPos from the store for
+// the same parents, and a walk that reaches one of their children still
+// unconfirmed after a restart runs past the window.
+func corePos(pos uint64) uint64 {
+	if pos == storage.NoPos {
+		return 0
+	}
+	return pos
+}
+
 // write builds the store's Write for an Update.
 func (n *Node) write(u dag.Update) *storage.Write {
 	w := &storage.Write{Records: make([]storage.Record, len(u.Solid)), Confirmations: make([]storage.Confirmation, len(u.Confirmed))}
@@ -169,6 +203,11 @@ func (n *Node) write(u dag.Update) *storage.Write {
 		}
 		if s.Pos == 0 {
 			w.Records[i].ParentPos = [2]uint64{storage.NoPos, storage.NoPos}
+		}
+		for j, p := range m.Parents {
+			if s.ParentPos[j] == 0 && p != n.genesis {
+				w.Records[i].ParentPos[j] = storage.NoPos // an entry point a peer named (corePos)
+			}
 		}
 	}
 	for i, c := range u.Confirmed {

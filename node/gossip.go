@@ -35,6 +35,13 @@ import (
 //     through the peer's log from where it left off (a cursor per peer, kept
 //     in the data directory), so a node that was away gets what it missed
 //     without one request per message.
+//   - Pruned history: a peer that dropped the messages asked for answers
+//     from the first it holds, and names with each page the parents of its
+//     messages that it no longer holds, as entry points. The catch-up
+//     records them in the store, durably, and hands them to the core before
+//     the page's messages go to the pipeline, so that those become solid;
+//     the messages themselves are checked as any others. Answering, the
+//     node names its own entry points (dropped here, or learned so).
 
 const (
 	seenIDs        = 1 << 20 // per generation
@@ -113,6 +120,9 @@ type gossiper struct {
 	// queue is full or the store fails; it reports false, having sent
 	// nothing, once the node has stopped taking work.
 	enqueue func([]*job) bool
+	// toCore hands entry points to the core on the node's loop
+	// (dag.Core.AddEntryPoint), and waits until it has them or ctx ends.
+	toCore func(ctx context.Context, eps []storage.EntryPoint) error
 
 	ctx     context.Context // run's, for the sync workers; set before the transport starts
 	workers sync.WaitGroup  // the sync workers, waited for by run
@@ -137,6 +147,14 @@ func newGossiper(n *Node) (*gossiper, error) {
 	}
 	// While the store fails, peers wait: their messages are not dropped.
 	g.enqueue = func(jobs []*job) bool { return n.waitStorage(n.quit) && n.enqueue(jobs) }
+	g.toCore = func(ctx context.Context, eps []storage.EntryPoint) error {
+		return n.query(ctx, func(c *dag.Core) {
+			now := n.now()
+			for _, ep := range eps {
+				c.AddEntryPoint(now, ep.ID, corePos(ep.Pos), ep.Timestamp)
+			}
+		})
+	}
 	g.seen.g.init(seenIDs)
 	cfg := n.cfg.Gossip
 	cfg.Identity = n.cfg.Identity
@@ -284,7 +302,9 @@ func (g *gossiper) fromPeer(from dag.PublicKey, raws [][]byte, relayed bool) (jo
 	return jobs, others
 }
 
-// decode decodes a peer's messages, leaving out the genesis and, for
+// decode decodes a peer's messages, leaving out the genesis, the entry
+// points of the store (settled here, whose bodies were dropped or never
+// held: storing one again would give it a second position) and, for
 // relayed ones, those seen before. A message that does not decode
 // penalizes the peer and drops the lot (ok false).
 func (g *gossiper) decode(from dag.PublicKey, raws [][]byte, relayed bool) (msgs []*dag.Message, ok bool) {
@@ -298,6 +318,9 @@ func (g *gossiper) decode(from dag.PublicKey, raws [][]byte, relayed bool) (msgs
 		}
 		if m.ID() == g.genesis {
 			continue // derived, never validated (it has no proof of work)
+		}
+		if _, ep := g.store.EntryPointOf(m.ID()); ep {
+			continue
 		}
 		if relayed && !g.seen.add(m.ID()) {
 			continue
@@ -370,25 +393,97 @@ func (g *gossiper) Request(from dag.PublicKey, ids []dag.ID) [][]byte {
 var errPageFull = errors.New("page full")
 
 // Sync answers a peer's catch-up request with a page of the store's log
-// from pos (gossip.Handler).
-func (g *gossiper) Sync(from dag.PublicKey, pos uint64, limit, maxBytes int) ([][]byte, uint64, bool) {
+// from pos, or from the first position the store holds if it dropped pos,
+// and the entry points the page's messages name (gossip.Handler).
+func (g *gossiper) Sync(from dag.PublicKey, pos uint64, limit, maxBytes int) gossip.SyncPage {
 	pos = max(pos, 1) // every node derives the genesis; it is never sent
 	var (
-		out   [][]byte
+		page  = gossip.SyncPage{Next: pos}
 		bytes int
-		next  = pos
+		first = g.store.FirstPos()
+		named map[dag.ID]bool // the page's entry points so far
 	)
 	err := g.store.Range(pos, func(e storage.Entry) error {
-		if len(out) >= limit || bytes+len(e.Raw)+8 > maxBytes {
+		if len(page.Raws) >= limit {
 			return errPageFull
 		}
-		out = append(out, e.Raw)
-		bytes += len(e.Raw) + 8
-		next = e.Pos + 1
+		if e.Pos != page.Next {
+			first = g.store.FirstPos() // positions were dropped, maybe meanwhile
+		}
+		k := len(page.EntryPoints)
+		page.EntryPoints = g.appendEntryPoints(page.EntryPoints, e, first, named)
+		cost := len(e.Raw) + 8 + (len(page.EntryPoints)-k)*gossip.EntryPointSize
+		if bytes+cost > maxBytes {
+			page.EntryPoints = page.EntryPoints[:k]
+			return errPageFull
+		}
+		for _, ep := range page.EntryPoints[k:] {
+			if named == nil {
+				named = make(map[dag.ID]bool)
+			}
+			named[ep.ID] = true
+		}
+		page.Raws = append(page.Raws, e.Raw)
+		bytes += cost
+		page.Next = e.Pos + 1
 		return nil
 	})
-	done := err == nil // the log ended before the page filled
-	return out, next, done
+	page.Done = err == nil // the log ended before the page filled
+	return page
+}
+
+// appendEntryPoints appends the parents of e that the store does not hold
+// and knows as entry points, but the genesis and those already named. A
+// parent at a position from first on is held.
+func (g *gossiper) appendEntryPoints(eps []gossip.EntryPoint, e storage.Entry, first uint64, named map[dag.ID]bool) []gossip.EntryPoint {
+	for i, p := range e.Parents {
+		if i == 1 && p == e.Parents[0] {
+			break
+		}
+		if pp := e.ParentPos[i]; pp != storage.NoPos && pp >= first {
+			continue
+		}
+		if id := dag.ID(p); id == g.genesis || named[id] {
+			continue
+		}
+		if ep, ok := g.store.EntryPointOf(p); ok {
+			eps = append(eps, gossip.EntryPoint{ID: p, Timestamp: ep.Timestamp})
+		}
+	}
+	return eps
+}
+
+// takeEntryPoints makes the entry points of a peer's page known before
+// the page's messages go to the pipeline. Those the store neither holds
+// as messages nor knows already are recorded in it, durably first (so
+// that a restart, and later messages that name them, find them), then
+// handed to the core, which makes the messages waiting for them solid. The
+// peer is trusted for them as it is for its page: its messages are still
+// checked in full (see docs/PROTOCOL.md 6.1).
+func (g *gossiper) takeEntryPoints(eps []gossip.EntryPoint) error {
+	var add []storage.EntryPoint
+	for _, ep := range eps {
+		if ep.ID == g.genesis {
+			continue
+		}
+		if _, ok := g.store.EntryPointOf(ep.ID); ok {
+			continue // the store's own, or named before: the core asks the store for it
+		}
+		has, err := g.store.Has(ep.ID)
+		if err != nil {
+			return err
+		}
+		if !has {
+			add = append(add, storage.EntryPoint{ID: ep.ID, Pos: storage.NoPos, Timestamp: ep.Timestamp})
+		}
+	}
+	if len(add) == 0 {
+		return nil
+	}
+	if err := g.store.AddEntryPoints(add); err != nil {
+		return err
+	}
+	return g.toCore(g.ctx, add)
 }
 
 // kickSync makes the peer's sync worker run now, starting it if needed.
@@ -459,10 +554,21 @@ func (g *gossiper) catchUp(peer dag.PublicKey, ps *peerState) bool {
 		caughtUp bool
 	)
 	for {
-		raws, next, done, err := g.t.Sync(g.ctx, peer, fetch, syncPage)
+		sp, err := g.t.Sync(g.ctx, peer, fetch, syncPage)
 		if err != nil {
 			break // disconnected, timed out or stopping: wait for the next kick
 		}
+		if start := sp.Next - uint64(len(sp.Raws)); len(sp.Raws) > 0 && start > max(fetch, 1) {
+			g.log.Info().Str("peer", peer.String()).Uint64("from", fetch).Uint64("first_held", start).
+				Int("entry_points", len(sp.EntryPoints)).Msg("catch-up: the peer dropped the messages asked for; going on from the first it holds")
+		}
+		if err := g.takeEntryPoints(sp.EntryPoints); err != nil {
+			if g.ctx.Err() == nil {
+				g.log.Error().Err(err).Str("peer", peer.String()).Msg("catch-up: cannot record the peer's entry points; trying again later")
+			}
+			break
+		}
+		raws, next, done := sp.Raws, sp.Next, sp.Done
 		jobs, others := g.fromPeer(peer, raws, false)
 		flight = append(flight, page{jobs, others, next})
 		fetch = next
