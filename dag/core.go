@@ -488,15 +488,16 @@ func (c *Core) markInvalid(id ID, err error) {
 // past cone: the amortized walk. It sets v's bit on each message it reaches
 // and stops wherever the bit is already set (so each message-validator pair
 // is visited once) or the message is confirmed (whose past cone is
-// confirmed already). Below the window everything counts as confirmed.
+// confirmed already). Below the window everything counts as confirmed, and
+// so does an entry point a peer named, which has no position here (NoPos).
 func (c *Core) approve(pos uint64, v int, now int64) {
 	word, mask := v/64, uint64(1)<<(v%64)
 	stack := append(c.stack[:0], pos)
 	for len(stack) > 0 {
 		p := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
-		if p < c.base {
-			continue
+		if !c.inWindow(p) {
+			continue // below the window, or an entry point without a position
 		}
 		i := p - c.base
 		n := &c.nodes[i]

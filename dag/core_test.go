@@ -484,3 +484,39 @@ func TestReject(t *testing.T) {
 	c.Reject(clk.t, good.ID(), ErrSignature) // held: left alone
 	mustAdd(t, c, clk.t, msg(pub(5), 1, ts, good.ID()), Solid)
 }
+
+// TestEntryPointWithoutPosition: an entry point a peer named has no
+// position here (NoPos); its children become solid, and a validator's walk
+// over them stops there, confirming them, before and after a restore.
+func TestEntryPointWithoutPosition(t *testing.T) {
+	clk := newClock()
+	vs := validators(1)
+	c := newCoreT(t, Config{Validators: vs})
+	named := msg(pub(3), 1, clk.now().UnixNano(), c.Genesis())
+	child := msg(pub(2), 1, clk.now().UnixNano(), named.ID())
+	mustAdd(t, c, clk.now(), child, Pending)
+	c.Ready()
+	c.AddEntryPoint(clk.now(), named.ID(), noPos, named.Timestamp)
+	u := c.Ready()
+	if len(u.Solid) != 1 || u.Solid[0].ParentPos != [2]uint64{noPos, noPos} {
+		t.Fatalf("child of a NoPos entry point: %+v", u.Solid)
+	}
+	mustAdd(t, c, clk.now(), msg(vs[0].Key, 1, clk.now().UnixNano(), child.ID()), Solid)
+	u = c.Ready()
+	if len(u.Confirmed) != 2 || u.Confirmed[0].ID != child.ID() {
+		t.Fatalf("confirmed %+v, want the child and the validator's message", u.Confirmed)
+	}
+	// Restored with the child unconfirmed, a validator's walk reaches the
+	// NoPos parent again.
+	recs := []Restored{
+		{Msg: child, Pos: 1, ParentPos: [2]uint64{noPos, noPos}},
+		{Msg: msg(vs[0].Key, 2, clk.now().UnixNano(), child.ID()), Pos: 2, ParentPos: [2]uint64{1, 1}},
+	}
+	r, err := Restore(Config{Validators: vs, Params: testNet}, clk.now(), recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, ok := r.State(child.ID()); !ok || !st.Confirmed {
+		t.Fatalf("restored child: %+v %v", st, ok)
+	}
+}

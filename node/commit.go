@@ -143,7 +143,7 @@ func (n *Node) resolveMissing(u *dag.Update) {
 			if !ok {
 				continue // unknown here: a peer may have it
 			}
-			n.core.AddEntryPoint(n.now(), id, corePos(pos), ts)
+			n.core.AddEntryPoint(n.now(), id, pos, ts)
 			found = true
 		}
 		u.Missing = nil
@@ -175,23 +175,6 @@ func (n *Node) settledParent(id dag.ID) (pos uint64, ts int64, ok bool) {
 	return 0, 0, false
 }
 
-// corePos is the position an entry point is handed to the core at. One a
-// peer named has none here (storage.NoPos), but the core's approval walk
-// (dag.Core.approve) takes a parent position at or above its window's base
-// as an index into the window, and NoPos runs past it. Position 0 is the
-// genesis, confirmed on every node: while it is in the window a walk stops
-// there, and once the window has moved the walk skips it as below. write
-// turns it back into NoPos for the store. The core, not this, should skip
-// parents outside its window: dag.Restore gets NoPos from the store for
-// the same parents, and a walk that reaches one of their children still
-// unconfirmed after a restart runs past the window.
-func corePos(pos uint64) uint64 {
-	if pos == storage.NoPos {
-		return 0
-	}
-	return pos
-}
-
 // write builds the store's Write for an Update.
 func (n *Node) write(u dag.Update) *storage.Write {
 	w := &storage.Write{Records: make([]storage.Record, len(u.Solid)), Confirmations: make([]storage.Confirmation, len(u.Confirmed))}
@@ -203,11 +186,6 @@ func (n *Node) write(u dag.Update) *storage.Write {
 		}
 		if s.Pos == 0 {
 			w.Records[i].ParentPos = [2]uint64{storage.NoPos, storage.NoPos}
-		}
-		for j, p := range m.Parents {
-			if s.ParentPos[j] == 0 && p != n.genesis {
-				w.Records[i].ParentPos[j] = storage.NoPos // an entry point a peer named (corePos)
-			}
 		}
 	}
 	for i, c := range u.Confirmed {

@@ -46,7 +46,8 @@
 //     commits in the store. No other goroutine touches them. Readers get a
 //     snapshot the loop publishes after each step (Info, Tips), or run a
 //     function on the loop (Message's look at the core's state, through
-//     queries).
+//     queries; a sync worker catching up from a pruned peer hands the
+//     page's entry points to the core the same way).
 //   - A job's items are guarded by the job's mutex: one per job, not per
 //     message.
 //   - The edge policy, the gossiper's peer state, its seen set and

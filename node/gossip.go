@@ -151,7 +151,7 @@ func newGossiper(n *Node) (*gossiper, error) {
 		return n.query(ctx, func(c *dag.Core) {
 			now := n.now()
 			for _, ep := range eps {
-				c.AddEntryPoint(now, ep.ID, corePos(ep.Pos), ep.Timestamp)
+				c.AddEntryPoint(now, ep.ID, ep.Pos, ep.Timestamp)
 			}
 		})
 	}
