@@ -1,9 +1,11 @@
 package bench
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -59,6 +61,66 @@ const (
 	MaxNodes = 16
 )
 
+// Retention is how long and how much the stores of the nodes a run starts
+// keep: the storage.Config fields of the same names, which `weft node`
+// takes as --retain, --max-disk, --epoch-records and --epoch-age. A zero
+// field is the node's default; the node refuses values its store refuses.
+// In JSON its durations are in seconds, as the report's others are.
+type Retention struct {
+	Retain       time.Duration
+	MaxDisk      int64
+	EpochRecords int
+	EpochAge     time.Duration
+}
+
+// retentionJSON is Retention's JSON form.
+type retentionJSON struct {
+	RetainS      float64 `json:"retain_s,omitempty"`
+	MaxDisk      int64   `json:"max_disk_bytes,omitempty"`
+	EpochRecords int     `json:"epoch_records,omitempty"`
+	EpochAgeS    float64 `json:"epoch_age_s,omitempty"`
+}
+
+// MarshalJSON writes r with its durations in seconds.
+func (r Retention) MarshalJSON() ([]byte, error) {
+	return json.Marshal(retentionJSON{r.Retain.Seconds(), r.MaxDisk, r.EpochRecords, r.EpochAge.Seconds()})
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (r *Retention) UnmarshalJSON(b []byte) error {
+	var j retentionJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	*r = Retention{time.Duration(j.RetainS * float64(time.Second)), j.MaxDisk, j.EpochRecords,
+		time.Duration(j.EpochAgeS * float64(time.Second))}
+	return nil
+}
+
+// IsZero reports whether r leaves the nodes' defaults alone.
+func (r Retention) IsZero() bool { return r == Retention{} }
+
+// String describes r for people: "retain 5m0s, epoch age 10s".
+func (r Retention) String() string {
+	if r.IsZero() {
+		return "the node's defaults: keep everything"
+	}
+	var parts []string
+	if r.Retain > 0 {
+		parts = append(parts, "retain "+r.Retain.String())
+	}
+	if r.MaxDisk > 0 {
+		parts = append(parts, fmt.Sprintf("max disk %s", mb(r.MaxDisk)))
+	}
+	if r.EpochRecords > 0 {
+		parts = append(parts, fmt.Sprintf("epochs of %s records", group(float64(r.EpochRecords))))
+	}
+	if r.EpochAge > 0 {
+		parts = append(parts, "epoch age "+r.EpochAge.String())
+	}
+	return strings.Join(parts, ", ")
+}
+
 // ErrConfig: a Config is unusable.
 var ErrConfig = errors.New("bench: bad config")
 
@@ -75,6 +137,10 @@ type Config struct {
 	// Nodes is the number of nodes of the Network scenario. Default
 	// DefaultNodes; at most MaxNodes.
 	Nodes int
+	// Retention is the retention of the stores of the nodes the run starts
+	// (docs/STORAGE.md); its zero value keeps everything, as a node does by
+	// default. A run that loads a node at Node cannot set it.
+	Retention Retention
 	// Launch starts the Network scenario's nodes. Nil: they run in this
 	// process (each with its own data directory, store and gossip endpoint
 	// on loopback), so their CPU and memory are this process's together.
@@ -227,6 +293,10 @@ func (cfg Config) withDefaults() (Config, error) {
 		return cfg, fmt.Errorf("%w: negative message count", ErrConfig)
 	case cfg.PoWBase < 0:
 		return cfg, fmt.Errorf("%w: negative pow base", ErrConfig)
+	case cfg.Retention.Retain < 0 || cfg.Retention.MaxDisk < 0 || cfg.Retention.EpochRecords < 0 || cfg.Retention.EpochAge < 0:
+		return cfg, fmt.Errorf("%w: negative retention setting %+v", ErrConfig, cfg.Retention)
+	case cfg.Node != "" && !cfg.Retention.IsZero():
+		return cfg, fmt.Errorf("%w: the retention of a node at a URL is that node's own; set it there", ErrConfig)
 	}
 	cfg.Clients = min(cfg.Clients, cfg.Devices)
 	return cfg, nil

@@ -140,6 +140,9 @@ type Setup struct {
 	DurationS  float64 `json:"duration_s"`
 	Messages   int     `json:"messages,omitempty"`
 	Seed       uint64  `json:"seed"`
+	// Retention is the store retention of the nodes the run started, when
+	// set.
+	Retention *Retention `json:"retention,omitempty"`
 }
 
 // Host describes the machine.
@@ -234,6 +237,10 @@ func group(n float64) string {
 
 func mib(b int64) string { return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20)) }
 
+// mb formats bytes in megabytes (10^6 bytes), the unit of the soak's
+// targets.
+func mb(b int64) string { return fmt.Sprintf("%.1f MB", float64(b)/1e6) }
+
 // Table writes the result for people: a few sections of aligned rows.
 func (r *Result) Table(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
@@ -259,6 +266,9 @@ func (r *Result) Table(w io.Writer) error {
 	}
 	row("load", "%s; %s devices; %s; %s (message %d B)", load, group(float64(s.Devices)), via, payload, s.MsgBytes)
 	row("proof of work", "%d bits a message; the node checks it with one hash at any difficulty", s.Difficulty)
+	if s.Retention != nil {
+		row("store retention", "%s", s.Retention)
+	}
 	row("machine", "%d CPUs (GOMAXPROCS %d) %s, %s; load average %.2f at the start, %.2f at the end",
 		r.Machine.CPUs, r.Machine.GOMAXPROCS, r.Machine.CPUModel, r.Machine.GoVersion, r.Machine.LoadAvg[0], r.Machine.LoadAvg[1])
 	row("window", "%.1f s (stopped by %s), seed %d", r.WindowS, r.StopReason, s.Seed)

@@ -143,6 +143,10 @@ func (r *run) newResult() *Result {
 	if cfg.Node != "" {
 		res.Setup.Node, res.Setup.Network, res.Setup.PoWBase = cfg.Node, "", 0
 	}
+	if !cfg.Retention.IsZero() {
+		ret := cfg.Retention
+		res.Setup.Retention = &ret
+	}
 	if cfg.Scenario == Network {
 		res.Setup.Nodes = cfg.Nodes
 		if !r.t.local {

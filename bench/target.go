@@ -26,6 +26,7 @@ import (
 	"github.com/weftnet/weft/gossip"
 	"github.com/weftnet/weft/internal/loopback"
 	"github.com/weftnet/weft/node"
+	"github.com/weftnet/weft/storage"
 )
 
 // target is what a run loads: the API URLs of one node or of a network
@@ -60,6 +61,9 @@ type NetSpec struct {
 	Seed    uint64 // may derive the nodes' identities
 	Version string // what the nodes' APIs report
 	Log     zerolog.Logger
+	// Retention is the nodes' store retention; zero fields are the nodes'
+	// defaults.
+	Retention Retention
 }
 
 // LaunchedNode is one node a Launcher started.
@@ -72,7 +76,7 @@ type LaunchedNode struct {
 // connects to them.
 func start(ctx context.Context, cfg Config, dir string) (*target, error) {
 	spec := NetSpec{Dir: dir, Nodes: cfg.Nodes, Network: cfg.Network, PoWBase: cfg.PoWBase, Seed: cfg.Seed,
-		Version: cfg.Version, Log: cfg.Log}
+		Version: cfg.Version, Log: cfg.Log, Retention: cfg.Retention}
 	launch, local := cfg.Launch, cfg.Launch == nil
 	if local {
 		launch = launchInProcess
@@ -129,7 +133,7 @@ func launchInProcess(_ context.Context, spec NetSpec) ([]LaunchedNode, func() er
 	var out []LaunchedNode
 	for i := range keys {
 		cfg := node.Config{DataDir: filepath.Join(spec.Dir, fmt.Sprintf("node%d", i)), Identity: keys[i],
-			Network: spec.Network, PoWBase: spec.PoWBase, Validators: vals, Log: spec.Log}
+			Network: spec.Network, PoWBase: spec.PoWBase, Validators: vals, Log: spec.Log, Store: spec.Retention.storeConfig()}
 		if spec.Nodes > 1 {
 			cfg.GossipListen = addrs[i]
 			cfg.Peers = slices.Delete(slices.Clone(peers), i, i+1)
@@ -143,6 +147,11 @@ func launchInProcess(_ context.Context, spec NetSpec) ([]LaunchedNode, func() er
 		out = append(out, LaunchedNode{URL: url, DataDir: cfg.DataDir})
 	}
 	return out, stopAll, nil
+}
+
+// storeConfig is the storage.Config of an in-process node with retention r.
+func (r Retention) storeConfig() storage.Config {
+	return storage.Config{Retain: r.Retain, MaxDisk: r.MaxDisk, EpochRecords: r.EpochRecords, EpochAge: r.EpochAge}
 }
 
 // serveNode runs a node in this process with its API on addr (port 0: a

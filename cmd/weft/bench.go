@@ -21,6 +21,7 @@ import (
 // benchFlags are the settings shared by the bench scenarios.
 type benchFlags struct {
 	cfg        bench.Config
+	maxDisk    string
 	jsonOut    bool
 	plot       string
 	cpuProfile string
@@ -119,6 +120,10 @@ node that is killed again and again.`
 	f.StringVar(&bf.cpuProfile, "cpuprofile", "", "write a CPU profile of this process over the load to `FILE` (go tool pprof)")
 	f.BoolVar(&bf.quiet, "quiet", false, "no progress line")
 	f.DurationVar(&c.VerifyFor, "verify-for", time.Second, "how long to measure this machine's signature verification rate before the load")
+	f.DurationVar(&c.Retention.Retain, "retain", 0, "the started nodes' --retain: drop settled epochs this long after they were cut (0: keep everything)")
+	f.StringVar(&bf.maxDisk, "max-disk", "0", "the started nodes' --max-disk: bound on each store's files, such as 50GB (0: no bound)")
+	f.IntVar(&c.Retention.EpochRecords, "epoch-records", 0, "the started nodes' --epoch-records: records per epoch file (0: the node's default)")
+	f.DurationVar(&c.Retention.EpochAge, "epoch-age", 0, "the started nodes' --epoch-age: cut the newest epoch after this long (0: the node's default)")
 	switch sc {
 	case bench.Gateway:
 		f.IntVar(&c.Batch, "batch", bench.DefaultFleetBatch, "most messages in a gateway's batch")
@@ -137,10 +142,18 @@ func runBench(cmd *cobra.Command, bf *benchFlags) error {
 	cfg := bf.cfg
 	// A zero in bench.Config means the default; on the command line it is
 	// a mistake.
-	for _, name := range []string{"batch", "devices", "payload", "duration", "clients", "gateways", "pow-base", "nodes"} {
+	for _, name := range []string{"batch", "devices", "payload", "duration", "clients", "gateways", "pow-base", "nodes", "epoch-records", "epoch-age"} {
 		if fl := cmd.Flags().Lookup(name); fl != nil && fl.Changed && (fl.Value.String() == "0" || fl.Value.String() == "0s") {
 			return usagef("bench: --%s must be positive", name)
 		}
+	}
+	md, err := parseBytes(bf.maxDisk)
+	if err != nil {
+		return usagef("bench: --max-disk %q: %v", bf.maxDisk, err)
+	}
+	cfg.Retention.MaxDisk = md
+	if cfg.Node != "" && !cfg.Retention.IsZero() {
+		return usagef("bench: --retain, --max-disk, --epoch-records and --epoch-age set the nodes the run starts; a node at --node has its own")
 	}
 	cfg.Version = version
 	stderr := cmd.ErrOrStderr()
@@ -200,6 +213,25 @@ func writeFile(path string, fn func(io.Writer) error) error {
 	return f.Close()
 }
 
+// retentionArgs returns the `weft node` flags that set r, none for the
+// node's defaults.
+func retentionArgs(r bench.Retention) []string {
+	var args []string
+	if r.Retain > 0 {
+		args = append(args, "--retain", r.Retain.String())
+	}
+	if r.MaxDisk > 0 {
+		args = append(args, "--max-disk", strconv.FormatInt(r.MaxDisk, 10))
+	}
+	if r.EpochRecords > 0 {
+		args = append(args, "--epoch-records", strconv.Itoa(r.EpochRecords))
+	}
+	if r.EpochAge > 0 {
+		args = append(args, "--epoch-age", r.EpochAge.String())
+	}
+	return args
+}
+
 // processLauncher starts a bench network as `weft devnet` does: one `weft
 // node` process per node, on free loopback ports, with the nodes' error
 // lines copied to errOut.
@@ -217,8 +249,9 @@ func processLauncher(errOut io.Writer) bench.Launcher {
 		if err != nil {
 			return nil, nil, err
 		}
-		d, err := startDevnet(ctx, errOut, net, []string{"--network", spec.Network,
-			"--pow-base", strconv.Itoa(spec.PoWBase), "--log-level", "warn"})
+		common := append([]string{"--network", spec.Network, "--pow-base", strconv.Itoa(spec.PoWBase), "--log-level", "warn"},
+			retentionArgs(spec.Retention)...)
+		d, err := startDevnet(ctx, errOut, net, common)
 		if err != nil {
 			return nil, nil, err
 		}

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/weftnet/weft/bench"
 )
@@ -85,6 +86,41 @@ func TestBenchBadFlags(t *testing.T) {
 	}
 	if _, _, err := run(t, "", "bench", "ingest", "--node", "ftp://x", "--verify-for", "1ms"); err == nil {
 		t.Error("an ftp node URL accepted")
+	}
+	for _, bad := range [][]string{{"--max-disk", "12 parsecs"}, {"--epoch-records", "0"}, {"--epoch-age", "0s"},
+		{"--node", "http://127.0.0.1:1", "--retain", "1m"}, {"--node", "http://127.0.0.1:1", "--max-disk", "1GB"}} {
+		_, _, err := run(t, "", append([]string{"bench", "ingest", "--verify-for", "1ms"}, bad...)...)
+		if err == nil || !strings.Contains(err.Error(), "bench: --") {
+			t.Errorf("%v: %v, want a usage error naming the flag", bad, err)
+		}
+	}
+}
+
+// TestRetentionArgs checks the flags a started node is given for the
+// bench's retention settings.
+func TestRetentionArgs(t *testing.T) {
+	for _, c := range []struct {
+		r    bench.Retention
+		want string
+	}{
+		{bench.Retention{}, ""},
+		{bench.Retention{Retain: 5 * time.Minute}, "--retain 5m0s"},
+		{bench.Retention{Retain: time.Minute, MaxDisk: 50e9, EpochRecords: 4096, EpochAge: 10 * time.Second},
+			"--retain 1m0s --max-disk 50000000000 --epoch-records 4096 --epoch-age 10s"},
+	} {
+		if got := strings.Join(retentionArgs(c.r), " "); got != c.want {
+			t.Errorf("%+v: %q, want %q", c.r, got, c.want)
+		}
+	}
+	// What they say, the node reads back.
+	args := retentionArgs(bench.Retention{Retain: time.Minute, MaxDisk: 50e9, EpochRecords: 4096, EpochAge: 10 * time.Second})
+	if md, err := parseBytes(args[3]); err != nil || md != 50e9 {
+		t.Errorf("--max-disk %s reads as %d, %v", args[3], md, err)
+	}
+	for _, d := range []string{args[1], args[7]} {
+		if _, err := time.ParseDuration(d); err != nil {
+			t.Errorf("%q is not a duration: %v", d, err)
+		}
 	}
 }
 
