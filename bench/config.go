@@ -51,6 +51,9 @@ const (
 	DefaultLinger   = 5 * time.Millisecond
 	DefaultDrain    = 10 * time.Second
 	DefaultSeed     = 1
+	// DefaultSteadyAfter is Config.SteadyAfter's default without
+	// retention.
+	DefaultSteadyAfter = 5 * time.Minute
 	// DefaultGateways is the default number of concurrent senders for
 	// batches; DefaultClients for single messages.
 	DefaultGateways = 8
@@ -193,6 +196,11 @@ type Config struct {
 
 	// Duration bounds the load. Default DefaultDuration.
 	Duration time.Duration
+	// SteadyAfter is how long after the start of the load the store's
+	// size should have levelled off: the report's footprint gives the
+	// disk then, and its least and most after. Default Retention.Retain
+	// if set, else DefaultSteadyAfter.
+	SteadyAfter time.Duration
 	// Messages, if positive, is the number of messages to offer; the run
 	// ends when they are all answered or at Duration, whichever is first.
 	Messages int
@@ -251,6 +259,10 @@ func (cfg Config) withDefaults() (Config, error) {
 	defd(&cfg.Linger, DefaultLinger)
 	defd(&cfg.Drain, DefaultDrain)
 	defd(&cfg.VerifyFor, time.Second)
+	if cfg.Retention.Retain > 0 {
+		defd(&cfg.SteadyAfter, cfg.Retention.Retain)
+	}
+	defd(&cfg.SteadyAfter, DefaultSteadyAfter)
 	if cfg.Seed == 0 {
 		cfg.Seed = DefaultSeed
 	}
@@ -287,7 +299,7 @@ func (cfg Config) withDefaults() (Config, error) {
 		return cfg, fmt.Errorf("%w: payload %d bytes", ErrConfig, cfg.Payload)
 	case cfg.JSONPayload && cfg.Payload < MinJSONPayload:
 		return cfg, fmt.Errorf("%w: payload %d bytes: a JSON reading takes at least %d", ErrConfig, cfg.Payload, MinJSONPayload)
-	case cfg.Duration < 0 || cfg.Drain < 0 || cfg.Linger < 0 || cfg.VerifyFor < 0:
+	case cfg.Duration < 0 || cfg.Drain < 0 || cfg.Linger < 0 || cfg.VerifyFor < 0 || cfg.SteadyAfter < 0:
 		return cfg, fmt.Errorf("%w: negative duration", ErrConfig)
 	case cfg.Messages < 0:
 		return cfg, fmt.Errorf("%w: negative message count", ErrConfig)

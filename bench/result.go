@@ -107,8 +107,11 @@ type Result struct {
 	// cool-down included.
 	Fleet *FleetStats `json:"fleet,omitempty"`
 
-	Timeline []Sample `json:"timeline"`
-	Notes    []string `json:"notes,omitempty"`
+	// Footprint sums up the timeline: the node's memory and disk over the
+	// run, and its latency second by second.
+	Footprint *Footprint `json:"footprint,omitempty"`
+	Timeline  []Sample   `json:"timeline"`
+	Notes     []string   `json:"notes,omitempty"`
 }
 
 // NodeFigures are one node's figures in a run that started its nodes.
@@ -194,17 +197,27 @@ type Sample struct {
 	OfferedPerS   float64 `json:"offered_per_s"`
 	AcceptedPerS  float64 `json:"accepted_per_s"`
 	ConfirmedPerS float64 `json:"confirmed_per_s"`
-	// P99ConfirmMs is the p99 of the confirmations of this second.
+	// P50ConfirmMs and P99ConfirmMs are the median and p99 latency of the
+	// confirmations of this second (0: none).
+	P50ConfirmMs float64 `json:"p50_confirm_ms"`
 	P99ConfirmMs float64 `json:"p99_confirm_ms"`
 	// BehindS is, at a fixed rate, the most a sender was behind the
 	// schedule in this second.
-	BehindS  float64 `json:"behind_s,omitempty"`
-	RSSBytes int64   `json:"rss_bytes"`
-	// AnonBytes and FileBytes split the RSS of an in-process node: anonymous
-	// memory (the Go heap, stacks) and file-backed pages (bbolt's memory
-	// map of its file, which the kernel can drop and read back).
+	BehindS float64 `json:"behind_s,omitempty"`
+	// RSSBytes is the node's resident memory: VmRSS of this process for an
+	// in-process node, of the node's process for a node process the run
+	// started (the largest, for several), else the node's
+	// process_resident_memory_bytes. AnonBytes and FileBytes split it when
+	// it comes from /proc (RssAnon and RssFile): anonymous memory (the Go
+	// heap, stacks) and file-backed pages (bbolt's memory maps of the
+	// store's files, which the kernel can drop and read back).
+	RSSBytes  int64 `json:"rss_bytes"`
 	AnonBytes int64 `json:"rss_anon_bytes,omitempty"`
 	FileBytes int64 `json:"rss_file_bytes,omitempty"`
+	// DiskBytes is the space the store takes on disk (the sum of st_blocks
+	// x 512 of the files in DATA_DIR/store; the largest store, for several
+	// nodes), for nodes the run started.
+	DiskBytes int64 `json:"disk_bytes,omitempty"`
 	// LiveHeapBytes is the Go heap live after the last collection (an
 	// in-process node and the load generator); the heap grows to about
 	// twice that before the next (GOGC=100).
@@ -212,7 +225,8 @@ type Sample struct {
 	Load          bool  `json:"load"` // false during the drain
 
 	nodeConfirmedPerS float64 // from the node's counters
-	polledP99Ms       float64 // of the poller's sample
+	polledP50Ms       float64 // of the poller's sample
+	polledP99Ms       float64
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
@@ -236,6 +250,34 @@ func group(n float64) string {
 }
 
 func mib(b int64) string { return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20)) }
+
+// footprintTable writes the rows of r.Footprint.
+func (r *Result) footprintTable(tw io.Writer, row func(k, v string, a ...any)) {
+	f := r.Footprint
+	fmt.Fprintf(tw, "over time (every second of the run, cool-down included)\n")
+	parts := ""
+	if f.AnonAtMaxBytes > 0 || f.FileAtMaxBytes > 0 {
+		parts = fmt.Sprintf(" (anonymous %s, file-backed %s)", mb(f.AnonAtMaxBytes), mb(f.FileAtMaxBytes))
+	}
+	row("max RSS", "%s at %.0f s%s", mb(f.MaxRSSBytes), f.MaxRSSAtS, parts)
+	if f.MaxAnonBytes > 0 {
+		row("most anonymous, file-backed", "%s, %s (at any time)", mb(f.MaxAnonBytes), mb(f.MaxFileBytes))
+	}
+	if r.HWMBytes > 0 {
+		row("VmHWM", "%s (the kernel's high-water mark of the process's RSS, kept lazily: it sees between samples, and can be a little below one)", mb(r.HWMBytes))
+	}
+	switch {
+	case f.DiskMaxAllBytes == 0:
+	case f.DiskAtSteadyBytes == 0:
+		row("store on disk", "at most %s, %s at the end; the run ended before %.0f s, when it should level off", mb(f.DiskMaxAllBytes), mb(f.DiskEndBytes), f.SteadyAfterS)
+	default:
+		row("store on disk", "%s at %.0f s; from then on %s to %s (max/min %.3f); %s at the end", mb(f.DiskAtSteadyBytes), f.SteadyAfterS,
+			mb(f.DiskMinBytes), mb(f.DiskMaxBytes), f.DiskFlatness, mb(f.DiskEndBytes))
+	}
+	if f.P99SecondMaxMs > 0 {
+		row("p99 of each second", "median %.1f ms, highest %.1f ms (at %.0f s)", f.P99SecondMedianMs, f.P99SecondMaxMs, f.P99SecondMaxAtS)
+	}
+}
 
 // mb formats bytes in megabytes (10^6 bytes), the unit of the soak's
 // targets.
@@ -368,6 +410,9 @@ func (r *Result) Table(w io.Writer) error {
 		for _, c := range codes {
 			row("answered "+c, "%s", group(float64(f.Answers[c])))
 		}
+	}
+	if f := r.Footprint; f != nil {
+		r.footprintTable(tw, row)
 	}
 	for _, n := range r.Notes {
 		fmt.Fprintf(tw, "note: %s\n", n)

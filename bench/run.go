@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/http"
 	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/metrics"
 	"runtime/pprof"
@@ -455,22 +456,25 @@ func (r *run) sampler(ctx context.Context) {
 		s.AcceptedPerS = float64(a-last.accepted) / dt
 		s.ConfirmedPerS = float64(c-last.confirmed) / dt
 		last.offered, last.accepted, last.confirmed = o, a, c
-		sec, running := r.tr.takeSecond()
-		s.P99ConfirmMs = ms(sec)
+		p50, p99, running := r.tr.takeSecond()
+		s.P50ConfirmMs, s.P99ConfirmMs = ms(p50), ms(p99)
 		s.BehindS = float64(max(r.cnt.behind.Swap(0), r.cool.behind.Swap(0), 0)) / 1e9
-		s.polledP99Ms = ms(r.poll.takeSecond())
+		pp50, pp99 := r.poll.takeSecond()
+		s.polledP50Ms, s.polledP99Ms = ms(pp50), ms(pp99)
 		m, _, ok := r.scrape(ctx)
 		if ok {
 			s.nodeConfirmedPerS = max(m.confirmedOthers()-lastM.confirmedOthers(), 0) / dt
 			lastM = m
 		}
-		s.RSSBytes = r.rss(m, ok)
+		mem, memOK := r.nodeMemory()
+		s.RSSBytes = r.rss(mem, memOK, m, ok)
+		if memOK {
+			s.AnonBytes, s.FileBytes = mem.anon, mem.file
+		}
 		if r.t.local {
-			if mem, ok := processMemory(); ok {
-				s.AnonBytes, s.FileBytes = mem.anon, mem.file
-			}
 			s.LiveHeapBytes = liveHeap()
 		}
+		s.DiskBytes = r.storeDisk()
 		r.samplesMu.Lock()
 		r.samples = append(r.samples, s)
 		r.samplesMu.Unlock()
@@ -486,8 +490,12 @@ func (r *run) sampler(ctx context.Context) {
 			if !s.Load {
 				phase = " (cool-down, draining)"
 			}
-			line := fmt.Sprintf("%5.0fs  accepted %9s/s  confirmed %9s/s  p99 %7.1f ms  rss %s%s",
-				s.T, group(s.AcceptedPerS), group(conf), p99, mib(s.RSSBytes), phase)
+			disk := ""
+			if s.DiskBytes > 0 {
+				disk = "  disk " + mib(s.DiskBytes)
+			}
+			line := fmt.Sprintf("%5.0fs  accepted %9s/s  confirmed %9s/s  p99 %7.1f ms  rss %s%s%s",
+				s.T, group(s.AcceptedPerS), group(conf), p99, mib(s.RSSBytes), disk, phase)
 			if r.cfg.ProgressInPlace {
 				fmt.Fprintf(r.cfg.Progress, "\r%-100s", line)
 			} else {
@@ -518,11 +526,41 @@ func liveHeap() int64 {
 	return int64(sm[0].Value.Uint64())
 }
 
-// rss returns the node's resident memory now, and keeps the peak.
-func (r *run) rss(m nodeMetrics, mOK bool) int64 {
-	var v int64
+// nodeMemory returns the memory of the node now, from /proc: this
+// process's for an in-process node, else the node process's with the
+// largest VmRSS. It reports false for a node at a URL, or if no node's
+// status could be read.
+func (r *run) nodeMemory() (memory, bool) {
 	if r.t.local {
-		mem, _ := processMemory()
+		return processMemory()
+	}
+	var top memory
+	found := false
+	for _, pid := range r.t.pids {
+		if m, ok := pidMemory(pid); ok && (!found || m.rss > top.rss) {
+			top, found = m, true
+		}
+	}
+	return top, found
+}
+
+// storeDisk returns the bytes the largest store of the nodes the run
+// started takes on disk now, 0 if the run started none.
+func (r *run) storeDisk() int64 {
+	var top int64
+	for _, dir := range r.t.dataDirs {
+		if du, err := diskUsage(filepath.Join(dir, storeDir)); err == nil {
+			top = max(top, du)
+		}
+	}
+	return top
+}
+
+// rss returns the node's resident memory now, from /proc if mem is known
+// (memOK), else from its metrics, and keeps the peak.
+func (r *run) rss(mem memory, memOK bool, m nodeMetrics, mOK bool) int64 {
+	var v int64
+	if memOK {
 		v = mem.rss
 	} else if mOK {
 		v = int64(m.rssBytes)
@@ -560,7 +598,7 @@ func (r *run) finish() {
 		res.LatencySource = fmt.Sprintf("a sample: the messages of %d devices, polled (GET /api/v1/issuers/{key}/messages), to their confirmed_at; the node cut the event stream", len(r.poll.devs))
 		h = polled
 		for k := range r.samples {
-			r.samples[k].P99ConfirmMs = r.samples[k].polledP99Ms
+			r.samples[k].P50ConfirmMs, r.samples[k].P99ConfirmMs = r.samples[k].polledP50Ms, r.samples[k].polledP99Ms
 		}
 		if r.mOK && window > 0 {
 			res.ConfirmedPerS = max(r.m1.confirmedOthers()-r.m0.confirmedOthers(), 0) / window
@@ -619,6 +657,16 @@ func (r *run) finish() {
 		if mem, ok := processMemory(); ok {
 			res.HWMBytes = mem.hwm
 		}
+	} else if n := len(r.t.pids); n > 0 {
+		res.RSSSource = "VmRSS of the node's process (/proc/PID/status), file-backed pages included, sampled every second"
+		if n > 1 {
+			res.RSSSource = fmt.Sprintf("the largest VmRSS of the %d node processes (/proc/PID/status), file-backed pages included, sampled every second", n)
+		}
+		for _, pid := range r.t.pids {
+			if mem, ok := pidMemory(pid); ok {
+				res.HWMBytes = max(res.HWMBytes, mem.hwm)
+			}
+		}
 	}
 	r.samplesMu.Lock()
 	res.Timeline = r.samples
@@ -626,6 +674,7 @@ func (r *run) finish() {
 	if res.Timeline == nil {
 		res.Timeline = []Sample{}
 	}
+	res.Footprint = footprint(res.Timeline, r.cfg.SteadyAfter)
 	if len(r.t.dataDirs) > 0 {
 		r.measureDisk()
 	}
@@ -668,7 +717,15 @@ func (r *run) measureDisk() {
 			res.PerNode[i].DiskBytesPerMsg = float64(du) / float64(stored[i])
 		}
 	}
-	if res.StoredMessages > 0 {
+	if !r.cfg.Retention.IsZero() {
+		// The node counts every message it stored; the dropped epochs'
+		// are no longer on disk.
+		res.StoredMessages = 0
+		for i := range res.PerNode {
+			res.PerNode[i].StoredMessages, res.PerNode[i].DiskBytesPerMsg = 0, 0
+		}
+		r.note("with retention the store keeps only its latest epochs: disk_bytes is the data directories at the end, and no figure per message is given")
+	} else if res.StoredMessages > 0 {
 		res.DiskBytesPerMsg = float64(res.DiskBytes) / float64(res.StoredMessages)
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -38,8 +37,12 @@ type target struct {
 	// this process's, and their clock is the load generator's.
 	local bool
 	// dataDirs are the nodes' data directories, when the run started them:
-	// measured on disk after they stop.
+	// their stores are measured on disk every second, and after they stop.
 	dataDirs []string
+	// pids are the nodes' process ids, when they are processes of their
+	// own that the launcher named: their memory is read from
+	// /proc/PID/status every second.
+	pids []int
 	// network, difficulty and maxPayload are what the nodes state.
 	network    dag.NetworkID
 	difficulty int // for the run's payload size
@@ -70,6 +73,9 @@ type NetSpec struct {
 type LaunchedNode struct {
 	URL     string // the API base URL, "http://host:port"
 	DataDir string
+	// PID is the node's process id, if it runs in a process of its own
+	// on this machine; 0 if not, or not known.
+	PID int
 }
 
 // start starts the run's nodes, with cfg.Launch or in this process, and
@@ -87,15 +93,22 @@ func start(ctx context.Context, cfg Config, dir string) (*target, error) {
 	}
 	urls := make([]string, len(nodes))
 	dirs := make([]string, len(nodes))
+	var pids []int
 	for i, n := range nodes {
 		urls[i], dirs[i] = n.URL, n.DataDir
+		if n.PID > 0 && !local {
+			pids = append(pids, n.PID)
+		}
+	}
+	if len(pids) != len(nodes) {
+		pids = nil // all or none: the figures are of every node
 	}
 	t, err := connect(ctx, urls, cfg.Payload)
 	if err != nil {
 		stop()
 		return nil, err
 	}
-	t.local, t.dataDirs, t.stop = local, dirs, stop
+	t.local, t.dataDirs, t.pids, t.stop = local, dirs, pids, stop
 	return t, nil
 }
 
@@ -285,24 +298,4 @@ func unlabelled(f *dto.MetricFamily) (float64, bool) {
 		}
 	}
 	return 0, false
-}
-
-// diskUsage returns the bytes allocated on disk to the files under dir.
-func diskUsage(dir string) (int64, error) {
-	var total int64
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			return nil
-		}
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
-		total += allocated(fi)
-		return nil
-	})
-	return total, err
 }

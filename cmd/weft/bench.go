@@ -109,6 +109,7 @@ node that is killed again and again.`
 	f.DurationVar(&c.Duration, "duration", bench.DefaultDuration, "length of the load")
 	f.IntVar(&c.Messages, "messages", 0, "stop after offering this many messages (0: no limit but --duration)")
 	f.DurationVar(&c.Drain, "drain", bench.DefaultDrain, "after the load, wait at most this long for confirmations")
+	f.DurationVar(&c.SteadyAfter, "steady-after", 0, "the time into the load from which the store's size should be flat: the report gives the disk then and its least and most after (default: --retain, or 5m)")
 	f.Uint64Var(&c.Seed, "seed", bench.DefaultSeed, "seed of the devices' keys, payloads and DAG shape")
 	f.IntVar(&c.Payload, "payload", bench.DefaultPayload, "payload size in bytes")
 	f.BoolVar(&c.JSONPayload, "json-payload", false, fmt.Sprintf(`payloads are JSON readings {"i":N,"temp_c":T,"rh":H} padded with spaces to --payload bytes (at least %d), for rules to read`, bench.MinJSONPayload))
@@ -257,7 +258,7 @@ func processLauncher(errOut io.Writer) bench.Launcher {
 		}
 		out := make([]bench.LaunchedNode, len(net))
 		for i, nd := range net {
-			out[i] = bench.LaunchedNode{URL: "http://" + nd.apiAddr, DataDir: nd.dir}
+			out[i] = bench.LaunchedNode{URL: "http://" + nd.apiAddr, DataDir: nd.dir, PID: d.children[i].cmd.Process.Pid}
 		}
 		return out, func() error { d.stop(); return nil }, nil
 	}

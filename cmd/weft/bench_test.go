@@ -249,3 +249,61 @@ func TestBenchSoakBadFlags(t *testing.T) {
 		t.Error("--gateways 0 accepted")
 	}
 }
+
+// TestBenchNetworkRetentionSample runs `weft bench network` on one node
+// process with retention flags, and checks that the node got them (its
+// first epoch is dropped) and that every second's sample has the node
+// process's memory, from /proc, and its store's size on disk.
+func TestBenchNetworkRetentionSample(t *testing.T) {
+	dir := t.TempDir()
+	cmd := exec.Command(weftBin, "bench", "network", "--nodes", "1", "--devices", "30", "--rate", "500", "--duration", "6s",
+		"--batch", "50", "--clients", "2", "--retain", "1s", "--epoch-age", "1s", "--steady-after", "3s",
+		"--json", "--quiet", "--verify-for", "100ms", "--work-dir", dir)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%v\n%s", err, stderr.String())
+	}
+	var res struct {
+		Setup struct {
+			Retention *bench.Retention `json:"retention"`
+		} `json:"setup"`
+		RSSSource string           `json:"rss_source"`
+		HWMBytes  int64            `json:"hwm_rss_bytes"`
+		Footprint *bench.Footprint `json:"footprint"`
+		Timeline  []bench.Sample   `json:"timeline"`
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
+		t.Fatalf("the report is not one JSON object: %v\n%s", err, stdout.String())
+	}
+	if r := res.Setup.Retention; r == nil || *r != (bench.Retention{Retain: time.Second, EpochAge: time.Second}) {
+		t.Errorf("setup retention %+v", r)
+	}
+	if !strings.Contains(res.RSSSource, "/proc/PID/status") {
+		t.Errorf("RSS from %q, want the node process's status", res.RSSSource)
+	}
+	if len(res.Timeline) < 5 {
+		t.Fatalf("%d samples in a 6 s run", len(res.Timeline))
+	}
+	var maxRSS, maxDisk int64
+	for _, s := range res.Timeline {
+		if s.AnonBytes <= 0 || s.FileBytes < 0 || s.AnonBytes+s.FileBytes > s.RSSBytes || s.DiskBytes <= 0 {
+			t.Errorf("sample at %.1f s: rss %d = anon %d + file %d?, disk %d", s.T, s.RSSBytes, s.AnonBytes, s.FileBytes, s.DiskBytes)
+		}
+		maxRSS, maxDisk = max(maxRSS, s.RSSBytes), max(maxDisk, s.DiskBytes)
+	}
+	f := res.Footprint
+	// VmHWM is no exact bound on the samples: the kernel keeps it lazily,
+	// and it was seen a little below one.
+	if f == nil || f.MaxRSSBytes != maxRSS || f.DiskMaxAllBytes != maxDisk || res.HWMBytes <= 0 ||
+		f.SteadyAfterS != 3 || f.DiskAtSteadyBytes <= 0 || f.DiskFlatness < 1 {
+		t.Errorf("footprint %+v (timeline max RSS %d, disk %d; VmHWM %d)", f, maxRSS, maxDisk, res.HWMBytes)
+	}
+	epochs, _ := filepath.Glob(filepath.Join(dir, "run-*", "node0", "store", "epoch-*.db"))
+	if len(epochs) == 0 {
+		t.Fatalf("no epoch files under %s", dir)
+	}
+	if filepath.Base(epochs[0]) == "epoch-0000000000000000.db" {
+		t.Errorf("the first epoch is still there after 6 s with --retain 1s --epoch-age 1s: %v", epochs)
+	}
+}
