@@ -116,6 +116,33 @@ func TestSmokeIngestRate(t *testing.T) {
 	}
 }
 
+// TestSmokeCheckAcks runs ingest (batches and single messages) and the
+// gateways with their acknowledgements looked for on the node: every one
+// is found.
+func TestSmokeCheckAcks(t *testing.T) {
+	for _, cfg := range []bench.Config{
+		{Scenario: bench.Ingest, Devices: 50, Batch: 128, Clients: 4, Messages: 3000, Duration: 20 * time.Second},
+		{Scenario: bench.Ingest, Devices: 20, Batch: 1, Clients: 8, Messages: 500, Duration: 20 * time.Second},
+		{Scenario: bench.Gateway, Devices: 40, Batch: 32, Clients: 2, Messages: 1000, Duration: 20 * time.Second},
+	} {
+		cfg.CheckAcks = true
+		res := smoke(t, cfg)
+		a := res.Acks
+		if a == nil || a.Acked < res.Accepted || a.Checked != a.Acked || a.Lost != 0 || a.Checks < 1 || a.ByID == 0 ||
+			a.Failed != 0 || a.Equivocations != 0 || a.EveryS != bench.DefaultAckCheckEvery.Seconds() {
+			t.Errorf("%s, batch %d: accepted %d, acks %+v", cfg.Scenario, cfg.Batch, res.Accepted, a)
+		}
+		var table bytes.Buffer
+		res.Table(&table)
+		if !strings.Contains(table.String(), "lost  ") {
+			t.Errorf("the table has no row for the lost messages:\n%s", table.String())
+		}
+	}
+	if _, err := (bench.Config{Scenario: bench.Devices, CheckAcks: true}).Run(context.Background()); !errors.Is(err, bench.ErrConfig) {
+		t.Errorf("devices with CheckAcks: %v, want ErrConfig", err)
+	}
+}
+
 func TestSmokeIngestSingle(t *testing.T) {
 	smoke(t, bench.Config{Scenario: bench.Ingest, Devices: 40, Batch: 1, Clients: 16, Messages: 1000, Duration: 20 * time.Second})
 }

@@ -194,6 +194,11 @@ type Config struct {
 	// printable filler that begins with the index in 8 bytes.
 	JSONPayload bool
 
+	// CheckAcks looks for every message a node acknowledged (201) on that
+	// node, while the load runs and after it (AckCheck), and reports those
+	// lost. Not for the Devices scenario.
+	CheckAcks bool
+
 	// Duration bounds the load. Default DefaultDuration.
 	Duration time.Duration
 	// SteadyAfter is how long after the start of the load the store's
@@ -307,6 +312,8 @@ func (cfg Config) withDefaults() (Config, error) {
 		return cfg, fmt.Errorf("%w: negative pow base", ErrConfig)
 	case cfg.Retention.Retain < 0 || cfg.Retention.MaxDisk < 0 || cfg.Retention.EpochRecords < 0 || cfg.Retention.EpochAge < 0:
 		return cfg, fmt.Errorf("%w: negative retention setting %+v", ErrConfig, cfg.Retention)
+	case cfg.CheckAcks && cfg.Scenario == Devices:
+		return cfg, fmt.Errorf("%w: the devices scenario does not check its acknowledgements", ErrConfig)
 	case cfg.Node != "" && !cfg.Retention.IsZero():
 		return cfg, fmt.Errorf("%w: the retention of a node at a URL is that node's own; set it there", ErrConfig)
 	}

@@ -107,6 +107,9 @@ type Result struct {
 	// cool-down included.
 	Fleet *FleetStats `json:"fleet,omitempty"`
 
+	// Acks is what the run found looking for the acknowledged messages on
+	// the nodes (Config.CheckAcks).
+	Acks *AckCheck `json:"acks,omitempty"`
 	// Footprint sums up the timeline: the node's memory and disk over the
 	// run, and its latency second by second.
 	Footprint *Footprint `json:"footprint,omitempty"`
@@ -410,6 +413,17 @@ func (r *Result) Table(w io.Writer) error {
 		for _, c := range codes {
 			row("answered "+c, "%s", group(float64(f.Answers[c])))
 		}
+	}
+	if a := r.Acks; a != nil {
+		fmt.Fprintf(tw, "acknowledged messages, looked for on their node\n")
+		row("acknowledged", "%s (201s, the cool-down's included)", group(float64(a.Acked)))
+		row("looked for", "%s, in %d checks (every %.0f s during the load, and after the drain; %d failed); the oldest %.0f s old when looked for; %d also read by id",
+			group(float64(a.Checked)), a.Checks, a.EveryS, a.Failed, a.MaxAgeS, a.ByID)
+		row("lost", "%s", group(float64(a.Lost)))
+		if len(a.LostIDs) > 0 {
+			row("lost, the first", "%s", strings.Join(a.LostIDs, " "))
+		}
+		row("equivocations", "%d", a.Equivocations)
 	}
 	if f := r.Footprint; f != nil {
 		r.footprintTable(tw, row)

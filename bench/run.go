@@ -68,6 +68,32 @@ func (cfg Config) Run(ctx context.Context) (*Result, error) {
 		return nil, fmt.Errorf("%w: payload of %d bytes over the network's limit of %d", ErrConfig, cfg.Payload, r.t.maxPayload)
 	}
 	r.res = r.newResult()
+	var stopChecks func() *AckCheck
+	if cfg.CheckAcks {
+		r.acks = newAckChecker(r.t.urls, ackCheckEvery(cfg.Retention), cfg.Seed)
+		cctx, cancel := context.WithCancel(ctx)
+		checked := make(chan struct{})
+		go func() {
+			defer close(checked)
+			r.acks.run(cctx)
+		}()
+		stopChecks = func() *AckCheck {
+			cancel()
+			<-checked
+			if ctx.Err() == nil { // interrupted: what was looked for, the rest unchecked
+				fctx, fcancel := context.WithTimeout(ctx, 10*time.Minute)
+				r.acks.check(fctx)
+				fcancel()
+			}
+			return r.acks.result()
+		}
+		defer func() {
+			if stopChecks != nil {
+				cancel()
+				<-checked
+			}
+		}()
+	}
 	r.status("measuring signature verification on %d cores", runtime.GOMAXPROCS(0))
 	if r.res.VerifyPerS, err = measureVerify(ctx, cfg.VerifyFor, cfg.Seed); err != nil {
 		return nil, err
@@ -86,6 +112,12 @@ func (cfg Config) Run(ctx context.Context) (*Result, error) {
 		}
 		return nil, err
 	}
+	if stopChecks != nil {
+		r.status("looking for the acknowledged messages not yet checked")
+		r.res.Acks = stopChecks()
+		stopChecks = nil
+		r.ackNotes()
+	}
 	r.finish()
 	return r.res, nil
 }
@@ -102,6 +134,7 @@ type run struct {
 	poll *poller
 	fols []*follower // one per node
 	hc   *http.Client
+	acks *ackChecker // nil: acknowledgements are not checked
 
 	// The measurement window: from start to stopped for the rates; to the
 	// end of the drain for CPU.
@@ -158,6 +191,20 @@ func (r *run) newResult() *Result {
 		res.Setup.LingerMs = ms(cfg.Linger)
 	}
 	return res
+}
+
+// ackNotes notes what the acknowledgement check could not tell.
+func (r *run) ackNotes() {
+	a := r.res.Acks
+	if a.Checked < a.Acked {
+		r.note("%d of %d acknowledged messages were not looked for: %d checks of %d failed (%s)", a.Acked-a.Checked, a.Acked, a.Failed, a.Checks, a.FirstError)
+	}
+	if ret := r.cfg.Retention.Retain; ret > 0 && a.MaxAgeS >= ret.Seconds() {
+		r.note("a message was %.0f s old when it was looked for, more than the retention (%v): if it counts as lost, the store may have dropped it", a.MaxAgeS, ret)
+	}
+	if r.cfg.Retention.MaxDisk > 0 {
+		r.note("with --max-disk the store may drop an epoch sooner than the retention: a message it dropped before it was looked for counts as lost")
+	}
 }
 
 func (r *run) note(format string, a ...any) {

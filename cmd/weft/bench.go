@@ -109,6 +109,9 @@ node that is killed again and again.`
 	f.DurationVar(&c.Duration, "duration", bench.DefaultDuration, "length of the load")
 	f.IntVar(&c.Messages, "messages", 0, "stop after offering this many messages (0: no limit but --duration)")
 	f.DurationVar(&c.Drain, "drain", bench.DefaultDrain, "after the load, wait at most this long for confirmations")
+	if sc != bench.Devices {
+		f.BoolVar(&c.CheckAcks, "check-acks", false, fmt.Sprintf("look for every acknowledged message on its node, every %v (sooner with --retain) and after the drain; exit non-zero if one is lost", bench.DefaultAckCheckEvery))
+	}
 	f.DurationVar(&c.SteadyAfter, "steady-after", 0, "the time into the load from which the store's size should be flat: the report gives the disk then and its least and most after (default: --retain, or 5m)")
 	f.Uint64Var(&c.Seed, "seed", bench.DefaultSeed, "seed of the devices' keys, payloads and DAG shape")
 	f.IntVar(&c.Payload, "payload", bench.DefaultPayload, "payload size in bytes")
@@ -198,7 +201,7 @@ func runBench(cmd *cobra.Command, bf *benchFlags) error {
 	if res.Interrupted {
 		return errors.New("bench: interrupted: the report above is partial")
 	}
-	return nil
+	return res.Acks.Err()
 }
 
 // writeFile writes what fn writes to path.

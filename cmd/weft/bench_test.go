@@ -252,12 +252,13 @@ func TestBenchSoakBadFlags(t *testing.T) {
 
 // TestBenchNetworkRetentionSample runs `weft bench network` on one node
 // process with retention flags, and checks that the node got them (its
-// first epoch is dropped) and that every second's sample has the node
-// process's memory, from /proc, and its store's size on disk.
+// first epoch is dropped), that every second's sample has the node
+// process's memory, from /proc, and its store's size on disk, and that
+// every acknowledged message was found while the store dropped epochs.
 func TestBenchNetworkRetentionSample(t *testing.T) {
 	dir := t.TempDir()
 	cmd := exec.Command(weftBin, "bench", "network", "--nodes", "1", "--devices", "30", "--rate", "500", "--duration", "6s",
-		"--batch", "50", "--clients", "2", "--retain", "1s", "--epoch-age", "1s", "--steady-after", "3s",
+		"--batch", "50", "--clients", "2", "--retain", "3s", "--epoch-age", "1s", "--steady-after", "3s", "--check-acks",
 		"--json", "--quiet", "--verify-for", "100ms", "--work-dir", dir)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -268,6 +269,8 @@ func TestBenchNetworkRetentionSample(t *testing.T) {
 		Setup struct {
 			Retention *bench.Retention `json:"retention"`
 		} `json:"setup"`
+		Accepted  uint64           `json:"accepted"`
+		Acks      *bench.AckCheck  `json:"acks"`
 		RSSSource string           `json:"rss_source"`
 		HWMBytes  int64            `json:"hwm_rss_bytes"`
 		Footprint *bench.Footprint `json:"footprint"`
@@ -276,8 +279,11 @@ func TestBenchNetworkRetentionSample(t *testing.T) {
 	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
 		t.Fatalf("the report is not one JSON object: %v\n%s", err, stdout.String())
 	}
-	if r := res.Setup.Retention; r == nil || *r != (bench.Retention{Retain: time.Second, EpochAge: time.Second}) {
+	if r := res.Setup.Retention; r == nil || *r != (bench.Retention{Retain: 3 * time.Second, EpochAge: time.Second}) {
 		t.Errorf("setup retention %+v", r)
+	}
+	if a := res.Acks; a == nil || a.Acked < res.Accepted || a.Checked != a.Acked || a.Lost != 0 || a.Checks < 3 || a.EveryS != 1 {
+		t.Errorf("accepted %d; acknowledgements looked for: %+v", res.Accepted, a)
 	}
 	if !strings.Contains(res.RSSSource, "/proc/PID/status") {
 		t.Errorf("RSS from %q, want the node process's status", res.RSSSource)
@@ -304,6 +310,6 @@ func TestBenchNetworkRetentionSample(t *testing.T) {
 		t.Fatalf("no epoch files under %s", dir)
 	}
 	if filepath.Base(epochs[0]) == "epoch-0000000000000000.db" {
-		t.Errorf("the first epoch is still there after 6 s with --retain 1s --epoch-age 1s: %v", epochs)
+		t.Errorf("the first epoch is still there after 6 s with --retain 3s --epoch-age 1s: %v", epochs)
 	}
 }

@@ -1,0 +1,99 @@
+package bench
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/weftnet/weft/client"
+	"github.com/weftnet/weft/dag"
+)
+
+func TestAckCheckEvery(t *testing.T) {
+	for r, want := range map[Retention]time.Duration{
+		{}:                                  DefaultAckCheckEvery,
+		{Retain: 720 * time.Hour}:           DefaultAckCheckEvery,
+		{Retain: 5 * time.Minute}:           DefaultAckCheckEvery,
+		{Retain: time.Minute}:               15 * time.Second,
+		{Retain: 2 * time.Second}:           time.Second,
+		{MaxDisk: 1e9, EpochAge: time.Hour}: DefaultAckCheckEvery,
+	} {
+		if got := ackCheckEvery(r); got != want {
+			t.Errorf("%+v: every %v, want %v", r, got, want)
+		}
+	}
+}
+
+// TestAckChecker submits a few messages to an in-process node and checks
+// that the checker finds them, and finds missing an acknowledgement the
+// node never stored; then that a node that does not answer fails the
+// check and leaves the acknowledgements pending.
+func TestAckChecker(t *testing.T) {
+	nodes, stop, err := launchInProcess(context.Background(), NetSpec{Dir: t.TempDir(), Nodes: 1, Network: "weft-bench-acks",
+		PoWBase: 4, Seed: 1, Log: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	url := nodes[0].URL
+	tg, err := connect(ctx, []string{url}, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := newGenerator(tg.network, tg.difficulty, 3, 100, 1, 0)
+	g.schedule(time.Now(), 1000)
+	var msgs []*genMsg
+	if err := g.build(ctx, 30, func(m *genMsg) error {
+		c := *m
+		c.enc = append([]byte(nil), m.enc...)
+		msgs = append(msgs, &c)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	c := newAckChecker([]string{url}, time.Hour, 1)
+	cl := client.New(url)
+	for _, m := range msgs {
+		if _, err := cl.Submit(ctx, m.enc); err != nil {
+			t.Fatalf("message %d: %v", m.i, err)
+		}
+		c.add(0, Ack{Device: g.device(m.i), Issuer: g.pubs[g.device(m.i)], Seq: m.seq, ID: m.id, At: time.Now()})
+	}
+	c.check(ctx)
+	if r := c.result(); r.Acked != 30 || r.Checked != 30 || r.Lost != 0 || r.Checks != 1 || r.Failed != 0 || r.ByID != 30 {
+		t.Fatalf("after 30 stored messages: %+v", r)
+	}
+	c.check(ctx) // nothing pending: no check
+	var ghost dag.ID
+	ghost[0] = 0xee
+	last := msgs[len(msgs)-1]
+	c.add(0, Ack{Device: g.device(last.i), Issuer: g.pubs[g.device(last.i)], Seq: last.seq + 1, ID: ghost, At: time.Now().Add(-3 * time.Second)})
+	c.check(ctx)
+	r := c.result()
+	if r.Acked != 31 || r.Checked != 31 || r.Lost != 1 || len(r.LostIDs) != 1 || r.LostIDs[0] != ghost.String() || r.Checks != 2 {
+		t.Fatalf("after an acknowledgement the node never stored: %+v", r)
+	}
+	if r.MaxAgeS < 3 || r.MaxAgeS > 60 {
+		t.Errorf("the oldest acknowledgement was %.1f s old when looked for, want about 3", r.MaxAgeS)
+	}
+	if r.Err() == nil {
+		t.Error("a loss is no error")
+	}
+
+	// A node that does not answer.
+	dead := newAckChecker([]string{"http://127.0.0.1:1"}, time.Hour, 1)
+	dead.add(0, Ack{Issuer: g.pubs[0], Seq: 1, ID: ghost, At: time.Now()})
+	dctx, dcancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	dead.check(dctx)
+	dcancel()
+	if r := dead.result(); r.Checks != 1 || r.Failed != 1 || r.Checked != 0 || r.Lost != 0 || r.FirstError == "" || r.Err() != nil {
+		t.Errorf("a node that does not answer: %+v", r)
+	}
+	if n := len(dead.pending[0]); n != 1 {
+		t.Errorf("%d acknowledgements pending after a failed check, want 1", n)
+	}
+}
