@@ -373,14 +373,20 @@ func (r *Result) Table(w io.Writer) error {
 		row("generator CPU", "%.3f s per 1,000 messages (measured on its own threads)", r.GeneratorCPUPer1k)
 	}
 	row("peak RSS", "%s (%s)", mib(r.PeakRSSBytes), r.RSSSource)
-	if r.DiskBytes > 0 {
+	switch {
+	case r.DiskBytes > 0 && r.StoredMessages > 0:
 		row("disk", "%s for %s messages: %.0f B a message", mib(r.DiskBytes), group(float64(r.StoredMessages)), r.DiskBytesPerMsg)
+	case r.DiskBytes > 0:
+		row("disk", "%s (the data directories after the run)", mib(r.DiskBytes))
 	}
 	for i, n := range r.PerNode {
 		if len(r.PerNode) < 2 {
 			break
 		}
 		v := fmt.Sprintf("%s; %.0f B a message on disk", n.URL, n.DiskBytesPerMsg)
+		if n.StoredMessages == 0 {
+			v = fmt.Sprintf("%s; %s on disk", n.URL, mib(n.DiskBytes))
+		}
 		if n.PeakRSSBytes > 0 {
 			v += fmt.Sprintf("; peak RSS %s; CPU %.1f s", mib(n.PeakRSSBytes), n.CPUSeconds)
 		}
