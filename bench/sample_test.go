@@ -1,11 +1,16 @@
 package bench
 
 import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
 	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -162,5 +167,60 @@ func TestFootprint(t *testing.T) {
 	f = footprint(samples, 3500*time.Millisecond)
 	if f.DiskAtSteadyBytes != 90*M || f.DiskMinBytes != 90*M || f.DiskMaxBytes != 108*M {
 		t.Errorf("steady after 3.5 s: %+v", *f)
+	}
+}
+
+// TestSeriesCSV checks the per-second CSV: a column for every field of a
+// sample (so that none is added to the JSON alone), and rows that read back
+// as the samples.
+func TestSeriesCSV(t *testing.T) {
+	r := soakResult()
+	var b bytes.Buffer
+	if err := r.SeriesCSV(&b); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(&b).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 1+len(r.Timeline) {
+		t.Fatalf("%d rows, want a header and %d", len(rows), len(r.Timeline))
+	}
+	col := map[string]int{}
+	for k, name := range rows[0] {
+		col[name] = k
+	}
+	js, _ := json.Marshal(Sample{T: 1, OfferedPerS: 1, AcceptedPerS: 1, ConfirmedPerS: 1, P50ConfirmMs: 1, P99ConfirmMs: 1, BehindS: 1,
+		RSSBytes: 1, AnonBytes: 1, FileBytes: 1, LiveHeapBytes: 1, DiskBytes: 1, Load: true})
+	var fields map[string]any
+	json.Unmarshal(js, &fields)
+	for k := range fields {
+		if k == "t" {
+			k = "t_s"
+		}
+		if _, ok := col[k]; !ok {
+			t.Errorf("the CSV has no column for the timeline's %q", k)
+		}
+	}
+	num := func(row []string, name string) float64 {
+		v, err := strconv.ParseFloat(row[col[name]], 64)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		return v
+	}
+	for i, s := range r.Timeline {
+		row := rows[i+1]
+		load := 0.0
+		if s.Load {
+			load = 1
+		}
+		got := []float64{num(row, "t_s"), num(row, "load"), num(row, "p50_confirm_ms"), num(row, "p99_confirm_ms"),
+			num(row, "rss_bytes"), num(row, "rss_anon_bytes"), num(row, "rss_file_bytes"), num(row, "disk_bytes"), num(row, "accepted_per_s")}
+		want := []float64{s.T, load, s.P50ConfirmMs, s.P99ConfirmMs, float64(s.RSSBytes), float64(s.AnonBytes), float64(s.FileBytes),
+			float64(s.DiskBytes), s.AcceptedPerS}
+		if !slices.Equal(got, want) {
+			t.Errorf("row %d: %v, want %v", i, got, want)
+		}
 	}
 }

@@ -24,6 +24,7 @@ type benchFlags struct {
 	maxDisk    string
 	jsonOut    bool
 	plot       string
+	csv        string
 	cpuProfile string
 	quiet      bool
 	inProcess  bool
@@ -120,7 +121,8 @@ node that is killed again and again.`
 	f.IntVar(&c.PoWBase, "pow-base", bench.DefaultPoWBase, "proof-of-work base difficulty of the nodes the run starts")
 	f.StringVar(&c.WorkDir, "work-dir", "", "keep the started nodes' data and the pre-built messages under `DIR` (default: a temporary directory, removed)")
 	f.BoolVar(&bf.jsonOut, "json", false, "print the report as one JSON object")
-	f.StringVar(&bf.plot, "plot", "", "write an SVG chart of throughput, p99 latency and memory over time to `FILE`")
+	f.StringVar(&bf.plot, "plot", "", "write an SVG chart of throughput, latency, memory and disk over time to `FILE`")
+	f.StringVar(&bf.csv, "csv", "", "write the per-second series (throughput, latency, memory, disk) as CSV to `FILE`")
 	f.StringVar(&bf.cpuProfile, "cpuprofile", "", "write a CPU profile of this process over the load to `FILE` (go tool pprof)")
 	f.BoolVar(&bf.quiet, "quiet", false, "no progress line")
 	f.DurationVar(&c.VerifyFor, "verify-for", time.Second, "how long to measure this machine's signature verification rate before the load")
@@ -185,6 +187,11 @@ func runBench(cmd *cobra.Command, bf *benchFlags) error {
 	}
 	if bf.plot != "" {
 		if err := writeFile(bf.plot, res.PlotSVG); err != nil {
+			return err
+		}
+	}
+	if bf.csv != "" {
+		if err := writeFile(bf.csv, res.SeriesCSV); err != nil {
 			return err
 		}
 	}

@@ -254,12 +254,14 @@ func TestBenchSoakBadFlags(t *testing.T) {
 // process with retention flags, and checks that the node got them (its
 // first epoch is dropped), that every second's sample has the node
 // process's memory, from /proc, and its store's size on disk, and that
-// every acknowledged message was found while the store dropped epochs.
+// every acknowledged message was found while the store dropped epochs;
+// the chart has the disk's panel, and the CSV a row a second.
 func TestBenchNetworkRetentionSample(t *testing.T) {
 	dir := t.TempDir()
+	plot, series := filepath.Join(dir, "soak.svg"), filepath.Join(dir, "soak.csv")
 	cmd := exec.Command(weftBin, "bench", "network", "--nodes", "1", "--devices", "30", "--rate", "500", "--duration", "6s",
 		"--batch", "50", "--clients", "2", "--retain", "3s", "--epoch-age", "1s", "--steady-after", "3s", "--check-acks",
-		"--json", "--quiet", "--verify-for", "100ms", "--work-dir", dir)
+		"--json", "--plot", plot, "--csv", series, "--quiet", "--verify-for", "100ms", "--work-dir", dir)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
@@ -304,6 +306,15 @@ func TestBenchNetworkRetentionSample(t *testing.T) {
 	if f == nil || f.MaxRSSBytes != maxRSS || f.DiskMaxAllBytes != maxDisk || res.HWMBytes <= 0 ||
 		f.SteadyAfterS != 3 || f.DiskAtSteadyBytes <= 0 || f.DiskFlatness < 1 {
 		t.Errorf("footprint %+v (timeline max RSS %d, disk %d; VmHWM %d)", f, maxRSS, maxDisk, res.HWMBytes)
+	}
+	svg, err := os.ReadFile(plot)
+	if err != nil || !strings.Contains(string(svg), "store on disk (MB)") || !strings.Contains(string(svg), `class="disk"`) {
+		t.Errorf("the chart has no disk panel (%v)", err)
+	}
+	csvText, err := os.ReadFile(series)
+	if lines := strings.Split(strings.TrimSpace(string(csvText)), "\n"); err != nil || len(lines) != 1+len(res.Timeline) ||
+		!strings.HasPrefix(lines[0], "t_s,load,") || !strings.Contains(lines[0], "disk_bytes") {
+		t.Errorf("the CSV (%v):\n%s", err, csvText)
 	}
 	epochs, _ := filepath.Glob(filepath.Join(dir, "run-*", "node0", "store", "epoch-*.db"))
 	if len(epochs) == 0 {
