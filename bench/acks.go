@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/weftnet/weft/client"
@@ -67,6 +68,11 @@ type AckCheck struct {
 	// nodes' retention may have been dropped, and would count as lost.
 	EveryS  float64 `json:"every_s"`
 	MaxAgeS float64 `json:"max_age_s"`
+	// CheckS is the time the looks took in all, MaxCheckS the longest:
+	// the node answered them beside the load (the timeline marks the
+	// seconds, ack_check).
+	CheckS    float64 `json:"check_s"`
+	MaxCheckS float64 `json:"max_check_s"`
 }
 
 // ackChecker keeps the acknowledgements of a run, per node, and looks for
@@ -81,6 +87,11 @@ type ackChecker struct {
 	mu      sync.Mutex
 	pending [][]Ack // per node, not yet looked for
 	acked   uint64
+
+	// busy is set while a check runs; started counts the checks begun.
+	// The sampler reads both, to mark the seconds a check ran in.
+	busy    atomic.Bool
+	started atomic.Uint64
 
 	// Written by the checking goroutine only.
 	res AckCheck
@@ -104,18 +115,28 @@ func (c *ackChecker) add(node int, acks ...Ack) {
 	c.mu.Unlock()
 }
 
-// run checks every c.every until ctx ends.
-func (c *ackChecker) run(ctx context.Context) {
+// run checks every c.every until stop closes or ctx ends. A check under
+// way when stop closes is finished; ctx ending cuts it short.
+func (c *ackChecker) run(ctx context.Context, stop <-chan struct{}) {
 	tick := time.NewTicker(c.every)
 	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-stop:
+			return
 		case <-tick.C:
 			c.check(ctx)
 		}
 	}
+}
+
+// ranSince reports whether a check ran since the call that returned
+// last, and returns the count to pass next.
+func (c *ackChecker) ranSince(last uint64) (bool, uint64) {
+	n := c.started.Load()
+	return c.busy.Load() || n != last, n
 }
 
 // check looks for the pending acknowledgements on their nodes. Those of
@@ -133,7 +154,15 @@ func (c *ackChecker) check(ctx context.Context) {
 		return
 	}
 	c.res.Checks++
+	c.busy.Store(true)
+	c.started.Add(1)
 	start := c.now()
+	defer func() {
+		d := c.now().Sub(start).Seconds()
+		c.res.CheckS += d
+		c.res.MaxCheckS = max(c.res.MaxCheckS, d)
+		c.busy.Store(false)
+	}()
 	equivocations := 0
 	failed := false
 	for node, acks := range taken {

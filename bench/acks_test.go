@@ -56,6 +56,9 @@ func TestAckChecker(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := newAckChecker([]string{url}, time.Hour, 1)
+	if ran, _ := c.ranSince(0); ran {
+		t.Error("a check ran before any")
+	}
 	cl := client.New(url)
 	for _, m := range msgs {
 		if _, err := cl.Submit(ctx, m.enc); err != nil {
@@ -67,7 +70,20 @@ func TestAckChecker(t *testing.T) {
 	if r := c.result(); r.Acked != 30 || r.Checked != 30 || r.Lost != 0 || r.Checks != 1 || r.Failed != 0 || r.ByID != 30 {
 		t.Fatalf("after 30 stored messages: %+v", r)
 	}
+	if r := c.result(); r.CheckS <= 0 || r.MaxCheckS <= 0 || r.MaxCheckS > r.CheckS {
+		t.Errorf("the check took %g s, at most %g", r.CheckS, r.MaxCheckS)
+	}
+	ran, seen := c.ranSince(0)
+	if !ran {
+		t.Error("the check is not seen by the sampler")
+	}
+	if ran, _ := c.ranSince(seen); ran {
+		t.Error("a check seen twice")
+	}
 	c.check(ctx) // nothing pending: no check
+	if ran, _ := c.ranSince(seen); ran {
+		t.Error("nothing to look for counts as a check")
+	}
 	var ghost dag.ID
 	ghost[0] = 0xee
 	last := msgs[len(msgs)-1]
@@ -82,6 +98,23 @@ func TestAckChecker(t *testing.T) {
 	}
 	if r.Err() == nil {
 		t.Error("a loss is no error")
+	}
+
+	// run looks every c.every, and finishes the look under way when
+	// stopped.
+	c2 := newAckChecker([]string{url}, 20*time.Millisecond, 1)
+	stopRun, ran2 := make(chan struct{}), make(chan struct{})
+	go func() { defer close(ran2); c2.run(ctx, stopRun) }()
+	for _, m := range msgs[:10] {
+		c2.add(0, Ack{Device: g.device(m.i), Issuer: g.pubs[g.device(m.i)], Seq: m.seq, ID: m.id, At: time.Now()})
+	}
+	for deadline := time.Now().Add(10 * time.Second); c2.started.Load() == 0 && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
+	close(stopRun)
+	<-ran2
+	if r := c2.result(); r.Checks != 1 || r.Checked != 10 || r.Failed != 0 {
+		t.Errorf("run, stopped after its first look: %+v", r)
 	}
 
 	// A node that does not answer.

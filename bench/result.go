@@ -226,6 +226,9 @@ type Sample struct {
 	// twice that before the next (GOGC=100).
 	LiveHeapBytes int64 `json:"live_heap_bytes,omitempty"`
 	Load          bool  `json:"load"` // false during the drain
+	// AckCheck is set when a check of the acknowledged messages
+	// (Config.CheckAcks) ran during the second.
+	AckCheck bool `json:"ack_check,omitempty"`
 
 	nodeConfirmedPerS float64 // from the node's counters
 	polledP50Ms       float64 // of the poller's sample
@@ -425,6 +428,7 @@ func (r *Result) Table(w io.Writer) error {
 		row("acknowledged", "%s (201s, the cool-down's included)", group(float64(a.Acked)))
 		row("looked for", "%s, in %d checks (every %.0f s during the load, and after the drain; %d failed); the oldest %.0f s old when looked for; %d also read by id",
 			group(float64(a.Checked)), a.Checks, a.EveryS, a.Failed, a.MaxAgeS, a.ByID)
+		row("checking took", "%.1f s in all, %.1f s at most", a.CheckS, a.MaxCheckS)
 		row("lost", "%s", group(float64(a.Lost)))
 		if len(a.LostIDs) > 0 {
 			row("lost, the first", "%s", strings.Join(a.LostIDs, " "))

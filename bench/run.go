@@ -71,16 +71,17 @@ func (cfg Config) Run(ctx context.Context) (*Result, error) {
 	var stopChecks func() *AckCheck
 	if cfg.CheckAcks {
 		r.acks = newAckChecker(r.t.urls, ackCheckEvery(cfg.Retention), cfg.Seed)
-		cctx, cancel := context.WithCancel(ctx)
-		checked := make(chan struct{})
+		stop, checked := make(chan struct{}), make(chan struct{})
 		go func() {
 			defer close(checked)
-			r.acks.run(cctx)
+			r.acks.run(ctx, stop)
 		}()
 		stopChecks = func() *AckCheck {
-			cancel()
+			close(stop)
 			<-checked
-			if ctx.Err() == nil { // interrupted: what was looked for, the rest unchecked
+			// Unless the run was interrupted, look for the rest now;
+			// interrupted, they stay unchecked.
+			if ctx.Err() == nil {
 				fctx, fcancel := context.WithTimeout(ctx, 10*time.Minute)
 				r.acks.check(fctx)
 				fcancel()
@@ -89,7 +90,7 @@ func (cfg Config) Run(ctx context.Context) (*Result, error) {
 		}
 		defer func() {
 			if stopChecks != nil {
-				cancel()
+				close(stop)
 				<-checked
 			}
 		}()
@@ -489,6 +490,7 @@ func (r *run) sampler(ctx context.Context) {
 	defer tick.Stop()
 	var last struct{ offered, accepted, confirmed uint64 }
 	lastT, lastM := r.start, r.m0
+	var checks uint64
 	sample := func(now time.Time) {
 		s := Sample{T: now.Sub(r.start).Seconds(), Load: r.loadActive.Load()}
 		dt := now.Sub(lastT).Seconds()
@@ -522,6 +524,9 @@ func (r *run) sampler(ctx context.Context) {
 			s.LiveHeapBytes = liveHeap()
 		}
 		s.DiskBytes = r.storeDisk()
+		if r.acks != nil {
+			s.AckCheck, checks = r.acks.ranSince(checks)
+		}
 		r.samplesMu.Lock()
 		r.samples = append(r.samples, s)
 		r.samplesMu.Unlock()

@@ -171,26 +171,30 @@ func footprint(samples []Sample, steadyAfter time.Duration) *Footprint {
 
 // seriesColumns are the columns of SeriesCSV, in order.
 var seriesColumns = []string{"t_s", "load", "offered_per_s", "accepted_per_s", "confirmed_per_s", "p50_confirm_ms", "p99_confirm_ms",
-	"behind_s", "rss_bytes", "rss_anon_bytes", "rss_file_bytes", "live_heap_bytes", "disk_bytes"}
+	"behind_s", "rss_bytes", "rss_anon_bytes", "rss_file_bytes", "live_heap_bytes", "disk_bytes", "ack_check"}
 
 // SeriesCSV writes the timeline as CSV: a header, then one row a second,
 // with the columns named as the JSON report's timeline fields (t_s for t;
-// load is 1 during the measured load, 0 in the cool-down). A figure the
-// run did not measure is 0.
+// load is 1 during the measured load, 0 in the cool-down; ack_check 1 in
+// a second a check of the acknowledgements ran). A figure the run did not
+// measure is 0.
 func (r *Result) SeriesCSV(w io.Writer) error {
 	cw := csv.NewWriter(w)
 	if err := cw.Write(seriesColumns); err != nil {
 		return err
 	}
 	f := func(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
+	flag := func(b bool) string {
+		if b {
+			return "1"
+		}
+		return "0"
+	}
 	i := func(v int64) string { return strconv.FormatInt(v, 10) }
 	for _, s := range r.Timeline {
-		load := "0"
-		if s.Load {
-			load = "1"
-		}
-		if err := cw.Write([]string{f(s.T), load, f(s.OfferedPerS), f(s.AcceptedPerS), f(s.ConfirmedPerS), f(s.P50ConfirmMs),
-			f(s.P99ConfirmMs), f(s.BehindS), i(s.RSSBytes), i(s.AnonBytes), i(s.FileBytes), i(s.LiveHeapBytes), i(s.DiskBytes)}); err != nil {
+		if err := cw.Write([]string{f(s.T), flag(s.Load), f(s.OfferedPerS), f(s.AcceptedPerS), f(s.ConfirmedPerS), f(s.P50ConfirmMs),
+			f(s.P99ConfirmMs), f(s.BehindS), i(s.RSSBytes), i(s.AnonBytes), i(s.FileBytes), i(s.LiveHeapBytes), i(s.DiskBytes),
+			flag(s.AckCheck)}); err != nil {
 			return err
 		}
 	}

@@ -191,7 +191,7 @@ func TestSeriesCSV(t *testing.T) {
 		col[name] = k
 	}
 	js, _ := json.Marshal(Sample{T: 1, OfferedPerS: 1, AcceptedPerS: 1, ConfirmedPerS: 1, P50ConfirmMs: 1, P99ConfirmMs: 1, BehindS: 1,
-		RSSBytes: 1, AnonBytes: 1, FileBytes: 1, LiveHeapBytes: 1, DiskBytes: 1, Load: true})
+		RSSBytes: 1, AnonBytes: 1, FileBytes: 1, LiveHeapBytes: 1, DiskBytes: 1, Load: true, AckCheck: true})
 	var fields map[string]any
 	json.Unmarshal(js, &fields)
 	for k := range fields {
