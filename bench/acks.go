@@ -21,6 +21,18 @@ const DefaultAckCheckEvery = 30 * time.Second
 // one (GET /api/v1/messages/{id}), a sample.
 const ackCheckByID = 100
 
+// exportPace returns how many records a second a look during the load
+// reads of its export: enough to take n acknowledgements' messages in
+// half the time between looks, and at least minExportPace. The node sends
+// as the look reads, so its work for the look is spread over that time
+// rather than landing in a burst that holds up the load.
+func exportPace(n int, every time.Duration) float64 {
+	return max(float64(n)/(every.Seconds()/2), minExportPace)
+}
+
+// minExportPace is the least pace of exportPace, records a second.
+const minExportPace = 5000
+
 // maxLostIDs bounds the lost messages a report names.
 const maxLostIDs = 20
 
@@ -36,26 +48,33 @@ func ackCheckEvery(r Retention) time.Duration {
 }
 
 // AckCheck is what a run found when it looked for the messages the nodes
-// acknowledged (answered 201) on the node that acknowledged each, with
-// CheckAcks (Config.CheckAcks). It looks while the load runs, every
-// EveryS, for the messages acknowledged since its last look, and once more
-// after the drain: a node that drops old epochs (retention) must still
-// hold them then, since an epoch is kept for the retention after it was
-// cut, which is after its messages were written.
+// acknowledged (answered 201) on the node that acknowledged each
+// (Config.CheckAcks). It looks while the load runs, every EveryS, for the
+// messages acknowledged since its last look, with CheckExported (one
+// export of their time range: a listing per device would cost the node as
+// much as the load, and it would fall behind); and once more after the
+// drain, for the rest, with CheckAcks (each device's listing, and the
+// equivocations). A node that drops old epochs (retention) must still
+// hold them when they are looked for, since an epoch is kept for the
+// retention after it was cut, which is after its messages were written.
 type AckCheck struct {
 	// Acked counts the messages acknowledged, the cool-down's included;
 	// Checked, those looked for; Lost, those looked for and not stored.
-	Acked   uint64 `json:"acked"`
-	Checked uint64 `json:"checked"`
-	Lost    uint64 `json:"lost"`
+	// Exported and Listed split Checked: found (or not) in an export during
+	// the load, in the devices' listings after it.
+	Acked    uint64 `json:"acked"`
+	Checked  uint64 `json:"checked"`
+	Exported uint64 `json:"checked_in_exports"`
+	Listed   uint64 `json:"checked_in_listings"`
+	Lost     uint64 `json:"lost"`
 	// LostIDs names the first lost messages (at most 20).
 	LostIDs []string `json:"lost_ids,omitempty"`
 	// ByID counts the messages also read one by one, a sample of each
 	// check.
 	ByID int `json:"checked_by_id"`
-	// Equivocations is the most equivocations the nodes listed for the
-	// acknowledged messages' issuers at one check: a load generator must
-	// cause none.
+	// Equivocations is the equivocations the nodes list, after the drain,
+	// for the issuers of the messages looked for then: a load generator
+	// must cause none.
 	Equivocations int `json:"equivocations"`
 	// Checks counts the looks; Failed, those the node did not answer
 	// (their messages are looked for again at the next). FirstError is
@@ -115,8 +134,9 @@ func (c *ackChecker) add(node int, acks ...Ack) {
 	c.mu.Unlock()
 }
 
-// run checks every c.every until stop closes or ctx ends. A check under
-// way when stop closes is finished; ctx ending cuts it short.
+// run looks (check, not final) every c.every until stop closes or ctx
+// ends. A look under way when stop closes is finished; ctx ending cuts it
+// short.
 func (c *ackChecker) run(ctx context.Context, stop <-chan struct{}) {
 	tick := time.NewTicker(c.every)
 	defer tick.Stop()
@@ -127,7 +147,7 @@ func (c *ackChecker) run(ctx context.Context, stop <-chan struct{}) {
 		case <-stop:
 			return
 		case <-tick.C:
-			c.check(ctx)
+			c.check(ctx, false)
 		}
 	}
 }
@@ -139,9 +159,10 @@ func (c *ackChecker) ranSince(last uint64) (bool, uint64) {
 	return c.busy.Load() || n != last, n
 }
 
-// check looks for the pending acknowledgements on their nodes. Those of
-// a node that did not answer stay pending.
-func (c *ackChecker) check(ctx context.Context) {
+// check looks for the pending acknowledgements on their nodes: in an
+// export during the load, in the devices' listings (CheckAcks) when final.
+// Those of a node that did not answer stay pending.
+func (c *ackChecker) check(ctx context.Context, final bool) {
 	c.mu.Lock()
 	taken := c.pending
 	c.pending = make([][]Ack, len(taken))
@@ -176,7 +197,13 @@ func (c *ackChecker) check(ctx context.Context) {
 			}
 		}
 		c.res.MaxAgeS = max(c.res.MaxAgeS, start.Sub(oldest).Seconds())
-		chk, err := CheckAcks(ctx, c.clients[node], acks, ackCheckByID, c.seed+uint64(c.res.Checks))
+		var chk *Check
+		var err error
+		if final {
+			chk, err = CheckAcks(ctx, c.clients[node], acks, ackCheckByID, c.seed+uint64(c.res.Checks))
+		} else {
+			chk, err = checkExported(ctx, c.clients[node], acks, ackCheckByID, c.seed+uint64(c.res.Checks), exportPace(len(acks), c.every))
+		}
 		if err != nil {
 			if !failed {
 				c.res.Failed++
@@ -191,6 +218,11 @@ func (c *ackChecker) check(ctx context.Context) {
 			continue
 		}
 		c.res.Checked += uint64(len(acks))
+		if final {
+			c.res.Listed += uint64(len(acks))
+		} else {
+			c.res.Exported += uint64(len(acks))
+		}
 		c.res.Lost += uint64(len(chk.Lost))
 		for _, a := range chk.Lost {
 			if len(c.res.LostIDs) < maxLostIDs {
@@ -200,7 +232,7 @@ func (c *ackChecker) check(ctx context.Context) {
 		c.res.ByID += chk.ByID
 		equivocations += chk.Equivocations
 	}
-	c.res.Equivocations = max(c.res.Equivocations, equivocations)
+	c.res.Equivocations += equivocations
 }
 
 // result returns what every check found. Call it once run has returned.

@@ -336,7 +336,7 @@ func (s *sender) run(ctx context.Context) {
 
 // ack is the acknowledgement of message i.
 func (s *sender) ack(i int, id dag.ID, seq uint64, at time.Time) Ack {
-	return Ack{Device: s.device(i), Issuer: s.issuer(i), Seq: seq, ID: id, At: at}
+	return Ack{Device: s.device(i), Issuer: s.issuer(i), Seq: seq, ID: id, At: at, Timestamp: s.ts(i)}
 }
 
 func (s *sender) refuse(cnt *counts, measured bool, ids []dag.ID, code string) {

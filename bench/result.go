@@ -426,8 +426,8 @@ func (r *Result) Table(w io.Writer) error {
 	if a := r.Acks; a != nil {
 		fmt.Fprintf(tw, "acknowledged messages, looked for on their node\n")
 		row("acknowledged", "%s (201s, the cool-down's included)", group(float64(a.Acked)))
-		row("looked for", "%s, in %d checks (every %.0f s during the load, and after the drain; %d failed); the oldest %.0f s old when looked for; %d also read by id",
-			group(float64(a.Checked)), a.Checks, a.EveryS, a.Failed, a.MaxAgeS, a.ByID)
+		row("looked for", "%s, in %d checks: %s in exports every %.0f s during the load, %s in the devices' listings after the drain; %d checks failed; the oldest %.0f s old when looked for; %d also read by id",
+			group(float64(a.Checked)), a.Checks, group(float64(a.Exported)), a.EveryS, group(float64(a.Listed)), a.Failed, a.MaxAgeS, a.ByID)
 		row("checking took", "%.1f s in all, %.1f s at most", a.CheckS, a.MaxCheckS)
 		row("lost", "%s", group(float64(a.Lost)))
 		if len(a.LostIDs) > 0 {

@@ -83,7 +83,7 @@ func (cfg Config) Run(ctx context.Context) (*Result, error) {
 			// interrupted, they stay unchecked.
 			if ctx.Err() == nil {
 				fctx, fcancel := context.WithTimeout(ctx, 10*time.Minute)
-				r.acks.check(fctx)
+				r.acks.check(fctx, true)
 				fcancel()
 			}
 			return r.acks.result()
