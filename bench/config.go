@@ -1,9 +1,11 @@
 package bench
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -49,6 +51,9 @@ const (
 	DefaultLinger   = 5 * time.Millisecond
 	DefaultDrain    = 10 * time.Second
 	DefaultSeed     = 1
+	// DefaultSteadyAfter is Config.SteadyAfter's default without
+	// retention.
+	DefaultSteadyAfter = 5 * time.Minute
 	// DefaultGateways is the default number of concurrent senders for
 	// batches; DefaultClients for single messages.
 	DefaultGateways = 8
@@ -58,6 +63,66 @@ const (
 	// MaxNodes bounds it: the nodes share this machine.
 	MaxNodes = 16
 )
+
+// Retention is how long and how much the stores of the nodes a run starts
+// keep: the storage.Config fields of the same names, which `weft node`
+// takes as --retain, --max-disk, --epoch-records and --epoch-age. A zero
+// field is the node's default; the node refuses values its store refuses.
+// In JSON its durations are in seconds, as the report's others are.
+type Retention struct {
+	Retain       time.Duration
+	MaxDisk      int64
+	EpochRecords int
+	EpochAge     time.Duration
+}
+
+// retentionJSON is Retention's JSON form.
+type retentionJSON struct {
+	RetainS      float64 `json:"retain_s,omitempty"`
+	MaxDisk      int64   `json:"max_disk_bytes,omitempty"`
+	EpochRecords int     `json:"epoch_records,omitempty"`
+	EpochAgeS    float64 `json:"epoch_age_s,omitempty"`
+}
+
+// MarshalJSON writes r with its durations in seconds.
+func (r Retention) MarshalJSON() ([]byte, error) {
+	return json.Marshal(retentionJSON{r.Retain.Seconds(), r.MaxDisk, r.EpochRecords, r.EpochAge.Seconds()})
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (r *Retention) UnmarshalJSON(b []byte) error {
+	var j retentionJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	*r = Retention{time.Duration(j.RetainS * float64(time.Second)), j.MaxDisk, j.EpochRecords,
+		time.Duration(j.EpochAgeS * float64(time.Second))}
+	return nil
+}
+
+// IsZero reports whether r leaves the nodes' defaults alone.
+func (r Retention) IsZero() bool { return r == Retention{} }
+
+// String describes r for people: "retain 5m0s, epoch age 10s".
+func (r Retention) String() string {
+	if r.IsZero() {
+		return "the node's defaults: keep everything"
+	}
+	var parts []string
+	if r.Retain > 0 {
+		parts = append(parts, "retain "+r.Retain.String())
+	}
+	if r.MaxDisk > 0 {
+		parts = append(parts, fmt.Sprintf("max disk %s", mb(r.MaxDisk)))
+	}
+	if r.EpochRecords > 0 {
+		parts = append(parts, fmt.Sprintf("epochs of %s records", group(float64(r.EpochRecords))))
+	}
+	if r.EpochAge > 0 {
+		parts = append(parts, "epoch age "+r.EpochAge.String())
+	}
+	return strings.Join(parts, ", ")
+}
 
 // ErrConfig: a Config is unusable.
 var ErrConfig = errors.New("bench: bad config")
@@ -75,6 +140,10 @@ type Config struct {
 	// Nodes is the number of nodes of the Network scenario. Default
 	// DefaultNodes; at most MaxNodes.
 	Nodes int
+	// Retention is the retention of the stores of the nodes the run starts
+	// (docs/STORAGE.md); its zero value keeps everything, as a node does by
+	// default. A run that loads a node at Node cannot set it.
+	Retention Retention
 	// Launch starts the Network scenario's nodes. Nil: they run in this
 	// process (each with its own data directory, store and gossip endpoint
 	// on loopback), so their CPU and memory are this process's together.
@@ -125,8 +194,18 @@ type Config struct {
 	// printable filler that begins with the index in 8 bytes.
 	JSONPayload bool
 
+	// CheckAcks looks for every message a node acknowledged (201) on that
+	// node, while the load runs and after it (AckCheck), and reports those
+	// lost. Not for the Devices scenario.
+	CheckAcks bool
+
 	// Duration bounds the load. Default DefaultDuration.
 	Duration time.Duration
+	// SteadyAfter is how long after the start of the load the store's
+	// size should have levelled off: the report's footprint gives the
+	// disk then, and its least and most after. Default Retention.Retain
+	// if set, else DefaultSteadyAfter.
+	SteadyAfter time.Duration
 	// Messages, if positive, is the number of messages to offer; the run
 	// ends when they are all answered or at Duration, whichever is first.
 	Messages int
@@ -185,6 +264,10 @@ func (cfg Config) withDefaults() (Config, error) {
 	defd(&cfg.Linger, DefaultLinger)
 	defd(&cfg.Drain, DefaultDrain)
 	defd(&cfg.VerifyFor, time.Second)
+	if cfg.Retention.Retain > 0 {
+		defd(&cfg.SteadyAfter, cfg.Retention.Retain)
+	}
+	defd(&cfg.SteadyAfter, DefaultSteadyAfter)
 	if cfg.Seed == 0 {
 		cfg.Seed = DefaultSeed
 	}
@@ -221,12 +304,18 @@ func (cfg Config) withDefaults() (Config, error) {
 		return cfg, fmt.Errorf("%w: payload %d bytes", ErrConfig, cfg.Payload)
 	case cfg.JSONPayload && cfg.Payload < MinJSONPayload:
 		return cfg, fmt.Errorf("%w: payload %d bytes: a JSON reading takes at least %d", ErrConfig, cfg.Payload, MinJSONPayload)
-	case cfg.Duration < 0 || cfg.Drain < 0 || cfg.Linger < 0 || cfg.VerifyFor < 0:
+	case cfg.Duration < 0 || cfg.Drain < 0 || cfg.Linger < 0 || cfg.VerifyFor < 0 || cfg.SteadyAfter < 0:
 		return cfg, fmt.Errorf("%w: negative duration", ErrConfig)
 	case cfg.Messages < 0:
 		return cfg, fmt.Errorf("%w: negative message count", ErrConfig)
 	case cfg.PoWBase < 0:
 		return cfg, fmt.Errorf("%w: negative pow base", ErrConfig)
+	case cfg.Retention.Retain < 0 || cfg.Retention.MaxDisk < 0 || cfg.Retention.EpochRecords < 0 || cfg.Retention.EpochAge < 0:
+		return cfg, fmt.Errorf("%w: negative retention setting %+v", ErrConfig, cfg.Retention)
+	case cfg.CheckAcks && cfg.Scenario == Devices:
+		return cfg, fmt.Errorf("%w: the devices scenario does not check its acknowledgements", ErrConfig)
+	case cfg.Node != "" && !cfg.Retention.IsZero():
+		return cfg, fmt.Errorf("%w: the retention of a node at a URL is that node's own; set it there", ErrConfig)
 	}
 	cfg.Clients = min(cfg.Clients, cfg.Devices)
 	return cfg, nil

@@ -142,6 +142,8 @@ type Ack struct {
 	Seq    uint64
 	ID     dag.ID
 	At     time.Time // when the answer came
+	// Timestamp is the message's own (unix ns), 0 if not known.
+	Timestamp int64
 }
 
 // FleetStats counts what a Fleet's gateways did.
@@ -644,7 +646,7 @@ func (g *gateway) ack(m *gwMsg, at time.Time) {
 		g.f.obs.acked(m.id, m.measured)
 	}
 	if g.f.OnAck != nil {
-		g.f.OnAck(Ack{Device: m.dev.index, Issuer: m.dev.pub, Seq: m.m.Seq, ID: m.id, At: at})
+		g.f.OnAck(Ack{Device: m.dev.index, Issuer: m.dev.pub, Seq: m.m.Seq, ID: m.id, At: at, Timestamp: m.m.Timestamp})
 	}
 	g.lastAck = gwParent{id: m.id, ts: m.m.Timestamp}
 	g.release(m.dev)

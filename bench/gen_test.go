@@ -157,7 +157,9 @@ func TestConfigDefaults(t *testing.T) {
 		t.Fatalf("single messages from 100 devices: %d clients, want 100 (one per device at most)", cfg.Clients)
 	}
 	for _, bad := range []Config{{}, {Scenario: "x"}, {Scenario: Ingest, Rate: -1}, {Scenario: Ingest, Batch: 5000}, {Scenario: Devices, Devices: -3},
-		{Scenario: Ingest, JSONPayload: true, Payload: MinJSONPayload - 1}} {
+		{Scenario: Ingest, JSONPayload: true, Payload: MinJSONPayload - 1},
+		{Scenario: Ingest, Retention: Retention{Retain: -time.Second}}, {Scenario: Ingest, Retention: Retention{EpochRecords: -1}},
+		{Scenario: Ingest, Node: "http://127.0.0.1:1", Retention: Retention{Retain: time.Minute}}} {
 		if _, err := bad.withDefaults(); err == nil {
 			t.Errorf("%+v accepted", bad)
 		}

@@ -37,6 +37,9 @@ func (r *run) gateway(ctx context.Context) error {
 	}
 	f := &Fleet{Node: r.t.urls[0], Gateways: cfg.Clients, Devices: cfg.Devices, Batch: cfg.Batch, Rate: cfg.Rate,
 		Linger: cfg.Linger, Payload: cfg.Payload, JSONPayload: cfg.JSONPayload, Seed: cfg.Seed, HTTPClient: &http.Client{Timeout: 30 * time.Second}}
+	if r.acks != nil {
+		f.OnAck = func(a Ack) { r.acks.add(0, a) }
+	}
 	f.obs = &fleetObserver{
 		sent: func(dev int, id dag.ID, seq uint64, at time.Time) bool {
 			if !measuring.Load() || cfg.Messages > 0 && taken.Add(1) > uint64(cfg.Messages) {

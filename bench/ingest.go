@@ -10,6 +10,8 @@ import (
 	"runtime"
 	"sync"
 	"time"
+
+	"github.com/weftnet/weft/dag"
 )
 
 // coolDown bounds how much load the tape holds past the measured window,
@@ -231,6 +233,9 @@ func (r *run) send(ctx context.Context, ts *tapeSet, g *generator, late time.Dur
 			cnt: r.cnt, cool: r.cool, ord: ord}
 		if track {
 			s.tr, s.poll = r.tr, r.poll
+			if r.acks != nil {
+				s.acks, s.issuer = r.acks, func(i int) dag.PublicKey { return g.pubs[g.device(i)] }
+			}
 		}
 		senders[k] = s
 	}

@@ -150,6 +150,10 @@ type sender struct {
 	cnt    *counts           // the measured messages'
 	cool   *counts           // the cool-down's
 	ord    *order
+	// acks, if set, is told of every message acknowledged (201), of the
+	// window and the cool-down; issuer names message i's device key.
+	acks   *ackChecker
+	issuer func(i int) dag.PublicKey
 
 	cpu      time.Duration
 	cpuKnown bool
@@ -196,6 +200,8 @@ func (s *sender) run(ctx context.Context) {
 		seqs = make([]uint64, 0, s.batch)
 		offs = make([]int, 0, s.batch) // where each message starts in body
 		ans  wire.BatchResults
+		// acked are a batch's acknowledgements, for s.acks.
+		acked []Ack
 	)
 	for ctx.Err() == nil {
 		rec, ok, err := s.tape.peek()
@@ -282,6 +288,9 @@ func (s *sender) run(ctx context.Context) {
 		switch {
 		case s.batch == 1 && st == http.StatusCreated:
 			cnt.accepted.Add(1)
+			if s.acks != nil {
+				s.acks.add(s.node, s.ack(idxs[0], ids[0], seqs[0], time.Now()))
+			}
 		case s.batch > 1 && st == http.StatusOK:
 			ans.Results = ans.Results[:0]
 			if json.Unmarshal(out, &ans) != nil || len(ans.Results) != len(ids) {
@@ -289,9 +298,14 @@ func (s *sender) run(ctx context.Context) {
 				continue
 			}
 			var accepted uint64
+			at := time.Now()
+			acked = acked[:0]
 			for k, r := range ans.Results {
 				if r.Status == http.StatusCreated {
 					accepted++
+					if s.acks != nil {
+						acked = append(acked, s.ack(idxs[k], ids[k], seqs[k], at))
+					}
 					continue
 				}
 				code := "unknown"
@@ -304,6 +318,9 @@ func (s *sender) run(ctx context.Context) {
 				s.refuse(cnt, measured, ids[k:k+1], code)
 			}
 			cnt.accepted.Add(accepted)
+			if len(acked) > 0 {
+				s.acks.add(s.node, acked...)
+			}
 		default:
 			var e wire.ErrorBody
 			code := "http_" + http.StatusText(st)
@@ -315,6 +332,11 @@ func (s *sender) run(ctx context.Context) {
 			s.refuse(cnt, measured, ids, code)
 		}
 	}
+}
+
+// ack is the acknowledgement of message i.
+func (s *sender) ack(i int, id dag.ID, seq uint64, at time.Time) Ack {
+	return Ack{Device: s.device(i), Issuer: s.issuer(i), Seq: seq, ID: id, At: at, Timestamp: s.ts(i)}
 }
 
 func (s *sender) refuse(cnt *counts, measured bool, ids []dag.ID, code string) {

@@ -13,6 +13,7 @@ import (
 // series is one line of a chart.
 type series struct {
 	name   string
+	class  string // the polylines' class attribute, if set: names the series for tools and tests
 	color  string
 	right  bool // on the panel's right axis
 	dashed bool
@@ -104,7 +105,10 @@ func (c *chart) writeSVG(w io.Writer) error {
 	fmt.Fprintf(bw, `<svg xmlns="http://www.w3.org/2000/svg" version="1.1" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="12">`+"\n",
 		chartWidth, height, chartWidth, height)
 	fmt.Fprintf(bw, `<rect x="0" y="0" width="%d" height="%d" fill="white"/>`+"\n", chartWidth, height)
-	fmt.Fprintf(bw, `<text x="%d" y="28" font-size="16" font-weight="bold">%s</text>`+"\n", marginLeft, esc(c.title))
+	// A long title gets a smaller font, to fit the width (bold sans-serif
+	// runs about 0.6 em a character).
+	titleSize := min(16, float64(chartWidth-marginLeft-10)/(0.6*float64(max(len(c.title), 1))))
+	fmt.Fprintf(bw, `<text x="%d" y="28" font-size="%.1f" font-weight="bold">%s</text>`+"\n", marginLeft, titleSize, esc(c.title))
 
 	xmax := 0.0
 	for _, p := range c.panels {
@@ -169,7 +173,7 @@ func (c *chart) writeSVG(w io.Writer) error {
 		fmt.Fprintf(bw, `<text transform="translate(18 %.1f) rotate(-90)" text-anchor="middle">%s</text>`+"\n", (top+bottom)/2, esc(p.left))
 		fmt.Fprintf(bw, `<text x="%.1f" y="%.1f" text-anchor="middle">%s</text>`+"\n", marginLeft+plotW/2, bottom+36, esc(c.xlabel))
 
-		for _, m := range c.marks {
+		for mi, m := range c.marks {
 			x := xpos(m.x)
 			fmt.Fprintf(bw, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#555555" stroke-dasharray="3 3"/>`+"\n", x, top, x, bottom)
 			if pi == 0 {
@@ -177,7 +181,7 @@ func (c *chart) writeSVG(w io.Writer) error {
 				if x > marginLeft+plotW/2 {
 					lx, anchor = x-3, "end"
 				}
-				fmt.Fprintf(bw, `<text x="%.1f" y="%.1f" font-size="10" fill="#555555" text-anchor="%s">%s</text>`+"\n", lx, top+12, anchor, esc(m.label))
+				fmt.Fprintf(bw, `<text x="%.1f" y="%.1f" font-size="10" fill="#555555" text-anchor="%s">%s</text>`+"\n", lx, top+12+12*float64(mi), anchor, esc(m.label))
 			}
 		}
 		// Lines.
@@ -192,6 +196,9 @@ func (c *chart) writeSVG(w io.Writer) error {
 			dash := ""
 			if s.dashed {
 				dash = ` stroke-dasharray="6 4"`
+			}
+			if s.class != "" {
+				dash += fmt.Sprintf(` class="%s"`, esc(s.class))
 			}
 			// One polyline per run of points between gaps.
 			var pts strings.Builder
@@ -232,27 +239,35 @@ func (c *chart) writeSVG(w io.Writer) error {
 	return bw.Flush()
 }
 
-// PlotSVG writes an SVG chart of the run over time: messages per second
-// offered, accepted and confirmed, with the p99 confirmation latency of
-// each second on a second axis; and the resident memory below.
+// PlotSVG writes an SVG chart of the run over time, one panel above the
+// other: messages per second offered, accepted and confirmed; the median
+// and p99 confirmation latency of each second; the node's resident
+// memory, with its anonymous and file-backed parts where known; and the
+// store's size on disk, when the run sampled it.
 func (r *Result) PlotSVG(w io.Writer) error {
-	var offered, accepted, confirmed, p99, rss, anon, file, live [][2]float64
+	const M = 1e6
+	var offered, accepted, confirmed, p50, p99, rss, anon, file, live, disk [][2]float64
 	for _, s := range r.Timeline {
 		offered = append(offered, [2]float64{s.T, s.OfferedPerS})
 		accepted = append(accepted, [2]float64{s.T, s.AcceptedPerS})
 		confirmed = append(confirmed, [2]float64{s.T, s.ConfirmedPerS})
 		if s.P99ConfirmMs > 0 {
+			p50 = append(p50, [2]float64{s.T, s.P50ConfirmMs})
 			p99 = append(p99, [2]float64{s.T, s.P99ConfirmMs})
-		} else {
-			p99 = append(p99, [2]float64{s.T, math.NaN()}) // no confirmation that second
+		} else { // no confirmation that second
+			p50 = append(p50, [2]float64{s.T, math.NaN()})
+			p99 = append(p99, [2]float64{s.T, math.NaN()})
 		}
-		rss = append(rss, [2]float64{s.T, float64(s.RSSBytes) / (1 << 20)})
+		rss = append(rss, [2]float64{s.T, float64(s.RSSBytes) / M})
 		if s.AnonBytes > 0 || s.FileBytes > 0 {
-			anon = append(anon, [2]float64{s.T, float64(s.AnonBytes) / (1 << 20)})
-			file = append(file, [2]float64{s.T, float64(s.FileBytes) / (1 << 20)})
+			anon = append(anon, [2]float64{s.T, float64(s.AnonBytes) / M})
+			file = append(file, [2]float64{s.T, float64(s.FileBytes) / M})
 		}
 		if s.LiveHeapBytes > 0 {
-			live = append(live, [2]float64{s.T, float64(s.LiveHeapBytes) / (1 << 20)})
+			live = append(live, [2]float64{s.T, float64(s.LiveHeapBytes) / M})
+		}
+		if s.DiskBytes > 0 {
+			disk = append(disk, [2]float64{s.T, float64(s.DiskBytes) / M})
 		}
 	}
 	load := "as fast as possible"
@@ -263,26 +278,45 @@ func (r *Result) PlotSVG(w io.Writer) error {
 	if r.Setup.Batch == 1 {
 		via = "single messages"
 	}
+	title := fmt.Sprintf("weft bench %s: %s, %s, %s devices (%s)", r.Scenario, load, via, group(float64(r.Setup.Devices)), r.Setup.Node)
+	if ret := r.Setup.Retention; ret != nil {
+		title += "; " + ret.String()
+	}
+	memName := "RSS"
+	if len(anon) > 0 {
+		memName = "RSS (file-backed pages included)"
+	}
 	c := chart{
-		title:  fmt.Sprintf("weft bench %s: %s, %s, %s devices (%s)", r.Scenario, load, via, group(float64(r.Setup.Devices)), r.Setup.Node),
+		title:  title,
 		xlabel: "seconds since the load started",
 		panels: []panel{
-			{left: "messages per second", right: "p99 confirmation latency (ms)", series: []series{
-				{name: "offered", color: "#888888", dashed: true, pts: offered},
-				{name: "accepted (durable)", color: "#1f77b4", pts: accepted},
-				{name: "confirmed", color: "#2ca02c", pts: confirmed},
-				{name: "p99 latency of the second (gaps: none confirmed)", color: "#c0392b", right: true, pts: p99},
+			{left: "messages per second", series: []series{
+				{name: "offered", class: "offered", color: "#888888", dashed: true, pts: offered},
+				{name: "accepted (durable)", class: "accepted", color: "#1f77b4", pts: accepted},
+				{name: "confirmed", class: "confirmed", color: "#2ca02c", pts: confirmed},
 			}},
-			{left: "resident memory (MiB)", series: []series{
-				{name: "RSS", color: "#8e44ad", pts: rss},
-				{name: "anonymous (Go heap)", color: "#e67e22", pts: anon},
-				{name: "file-backed (bbolt's map)", color: "#16a085", dashed: true, pts: file},
-				{name: "live Go heap", color: "#7f8c8d", dashed: true, pts: live},
+			{left: "confirmation latency (ms)", series: []series{
+				{name: "p99 of the second (gaps: none confirmed)", class: "p99", color: "#c0392b", pts: p99},
+				{name: "median of the second", class: "p50", color: "#e67e22", pts: p50},
+			}},
+			{left: "resident memory (MB)", series: []series{
+				{name: memName, class: "rss", color: "#8e44ad", pts: rss},
+				{name: "anonymous (Go heap, stacks)", class: "anon", color: "#d35400", pts: anon},
+				{name: "file-backed (the store's maps)", class: "file", color: "#16a085", dashed: true, pts: file},
+				{name: "live Go heap", class: "live", color: "#7f8c8d", dashed: true, pts: live},
 			}},
 		},
 	}
+	if len(disk) > 0 {
+		c.panels = append(c.panels, panel{left: "store on disk (MB)", series: []series{
+			{name: "the store's files (allocated blocks)", class: "disk", color: "#2c3e50", pts: disk},
+		}})
+	}
 	if r.WindowS > 0 && len(r.Timeline) > 0 && !r.Timeline[len(r.Timeline)-1].Load {
-		c.marks = []mark{{x: r.WindowS, label: "end of the measured load; cool-down and drain after"}}
+		c.marks = append(c.marks, mark{x: r.WindowS, label: "end of the measured load; cool-down and drain after"})
+	}
+	if f := r.Footprint; f != nil && len(disk) > 0 && f.SteadyAfterS > 0 && f.SteadyAfterS < r.Timeline[len(r.Timeline)-1].T {
+		c.marks = append(c.marks, mark{x: f.SteadyAfterS, label: "disk expected flat from here"})
 	}
 	return c.writeSVG(w)
 }

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"strings"
 	"testing"
+	"time"
 )
 
 // parseSVG checks that b is well-formed XML with an <svg> root and returns
@@ -107,5 +109,126 @@ func TestTickLabel(t *testing.T) {
 		if got := tickLabel(v); got != want {
 			t.Errorf("tickLabel(%g) = %q, want %q", v, got, want)
 		}
+	}
+}
+
+// polylines returns the points of the SVG's polylines by class, one slice
+// per polyline.
+func polylines(t *testing.T, b []byte) map[string][][][2]float64 {
+	t.Helper()
+	out := map[string][][][2]float64{}
+	d := xml.NewDecoder(bytes.NewReader(b))
+	for {
+		tok, err := d.Token()
+		if errors.Is(err, io.EOF) {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		el, ok := tok.(xml.StartElement)
+		if !ok || el.Name.Local != "polyline" {
+			continue
+		}
+		var class, points string
+		for _, a := range el.Attr {
+			switch a.Name.Local {
+			case "class":
+				class = a.Value
+			case "points":
+				points = a.Value
+			}
+		}
+		var pts [][2]float64
+		for _, p := range strings.Fields(points) {
+			var x, y float64
+			if _, err := fmt.Sscanf(p, "%g,%g", &x, &y); err != nil {
+				t.Fatalf("point %q: %v", p, err)
+			}
+			pts = append(pts, [2]float64{x, y})
+		}
+		out[class] = append(out[class], pts)
+	}
+}
+
+// soakResult is a run of ten seconds with the node's memory and disk
+// sampled, a second without confirmations, and retention.
+func soakResult() *Result {
+	r := &Result{Scenario: "network", WindowS: 8, Setup: Setup{Node: "processes", Rate: 10000, Batch: 1024, Devices: 1000,
+		Retention: &Retention{Retain: time.Minute, EpochAge: 10 * time.Second}}}
+	disk := []int64{10, 20, 30, 40, 50, 45, 55, 50, 60, 52}
+	for i := range 10 {
+		s := Sample{T: float64(i + 1), OfferedPerS: 10000, AcceptedPerS: 9990, ConfirmedPerS: 9980, P50ConfirmMs: 80, P99ConfirmMs: 150 + float64(i),
+			RSSBytes: int64(200+i) * 1e6, AnonBytes: 120e6, FileBytes: int64(80+i) * 1e6, DiskBytes: disk[i] * 1e6, Load: i < 8}
+		if i == 4 {
+			s.P50ConfirmMs, s.P99ConfirmMs = 0, 0
+		}
+		r.Timeline = append(r.Timeline, s)
+	}
+	r.Footprint = footprint(r.Timeline, 5*time.Second)
+	return r
+}
+
+// TestPlotSoakPanels checks the chart of a run with the node's memory and
+// disk: a panel each for throughput, latency (median and p99 of each
+// second), memory (total and its parts) and disk, with the disk's line
+// following the samples.
+func TestPlotSoakPanels(t *testing.T) {
+	r := soakResult()
+	var b bytes.Buffer
+	if err := r.PlotSVG(&b); err != nil {
+		t.Fatal(err)
+	}
+	svg := b.String()
+	parseSVG(t, b.Bytes())
+	for _, want := range []string{"messages per second", "confirmation latency (ms)", "resident memory (MB)", "store on disk (MB)",
+		"retain 1m0s, epoch age 10s", "disk expected flat from here", "end of the measured load"} {
+		if !strings.Contains(svg, want) {
+			t.Errorf("the chart lacks %q", want)
+		}
+	}
+	lines := polylines(t, b.Bytes())
+	for class, n := range map[string]int{"offered": 1, "accepted": 1, "confirmed": 1, "p99": 2, "p50": 2, "rss": 1, "anon": 1, "file": 1, "disk": 1} {
+		if len(lines[class]) != n {
+			t.Errorf("%d polylines of class %q, want %d", len(lines[class]), class, n)
+		}
+	}
+	if _, ok := lines["live"]; ok {
+		t.Error("a live heap line for a node process")
+	}
+	d := lines["disk"][0]
+	if len(d) != 10 {
+		t.Fatalf("the disk line has %d points, want 10", len(d))
+	}
+	for i := 1; i < len(d); i++ {
+		up, higher := r.Timeline[i].DiskBytes > r.Timeline[i-1].DiskBytes, d[i][1] < d[i-1][1] // SVG's y runs down
+		if up != higher || d[i][0] <= d[i-1][0] {
+			t.Errorf("disk point %d at %v after %v: the samples went %v", i, d[i], d[i-1], map[bool]string{true: "up", false: "down"}[up])
+		}
+	}
+	// p50 below p99 in the same panel: drawn higher on the page.
+	if p50, p99 := lines["p50"][0][0], lines["p99"][0][0]; p50[1] <= p99[1] {
+		t.Errorf("the median is drawn at y %g, the p99 at %g", p50[1], p99[1])
+	}
+}
+
+// TestPlotNoDisk checks that a run without disk samples (a node at a URL)
+// has no disk panel.
+func TestPlotNoDisk(t *testing.T) {
+	r := soakResult()
+	for i := range r.Timeline {
+		r.Timeline[i].DiskBytes, r.Timeline[i].AnonBytes, r.Timeline[i].FileBytes = 0, 0, 0
+	}
+	r.Footprint = footprint(r.Timeline, 5*time.Second)
+	var b bytes.Buffer
+	if err := r.PlotSVG(&b); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(b.String(), "store on disk") || strings.Contains(b.String(), "disk expected flat") {
+		t.Error("a disk panel without disk samples")
+	}
+	lines := polylines(t, b.Bytes())
+	if len(lines["rss"]) != 1 || len(lines["disk"]) != 0 || len(lines["anon"]) != 0 {
+		t.Errorf("lines %v", lines)
 	}
 }

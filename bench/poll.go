@@ -146,13 +146,14 @@ func (p *poller) run(ctx context.Context) {
 	}
 }
 
-// takeSecond returns the p99 of the latencies found since the last call.
-func (p *poller) takeSecond() time.Duration {
+// takeSecond returns the p50 and p99 of the latencies found since the
+// last call.
+func (p *poller) takeSecond() (p50, p99 time.Duration) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	q := p.sec.Quantile(0.99)
+	p50, p99 = p.sec.Quantile(0.5), p.sec.Quantile(0.99)
 	p.sec.Reset()
-	return q
+	return p50, p99
 }
 
 func (p *poller) snapshot() *histogram {

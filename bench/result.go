@@ -107,8 +107,14 @@ type Result struct {
 	// cool-down included.
 	Fleet *FleetStats `json:"fleet,omitempty"`
 
-	Timeline []Sample `json:"timeline"`
-	Notes    []string `json:"notes,omitempty"`
+	// Acks is what the run found looking for the acknowledged messages on
+	// the nodes (Config.CheckAcks).
+	Acks *AckCheck `json:"acks,omitempty"`
+	// Footprint sums up the timeline: the node's memory and disk over the
+	// run, and its latency second by second.
+	Footprint *Footprint `json:"footprint,omitempty"`
+	Timeline  []Sample   `json:"timeline"`
+	Notes     []string   `json:"notes,omitempty"`
 }
 
 // NodeFigures are one node's figures in a run that started its nodes.
@@ -140,6 +146,9 @@ type Setup struct {
 	DurationS  float64 `json:"duration_s"`
 	Messages   int     `json:"messages,omitempty"`
 	Seed       uint64  `json:"seed"`
+	// Retention is the store retention of the nodes the run started, when
+	// set.
+	Retention *Retention `json:"retention,omitempty"`
 }
 
 // Host describes the machine.
@@ -191,25 +200,39 @@ type Sample struct {
 	OfferedPerS   float64 `json:"offered_per_s"`
 	AcceptedPerS  float64 `json:"accepted_per_s"`
 	ConfirmedPerS float64 `json:"confirmed_per_s"`
-	// P99ConfirmMs is the p99 of the confirmations of this second.
+	// P50ConfirmMs and P99ConfirmMs are the median and p99 latency of the
+	// confirmations of this second (0: none).
+	P50ConfirmMs float64 `json:"p50_confirm_ms"`
 	P99ConfirmMs float64 `json:"p99_confirm_ms"`
 	// BehindS is, at a fixed rate, the most a sender was behind the
 	// schedule in this second.
-	BehindS  float64 `json:"behind_s,omitempty"`
-	RSSBytes int64   `json:"rss_bytes"`
-	// AnonBytes and FileBytes split the RSS of an in-process node: anonymous
-	// memory (the Go heap, stacks) and file-backed pages (bbolt's memory
-	// map of its file, which the kernel can drop and read back).
+	BehindS float64 `json:"behind_s,omitempty"`
+	// RSSBytes is the node's resident memory: VmRSS of this process for an
+	// in-process node, of the node's process for a node process the run
+	// started (the largest, for several), else the node's
+	// process_resident_memory_bytes. AnonBytes and FileBytes split it when
+	// it comes from /proc (RssAnon and RssFile): anonymous memory (the Go
+	// heap, stacks) and file-backed pages (bbolt's memory maps of the
+	// store's files, which the kernel can drop and read back).
+	RSSBytes  int64 `json:"rss_bytes"`
 	AnonBytes int64 `json:"rss_anon_bytes,omitempty"`
 	FileBytes int64 `json:"rss_file_bytes,omitempty"`
+	// DiskBytes is the space the store takes on disk (the sum of st_blocks
+	// x 512 of the files in DATA_DIR/store; the largest store, for several
+	// nodes), for nodes the run started.
+	DiskBytes int64 `json:"disk_bytes,omitempty"`
 	// LiveHeapBytes is the Go heap live after the last collection (an
 	// in-process node and the load generator); the heap grows to about
 	// twice that before the next (GOGC=100).
 	LiveHeapBytes int64 `json:"live_heap_bytes,omitempty"`
 	Load          bool  `json:"load"` // false during the drain
+	// AckCheck is set when a check of the acknowledged messages
+	// (Config.CheckAcks) ran during the second.
+	AckCheck bool `json:"ack_check,omitempty"`
 
 	nodeConfirmedPerS float64 // from the node's counters
-	polledP99Ms       float64 // of the poller's sample
+	polledP50Ms       float64 // of the poller's sample
+	polledP99Ms       float64
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
@@ -233,6 +256,38 @@ func group(n float64) string {
 }
 
 func mib(b int64) string { return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20)) }
+
+// footprintTable writes the rows of r.Footprint.
+func (r *Result) footprintTable(tw io.Writer, row func(k, v string, a ...any)) {
+	f := r.Footprint
+	fmt.Fprintf(tw, "over time (every second of the run, cool-down included)\n")
+	parts := ""
+	if f.AnonAtMaxBytes > 0 || f.FileAtMaxBytes > 0 {
+		parts = fmt.Sprintf(" (anonymous %s, file-backed %s)", mb(f.AnonAtMaxBytes), mb(f.FileAtMaxBytes))
+	}
+	row("max RSS", "%s at %.0f s%s", mb(f.MaxRSSBytes), f.MaxRSSAtS, parts)
+	if f.MaxAnonBytes > 0 {
+		row("most anonymous, file-backed", "%s, %s (at any time)", mb(f.MaxAnonBytes), mb(f.MaxFileBytes))
+	}
+	if r.HWMBytes > 0 {
+		row("VmHWM", "%s (the kernel's high-water mark of the process's RSS, kept lazily: it sees between samples, and can be a little below one)", mb(r.HWMBytes))
+	}
+	switch {
+	case f.DiskMaxAllBytes == 0:
+	case f.DiskAtSteadyBytes == 0:
+		row("store on disk", "at most %s, %s at the end; the run ended before %.0f s, when it should level off", mb(f.DiskMaxAllBytes), mb(f.DiskEndBytes), f.SteadyAfterS)
+	default:
+		row("store on disk", "%s at %.0f s; from then on %s to %s (max/min %.3f); %s at the end", mb(f.DiskAtSteadyBytes), f.SteadyAfterS,
+			mb(f.DiskMinBytes), mb(f.DiskMaxBytes), f.DiskFlatness, mb(f.DiskEndBytes))
+	}
+	if f.P99SecondMaxMs > 0 {
+		row("p99 of each second", "median %.1f ms, highest %.1f ms (at %.0f s)", f.P99SecondMedianMs, f.P99SecondMaxMs, f.P99SecondMaxAtS)
+	}
+}
+
+// mb formats bytes in megabytes (10^6 bytes), the unit of the soak's
+// targets.
+func mb(b int64) string { return fmt.Sprintf("%.1f MB", float64(b)/1e6) }
 
 // Table writes the result for people: a few sections of aligned rows.
 func (r *Result) Table(w io.Writer) error {
@@ -259,6 +314,9 @@ func (r *Result) Table(w io.Writer) error {
 	}
 	row("load", "%s; %s devices; %s; %s (message %d B)", load, group(float64(s.Devices)), via, payload, s.MsgBytes)
 	row("proof of work", "%d bits a message; the node checks it with one hash at any difficulty", s.Difficulty)
+	if s.Retention != nil {
+		row("store retention", "%s", s.Retention)
+	}
 	row("machine", "%d CPUs (GOMAXPROCS %d) %s, %s; load average %.2f at the start, %.2f at the end",
 		r.Machine.CPUs, r.Machine.GOMAXPROCS, r.Machine.CPUModel, r.Machine.GoVersion, r.Machine.LoadAvg[0], r.Machine.LoadAvg[1])
 	row("window", "%.1f s (stopped by %s), seed %d", r.WindowS, r.StopReason, s.Seed)
@@ -318,14 +376,20 @@ func (r *Result) Table(w io.Writer) error {
 		row("generator CPU", "%.3f s per 1,000 messages (measured on its own threads)", r.GeneratorCPUPer1k)
 	}
 	row("peak RSS", "%s (%s)", mib(r.PeakRSSBytes), r.RSSSource)
-	if r.DiskBytes > 0 {
+	switch {
+	case r.DiskBytes > 0 && r.StoredMessages > 0:
 		row("disk", "%s for %s messages: %.0f B a message", mib(r.DiskBytes), group(float64(r.StoredMessages)), r.DiskBytesPerMsg)
+	case r.DiskBytes > 0:
+		row("disk", "%s (the data directories after the run)", mib(r.DiskBytes))
 	}
 	for i, n := range r.PerNode {
 		if len(r.PerNode) < 2 {
 			break
 		}
 		v := fmt.Sprintf("%s; %.0f B a message on disk", n.URL, n.DiskBytesPerMsg)
+		if n.StoredMessages == 0 {
+			v = fmt.Sprintf("%s; %s on disk", n.URL, mib(n.DiskBytes))
+		}
 		if n.PeakRSSBytes > 0 {
 			v += fmt.Sprintf("; peak RSS %s; CPU %.1f s", mib(n.PeakRSSBytes), n.CPUSeconds)
 		}
@@ -358,6 +422,21 @@ func (r *Result) Table(w io.Writer) error {
 		for _, c := range codes {
 			row("answered "+c, "%s", group(float64(f.Answers[c])))
 		}
+	}
+	if a := r.Acks; a != nil {
+		fmt.Fprintf(tw, "acknowledged messages, looked for on their node\n")
+		row("acknowledged", "%s (201s, the cool-down's included)", group(float64(a.Acked)))
+		row("looked for", "%s, in %d checks: %s in exports every %.0f s during the load, %s in the devices' listings after the drain; %d checks failed; the oldest %.0f s old when looked for; %d also read by id",
+			group(float64(a.Checked)), a.Checks, group(float64(a.Exported)), a.EveryS, group(float64(a.Listed)), a.Failed, a.MaxAgeS, a.ByID)
+		row("checking took", "%.1f s in all, %.1f s at most", a.CheckS, a.MaxCheckS)
+		row("lost", "%s", group(float64(a.Lost)))
+		if len(a.LostIDs) > 0 {
+			row("lost, the first", "%s", strings.Join(a.LostIDs, " "))
+		}
+		row("equivocations", "%d", a.Equivocations)
+	}
+	if f := r.Footprint; f != nil {
+		r.footprintTable(tw, row)
 	}
 	for _, n := range r.Notes {
 		fmt.Fprintf(tw, "note: %s\n", n)

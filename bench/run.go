@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/http"
 	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/metrics"
 	"runtime/pprof"
@@ -67,6 +68,33 @@ func (cfg Config) Run(ctx context.Context) (*Result, error) {
 		return nil, fmt.Errorf("%w: payload of %d bytes over the network's limit of %d", ErrConfig, cfg.Payload, r.t.maxPayload)
 	}
 	r.res = r.newResult()
+	var stopChecks func() *AckCheck
+	if cfg.CheckAcks {
+		r.acks = newAckChecker(r.t.urls, ackCheckEvery(cfg.Retention), cfg.Seed)
+		stop, checked := make(chan struct{}), make(chan struct{})
+		go func() {
+			defer close(checked)
+			r.acks.run(ctx, stop)
+		}()
+		stopChecks = func() *AckCheck {
+			close(stop)
+			<-checked
+			// Unless the run was interrupted, look for the rest now;
+			// interrupted, they stay unchecked.
+			if ctx.Err() == nil {
+				fctx, fcancel := context.WithTimeout(ctx, 10*time.Minute)
+				r.acks.check(fctx, true)
+				fcancel()
+			}
+			return r.acks.result()
+		}
+		defer func() {
+			if stopChecks != nil {
+				close(stop)
+				<-checked
+			}
+		}()
+	}
 	r.status("measuring signature verification on %d cores", runtime.GOMAXPROCS(0))
 	if r.res.VerifyPerS, err = measureVerify(ctx, cfg.VerifyFor, cfg.Seed); err != nil {
 		return nil, err
@@ -85,6 +113,12 @@ func (cfg Config) Run(ctx context.Context) (*Result, error) {
 		}
 		return nil, err
 	}
+	if stopChecks != nil {
+		r.status("looking for the acknowledged messages not yet checked")
+		r.res.Acks = stopChecks()
+		stopChecks = nil
+		r.ackNotes()
+	}
 	r.finish()
 	return r.res, nil
 }
@@ -101,6 +135,7 @@ type run struct {
 	poll *poller
 	fols []*follower // one per node
 	hc   *http.Client
+	acks *ackChecker // nil: acknowledgements are not checked
 
 	// The measurement window: from start to stopped for the rates; to the
 	// end of the drain for CPU.
@@ -143,6 +178,10 @@ func (r *run) newResult() *Result {
 	if cfg.Node != "" {
 		res.Setup.Node, res.Setup.Network, res.Setup.PoWBase = cfg.Node, "", 0
 	}
+	if !cfg.Retention.IsZero() {
+		ret := cfg.Retention
+		res.Setup.Retention = &ret
+	}
 	if cfg.Scenario == Network {
 		res.Setup.Nodes = cfg.Nodes
 		if !r.t.local {
@@ -153,6 +192,20 @@ func (r *run) newResult() *Result {
 		res.Setup.LingerMs = ms(cfg.Linger)
 	}
 	return res
+}
+
+// ackNotes notes what the acknowledgement check could not tell.
+func (r *run) ackNotes() {
+	a := r.res.Acks
+	if a.Checked < a.Acked {
+		r.note("%d of %d acknowledged messages were not looked for: %d checks of %d failed (%s)", a.Acked-a.Checked, a.Acked, a.Failed, a.Checks, a.FirstError)
+	}
+	if ret := r.cfg.Retention.Retain; ret > 0 && a.MaxAgeS >= ret.Seconds() {
+		r.note("a message was %.0f s old when it was looked for, more than the retention (%v): if it counts as lost, the store may have dropped it", a.MaxAgeS, ret)
+	}
+	if r.cfg.Retention.MaxDisk > 0 {
+		r.note("with --max-disk the store may drop an epoch sooner than the retention: a message it dropped before it was looked for counts as lost")
+	}
 }
 
 func (r *run) note(format string, a ...any) {
@@ -437,6 +490,7 @@ func (r *run) sampler(ctx context.Context) {
 	defer tick.Stop()
 	var last struct{ offered, accepted, confirmed uint64 }
 	lastT, lastM := r.start, r.m0
+	var checks uint64
 	sample := func(now time.Time) {
 		s := Sample{T: now.Sub(r.start).Seconds(), Load: r.loadActive.Load()}
 		dt := now.Sub(lastT).Seconds()
@@ -451,21 +505,27 @@ func (r *run) sampler(ctx context.Context) {
 		s.AcceptedPerS = float64(a-last.accepted) / dt
 		s.ConfirmedPerS = float64(c-last.confirmed) / dt
 		last.offered, last.accepted, last.confirmed = o, a, c
-		sec, running := r.tr.takeSecond()
-		s.P99ConfirmMs = ms(sec)
+		p50, p99, running := r.tr.takeSecond()
+		s.P50ConfirmMs, s.P99ConfirmMs = ms(p50), ms(p99)
 		s.BehindS = float64(max(r.cnt.behind.Swap(0), r.cool.behind.Swap(0), 0)) / 1e9
-		s.polledP99Ms = ms(r.poll.takeSecond())
+		pp50, pp99 := r.poll.takeSecond()
+		s.polledP50Ms, s.polledP99Ms = ms(pp50), ms(pp99)
 		m, _, ok := r.scrape(ctx)
 		if ok {
 			s.nodeConfirmedPerS = max(m.confirmedOthers()-lastM.confirmedOthers(), 0) / dt
 			lastM = m
 		}
-		s.RSSBytes = r.rss(m, ok)
+		mem, memOK := r.nodeMemory()
+		s.RSSBytes = r.rss(mem, memOK, m, ok)
+		if memOK {
+			s.AnonBytes, s.FileBytes = mem.anon, mem.file
+		}
 		if r.t.local {
-			if mem, ok := processMemory(); ok {
-				s.AnonBytes, s.FileBytes = mem.anon, mem.file
-			}
 			s.LiveHeapBytes = liveHeap()
+		}
+		s.DiskBytes = r.storeDisk()
+		if r.acks != nil {
+			s.AckCheck, checks = r.acks.ranSince(checks)
 		}
 		r.samplesMu.Lock()
 		r.samples = append(r.samples, s)
@@ -482,8 +542,12 @@ func (r *run) sampler(ctx context.Context) {
 			if !s.Load {
 				phase = " (cool-down, draining)"
 			}
-			line := fmt.Sprintf("%5.0fs  accepted %9s/s  confirmed %9s/s  p99 %7.1f ms  rss %s%s",
-				s.T, group(s.AcceptedPerS), group(conf), p99, mib(s.RSSBytes), phase)
+			disk := ""
+			if s.DiskBytes > 0 {
+				disk = "  disk " + mib(s.DiskBytes)
+			}
+			line := fmt.Sprintf("%5.0fs  accepted %9s/s  confirmed %9s/s  p99 %7.1f ms  rss %s%s%s",
+				s.T, group(s.AcceptedPerS), group(conf), p99, mib(s.RSSBytes), disk, phase)
 			if r.cfg.ProgressInPlace {
 				fmt.Fprintf(r.cfg.Progress, "\r%-100s", line)
 			} else {
@@ -514,11 +578,41 @@ func liveHeap() int64 {
 	return int64(sm[0].Value.Uint64())
 }
 
-// rss returns the node's resident memory now, and keeps the peak.
-func (r *run) rss(m nodeMetrics, mOK bool) int64 {
-	var v int64
+// nodeMemory returns the memory of the node now, from /proc: this
+// process's for an in-process node, else the node process's with the
+// largest VmRSS. It reports false for a node at a URL, or if no node's
+// status could be read.
+func (r *run) nodeMemory() (memory, bool) {
 	if r.t.local {
-		mem, _ := processMemory()
+		return processMemory()
+	}
+	var top memory
+	found := false
+	for _, pid := range r.t.pids {
+		if m, ok := pidMemory(pid); ok && (!found || m.rss > top.rss) {
+			top, found = m, true
+		}
+	}
+	return top, found
+}
+
+// storeDisk returns the bytes the largest store of the nodes the run
+// started takes on disk now, 0 if the run started none.
+func (r *run) storeDisk() int64 {
+	var top int64
+	for _, dir := range r.t.dataDirs {
+		if du, err := diskUsage(filepath.Join(dir, storeDir)); err == nil {
+			top = max(top, du)
+		}
+	}
+	return top
+}
+
+// rss returns the node's resident memory now, from /proc if mem is known
+// (memOK), else from its metrics, and keeps the peak.
+func (r *run) rss(mem memory, memOK bool, m nodeMetrics, mOK bool) int64 {
+	var v int64
+	if memOK {
 		v = mem.rss
 	} else if mOK {
 		v = int64(m.rssBytes)
@@ -556,7 +650,7 @@ func (r *run) finish() {
 		res.LatencySource = fmt.Sprintf("a sample: the messages of %d devices, polled (GET /api/v1/issuers/{key}/messages), to their confirmed_at; the node cut the event stream", len(r.poll.devs))
 		h = polled
 		for k := range r.samples {
-			r.samples[k].P99ConfirmMs = r.samples[k].polledP99Ms
+			r.samples[k].P50ConfirmMs, r.samples[k].P99ConfirmMs = r.samples[k].polledP50Ms, r.samples[k].polledP99Ms
 		}
 		if r.mOK && window > 0 {
 			res.ConfirmedPerS = max(r.m1.confirmedOthers()-r.m0.confirmedOthers(), 0) / window
@@ -615,6 +709,16 @@ func (r *run) finish() {
 		if mem, ok := processMemory(); ok {
 			res.HWMBytes = mem.hwm
 		}
+	} else if n := len(r.t.pids); n > 0 {
+		res.RSSSource = "VmRSS of the node's process (/proc/PID/status), file-backed pages included, sampled every second"
+		if n > 1 {
+			res.RSSSource = fmt.Sprintf("the largest VmRSS of the %d node processes (/proc/PID/status), file-backed pages included, sampled every second", n)
+		}
+		for _, pid := range r.t.pids {
+			if mem, ok := pidMemory(pid); ok {
+				res.HWMBytes = max(res.HWMBytes, mem.hwm)
+			}
+		}
 	}
 	r.samplesMu.Lock()
 	res.Timeline = r.samples
@@ -622,6 +726,7 @@ func (r *run) finish() {
 	if res.Timeline == nil {
 		res.Timeline = []Sample{}
 	}
+	res.Footprint = footprint(res.Timeline, r.cfg.SteadyAfter)
 	if len(r.t.dataDirs) > 0 {
 		r.measureDisk()
 	}
@@ -664,7 +769,15 @@ func (r *run) measureDisk() {
 			res.PerNode[i].DiskBytesPerMsg = float64(du) / float64(stored[i])
 		}
 	}
-	if res.StoredMessages > 0 {
+	if !r.cfg.Retention.IsZero() {
+		// The node counts every message it stored; the dropped epochs'
+		// are no longer on disk.
+		res.StoredMessages = 0
+		for i := range res.PerNode {
+			res.PerNode[i].StoredMessages, res.PerNode[i].DiskBytesPerMsg = 0, 0
+		}
+		r.note("with retention the store keeps only its latest epochs: disk_bytes is the data directories at the end, and no figure per message is given")
+	} else if res.StoredMessages > 0 {
 		res.DiskBytesPerMsg = float64(res.DiskBytes) / float64(res.StoredMessages)
 	}
 }

@@ -37,34 +37,18 @@ func processCPU() (time.Duration, bool) {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), true
 }
 
-// memory is this process's memory as /proc/self/status states it, in bytes.
-type memory struct {
-	rss  int64 // VmRSS: resident now
-	hwm  int64 // VmHWM: the peak of VmRSS so far
-	anon int64 // RssAnon: the resident anonymous memory (the Go heap and stacks)
-	file int64 // RssFile: resident file-backed pages (bbolt's memory map)
-}
-
 // processMemory returns this process's memory now.
-func processMemory() (memory, bool) {
-	b, err := os.ReadFile("/proc/self/status")
+func processMemory() (memory, bool) { return procMemory("/proc/self/status") }
+
+// pidMemory returns the memory of process pid now.
+func pidMemory(pid int) (memory, bool) { return procMemory("/proc/" + strconv.Itoa(pid) + "/status") }
+
+func procMemory(path string) (memory, bool) {
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return memory{}, false
 	}
-	field := func(name string) int64 {
-		i := bytes.Index(b, []byte(name))
-		if i < 0 {
-			return 0
-		}
-		rest := b[i+len(name):]
-		if j := bytes.IndexByte(rest, '\n'); j >= 0 {
-			rest = rest[:j]
-		}
-		rest = bytes.TrimSpace(bytes.TrimSuffix(bytes.TrimSpace(rest), []byte("kB")))
-		v, _ := strconv.ParseInt(string(rest), 10, 64)
-		return v << 10
-	}
-	return memory{rss: field("VmRSS:"), hwm: field("VmHWM:"), anon: field("RssAnon:"), file: field("RssFile:")}, true
+	return parseStatus(b)
 }
 
 // cpuModel returns the processor's model name, or "".

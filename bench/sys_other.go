@@ -14,9 +14,8 @@ func threadCPU() (time.Duration, bool)  { return 0, false }
 func threadID() int                     { return 0 }
 func processCPU() (time.Duration, bool) { return 0, false }
 
-type memory struct{ rss, hwm, anon, file int64 }
-
 func processMemory() (memory, bool) { return memory{}, false }
+func pidMemory(int) (memory, bool)  { return memory{}, false }
 func cpuModel() string              { return "" }
 
 func allocated(fi os.FileInfo) int64 { return fi.Size() }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -26,6 +25,7 @@ import (
 	"github.com/weftnet/weft/gossip"
 	"github.com/weftnet/weft/internal/loopback"
 	"github.com/weftnet/weft/node"
+	"github.com/weftnet/weft/storage"
 )
 
 // target is what a run loads: the API URLs of one node or of a network
@@ -37,8 +37,12 @@ type target struct {
 	// this process's, and their clock is the load generator's.
 	local bool
 	// dataDirs are the nodes' data directories, when the run started them:
-	// measured on disk after they stop.
+	// their stores are measured on disk every second, and after they stop.
 	dataDirs []string
+	// pids are the nodes' process ids, when they are processes of their
+	// own that the launcher named: their memory is read from
+	// /proc/PID/status every second.
+	pids []int
 	// network, difficulty and maxPayload are what the nodes state.
 	network    dag.NetworkID
 	difficulty int // for the run's payload size
@@ -60,19 +64,25 @@ type NetSpec struct {
 	Seed    uint64 // may derive the nodes' identities
 	Version string // what the nodes' APIs report
 	Log     zerolog.Logger
+	// Retention is the nodes' store retention; zero fields are the nodes'
+	// defaults.
+	Retention Retention
 }
 
 // LaunchedNode is one node a Launcher started.
 type LaunchedNode struct {
 	URL     string // the API base URL, "http://host:port"
 	DataDir string
+	// PID is the node's process id, if it runs in a process of its own
+	// on this machine; 0 if not, or not known.
+	PID int
 }
 
 // start starts the run's nodes, with cfg.Launch or in this process, and
 // connects to them.
 func start(ctx context.Context, cfg Config, dir string) (*target, error) {
 	spec := NetSpec{Dir: dir, Nodes: cfg.Nodes, Network: cfg.Network, PoWBase: cfg.PoWBase, Seed: cfg.Seed,
-		Version: cfg.Version, Log: cfg.Log}
+		Version: cfg.Version, Log: cfg.Log, Retention: cfg.Retention}
 	launch, local := cfg.Launch, cfg.Launch == nil
 	if local {
 		launch = launchInProcess
@@ -83,15 +93,22 @@ func start(ctx context.Context, cfg Config, dir string) (*target, error) {
 	}
 	urls := make([]string, len(nodes))
 	dirs := make([]string, len(nodes))
+	var pids []int
 	for i, n := range nodes {
 		urls[i], dirs[i] = n.URL, n.DataDir
+		if n.PID > 0 && !local {
+			pids = append(pids, n.PID)
+		}
+	}
+	if len(pids) != len(nodes) {
+		pids = nil // all or none: the figures are of every node
 	}
 	t, err := connect(ctx, urls, cfg.Payload)
 	if err != nil {
 		stop()
 		return nil, err
 	}
-	t.local, t.dataDirs, t.stop = local, dirs, stop
+	t.local, t.dataDirs, t.pids, t.stop = local, dirs, pids, stop
 	return t, nil
 }
 
@@ -129,7 +146,7 @@ func launchInProcess(_ context.Context, spec NetSpec) ([]LaunchedNode, func() er
 	var out []LaunchedNode
 	for i := range keys {
 		cfg := node.Config{DataDir: filepath.Join(spec.Dir, fmt.Sprintf("node%d", i)), Identity: keys[i],
-			Network: spec.Network, PoWBase: spec.PoWBase, Validators: vals, Log: spec.Log}
+			Network: spec.Network, PoWBase: spec.PoWBase, Validators: vals, Log: spec.Log, Store: spec.Retention.storeConfig()}
 		if spec.Nodes > 1 {
 			cfg.GossipListen = addrs[i]
 			cfg.Peers = slices.Delete(slices.Clone(peers), i, i+1)
@@ -143,6 +160,11 @@ func launchInProcess(_ context.Context, spec NetSpec) ([]LaunchedNode, func() er
 		out = append(out, LaunchedNode{URL: url, DataDir: cfg.DataDir})
 	}
 	return out, stopAll, nil
+}
+
+// storeConfig is the storage.Config of an in-process node with retention r.
+func (r Retention) storeConfig() storage.Config {
+	return storage.Config{Retain: r.Retain, MaxDisk: r.MaxDisk, EpochRecords: r.EpochRecords, EpochAge: r.EpochAge}
 }
 
 // serveNode runs a node in this process with its API on addr (port 0: a
@@ -276,24 +298,4 @@ func unlabelled(f *dto.MetricFamily) (float64, bool) {
 		}
 	}
 	return 0, false
-}
-
-// diskUsage returns the bytes allocated on disk to the files under dir.
-func diskUsage(dir string) (int64, error) {
-	var total int64
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			return nil
-		}
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
-		total += allocated(fi)
-		return nil
-	})
-	return total, err
 }

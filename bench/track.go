@@ -178,14 +178,14 @@ func (t *tracker) confirm(node int, id dag.ID, at, now int64) {
 	}
 }
 
-// takeSecond returns the latencies recorded since the last call, and the
-// running p99.
-func (t *tracker) takeSecond() (sec time.Duration, running time.Duration) {
+// takeSecond returns the p50 and p99 of the latencies recorded since the
+// last call, and the running p99.
+func (t *tracker) takeSecond() (p50, p99, running time.Duration) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	sec, running = t.sec.Quantile(0.99), t.all.Quantile(0.99)
+	p50, p99, running = t.sec.Quantile(0.5), t.sec.Quantile(0.99), t.all.Quantile(0.99)
 	t.sec.Reset()
-	return sec, running
+	return p50, p99, running
 }
 
 // snapshot returns copies of the latency histograms: to confirmation on

@@ -21,8 +21,10 @@ import (
 // benchFlags are the settings shared by the bench scenarios.
 type benchFlags struct {
 	cfg        bench.Config
+	maxDisk    string
 	jsonOut    bool
 	plot       string
+	csv        string
 	cpuProfile string
 	quiet      bool
 	inProcess  bool
@@ -108,6 +110,10 @@ node that is killed again and again.`
 	f.DurationVar(&c.Duration, "duration", bench.DefaultDuration, "length of the load")
 	f.IntVar(&c.Messages, "messages", 0, "stop after offering this many messages (0: no limit but --duration)")
 	f.DurationVar(&c.Drain, "drain", bench.DefaultDrain, "after the load, wait at most this long for confirmations")
+	if sc != bench.Devices {
+		f.BoolVar(&c.CheckAcks, "check-acks", false, fmt.Sprintf("look for every acknowledged message on its node, every %v (sooner with --retain) and after the drain; exit non-zero if one is lost", bench.DefaultAckCheckEvery))
+	}
+	f.DurationVar(&c.SteadyAfter, "steady-after", 0, "the time into the load from which the store's size should be flat: the report gives the disk then and its least and most after (default: --retain, or 5m)")
 	f.Uint64Var(&c.Seed, "seed", bench.DefaultSeed, "seed of the devices' keys, payloads and DAG shape")
 	f.IntVar(&c.Payload, "payload", bench.DefaultPayload, "payload size in bytes")
 	f.BoolVar(&c.JSONPayload, "json-payload", false, fmt.Sprintf(`payloads are JSON readings {"i":N,"temp_c":T,"rh":H} padded with spaces to --payload bytes (at least %d), for rules to read`, bench.MinJSONPayload))
@@ -115,10 +121,15 @@ node that is killed again and again.`
 	f.IntVar(&c.PoWBase, "pow-base", bench.DefaultPoWBase, "proof-of-work base difficulty of the nodes the run starts")
 	f.StringVar(&c.WorkDir, "work-dir", "", "keep the started nodes' data and the pre-built messages under `DIR` (default: a temporary directory, removed)")
 	f.BoolVar(&bf.jsonOut, "json", false, "print the report as one JSON object")
-	f.StringVar(&bf.plot, "plot", "", "write an SVG chart of throughput, p99 latency and memory over time to `FILE`")
+	f.StringVar(&bf.plot, "plot", "", "write an SVG chart of throughput, latency, memory and disk over time to `FILE`")
+	f.StringVar(&bf.csv, "csv", "", "write the per-second series (throughput, latency, memory, disk) as CSV to `FILE`")
 	f.StringVar(&bf.cpuProfile, "cpuprofile", "", "write a CPU profile of this process over the load to `FILE` (go tool pprof)")
 	f.BoolVar(&bf.quiet, "quiet", false, "no progress line")
 	f.DurationVar(&c.VerifyFor, "verify-for", time.Second, "how long to measure this machine's signature verification rate before the load")
+	f.DurationVar(&c.Retention.Retain, "retain", 0, "the started nodes' --retain: drop settled epochs this long after they were cut (0: keep everything)")
+	f.StringVar(&bf.maxDisk, "max-disk", "0", "the started nodes' --max-disk: bound on each store's files, such as 50GB (0: no bound)")
+	f.IntVar(&c.Retention.EpochRecords, "epoch-records", 0, "the started nodes' --epoch-records: records per epoch file (0: the node's default)")
+	f.DurationVar(&c.Retention.EpochAge, "epoch-age", 0, "the started nodes' --epoch-age: cut the newest epoch after this long (0: the node's default)")
 	switch sc {
 	case bench.Gateway:
 		f.IntVar(&c.Batch, "batch", bench.DefaultFleetBatch, "most messages in a gateway's batch")
@@ -137,10 +148,18 @@ func runBench(cmd *cobra.Command, bf *benchFlags) error {
 	cfg := bf.cfg
 	// A zero in bench.Config means the default; on the command line it is
 	// a mistake.
-	for _, name := range []string{"batch", "devices", "payload", "duration", "clients", "gateways", "pow-base", "nodes"} {
+	for _, name := range []string{"batch", "devices", "payload", "duration", "clients", "gateways", "pow-base", "nodes", "epoch-records", "epoch-age"} {
 		if fl := cmd.Flags().Lookup(name); fl != nil && fl.Changed && (fl.Value.String() == "0" || fl.Value.String() == "0s") {
 			return usagef("bench: --%s must be positive", name)
 		}
+	}
+	md, err := parseBytes(bf.maxDisk)
+	if err != nil {
+		return usagef("bench: --max-disk %q: %v", bf.maxDisk, err)
+	}
+	cfg.Retention.MaxDisk = md
+	if cfg.Node != "" && !cfg.Retention.IsZero() {
+		return usagef("bench: --retain, --max-disk, --epoch-records and --epoch-age set the nodes the run starts; a node at --node has its own")
 	}
 	cfg.Version = version
 	stderr := cmd.ErrOrStderr()
@@ -171,6 +190,11 @@ func runBench(cmd *cobra.Command, bf *benchFlags) error {
 			return err
 		}
 	}
+	if bf.csv != "" {
+		if err := writeFile(bf.csv, res.SeriesCSV); err != nil {
+			return err
+		}
+	}
 	out := cmd.OutOrStdout()
 	if bf.jsonOut {
 		enc := json.NewEncoder(out)
@@ -184,7 +208,7 @@ func runBench(cmd *cobra.Command, bf *benchFlags) error {
 	if res.Interrupted {
 		return errors.New("bench: interrupted: the report above is partial")
 	}
-	return nil
+	return res.Acks.Err()
 }
 
 // writeFile writes what fn writes to path.
@@ -198,6 +222,25 @@ func writeFile(path string, fn func(io.Writer) error) error {
 		return fmt.Errorf("bench: %s: %w", path, err)
 	}
 	return f.Close()
+}
+
+// retentionArgs returns the `weft node` flags that set r, none for the
+// node's defaults.
+func retentionArgs(r bench.Retention) []string {
+	var args []string
+	if r.Retain > 0 {
+		args = append(args, "--retain", r.Retain.String())
+	}
+	if r.MaxDisk > 0 {
+		args = append(args, "--max-disk", strconv.FormatInt(r.MaxDisk, 10))
+	}
+	if r.EpochRecords > 0 {
+		args = append(args, "--epoch-records", strconv.Itoa(r.EpochRecords))
+	}
+	if r.EpochAge > 0 {
+		args = append(args, "--epoch-age", r.EpochAge.String())
+	}
+	return args
 }
 
 // processLauncher starts a bench network as `weft devnet` does: one `weft
@@ -217,14 +260,15 @@ func processLauncher(errOut io.Writer) bench.Launcher {
 		if err != nil {
 			return nil, nil, err
 		}
-		d, err := startDevnet(ctx, errOut, net, []string{"--network", spec.Network,
-			"--pow-base", strconv.Itoa(spec.PoWBase), "--log-level", "warn"})
+		common := append([]string{"--network", spec.Network, "--pow-base", strconv.Itoa(spec.PoWBase), "--log-level", "warn"},
+			retentionArgs(spec.Retention)...)
+		d, err := startDevnet(ctx, errOut, net, common)
 		if err != nil {
 			return nil, nil, err
 		}
 		out := make([]bench.LaunchedNode, len(net))
 		for i, nd := range net {
-			out[i] = bench.LaunchedNode{URL: "http://" + nd.apiAddr, DataDir: nd.dir}
+			out[i] = bench.LaunchedNode{URL: "http://" + nd.apiAddr, DataDir: nd.dir, PID: d.children[i].cmd.Process.Pid}
 		}
 		return out, func() error { d.stop(); return nil }, nil
 	}
