@@ -1,15 +1,19 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/weftnet/weft/client"
+	"github.com/weftnet/weft/dag"
 )
 
 // DefaultAckCheckEvery is how often a run with Config.CheckAcks looks for
@@ -53,13 +57,19 @@ func ackCheckEvery(r Retention) time.Duration {
 // messages acknowledged since its last look, with CheckExported (one
 // export of their time range: a listing per device would cost the node as
 // much as the load, and it would fall behind); and once more after the
-// drain, for the rest, with CheckAcks (each device's listing, and the
-// equivocations). A node that drops old epochs (retention) must still
+// drain, for the rest, with CheckAcks (each device's listing); and then
+// the equivocations of every issuer acknowledged. A node that drops old
+// epochs (retention) must still
 // hold them when they are looked for, since an epoch is kept for the
 // retention after it was cut, which is after its messages were written.
 type AckCheck struct {
 	// Acked counts the messages acknowledged, the cool-down's included;
 	// Checked, those looked for; Lost, those looked for and not stored.
+	// Expired counts those not looked for because their look began more
+	// than half the retention after they were acknowledged: the store may
+	// have dropped them, and a dropped message cannot be told from a lost
+	// one. (A look runs every quarter of the retention at most; only looks
+	// that fell far behind leave any.)
 	// Exported and Listed split Checked: found (or not) in an export during
 	// the load, in the devices' listings after it.
 	Acked    uint64 `json:"acked"`
@@ -67,15 +77,17 @@ type AckCheck struct {
 	Exported uint64 `json:"checked_in_exports"`
 	Listed   uint64 `json:"checked_in_listings"`
 	Lost     uint64 `json:"lost"`
+	Expired  uint64 `json:"expired,omitempty"`
 	// LostIDs names the first lost messages (at most 20).
 	LostIDs []string `json:"lost_ids,omitempty"`
 	// ByID counts the messages also read one by one, a sample of each
 	// check.
 	ByID int `json:"checked_by_id"`
 	// Equivocations is the equivocations the nodes list, after the drain,
-	// for the issuers of the messages looked for then: a load generator
-	// must cause none.
+	// for the issuers of the messages they acknowledged (Issuers of them,
+	// counted once a node): a load generator must cause none.
 	Equivocations int `json:"equivocations"`
+	Issuers       int `json:"issuers"`
 	// Checks counts the looks; Failed, those the node did not answer
 	// (their messages are looked for again at the next). FirstError is
 	// the first failure's.
@@ -100,12 +112,14 @@ type AckCheck struct {
 type ackChecker struct {
 	clients []*client.Client
 	every   time.Duration
+	retain  time.Duration // the nodes' retention; 0: none
 	seed    uint64
 	now     func() time.Time
 
 	mu      sync.Mutex
 	pending [][]Ack // per node, not yet looked for
 	acked   uint64
+	issuers []map[dag.PublicKey]struct{} // per node, every issuer acknowledged
 
 	// busy is set while a check runs; started counts the checks begun.
 	// The sampler reads both, to mark the seconds a check ran in.
@@ -116,8 +130,14 @@ type ackChecker struct {
 	res AckCheck
 }
 
-func newAckChecker(urls []string, every time.Duration, seed uint64) *ackChecker {
-	c := &ackChecker{every: every, seed: seed, now: time.Now, pending: make([][]Ack, len(urls))}
+// newAckChecker returns a checker of the acknowledgements of the nodes at
+// urls, looking every every; retain is their retention (0: none).
+func newAckChecker(urls []string, every, retain time.Duration, seed uint64) *ackChecker {
+	c := &ackChecker{every: every, retain: retain, seed: seed, now: time.Now, pending: make([][]Ack, len(urls)),
+		issuers: make([]map[dag.PublicKey]struct{}, len(urls))}
+	for i := range c.issuers {
+		c.issuers[i] = map[dag.PublicKey]struct{}{}
+	}
 	hc := &http.Client{Timeout: 30 * time.Second}
 	for _, u := range urls {
 		c.clients = append(c.clients, client.New(u, client.WithHTTPClient(hc)))
@@ -131,6 +151,9 @@ func (c *ackChecker) add(node int, acks ...Ack) {
 	c.mu.Lock()
 	c.pending[node] = append(c.pending[node], acks...)
 	c.acked += uint64(len(acks))
+	for _, a := range acks {
+		c.issuers[node][a.Issuer] = struct{}{}
+	}
 	c.mu.Unlock()
 }
 
@@ -184,9 +207,12 @@ func (c *ackChecker) check(ctx context.Context, final bool) {
 		c.res.MaxCheckS = max(c.res.MaxCheckS, d)
 		c.busy.Store(false)
 	}()
-	equivocations := 0
 	failed := false
 	for node, acks := range taken {
+		if len(acks) == 0 {
+			continue
+		}
+		acks = c.unexpired(acks, start)
 		if len(acks) == 0 {
 			continue
 		}
@@ -230,9 +256,50 @@ func (c *ackChecker) check(ctx context.Context, final bool) {
 			}
 		}
 		c.res.ByID += chk.ByID
-		equivocations += chk.Equivocations
 	}
-	c.res.Equivocations += equivocations
+}
+
+// unexpired returns the acknowledgements of acks that are young enough at
+// now to be looked for, and counts the others as Expired.
+func (c *ackChecker) unexpired(acks []Ack, now time.Time) []Ack {
+	if c.retain <= 0 {
+		return acks
+	}
+	young := acks[:0]
+	for _, a := range acks {
+		if now.Sub(a.At) > c.retain/2 {
+			c.res.Expired++
+			continue
+		}
+		young = append(young, a)
+	}
+	return young
+}
+
+// equivocations counts the equivocations the nodes list for the issuers
+// they acknowledged, once the load is over. A node that does not answer
+// fails it (FirstError); the issuers counted say how far it got.
+func (c *ackChecker) equivocations(ctx context.Context) {
+	c.mu.Lock()
+	issuers := make([][]dag.PublicKey, len(c.issuers))
+	for node, m := range c.issuers {
+		issuers[node] = slices.SortedFunc(maps.Keys(m), func(a, b dag.PublicKey) int { return bytes.Compare(a[:], b[:]) })
+	}
+	c.mu.Unlock()
+	for node, keys := range issuers {
+		for _, key := range keys {
+			eqs, err := c.clients[node].Equivocations(ctx, &key, 1000)
+			if err != nil {
+				c.res.Failed++
+				if c.res.FirstError == "" {
+					c.res.FirstError = fmt.Sprintf("bench: equivocations of %s: %v", key, err)
+				}
+				return
+			}
+			c.res.Equivocations += len(eqs)
+			c.res.Issuers++
+		}
+	}
 }
 
 // result returns what every check found. Call it once run has returned.

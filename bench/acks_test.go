@@ -58,7 +58,7 @@ func TestAckChecker(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	c := newAckChecker([]string{url}, time.Hour, 1)
+	c := newAckChecker([]string{url}, time.Hour, 0, 1)
 	if ran, _ := c.ranSince(0); ran {
 		t.Error("a check ran before any")
 	}
@@ -108,6 +108,10 @@ func TestAckChecker(t *testing.T) {
 	if r.Checked != 33 || r.Listed != 1 || r.Lost != 2 || len(r.LostIDs) != 2 || r.LostIDs[1] != ghost2.String() || r.Checks != 3 || r.Equivocations != 0 {
 		t.Fatalf("after an acknowledgement the node never stored, looked for in the listings: %+v", r)
 	}
+	c.equivocations(ctx)
+	if r := c.result(); r.Issuers != 3 || r.Equivocations != 0 || r.Failed != 0 {
+		t.Errorf("equivocations of the 3 devices: %+v", r)
+	}
 	if r.MaxAgeS < 3 || r.MaxAgeS > 60 {
 		t.Errorf("the oldest acknowledgement was %.1f s old when looked for, want about 3", r.MaxAgeS)
 	}
@@ -117,7 +121,7 @@ func TestAckChecker(t *testing.T) {
 
 	// run looks every c.every, and finishes the look under way when
 	// stopped.
-	c2 := newAckChecker([]string{url}, 20*time.Millisecond, 1)
+	c2 := newAckChecker([]string{url}, 20*time.Millisecond, 0, 1)
 	stopRun, ran2 := make(chan struct{}), make(chan struct{})
 	go func() { defer close(ran2); c2.run(ctx, stopRun) }()
 	for _, m := range msgs[:10] {
@@ -132,8 +136,19 @@ func TestAckChecker(t *testing.T) {
 		t.Errorf("run, stopped after its first look: %+v", r)
 	}
 
+	// With a retention of 10 s, an acknowledgement 6 s old is not looked
+	// for: the store may have dropped it.
+	c3 := newAckChecker([]string{url}, time.Hour, 10*time.Second, 1)
+	old, young := msgs[0], msgs[1]
+	c3.add(0, Ack{Device: g.device(old.i), Issuer: g.pubs[g.device(old.i)], Seq: old.seq, ID: ghost, At: time.Now().Add(-6 * time.Second), Timestamp: old.ts},
+		Ack{Device: g.device(young.i), Issuer: g.pubs[g.device(young.i)], Seq: young.seq, ID: young.id, At: time.Now(), Timestamp: young.ts})
+	c3.check(ctx, false)
+	if r := c3.result(); r.Acked != 2 || r.Checked != 1 || r.Expired != 1 || r.Lost != 0 || r.MaxAgeS > 5 {
+		t.Errorf("an expired and a young acknowledgement: %+v", r)
+	}
+
 	// A node that does not answer.
-	dead := newAckChecker([]string{"http://127.0.0.1:1"}, time.Hour, 1)
+	dead := newAckChecker([]string{"http://127.0.0.1:1"}, time.Hour, 0, 1)
 	dead.add(0, Ack{Issuer: g.pubs[0], Seq: 1, ID: ghost, At: time.Now()})
 	dctx, dcancel := context.WithTimeout(ctx, 300*time.Millisecond)
 	dead.check(dctx, false)
@@ -143,6 +158,12 @@ func TestAckChecker(t *testing.T) {
 	}
 	if n := len(dead.pending[0]); n != 1 {
 		t.Errorf("%d acknowledgements pending after a failed check, want 1", n)
+	}
+	dctx, dcancel = context.WithTimeout(ctx, 300*time.Millisecond)
+	dead.equivocations(dctx)
+	dcancel()
+	if r := dead.result(); r.Failed != 2 || r.Issuers != 0 {
+		t.Errorf("equivocations from a node that does not answer: %+v", r)
 	}
 	if _, err := CheckExported(ctx, cl, []Ack{{ID: ghost, Issuer: g.pubs[0], Seq: 1}}, 0, 1); err == nil {
 		t.Error("an acknowledgement without a timestamp looked for in an export")

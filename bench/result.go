@@ -430,10 +430,13 @@ func (r *Result) Table(w io.Writer) error {
 			group(float64(a.Checked)), a.Checks, group(float64(a.Exported)), a.EveryS, group(float64(a.Listed)), a.Failed, a.MaxAgeS, a.ByID)
 		row("checking took", "%.1f s in all, %.1f s at most", a.CheckS, a.MaxCheckS)
 		row("lost", "%s", group(float64(a.Lost)))
+		if a.Expired > 0 {
+			row("not looked for", "%s: acknowledged more than half the retention before their look", group(float64(a.Expired)))
+		}
 		if len(a.LostIDs) > 0 {
 			row("lost, the first", "%s", strings.Join(a.LostIDs, " "))
 		}
-		row("equivocations", "%d", a.Equivocations)
+		row("equivocations", "%d (listed for %d issuers after the drain)", a.Equivocations, a.Issuers)
 	}
 	if f := r.Footprint; f != nil {
 		r.footprintTable(tw, row)

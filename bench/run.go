@@ -70,7 +70,7 @@ func (cfg Config) Run(ctx context.Context) (*Result, error) {
 	r.res = r.newResult()
 	var stopChecks func() *AckCheck
 	if cfg.CheckAcks {
-		r.acks = newAckChecker(r.t.urls, ackCheckEvery(cfg.Retention), cfg.Seed)
+		r.acks = newAckChecker(r.t.urls, ackCheckEvery(cfg.Retention), cfg.Retention.Retain, cfg.Seed)
 		stop, checked := make(chan struct{}), make(chan struct{})
 		go func() {
 			defer close(checked)
@@ -84,6 +84,7 @@ func (cfg Config) Run(ctx context.Context) (*Result, error) {
 			if ctx.Err() == nil {
 				fctx, fcancel := context.WithTimeout(ctx, 10*time.Minute)
 				r.acks.check(fctx, true)
+				r.acks.equivocations(fctx)
 				fcancel()
 			}
 			return r.acks.result()
@@ -197,11 +198,11 @@ func (r *run) newResult() *Result {
 // ackNotes notes what the acknowledgement check could not tell.
 func (r *run) ackNotes() {
 	a := r.res.Acks
-	if a.Checked < a.Acked {
-		r.note("%d of %d acknowledged messages were not looked for: %d checks of %d failed (%s)", a.Acked-a.Checked, a.Acked, a.Failed, a.Checks, a.FirstError)
+	if a.Expired > 0 {
+		r.note("%d acknowledged messages were not looked for: their look began more than half the retention (%v) after they were acknowledged, and the store may have dropped them", a.Expired, r.cfg.Retention.Retain)
 	}
-	if ret := r.cfg.Retention.Retain; ret > 0 && a.MaxAgeS >= ret.Seconds() {
-		r.note("a message was %.0f s old when it was looked for, more than the retention (%v): if it counts as lost, the store may have dropped it", a.MaxAgeS, ret)
+	if a.Checked+a.Expired < a.Acked || a.Failed > 0 {
+		r.note("%d of %d acknowledged messages were not looked for: %d looks failed (%s)", a.Acked-a.Checked-a.Expired, a.Acked, a.Failed, a.FirstError)
 	}
 	if r.cfg.Retention.MaxDisk > 0 {
 		r.note("with --max-disk the store may drop an epoch sooner than the retention: a message it dropped before it was looked for counts as lost")

@@ -259,8 +259,8 @@ func TestBenchSoakBadFlags(t *testing.T) {
 func TestBenchNetworkRetentionSample(t *testing.T) {
 	dir := t.TempDir()
 	plot, series := filepath.Join(dir, "soak.svg"), filepath.Join(dir, "soak.csv")
-	cmd := exec.Command(weftBin, "bench", "network", "--nodes", "1", "--devices", "30", "--rate", "500", "--duration", "6s",
-		"--batch", "50", "--clients", "2", "--retain", "3s", "--epoch-age", "1s", "--steady-after", "3s", "--check-acks",
+	cmd := exec.Command(weftBin, "bench", "network", "--nodes", "1", "--devices", "30", "--rate", "400", "--duration", "12s",
+		"--batch", "50", "--clients", "2", "--retain", "8s", "--epoch-age", "1s", "--steady-after", "3s", "--check-acks",
 		"--json", "--plot", plot, "--csv", series, "--quiet", "--verify-for", "100ms", "--work-dir", dir)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -281,17 +281,18 @@ func TestBenchNetworkRetentionSample(t *testing.T) {
 	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
 		t.Fatalf("the report is not one JSON object: %v\n%s", err, stdout.String())
 	}
-	if r := res.Setup.Retention; r == nil || *r != (bench.Retention{Retain: 3 * time.Second, EpochAge: time.Second}) {
+	if r := res.Setup.Retention; r == nil || *r != (bench.Retention{Retain: 8 * time.Second, EpochAge: time.Second}) {
 		t.Errorf("setup retention %+v", r)
 	}
-	if a := res.Acks; a == nil || a.Acked < res.Accepted || a.Checked != a.Acked || a.Lost != 0 || a.Checks < 3 || a.EveryS != 1 {
+	if a := res.Acks; a == nil || a.Acked < res.Accepted || a.Checked != a.Acked || a.Lost != 0 || a.Checks < 3 || a.EveryS != 2 ||
+		a.Exported == 0 || a.Issuers != 30 {
 		t.Errorf("accepted %d; acknowledgements looked for: %+v", res.Accepted, a)
 	}
 	if !strings.Contains(res.RSSSource, "/proc/PID/status") {
 		t.Errorf("RSS from %q, want the node process's status", res.RSSSource)
 	}
-	if len(res.Timeline) < 5 {
-		t.Fatalf("%d samples in a 6 s run", len(res.Timeline))
+	if len(res.Timeline) < 9 {
+		t.Fatalf("%d samples in a 12 s run", len(res.Timeline))
 	}
 	var maxRSS, maxDisk int64
 	for _, s := range res.Timeline {
@@ -321,6 +322,6 @@ func TestBenchNetworkRetentionSample(t *testing.T) {
 		t.Fatalf("no epoch files under %s", dir)
 	}
 	if filepath.Base(epochs[0]) == "epoch-0000000000000000.db" {
-		t.Errorf("the first epoch is still there after 6 s with --retain 3s --epoch-age 1s: %v", epochs)
+		t.Errorf("the first epoch is still there after 12 s with --retain 8s --epoch-age 1s: %v", epochs)
 	}
 }
