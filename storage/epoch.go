@@ -77,6 +77,11 @@ func openBolt(path string, cfg Config) (*bolt.DB, error) {
 		NoSync:       cfg.NoSync,
 		FreelistType: bolt.FreelistMapType,
 		MaxSize:      int(min(cfg.MaxSize, 1<<62)),
+		// Address space, not memory: a new epoch's file grows from
+		// nothing, and bbolt remaps it (waiting for every read) each
+		// time its mapping doubles, a dozen times in its first seconds,
+		// unless the first mapping is large.
+		InitialMmapSize: initialMmap,
 	})
 	switch {
 	case errors.Is(err, berrors.ErrTimeout):
@@ -88,6 +93,9 @@ func openBolt(path string, cfg Config) (*bolt.DB, error) {
 	}
 	return db, nil
 }
+
+// initialMmap is the size of each file's first mapping.
+const initialMmap = 1 << 30
 
 // listEpochs returns the los of the epoch files in dir, ascending.
 func listEpochs(dir string) ([]uint64, error) {

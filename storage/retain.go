@@ -16,8 +16,8 @@ import (
 var maintainEvery = time.Second
 
 // releaseEvery is how often the writer gives the pages of the epochs'
-// mappings back to the page cache (release.go).
-const releaseEvery = 5 * time.Second
+// mappings back to the page cache (release_linux.go).
+const releaseEvery = time.Second
 
 // maintain runs on the writer goroutine, between batches: it cuts the
 // newest epoch when it is full or old, drops the oldest epochs that the
