@@ -5,6 +5,9 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -136,6 +139,23 @@ func TestSecondNodeOnDirRefused(t *testing.T) {
 	_, err := New(Config{DataDir: dir, Identity: testKey(2), Network: "node-test"})
 	if !errors.Is(err, storage.ErrLocked) {
 		t.Fatalf("second node: %v", err)
+	}
+}
+
+// TestOldStoreRefused: a data directory holding weft.db, the one-file
+// store of format 3 and older, is refused with what to do, and left alone.
+func TestOldStoreRefused(t *testing.T) {
+	dir := t.TempDir()
+	old := filepath.Join(dir, "weft.db")
+	if err := os.WriteFile(old, []byte("old"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := New(Config{DataDir: dir, Identity: testKey(2), Network: "node-test"})
+	if !errors.Is(err, storage.ErrFormat) || !strings.Contains(err.Error(), "move the data directory away") {
+		t.Fatalf("New on a directory with weft.db: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "store")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("a store was created beside weft.db: %v", err)
 	}
 }
 
