@@ -88,21 +88,10 @@ func (s *Store) maybeCut(now time.Time) error {
 			}
 		}
 		err := cur.db.Update(func(tx *bolt.Tx) error {
-			if mem := s.mem; w.next > mem.base {
-				r := run{lo: mem.base, hi: w.next}
-				for _, ix := range runIndexes {
-					if err := writeRun(tx, ix, r, mem.runEntries(ix)); err != nil {
-						return err
-					}
+			if w.next > s.mem.base {
+				if err := s.flushMemtable(tx, &st); err != nil {
+					return err
 				}
-				st.runs = append(slices.Clip(st.runs), r)
-				st.flushed = true
-				bl := newBloom(s.seed, len(mem.ids))
-				for id := range mem.ids {
-					bl.add(id[:])
-				}
-				st.blooms = maps.Clone(s.blooms)
-				st.blooms[r] = bl
 				if err := tx.Bucket(bucketMeta).Put(metaRuns, encodeRuns(st.runs)); err != nil {
 					return err
 				}

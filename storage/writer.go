@@ -610,21 +610,10 @@ func (s *Store) apply(batch []request, next uint64, records int) (committed, err
 
 	// The indexes kept in runs: flush the memtable into a run when it is
 	// full, and do a share of the pending merge.
-	if mem := s.mem; st.next-mem.base >= uint64(s.cfg.FlushEvery) {
-		r := run{lo: mem.base, hi: st.next}
-		for _, ix := range runIndexes {
-			if err := writeRun(tx, ix, r, mem.runEntries(ix)); err != nil {
-				return st, err
-			}
+	if st.next-s.mem.base >= uint64(s.cfg.FlushEvery) {
+		if err := s.flushMemtable(tx, &st); err != nil {
+			return st, err
 		}
-		st.runs = append(slices.Clip(st.runs), r)
-		st.flushed = true
-		bl := newBloom(s.seed, len(mem.ids))
-		for id := range mem.ids {
-			bl.add(id[:])
-		}
-		st.blooms = maps.Clone(s.blooms)
-		st.blooms[r] = bl
 	}
 	// Each record has an entry per run index (ID, issuer, issuer-time) to
 	// merge once per level. The budget was set when there were two
@@ -652,6 +641,30 @@ func (s *Store) apply(batch []request, next uint64, records int) (committed, err
 		s.stats.failures.Add(1)
 	}
 	return st, nil
+}
+
+// flushMemtable writes the memtable's entries, the records [mem.base,
+// st.next), as a run of each run index, and adds the run and its Bloom
+// filter to st (published with it).
+func (s *Store) flushMemtable(tx *bolt.Tx, st *committed) error {
+	mem := s.mem
+	r := run{lo: mem.base, hi: st.next}
+	for _, ix := range runIndexes {
+		if err := writeRun(tx, ix, r, mem.runEntries(ix)); err != nil {
+			return err
+		}
+	}
+	st.runs = append(slices.Clip(st.runs), r)
+	st.flushed = true
+	bl := newBloom(s.seed, len(mem.ids))
+	for id := range mem.ids {
+		bl.add(id[:])
+	}
+	if st.blooms == nil {
+		st.blooms = maps.Clone(s.blooms)
+	}
+	st.blooms[r] = bl
+	return nil
 }
 
 // mergeBudget scales a merge budget set for two indexes in runs to the
