@@ -130,13 +130,6 @@ func TestRetentionArgs(t *testing.T) {
 func TestBenchNetworkProcesses(t *testing.T) {
 	dir := t.TempDir()
 	plot := filepath.Join(dir, "network.svg")
-	cmd := exec.Command(weftBin, "bench", "network", "--nodes", "3", "--devices", "30", "--messages", "1500",
-		"--batch", "100", "--clients", "3", "--json", "--plot", plot, "--quiet", "--verify-for", "100ms", "--work-dir", dir)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("%v\n%s", err, stderr.String())
-	}
 	var res struct {
 		Setup struct {
 			Node  string `json:"node"`
@@ -153,9 +146,8 @@ func TestBenchNetworkProcesses(t *testing.T) {
 			StoredMessages uint64  `json:"stored_messages"`
 		} `json:"per_node"`
 	}
-	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
-		t.Fatalf("the report is not one JSON object: %v\n%s", err, stdout.String())
-	}
+	benchReport(t, &res, "bench", "network", "--nodes", "3", "--devices", "30", "--messages", "1500",
+		"--batch", "100", "--clients", "3", "--json", "--plot", plot, "--quiet", "--verify-for", "100ms", "--work-dir", dir)
 	t.Logf("accepted %d, confirmed everywhere %d, propagation p99 %.1f ms", res.Accepted, res.ConfirmedEverywhere, res.P99PropagationMs)
 	if res.Setup.Node != "processes" || res.Setup.Nodes != 3 || len(res.PerNode) != 3 {
 		t.Fatalf("setup %+v with %d per-node figures: want 3 node processes", res.Setup, len(res.PerNode))
@@ -259,14 +251,6 @@ func TestBenchSoakBadFlags(t *testing.T) {
 func TestBenchNetworkRetentionSample(t *testing.T) {
 	dir := t.TempDir()
 	plot, series := filepath.Join(dir, "soak.svg"), filepath.Join(dir, "soak.csv")
-	cmd := exec.Command(weftBin, "bench", "network", "--nodes", "1", "--devices", "30", "--rate", "400", "--duration", "12s",
-		"--batch", "50", "--clients", "2", "--retain", "8s", "--epoch-age", "1s", "--steady-after", "3s", "--check-acks",
-		"--json", "--plot", plot, "--csv", series, "--quiet", "--verify-for", "100ms", "--work-dir", dir)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("%v\n%s", err, stderr.String())
-	}
 	var res struct {
 		Setup struct {
 			Retention *bench.Retention `json:"retention"`
@@ -278,9 +262,9 @@ func TestBenchNetworkRetentionSample(t *testing.T) {
 		Footprint *bench.Footprint `json:"footprint"`
 		Timeline  []bench.Sample   `json:"timeline"`
 	}
-	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
-		t.Fatalf("the report is not one JSON object: %v\n%s", err, stdout.String())
-	}
+	benchReport(t, &res, "bench", "network", "--nodes", "1", "--devices", "30", "--rate", "400", "--duration", "12s",
+		"--batch", "50", "--clients", "2", "--retain", "8s", "--epoch-age", "1s", "--steady-after", "3s", "--check-acks",
+		"--json", "--plot", plot, "--csv", series, "--quiet", "--verify-for", "100ms", "--work-dir", dir)
 	if r := res.Setup.Retention; r == nil || *r != (bench.Retention{Retain: 8 * time.Second, EpochAge: time.Second}) {
 		t.Errorf("setup retention %+v", r)
 	}
@@ -323,5 +307,19 @@ func TestBenchNetworkRetentionSample(t *testing.T) {
 	}
 	if filepath.Base(epochs[0]) == "epoch-0000000000000000.db" {
 		t.Errorf("the first epoch is still there after 12 s with --retain 8s --epoch-age 1s: %v", epochs)
+	}
+}
+
+// benchReport runs weft with args and decodes its JSON report into res.
+func benchReport(t *testing.T, res any, args ...string) {
+	t.Helper()
+	cmd := exec.Command(weftBin, args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%v\n%s", err, stderr.String())
+	}
+	if err := json.Unmarshal(stdout.Bytes(), res); err != nil {
+		t.Fatalf("the report is not one JSON object: %v\n%s", err, stdout.String())
 	}
 }
