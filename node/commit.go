@@ -74,12 +74,14 @@ func (n *Node) answerRejected(rejected []dag.Rejection) {
 			n.gossip.forget(r.ID) // may come again once its parents are here
 		}
 		for _, it := range n.takeWaiters(r.ID) {
+			// The sequence is free before the submitter hears: a device
+			// told its message was refused may rebuild it at once.
+			n.release(it)
 			if expired {
 				it.finish(ErrUnknownParents)
 			} else {
 				it.finish(r.Err)
 			}
-			n.release(it)
 		}
 	}
 }

@@ -514,8 +514,8 @@ func (n *Node) handle(j *job) {
 		case dag.Duplicate:
 			n.duplicate(it)
 		case dag.Invalid:
+			n.release(it) // before the answer, as in answerRejected
 			it.finish(err)
-			n.release(it)
 			if j.peer {
 				n.gossip.penalize(j.from, err)
 			}
