@@ -340,6 +340,12 @@ func (c *Core) Add(now time.Time, m *Message) (Status, error) {
 	}
 	c.pending[id] = &pendingMsg{msg: m, missing: missing, arrived: t}
 	c.pendingOrder.push(timed{id, t})
+	if c.pendingOrder.len() > 2*len(c.pending)+1024 {
+		// Drop the queue's entries for messages no longer pending (most
+		// become solid within milliseconds), which would otherwise stay
+		// for PendingTTL: at 10,000 msgs/s, 600,000 of them.
+		c.pendingOrder.filter(c.stillPending)
+	}
 	for i, p := range m.Parents {
 		if i == 1 && p == m.Parents[0] {
 			break
@@ -622,6 +628,13 @@ func (c *Core) Tick(now time.Time) {
 	c.prune(t)
 }
 
+// stillPending reports whether t is the pendingOrder entry of a message
+// that is pending now.
+func (c *Core) stillPending(t timed) bool {
+	pm, ok := c.pending[t.id]
+	return ok && pm.arrived == t.at
+}
+
 func (c *Core) expireOldestPending() {
 	for c.pendingOrder.len() > 0 {
 		if c.expire(c.pendingOrder.pop()) {
@@ -632,10 +645,10 @@ func (c *Core) expireOldestPending() {
 
 // expire drops a pending message, if it is still pending since t.at.
 func (c *Core) expire(t timed) bool {
-	pm, ok := c.pending[t.id]
-	if !ok || pm.arrived != t.at {
+	if !c.stillPending(t) {
 		return false
 	}
+	pm := c.pending[t.id]
 	delete(c.pending, t.id)
 	for _, p := range pm.msg.Parents {
 		w := c.waiting[p]

@@ -281,6 +281,52 @@ func TestPendingBounds(t *testing.T) {
 	mustAdd(t, c, clk.now(), orphans[0], Pending)
 }
 
+// TestPendingOrderBounded: the queue of pending messages' arrivals does
+// not keep the entries of messages that became solid for PendingTTL: with
+// a child arriving just before its parent, again and again, it stays
+// within twice the pending set (plus the 1,024 entries it may keep, and
+// the pair just added).
+func TestPendingOrderBounded(t *testing.T) {
+	clk := newClock()
+	c := newCoreT(t, Config{Validators: validators(1)})
+	parent := c.Genesis()
+	const rounds = 20_000
+	for i := 0; i < rounds; i++ {
+		a := msg(pub(1), uint64(2*i), 10, parent)
+		b := msg(pub(1), uint64(2*i+1), 10, a.ID())
+		mustAdd(t, c, clk.advance(time.Microsecond), b, Pending)
+		mustAdd(t, c, clk.now(), a, Solid)
+		if st := c.Stats(); st.Pending != 0 {
+			t.Fatalf("round %d: %d pending, want none", i, st.Pending)
+		}
+		if n := c.pendingOrder.len(); n > 2*len(c.pending)+1026 {
+			t.Fatalf("round %d: %d entries queued for %d pending messages", i, n, len(c.pending))
+		}
+		parent = b.ID()
+		c.Ready()
+	}
+	// An old pending message at the front does not let the rest grow.
+	var unknown ID
+	unknown[0] = 1
+	mustAdd(t, c, clk.now(), msg(pub(2), 1, 10, unknown), Pending)
+	for i := rounds; i < 2*rounds; i++ {
+		a := msg(pub(1), uint64(2*i), 10, parent)
+		b := msg(pub(1), uint64(2*i+1), 10, a.ID())
+		mustAdd(t, c, clk.advance(time.Microsecond), b, Pending)
+		mustAdd(t, c, clk.now(), a, Solid)
+		parent = b.ID()
+		c.Ready()
+	}
+	if n := c.pendingOrder.len(); n > 2*len(c.pending)+1026 || len(c.pending) != 1 {
+		t.Fatalf("%d entries queued for %d pending messages", n, len(c.pending))
+	}
+	// The one left still expires.
+	c.Tick(clk.advance(2 * time.Minute))
+	if u := c.Ready(); len(u.Rejected) != 1 || !errors.Is(u.Rejected[0].Err, ErrExpired) {
+		t.Fatalf("rejected %+v, want the old pending message expired", u.Rejected)
+	}
+}
+
 func tipSet(c *Core) map[ID]bool {
 	out := map[ID]bool{}
 	for i := 0; i < len(c.tips); i++ {
