@@ -61,6 +61,7 @@ settings take effect at a restart. SIGINT and SIGTERM stop the node cleanly.`,
 	f.String("config", "", "YAML configuration file")
 	f.String("data-dir", "./weft-data", "data directory: the store and the node's identity")
 	f.String("api-addr", "127.0.0.1:8080", "HTTP API address")
+	f.String("debug-addr", "", "address of the Go profiler's HTTP endpoints (/debug/pprof/), such as 127.0.0.1:6060; default off")
 	f.StringSlice("cors-origin", nil, "origin allowed to call the API from a browser (CORS), such as https://dash.example.com, or *; repeatable or comma-separated; default none")
 	f.String("gossip-addr", "127.0.0.1:7070", "gossip address (UDP, QUIC); empty with no peers: no gossip")
 	f.StringSlice("peer", nil, "peer PUBKEY@HOST:PORT (hex key), repeatable or comma-separated: the nodes to gossip with, pinned by key")
@@ -98,6 +99,7 @@ settings take effect at a restart. SIGINT and SIGTERM stop the node cleanly.`,
 type nodeSettings struct {
 	cfg         node.Config // without Identity and Log
 	apiAddr     string
+	debugAddr   string // empty: no profiler endpoints
 	logLevel    zerolog.Level
 	corsOrigins []string
 	tokens      []api.Token // never logged
@@ -114,7 +116,7 @@ func readNodeSettings(f *pflag.FlagSet, environ []string) (*nodeSettings, error)
 	if err != nil {
 		return nil, err
 	}
-	ns := &nodeSettings{apiAddr: s.str("api-addr"), all: s.describe()}
+	ns := &nodeSettings{apiAddr: s.str("api-addr"), debugAddr: s.str("debug-addr"), all: s.describe()}
 	var errs []error
 	for _, step := range []func(*settings, *nodeSettings) error{
 		readLocalSettings, readNetworkSettings, readGossipSettings, readEdgeSettings, readAuthSettings, readRuleSettings,
@@ -468,6 +470,16 @@ func runNode(ctx context.Context, flags *pflag.FlagSet) error {
 	ln, err := net.Listen("tcp", ns.apiAddr)
 	if err != nil {
 		return fmt.Errorf("api: %w", err)
+	}
+	if ns.debugAddr != "" {
+		dln, err := net.Listen("tcp", ns.debugAddr)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("debug: %w", err)
+		}
+		defer dln.Close()
+		go servePprof(dln)
+		log.Info().Str("debug", "http://"+dln.Addr().String()+"/debug/pprof/").Msg("profiler endpoints on")
 	}
 	log.Info().Str("node_id", cfg.PublicKey().String()).Bool("new_identity", created).
 		Str("network", cfg.Network).Str("data_dir", cfg.DataDir).

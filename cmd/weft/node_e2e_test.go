@@ -2,6 +2,8 @@ package main
 
 import (
 	"crypto/ed25519"
+	"encoding/json"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -138,5 +140,33 @@ func TestReloadOnSIGHUP(t *testing.T) {
 	}
 	if !strings.Contains(p.logs.String(), `"stopped"`) {
 		t.Fatalf("no clean stop in the logs:\n%s", p.logs)
+	}
+}
+
+// TestDebugAddr: --debug-addr serves the profiler on a listener of its
+// own, and the API does not.
+func TestDebugAddr(t *testing.T) {
+	p := startNode(t, t.TempDir(), "--debug-addr", "127.0.0.1:0")
+	end := p.waitLog(t, "profiler endpoints on", 0)
+	line := p.logText()[:end]
+	line = line[strings.LastIndex(strings.TrimSuffix(line, "\n"), "\n")+1:]
+	var rec struct{ Debug string }
+	if err := json.Unmarshal([]byte(line), &rec); err != nil || rec.Debug == "" {
+		t.Fatalf("log line %q: %v", line, err)
+	}
+	get := func(url string) (int, string) {
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := get(rec.Debug + "heap?debug=1"); code != http.StatusOK || !strings.Contains(body, "heap profile") {
+		t.Fatalf("heap profile: %d %.200q", code, body)
+	}
+	if code, _ := get(p.url + "/debug/pprof/heap"); code != http.StatusNotFound {
+		t.Fatalf("the API serves the profiler: %d", code)
 	}
 }
