@@ -33,6 +33,7 @@ var (
 	metaConfirmed = []byte("confirmed") // 8 bytes: ConfirmedPrefix
 	metaRuns      = []byte("runs")      // the ID index's run list, see encodeRuns
 	metaMerge     = []byte("merge")     // 17 bytes: the run being merged, absent if none
+	metaFlush     = []byte("flush")     // 17 bytes: the run being flushed, partly written (flush.go), absent if none
 )
 
 // formatVersion is the version of this layout, kept in meta/format and as

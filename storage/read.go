@@ -34,6 +34,7 @@ func (s *Store) ConfirmedPrefix() uint64 { return s.confirmed.Load() }
 type snap struct {
 	eps    []*epoch
 	mem    *memtable     // read holding mu shared: the writer adds to it
+	frozen *memtable     // the memtable being flushed, or nil: nobody changes it
 	mu     *sync.RWMutex // Store.mu
 	blooms map[run]*bloom
 	front  *frontier
@@ -44,7 +45,7 @@ type snap struct {
 // begin opens a snap.
 func (s *Store) begin() (*snap, error) {
 	s.mu.RLock()
-	sn := &snap{eps: s.epochs, mem: s.mem, mu: &s.mu, blooms: s.blooms, front: s.front}
+	sn := &snap{eps: s.epochs, mem: s.mem, frozen: s.frozen, mu: &s.mu, blooms: s.blooms, front: s.front}
 	sn.txs = make([]*bolt.Tx, len(sn.eps))
 	tx, err := sn.eps[len(sn.eps)-1].db.Begin(false)
 	s.mu.RUnlock()
@@ -129,6 +130,11 @@ func (sn *snap) lookup(id *[32]byte) (pos uint64, ok bool, err error) {
 	sn.mu.RUnlock()
 	if inMem && mpos < sn.next {
 		return mpos, true, nil // else not committed yet, as far as tx knows
+	}
+	if sn.frozen != nil {
+		if fpos, ok := sn.frozen.ids[*id]; ok && fpos < sn.next {
+			return fpos, true, nil
+		}
 	}
 	last := len(sn.eps) - 1
 	if pos, ok, err = lookupRuns(sn.txs[last], nil, id, sn.blooms); ok || err != nil {
@@ -364,10 +370,18 @@ func (s *Store) ByIssuer(issuer [32]byte, from SeqPos, limit int) ([]Entry, erro
 	return out, nil
 }
 
-// memIssuer returns the memtable entries of issuer that keep accepts and
-// that the snap's transaction holds (positions below its NextPos).
+// memIssuer returns the entries of issuer that keep accepts in the frozen
+// memtable and in the memtable, those that the snap's transaction holds
+// (positions below its NextPos), in position order.
 func (sn *snap) memIssuer(issuer *[32]byte, keep func(memEntry) bool) []memEntry {
 	var es []memEntry
+	if sn.frozen != nil {
+		for _, e := range sn.frozen.issuers[*issuer] {
+			if keep(e) && e.pos < sn.next {
+				es = append(es, e)
+			}
+		}
+	}
 	sn.mu.RLock()
 	defer sn.mu.RUnlock()
 	for _, e := range sn.mem.issuers[*issuer] {

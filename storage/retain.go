@@ -58,7 +58,8 @@ func (s *Store) dropStep(step string) {
 
 // maybeCut begins a new epoch when the newest holds EpochRecords records
 // or was begun EpochAge ago (and holds one). The newest epoch's memtable
-// goes into a run and the epoch is marked cut in one transaction; then the
+// goes into a run (first frozen and flushed in shares, if it is large) and
+// the epoch is marked cut in one transaction; then the
 // next epoch's file is created. A crash between the two leaves a cut epoch
 // as the newest, and Open creates the next. A pending merge is finished
 // first: runs never cross an epoch.
@@ -72,10 +73,23 @@ func (s *Store) maybeCut(now time.Time) error {
 	if !w.cutDone && n < uint64(s.cfg.EpochRecords) && now.UnixNano()-cur.created < int64(s.cfg.EpochAge) {
 		return nil
 	}
+	// A flush under way ends first, in the transactions that follow. Where
+	// the memtable holds more than a few seconds' records, it is frozen
+	// now, for the same reason: written at the cut in one transaction, it
+	// would stall every Write behind it (flush.go). What the cut's own
+	// transaction writes is then what came during the flush.
+	if w.flush != nil {
+		return nil
+	}
+	if !w.cutFroze && w.next-s.mem.base > cutInline {
+		s.freeze()
+		w.cutFroze = true // once: the memtable that follows may be large again
+		return nil
+	}
 	// Finish the merges under way: an epoch's are bounded by its size (and
 	// with the defaults, an epoch has too few runs to merge at all).
 	for w.merge != nil {
-		if err := s.mergeTx(int(w.merge.hi-w.merge.lo)*len(runIndexes) + 1); err != nil {
+		if err := s.mergeTx(int(w.merge.hi-w.merge.lo)*len(runIndexes)+1, 0); err != nil {
 			return fmt.Errorf("storage: merging before the cut of epoch %d: %w", cur.lo, err)
 		}
 	}
@@ -130,10 +144,15 @@ func (s *Store) maybeCut(now time.Time) error {
 	s.epochs = eps
 	s.mu.Unlock()
 	w.olderRuns += len(w.runs)
-	w.cur, w.eps, w.runs, w.merge, w.mergeBloom, w.cutDone = ne, eps, nil, nil, nil, false
+	w.cur, w.eps, w.runs, w.merge, w.mergeBloom, w.cutDone, w.cutFroze = ne, eps, nil, nil, nil, false, false
 	s.stats.cuts.Add(1)
 	return nil
 }
+
+// cutInline: a cut writes in its own transaction a memtable of at most
+// cutInline records (about 15 ms of bbolt Puts), and freezes a larger one
+// first.
+const cutInline = 4096
 
 // maybeDrop drops the oldest epochs that the policy lets go: while the
 // store holds more than MaxDisk bytes, or the oldest epoch was cut more

@@ -327,24 +327,6 @@ func compareSeqPos(a, b SeqPos) int {
 	return cmp.Compare(a.Pos, b.Pos)
 }
 
-// writeRun creates the bucket of run r in index ix and fills it with
-// entries, laid out as runEntries returns them.
-func writeRun(tx *bolt.Tx, ix runIndex, r run, entries []byte) error {
-	b, err := tx.Bucket(ix.bucket).CreateBucket(r.name())
-	if err != nil {
-		return fmt.Errorf("creating run [%d, %d) in %s: %w", r.lo, r.hi, ix.bucket, err)
-	}
-	b.FillPercent = 1 // sorted appends: fill every page
-	size := ix.keySize + ix.valSize
-	for i := 0; i < len(entries); i += size {
-		e := entries[i : i+size : i+size]
-		if err := b.Put(e[:ix.keySize:ix.keySize], e[ix.keySize:]); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // planMerge returns the next merge the runs call for: the MergeFanIn oldest
 // runs of the lowest level that has that many. Runs are in position order
 // and a merge only ever joins adjacent runs, so levels never increase along

@@ -65,13 +65,14 @@ type Store struct {
 	closeOnce sync.Once
 	closeErr  error
 
-	// mu guards mem, blooms, epochs and front. The writer adds to mem and
+	// mu guards mem, frozen, blooms, epochs and front. The writer adds to mem and
 	// replaces the rest holding mu; readers look IDs up holding mu shared,
 	// and begin their bbolt transaction on the newest epoch under the same
 	// hold (see runs.go for why). A bloom filter, and the maps and slices
 	// once published, are never changed.
 	mu     sync.RWMutex
 	mem    *memtable
+	frozen *memtable      // the memtable being flushed (flush.go), or nil
 	blooms map[run]*bloom // of the ID index's runs, in every epoch
 	seed   maphash.Seed   // of the bloom filters
 	epochs []*epoch       // oldest first; the last is written
@@ -293,6 +294,9 @@ func (s *Store) restore() error {
 		if err != nil {
 			return err
 		}
+	}
+	if err := cur.db.Update(dropPartialFlush); err != nil {
+		return err
 	}
 	return cur.db.View(func(tx *bolt.Tx) error {
 		// Rebuild the memtable from the log's tail.

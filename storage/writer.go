@@ -43,6 +43,13 @@ type writer struct {
 	// mergeRetry: an idle merge that failed is not tried again before then.
 	mergeRetry time.Time
 
+	// flush is the memtable being written out as a run, nil if none
+	// (flush.go).
+	flush *flushing
+	// cutFroze: the due cut froze the memtable, and cuts once that flush
+	// has ended whatever the memtable then holds.
+	cutFroze bool
+
 	// mergeBloom is the bloom filter of the run being merged, filled as the
 	// merge moves IDs; nil until the merge's first step after Open.
 	mergeBloom *bloom
@@ -97,9 +104,13 @@ func (s *Store) run() {
 				}
 				first = r
 			default:
-				if s.w.merge != nil && s.w.failed == nil && time.Now().After(s.w.mergeRetry) {
+				if (s.w.merge != nil || s.w.flushReady()) && s.w.failed == nil && time.Now().After(s.w.mergeRetry) {
 					s.idleMerge()
 					continue
+				}
+				var built <-chan struct{} // the pending flush's entries, being built
+				if s.w.flush != nil {
+					built = s.w.flush.ready
 				}
 				select {
 				case r, ok := <-s.queue:
@@ -109,6 +120,8 @@ func (s *Store) run() {
 					first = r
 				case now := <-tick.C:
 					s.maintain(now)
+					continue
+				case <-built:
 					continue
 				}
 			}
@@ -249,6 +262,9 @@ const (
 func (s *Store) applyRetrying(batch []request, next uint64, records int) (committed, bool) {
 	w := &s.w
 	wait := retryMin
+	if w.flush == nil && w.next-s.mem.base >= uint64(s.cfg.FlushEvery) {
+		s.freeze()
+	}
 	for attempt := 1; ; attempt++ {
 		s.addToMemtable(batch)
 		st, err := s.applyHooked(batch, next, records)
@@ -317,6 +333,7 @@ type committed struct {
 	runs            []run
 	merge           *run
 	flushed         bool           // the memtable went into a run
+	flushOff        []int          // how far the pending flush got, if this transaction wrote some
 	merged          bool           // a merge finished
 	blooms          map[run]*bloom // if not nil, replaces Store.blooms
 }
@@ -608,12 +625,15 @@ func (s *Store) apply(batch []request, next uint64, records int) (committed, err
 		return st, err
 	}
 
-	// The indexes kept in runs: flush the memtable into a run when it is
-	// full, and do a share of the pending merge.
+	// The indexes kept in runs: write a share of the pending flush (all of
+	// it once the memtable that follows is full, since the next batch
+	// freezes that one), and do a share of the pending merge.
+	share := s.flushShareSize(records)
 	if st.next-s.mem.base >= uint64(s.cfg.FlushEvery) {
-		if err := s.flushMemtable(tx, &st); err != nil {
-			return st, err
-		}
+		share = -1
+	}
+	if err := s.flushShare(tx, &st, share); err != nil {
+		return st, err
 	}
 	// Each record has an entry per run index (ID, issuer, issuer-time) to
 	// merge once per level. The budget was set when there were two
@@ -650,7 +670,8 @@ func (s *Store) flushMemtable(tx *bolt.Tx, st *committed) error {
 	mem := s.mem
 	r := run{lo: mem.base, hi: st.next}
 	for _, ix := range runIndexes {
-		if err := writeRun(tx, ix, r, mem.runEntries(ix)); err != nil {
+		e := mem.runEntries(ix)
+		if err := writeRunPart(tx, ix, r, e, 0, len(e)); err != nil {
 			return err
 		}
 	}
@@ -725,10 +746,11 @@ func (s *Store) advanceMerge(tx *bolt.Tx, st *committed, budget int) error {
 	return meta.Put(metaMerge, appendRun(nil, *st.merge))
 }
 
-// idleMerge commits a transaction that only advances the pending merge.
+// idleMerge commits a transaction that only advances the pending flush and
+// merge.
 func (s *Store) idleMerge() {
 	w := &s.w
-	if err := s.mergeTx(mergeBudget(max(1, s.cfg.FlushEvery/2))); err != nil {
+	if err := s.mergeTx(mergeBudget(max(1, s.cfg.FlushEvery/2)), s.flushShareSize(0)); err != nil {
 		// Not fatal: the merge is retried a little later, when the writer
 		// is idle; a commit that fails says so through Failing.
 		s.stats.failures.Add(1)
@@ -736,12 +758,18 @@ func (s *Store) idleMerge() {
 	}
 }
 
-// mergeTx commits a transaction that advances the pending merge by up to
-// budget entries.
-func (s *Store) mergeTx(budget int) error {
+// mergeTx commits a transaction that advances the pending flush by up to
+// share entries of each index, and the pending merge by up to budget
+// entries.
+func (s *Store) mergeTx(budget, share int) error {
 	w := &s.w
 	st := committed{next: w.next, confirmed: w.confirmed, confCount: w.confCount, runs: w.runs, merge: w.merge}
-	err := w.cur.db.Update(func(tx *bolt.Tx) error { return s.advanceMerge(tx, &st, budget) })
+	err := w.cur.db.Update(func(tx *bolt.Tx) error {
+		if err := s.flushShare(tx, &st, share); err != nil {
+			return err
+		}
+		return s.advanceMerge(tx, &st, budget)
+	})
 	if err != nil {
 		return err
 	}
@@ -754,10 +782,13 @@ func (s *Store) mergeTx(budget int) error {
 func (s *Store) publish(st committed) {
 	w := &s.w
 	w.next, w.confirmed, w.confCount, w.runs, w.merge = st.next, st.confirmed, st.confCount, st.runs, st.merge
+	if st.flushOff != nil {
+		w.flush.off = st.flushOff
+	}
 	if st.flushed || st.blooms != nil {
 		s.mu.Lock()
 		if st.flushed {
-			s.mem = newMemtable(st.next, s.cfg.FlushEvery)
+			s.frozen, w.flush = nil, nil
 		}
 		if st.blooms != nil {
 			s.blooms = st.blooms
