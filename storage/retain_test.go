@@ -79,18 +79,27 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // ErrPruned where the store can tell (a position below the frontier, an
 // entry point) and everything kept is still there.
 func TestDropGivesDiskBack(t *testing.T) {
+	// Nothing goes yet; epochs are cut by age too, so that every record
+	// ends in a cut epoch however the cuts fall (a cut waits for a
+	// pending flush).
 	cfg := retainCfg
-	cfg.Retain = time.Hour // nothing goes yet
+	cfg.Retain, cfg.EpochAge = time.Hour, time.Second
 	s, dir := open(t, cfg)
-	writeConfirmed(t, s, 20_500, storage.NoPos)
-	waitFor(t, "the cuts", func() bool { return s.Stats().Epochs >= 21 })
+	writeConfirmed(t, s, 20_000, storage.NoPos)
+	waitFor(t, "the cuts", func() bool {
+		return s.Stats().Epochs >= 4 && storage.NewestEpochFile(dir) == storage.EpochFile(dir, s.NextPos())
+	})
 	before := dirBlocks(t, dir)
 	if s.FirstPos() != 0 || s.Stats().Drops != 0 {
 		t.Fatalf("dropped with a retention of an hour: first %d, %+v", s.FirstPos(), s.Stats())
 	}
 
-	cfg.Retain = time.Millisecond
+	// The newest epoch, never cut now (under EpochRecords, younger than
+	// EpochAge), gets 500 records and keeps them; then all the cut ones go.
+	cfg.EpochAge = time.Hour
 	s = reopen(t, s, cfg)
+	writeConfirmed(t, s, 500, storage.NoPos)
+	s = reopen(t, s, retainCfg)
 	waitFor(t, "the drops", func() bool { return s.Stats().Drops > 0 && s.Stats().Epochs <= 2 })
 	after := dirBlocks(t, dir)
 	t.Logf("store directory: %d bytes allocated before the drops, %d after; %+v", before, after, s.Stats())
