@@ -20,7 +20,18 @@ func corrupt(t *testing.T, s *storage.Store, cfg storage.Config, fn func(tx *bol
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	db, err := bolt.Open(storage.NewestEpochFile(s.Path()), 0o600, nil)
+	editFile(t, storage.NewestEpochFile(s.Path()), fn)
+	s, err := storage.Open(s.Path(), cfg)
+	if err == nil {
+		t.Cleanup(func() { s.Close() })
+	}
+	return s, err
+}
+
+// editFile lets fn change the closed bbolt file at path in one transaction.
+func editFile(t *testing.T, path string, fn func(tx *bolt.Tx) error) {
+	t.Helper()
+	db, err := bolt.Open(path, 0o600, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,11 +41,6 @@ func corrupt(t *testing.T, s *storage.Store, cfg storage.Config, fn func(tx *bol
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
-	s, err = storage.Open(s.Path(), cfg)
-	if err == nil {
-		t.Cleanup(func() { s.Close() })
-	}
-	return s, err
 }
 
 func be64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }

@@ -120,26 +120,9 @@ func TestPartialFlushDropped(t *testing.T) {
 	w := &storage.Write{Records: testRecords(0, 100)}
 	m.apply(w)
 	mustSubmit(t, s, w)
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	file := storage.NewestEpochFile(s.Path())
 	name := append(be64(64), be64(100)...)
 	indexes := []string{"ids", "issuers", "issuertimes"}
-	edit := func(fn func(tx *bolt.Tx) error) {
-		t.Helper()
-		db, err := bolt.Open(file, 0o600, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := db.Update(fn); err != nil {
-			t.Fatal(err)
-		}
-		if err := db.Close(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	edit(func(tx *bolt.Tx) error {
+	s, err := corrupt(t, s, cfg, func(tx *bolt.Tx) error {
 		for _, ix := range indexes {
 			b, err := tx.Bucket([]byte(ix)).CreateBucketIfNotExists(name)
 			if err != nil {
@@ -151,7 +134,6 @@ func TestPartialFlushDropped(t *testing.T) {
 		}
 		return tx.Bucket([]byte("meta")).Put([]byte("flush"), append(name, 0))
 	})
-	s, err := storage.Open(s.Path(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +141,7 @@ func TestPartialFlushDropped(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	edit(func(tx *bolt.Tx) error {
+	editFile(t, storage.NewestEpochFile(s.Path()), func(tx *bolt.Tx) error {
 		for _, ix := range indexes {
 			if b := tx.Bucket([]byte(ix)).Bucket(name); b != nil && b.Get([]byte("partly")) != nil {
 				t.Errorf("the partly written run of %s is still there", ix)
