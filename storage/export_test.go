@@ -1,6 +1,9 @@
 package storage
 
-import "time"
+import (
+	"testing"
+	"time"
+)
 
 // SetCommitHook makes f run before each commit's transaction; an error from
 // it fails the commit as a full disk would. nil removes it.
@@ -48,3 +51,10 @@ func EpochFile(dir string, lo uint64) string { return epochPath(dir, lo) }
 // SetMaintainEvery sets how often writers started after it consider cuts
 // and drops.
 func SetMaintainEvery(d time.Duration) { maintainEvery = d }
+
+// SetFreeBytes makes the store see f as the free space of its file system,
+// until the test ends.
+func SetFreeBytes(t testing.TB, f func(dir string) (int64, bool)) {
+	old := freeBytes.Swap(&f)
+	t.Cleanup(func() { freeBytes.Store(old) })
+}

@@ -21,13 +21,15 @@ const releaseEvery = time.Second
 
 // maintain runs on the writer goroutine, between batches: it cuts the
 // newest epoch when it is full or old, drops the oldest epochs that the
-// policy lets go, and releases mapped pages. A failure is reported through
+// policy lets go, and releases mapped pages; it ends a failure for lack of
+// space that outlasted its commit (recovered). A failure is reported through
 // Failing and tried again at the next turn; it never fails a Write.
 func (s *Store) maintain(now time.Time) {
 	w := &s.w
 	if w.failed != nil {
 		return
 	}
+	s.recovered() // a failure for lack of space, held after its commit
 	err := s.maybeCut(now)
 	if err == nil {
 		err = s.maybeDrop(now)

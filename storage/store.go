@@ -450,12 +450,47 @@ type Failure struct {
 	Err      error
 	Since    time.Time
 	Attempts int
+	// noSpace: the file system is full (ENOSPC). Such a failure ends only
+	// once it has recoverFree bytes free again, see recovered.
+	noSpace bool
+}
+
+// recoverFree is how many bytes the file system must have free for a
+// failure for lack of space to end. On a full disk bbolt can still commit a
+// small transaction into pages it freed; without this margin the node
+// would take messages and refuse them by turns, and its readiness would
+// flap.
+const recoverFree = 1 << 20
+
+// freeBytes is statfsFree; tests put a file system of their own in its place.
+var freeBytes atomic.Pointer[func(dir string) (int64, bool)]
+
+func init() {
+	f := statfsFree
+	freeBytes.Store(&f)
+}
+
+// recovered ends the current failure after a commit succeeded, or on the
+// writer's tick while it is idle: at once, unless the failure was for lack
+// of space and the file system still has less than recoverFree free.
+func (s *Store) recovered() {
+	f := s.failing.Load()
+	if f == nil {
+		return
+	}
+	if f.noSpace {
+		if free, ok := (*freeBytes.Load())(s.path); ok && free < recoverFree {
+			return
+		}
+	}
+	s.failing.Store(nil)
 }
 
 // Failing returns nil while commits succeed. While the writer retries a
 // transaction that fails to commit (a full disk, an I/O error), it returns
 // an error wrapping ErrFailed with the cause; it is nil again once the
-// transaction commits. Safe from any goroutine.
+// transaction commits, and, if it failed for lack of space, the file
+// system has 1 MiB free (recoverFree). Safe from any goroutine.
 func (s *Store) Failing() error {
 	f := s.failing.Load()
 	if f == nil {

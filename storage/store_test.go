@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -515,6 +516,45 @@ func TestCommitRetried(t *testing.T) {
 	m.check(t, s)
 	s = reopen(t, s, storage.Config{NoSync: true, FlushEvery: 64})
 	m.check(t, s)
+}
+
+// A commit that fails for lack of space and then succeeds, in pages bbolt
+// freed, does not end the failure while the file system is still short of
+// room: the node would take messages and refuse them by turns. It ends once
+// there is 1 MiB free, with no commit needed.
+func TestNoSpaceHeld(t *testing.T) {
+	var free atomic.Int64
+	free.Store(100 << 10)
+	storage.SetFreeBytes(t, func(string) (int64, bool) { return free.Load(), true })
+	s, _ := open(t, storage.Config{NoSync: true})
+	var fails atomic.Int32
+	fails.Store(3)
+	storage.SetCommitHook(s, func() error {
+		if fails.Add(-1) >= 0 {
+			return fmt.Errorf("write epoch: %w", syscall.ENOSPC)
+		}
+		return nil
+	})
+	mustSubmit(t, s, &storage.Write{Records: testRecords(0, 10)})
+	if err := s.Failing(); !errors.Is(err, storage.ErrFailed) || !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("Failing() after a commit with 100 KiB free = %v, want the failure for lack of space", err)
+	}
+	mustSubmit(t, s, &storage.Write{Records: testRecords(10, 10)}) // Writes still commit
+	time.Sleep(50 * time.Millisecond)                              // ticks of the idle writer (every 5 ms, retain_test.go)
+	if err := s.Failing(); err == nil {
+		t.Fatal("Failing() = nil with 100 KiB free")
+	}
+	free.Store(1 << 20)
+	deadline := time.Now().Add(5 * time.Second)
+	for s.Failing() != nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("Failing() = %v 5 s after the file system had 1 MiB free", s.Failing())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got := s.Stats().Failures; got != 3 {
+		t.Fatalf("Stats().Failures = %d, want 3", got)
+	}
 }
 
 func TestConfig(t *testing.T) {

@@ -3,9 +3,11 @@ package storage
 import (
 	"bytes"
 	"cmp"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
+	"syscall"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -269,7 +271,7 @@ func (s *Store) applyRetrying(batch []request, next uint64, records int) (commit
 		s.addToMemtable(batch)
 		st, err := s.applyHooked(batch, next, records)
 		if err == nil {
-			s.failing.Store(nil)
+			s.recovered()
 			return st, true
 		}
 		s.stats.failures.Add(1)
@@ -280,7 +282,7 @@ func (s *Store) applyRetrying(batch []request, next uint64, records int) (commit
 		if f := s.failing.Load(); f != nil {
 			since = f.Since
 		}
-		s.failing.Store(&Failure{Err: err, Since: since, Attempts: attempt})
+		s.failing.Store(&Failure{Err: err, Since: since, Attempts: attempt, noSpace: errors.Is(err, syscall.ENOSPC)})
 		select {
 		case <-s.closing:
 			w.failed = fmt.Errorf("%w: %w", ErrFailed, err)
