@@ -11,17 +11,42 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// maintainEvery is how often the writer considers a cut, a drop and
-// giving mapped pages back (a variable for tests).
+// maintainEvery is how often the writer considers a cut and a drop (a
+// variable for tests).
 var maintainEvery = time.Second
 
 // releaseEvery is how often the writer gives the pages of the epochs'
-// mappings back to the page cache (release_linux.go).
-const releaseEvery = time.Second
+// mappings back to the page cache (release_linux.go). What the mappings
+// hold in between is what reads touched since: each page fault maps up to
+// 64 KiB of the file's cached pages around the page read (the kernel's
+// fault-around), so even lookups scattered over the epochs fill tens of
+// megabytes a second.
+const releaseEvery = 250 * time.Millisecond
+
+// tickEvery is the writer's tick: the shorter of the two.
+func tickEvery() time.Duration { return min(maintainEvery, releaseEvery) }
+
+// onTick runs on the writer's tick: maintain every maintainEvery (within
+// half a tick, so that ticks a little early still count), and the release
+// of mapped pages every releaseEvery.
+func (s *Store) onTick(now time.Time) {
+	w := &s.w
+	slack := tickEvery() / 2
+	if now.Sub(w.maintained) >= maintainEvery-slack {
+		w.maintained = now
+		s.maintain(now)
+	}
+	if now.Sub(w.released) >= releaseEvery-slack {
+		w.released = now
+		for _, e := range w.eps {
+			releasePages(e.db)
+		}
+	}
+}
 
 // maintain runs on the writer goroutine, between batches: it cuts the
-// newest epoch when it is full or old, drops the oldest epochs that the
-// policy lets go, and releases mapped pages; it ends a failure for lack of
+// newest epoch when it is full or old and drops the oldest epochs that the
+// policy lets go; it ends a failure for lack of
 // space that outlasted its commit (recovered). A failure is reported through
 // Failing and tried again at the next turn; it never fails a Write.
 func (s *Store) maintain(now time.Time) {
@@ -43,12 +68,6 @@ func (s *Store) maintain(now time.Time) {
 		s.maintFailing.Store(&Failure{Err: err, Since: since, Attempts: attempts})
 	} else {
 		s.maintFailing.Store(nil)
-	}
-	if now.Sub(w.released) >= releaseEvery {
-		w.released = now
-		for _, e := range w.eps {
-			releasePages(e.db)
-		}
 	}
 }
 

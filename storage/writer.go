@@ -32,9 +32,10 @@ type writer struct {
 	olderRuns         int // the runs of the older epochs
 	// cutDone: the newest epoch was marked cut at cutAt, and the next is
 	// not yet begun.
-	cutDone  bool
-	cutAt    int64
-	released time.Time // when mapped pages were last released
+	cutDone    bool
+	cutAt      int64
+	released   time.Time // when mapped pages were last released
+	maintained time.Time // when maintain last ran
 
 	next      uint64 // NextPos as of the last commit
 	confirmed uint64 // ConfirmedPrefix as of the last commit
@@ -86,12 +87,12 @@ func (s *Store) run() {
 		carry *request
 		timer *time.Timer
 	)
-	tick := time.NewTicker(maintainEvery)
+	tick := time.NewTicker(tickEvery())
 	defer tick.Stop()
 	for {
 		select {
 		case now := <-tick.C:
-			s.maintain(now)
+			s.onTick(now)
 		default:
 		}
 		var first request
@@ -121,7 +122,7 @@ func (s *Store) run() {
 					}
 					first = r
 				case now := <-tick.C:
-					s.maintain(now)
+					s.onTick(now)
 					continue
 				case <-built:
 					continue
