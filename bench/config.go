@@ -231,6 +231,11 @@ type Config struct {
 	Log zerolog.Logger
 	// Version is what the in-process node's API reports.
 	Version string
+	// NodeEnv lists the node settings that the node processes a run
+	// starts take from the environment (WEFT_MEMORY_LIMIT=200MiB, ...):
+	// reported in the setup, so that a report says what its nodes ran
+	// with. The launcher passes the environment; this only records it.
+	NodeEnv []string
 }
 
 func (cfg Config) withDefaults() (Config, error) {

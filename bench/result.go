@@ -149,6 +149,9 @@ type Setup struct {
 	// Retention is the store retention of the nodes the run started, when
 	// set.
 	Retention *Retention `json:"retention,omitempty"`
+	// NodeEnv is the node settings the started node processes took from
+	// the environment, such as "WEFT_MEMORY_LIMIT=200MiB".
+	NodeEnv []string `json:"node_env,omitempty"`
 }
 
 // Host describes the machine.

@@ -187,6 +187,7 @@ func (r *run) newResult() *Result {
 		res.Setup.Nodes = cfg.Nodes
 		if !r.t.local {
 			res.Setup.Node = "processes"
+			res.Setup.NodeEnv = cfg.NodeEnv
 		}
 	}
 	if cfg.Rate > 0 && cfg.Batch > 1 && cfg.Scenario != Devices {

@@ -172,6 +172,7 @@ func runBench(cmd *cobra.Command, bf *benchFlags) error {
 	cfg.Log = zerolog.Nop()
 	if cfg.Scenario == bench.Network && !bf.inProcess {
 		cfg.Launch = processLauncher(stderr)
+		cfg.NodeEnv = nodeEnv(os.Environ())
 	}
 	if bf.cpuProfile != "" {
 		f, err := os.Create(bf.cpuProfile)
@@ -222,6 +223,25 @@ func writeFile(path string, fn func(io.Writer) error) error {
 		return fmt.Errorf("bench: %s: %w", path, err)
 	}
 	return f.Close()
+}
+
+// nodeEnv returns the entries of environ that set a `weft node` setting,
+// which the node processes a bench starts inherit; tokens are secrets, and
+// only their names are kept.
+func nodeEnv(environ []string) []string {
+	env := envMap(environ)
+	var out []string
+	for _, name := range settingNames(newNodeCmd().Flags()) {
+		v, ok := env[envName(name)]
+		switch {
+		case !ok:
+		case name == "api-tokens":
+			out = append(out, envName(name)+"=(set)")
+		default:
+			out = append(out, envName(name)+"="+v)
+		}
+	}
+	return out
 }
 
 // retentionArgs returns the `weft node` flags that set r, none for the

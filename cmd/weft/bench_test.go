@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -321,5 +322,15 @@ func benchReport(t *testing.T, res any, args ...string) {
 	}
 	if err := json.Unmarshal(stdout.Bytes(), res); err != nil {
 		t.Fatalf("the report is not one JSON object: %v\n%s", err, stdout.String())
+	}
+}
+
+// TestNodeEnv: the report records the node settings that the started
+// nodes take from the environment, and never a token.
+func TestNodeEnv(t *testing.T) {
+	got := nodeEnv([]string{"PATH=/bin", "WEFT_MEMORY_LIMIT=200MiB", "WEFT_SEED=7", "WEFT_API_TOKENS=ops:0123456789abcdef", "WEFT_RETAIN=5m"})
+	want := []string{"WEFT_API_TOKENS=(set)", "WEFT_MEMORY_LIMIT=200MiB", "WEFT_RETAIN=5m"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("nodeEnv = %q, want %q", got, want)
 	}
 }

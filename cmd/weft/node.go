@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"sort"
 	"strconv"
@@ -62,6 +63,7 @@ settings take effect at a restart. SIGINT and SIGTERM stop the node cleanly.`,
 	f.String("data-dir", "./weft-data", "data directory: the store and the node's identity")
 	f.String("api-addr", "127.0.0.1:8080", "HTTP API address")
 	f.String("debug-addr", "", "address of the Go profiler's HTTP endpoints (/debug/pprof/), such as 127.0.0.1:6060; default off")
+	f.String("memory-limit", "0", "soft limit on the Go runtime's memory (e.g. 200MiB): the collector works harder near it; 0: none (or GOMEMLIMIT)")
 	f.StringSlice("cors-origin", nil, "origin allowed to call the API from a browser (CORS), such as https://dash.example.com, or *; repeatable or comma-separated; default none")
 	f.String("gossip-addr", "127.0.0.1:7070", "gossip address (UDP, QUIC); empty with no peers: no gossip")
 	f.StringSlice("peer", nil, "peer PUBKEY@HOST:PORT (hex key), repeatable or comma-separated: the nodes to gossip with, pinned by key")
@@ -95,11 +97,16 @@ settings take effect at a restart. SIGINT and SIGTERM stop the node cleanly.`,
 	return cmd
 }
 
+// minMemoryLimit is the least memory-limit taken: below it the collector
+// would run all the time for a node's ordinary working set.
+const minMemoryLimit = 64 << 20
+
 // nodeSettings is what `weft node` runs with.
 type nodeSettings struct {
 	cfg         node.Config // without Identity and Log
 	apiAddr     string
 	debugAddr   string // empty: no profiler endpoints
+	memoryLimit int64  // 0: the runtime's default
 	logLevel    zerolog.Level
 	corsOrigins []string
 	tokens      []api.Token // never logged
@@ -167,6 +174,14 @@ func readLocalSettings(s *settings, ns *nodeSettings) error {
 		errs = append(errs, badSetting(s, "max-disk", "%q: %v", s.str("max-disk"), err))
 	} else {
 		ns.cfg.Store.MaxDisk = md
+	}
+	switch ml, err := parseBytes(s.str("memory-limit")); {
+	case err != nil:
+		errs = append(errs, badSetting(s, "memory-limit", "%q: %v", s.str("memory-limit"), err))
+	case ml > 0 && ml < minMemoryLimit:
+		errs = append(errs, badSetting(s, "memory-limit", "%q: want 0 or at least 64MiB", s.str("memory-limit")))
+	default:
+		ns.memoryLimit = ml
 	}
 	if ns.cfg.MaxSubscribers = s.integer("max-subscribers"); ns.cfg.MaxSubscribers < 1 {
 		errs = append(errs, badSetting(s, "max-subscribers", "%d: want at least 1", ns.cfg.MaxSubscribers))
@@ -451,6 +466,9 @@ func runNode(ctx context.Context, flags *pflag.FlagSet) error {
 		return err
 	}
 	log := newLogger(ns.logLevel)
+	if ns.memoryLimit > 0 {
+		debug.SetMemoryLimit(ns.memoryLimit)
+	}
 	key, created, err := loadIdentity(ns.cfg.DataDir)
 	if err != nil {
 		return fmt.Errorf("node identity: %w", err)

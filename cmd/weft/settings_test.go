@@ -208,6 +208,8 @@ func TestSettingsValues(t *testing.T) {
 		{env: "WEFT_PEER=nokey", says: "want PUBKEY@HOST:PORT"},
 		{env: "WEFT_VALIDATOR=" + strings.Repeat("ab", 32) + ":0", says: "weight must be a positive integer"},
 		{env: "WEFT_CORS_ORIGIN=https://a.example/path", says: "want * or an origin"},
+		{env: "WEFT_MEMORY_LIMIT=lots", says: `WEFT_MEMORY_LIMIT: "lots"`},
+		{file: "memory-limit: 10MiB\n", says: "want 0 or at least 64MiB"},
 	} {
 		env := []string{tc.env}
 		var args []string
@@ -220,6 +222,10 @@ func TestSettingsValues(t *testing.T) {
 	ns, err = nodeSettingsOf(t, []string{"WEFT_CORS_ORIGIN=https://a.example,http://127.0.0.1:3000,*"})
 	if err != nil || len(ns.corsOrigins) != 3 {
 		t.Fatalf("cors-origin: %v %v", ns, err)
+	}
+	ns, err = nodeSettingsOf(t, []string{"WEFT_MEMORY_LIMIT=200MiB"})
+	if err != nil || ns.memoryLimit != 200<<20 {
+		t.Fatalf("memory-limit 200MiB: %v %v", ns, err)
 	}
 	// WEFT_CONFIG names the file.
 	ns, err = nodeSettingsOf(t, []string{"WEFT_CONFIG=" + writeYAML(t, "network: fromfile\n")})
