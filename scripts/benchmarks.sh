@@ -18,8 +18,8 @@ uptime | tee -a "$OUT/README"
 if [ "${1:-}" = retention-soak ]; then
 	# docs/BENCHMARKS.md, "Retention soak": exits non-zero if an
 	# acknowledged message is lost.
-	log "retention soak: one node process, 10,000 msgs/s for 30 minutes, retain 5m"
-	$W bench network --nodes 1 --rate 10000 --duration 30m --retain 5m --epoch-age 10s \
+	log "retention soak: one node process, 10,000 msgs/s for 30 minutes, retain 5m, memory-limit 200MiB"
+	WEFT_MEMORY_LIMIT=200MiB $W bench network --nodes 1 --rate 10000 --duration 30m --retain 5m --epoch-age 10s \
 		--check-acks --json --plot "$OUT/retention-soak.svg" --csv "$OUT/retention-soak.csv" > "$OUT/retention-soak.json"
 	uptime | tee -a "$OUT/README"
 	echo "results in $OUT"
