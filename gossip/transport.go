@@ -708,6 +708,9 @@ func (t *Transport) Peers() []PeerStats {
 		if s := p.current(); s != nil {
 			st.Connected, st.Outbound, st.Since = true, s.outbound, s.since
 			st.Connections = len(p.sessions)
+		} else if n := len(p.sessions); n > 0 {
+			// Ending but not yet detached: its cause is why it ended.
+			st.LastError = context.Cause(p.sessions[n-1].ctx)
 		}
 		out = append(out, st)
 	}
