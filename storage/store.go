@@ -422,7 +422,9 @@ func (s *Store) Submit(w *Write, done func(error)) {
 
 // Close stops accepting Writes, waits for the writer to commit everything
 // already submitted (every done is called before Close returns), and closes
-// the file. It returns the writer's failure if it had one, or the error of
+// the file. It returns the writer's failure if it had one (Writes it gave
+// up on), or, if none, the failure the store still reported (Failing: a
+// file system short of space after its last commit), and the error of
 // closing the file. Close is idempotent: later calls wait for the first to
 // finish and return nil. Reads after Close return ErrClosed.
 func (s *Store) Close() error {
@@ -436,7 +438,11 @@ func (s *Store) Close() error {
 		s.qmu.Unlock()
 		<-s.stopped
 		s.removing.Wait()
-		s.closeErr = errors.Join(s.w.failed, s.closeFiles())
+		failed := s.w.failed
+		if failed == nil {
+			failed = s.Failing()
+		}
+		s.closeErr = errors.Join(failed, s.closeFiles())
 	})
 	if !first {
 		return nil

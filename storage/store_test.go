@@ -557,6 +557,39 @@ func TestNoSpaceHeld(t *testing.T) {
 	}
 }
 
+// TestCloseWhileHeld stops a store that still says it fails for lack of
+// space, though its Writes committed: Close says so (the node exits with
+// status 1), and everything is there when it opens again.
+func TestCloseWhileHeld(t *testing.T) {
+	storage.SetFreeBytes(t, func(string) (int64, bool) { return 100 << 10, true })
+	s, _ := open(t, storage.Config{NoSync: true})
+	var fails atomic.Int32
+	fails.Store(1)
+	storage.SetCommitHook(s, func() error {
+		if fails.Add(-1) >= 0 {
+			return fmt.Errorf("write epoch: %w", syscall.ENOSPC)
+		}
+		return nil
+	})
+	mustSubmit(t, s, &storage.Write{Records: testRecords(0, 10)})
+	if s.Failing() == nil {
+		t.Fatal("Failing() = nil with 100 KiB free")
+	}
+	if err := s.Close(); !errors.Is(err, storage.ErrFailed) || !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("Close while held = %v, want the failure for lack of space", err)
+	}
+	s2, err := storage.Open(s.Path(), storage.Config{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	for _, r := range testRecords(0, 10) {
+		if ok, err := s2.Has(r.ID); err != nil || !ok {
+			t.Fatalf("record %d after the reopen: %v %v", r.Pos, ok, err)
+		}
+	}
+}
+
 func TestConfig(t *testing.T) {
 	for _, cfg := range []storage.Config{
 		{MaxBatch: -1},
