@@ -52,7 +52,7 @@ func (n *Node) verifier() {
 					}
 					continue
 				}
-				if has, _ := n.store.Has(it.msg.ID()); has {
+				if has, _ := n.store.HasAt(it.msg.ID(), it.msg.Timestamp); has {
 					it.finish(ErrDuplicate)
 					continue
 				}

@@ -109,3 +109,44 @@ func BenchmarkRead(b *testing.B) {
 		b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "entries/s")
 	})
 }
+
+// BenchmarkHasNew measures the duplicate check of a new message (an ID the
+// store does not hold, a timestamp after every record's) on a store of 30
+// epochs, as a node with retention holds: Has consults every epoch's runs,
+// HasAt only the epochs whose records' timestamps span the message's.
+func BenchmarkHasNew(b *testing.B) {
+	const epochs, perEpoch = 30, 10_000
+	s, _ := open(b, storage.Config{NoSync: true, EpochRecords: perEpoch, EpochAge: time.Hour})
+	gen := synth.New(synth.Config{})
+	var last int64
+	for written := 0; written < epochs*perEpoch; written += 1000 {
+		w := gen.Next(1000)
+		for _, r := range w.Records {
+			last = max(last, r.Timestamp)
+		}
+		mustSubmit(b, s, w)
+		for s.Stats().Epochs < uint64(written/perEpoch+1) {
+			time.Sleep(time.Millisecond) // let the writer cut, as a node's load would
+		}
+	}
+	b.Logf("%d epochs, %d runs", s.Stats().Epochs, s.Stats().Runs)
+	absent := func(i int) [32]byte {
+		var id [32]byte
+		id[0], id[1], id[2], id[3], id[31] = byte(i), byte(i>>8), byte(i>>16), byte(i>>24), 0xa5
+		return id
+	}
+	b.Run("Has", func(b *testing.B) {
+		for i := range b.N {
+			if ok, err := s.Has(absent(i)); ok || err != nil {
+				b.Fatal(ok, err)
+			}
+		}
+	})
+	b.Run("HasAt", func(b *testing.B) {
+		for i := range b.N {
+			if ok, err := s.HasAt(absent(i), last+int64(i)); ok || err != nil {
+				b.Fatal(ok, err)
+			}
+		}
+	})
+}

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -52,6 +53,42 @@ type epoch struct {
 	created  int64 // unix ns
 	cutAt    int64 // unix ns; 0 for the newest
 	confBase uint64
+	// span holds the least and greatest timestamps of the epoch's records
+	// once no more records go to it (every epoch but the newest): a
+	// lookup that knows a message's timestamp skips the epochs outside.
+	span timeSpan
+}
+
+// timeSpan is the range of the timestamps of an epoch's records; known is
+// false while records may still be added (the newest epoch).
+type timeSpan struct {
+	lo, hi int64
+	known  bool
+}
+
+// excludes reports whether the epoch cannot hold a record with timestamp
+// ts.
+func (sp timeSpan) excludes(ts int64) bool { return sp.known && (ts < sp.lo || ts > sp.hi) }
+
+// readSpan reads the span of the records in tx's epoch from the first and
+// last keys of its time index. An epoch with no records excludes every
+// timestamp.
+func readSpan(tx *bolt.Tx) (timeSpan, error) {
+	c := tx.Bucket(bucketTime).Cursor()
+	first, _ := c.First()
+	if first == nil {
+		return timeSpan{lo: math.MaxInt64, hi: math.MinInt64, known: true}, nil
+	}
+	last, _ := c.Last()
+	lo, _, err := decodeTimeKey(first)
+	if err != nil {
+		return timeSpan{}, err
+	}
+	hi, _, err := decodeTimeKey(last)
+	if err != nil {
+		return timeSpan{}, err
+	}
+	return timeSpan{lo: lo, hi: hi, known: true}, nil
 }
 
 func epochName(lo uint64) string { return fmt.Sprintf("%s%016x%s", epochPrefix, lo, epochSuffix) }

@@ -125,6 +125,12 @@ func (sn *snap) entryAt(pos uint64) (Entry, error) {
 // lookup finds the position of id: in the memtable, then in the runs of
 // each epoch, newest first.
 func (sn *snap) lookup(id *[32]byte) (pos uint64, ok bool, err error) {
+	return sn.lookupAt(id, 0, false)
+}
+
+// lookupAt is lookup; with byTime, of a record whose timestamp is ts: the
+// epochs whose records' timestamps all lie outside ts are skipped.
+func (sn *snap) lookupAt(id *[32]byte, ts int64, byTime bool) (pos uint64, ok bool, err error) {
 	sn.mu.RLock()
 	mpos, inMem := sn.mem.ids[*id]
 	sn.mu.RUnlock()
@@ -141,6 +147,9 @@ func (sn *snap) lookup(id *[32]byte) (pos uint64, ok bool, err error) {
 		return pos, ok, err
 	}
 	for i := last - 1; i >= 0; i-- {
+		if byTime && sn.eps[i].span.excludes(ts) {
+			continue
+		}
 		if !mayHave(sn.eps[i].runs, id, sn.blooms) {
 			continue
 		}
@@ -250,6 +259,20 @@ func (s *Store) Has(id [32]byte) (bool, error) {
 	}
 	defer sn.close()
 	_, ok, err := sn.lookup(&id)
+	return ok, err
+}
+
+// HasAt is Has for a message whose timestamp is ts: it consults only the
+// epochs whose records' timestamps span ts (and the newest), so that a
+// new message's check skips the old epochs. With a timestamp other than
+// the message's, it may miss a stored record. Safe from any goroutine.
+func (s *Store) HasAt(id [32]byte, ts int64) (bool, error) {
+	sn, err := s.begin()
+	if err != nil {
+		return false, err
+	}
+	defer sn.close()
+	_, ok, err := sn.lookupAt(&id, ts, true)
 	return ok, err
 }
 

@@ -154,12 +154,21 @@ func (s *Store) maybeCut(now time.Time) error {
 		s.mu.Unlock()
 		s.dropStep("cut")
 	}
+	// Its records are all there: the next go to the next epoch, or, should
+	// it fail to be created, to this one until the cut is tried again.
+	var span timeSpan
+	if err := cur.db.View(func(tx *bolt.Tx) (err error) {
+		span, err = readSpan(tx)
+		return err
+	}); err != nil {
+		return fmt.Errorf("storage: cutting epoch %d: %w", cur.lo, err)
+	}
 	ne, err := s.createEpoch(w.next, w.confirmed, w.confCount, now.UnixNano())
 	if err != nil {
 		return fmt.Errorf("storage: beginning epoch %d: %w", w.next, err)
 	}
 	old := *cur
-	old.runs, old.cutAt = w.runs, w.cutAt
+	old.runs, old.cutAt, old.span = w.runs, w.cutAt, span
 	eps := append(slices.Clone(w.eps[:len(w.eps)-1]), &old, ne)
 	s.mu.Lock()
 	s.epochs = eps

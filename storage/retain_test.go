@@ -2,12 +2,14 @@ package storage_test
 
 import (
 	"errors"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/weftnet/weft/internal/testseed"
 	"github.com/weftnet/weft/storage"
 )
 
@@ -250,4 +252,48 @@ func TestAddEntryPoints(t *testing.T) {
 	if _, ok := s.EntryPointOf(named.ID); ok {
 		t.Fatalf("the entry point learned at position 0 outlived the drop of position 0 (first %d)", s.FirstPos())
 	}
+}
+
+// TestHasAt fills several epochs with records whose timestamps mostly rise
+// with their positions, a few far ahead or behind (a device's clock, a
+// gateway's queue), and checks that HasAt finds every record by its own
+// timestamp, before and after a reopen, and no absent ID.
+func TestHasAt(t *testing.T) {
+	rng := rand.New(rand.NewPCG(testseed.Seed(t), 0))
+	cfg := storage.Config{NoSync: true, FlushEvery: 256, EpochRecords: 1000, EpochAge: time.Hour}
+	s, _ := open(t, cfg)
+	const n = 6000
+	var recs []storage.Record
+	for from := uint64(0); from < n; from += 100 {
+		w := &storage.Write{Records: testRecords(from, 100)}
+		for i := range w.Records {
+			r := &w.Records[i]
+			switch rng.IntN(50) {
+			case 0:
+				r.Timestamp += int64(rng.IntN(10_000)) * 1000 // ahead, into later epochs' span
+			case 1:
+				r.Timestamp -= int64(rng.IntN(10_000)) * 1000 // behind, into earlier ones'
+			}
+			r.Raw = rawOf(r, int(r.Pos%50))
+		}
+		recs = append(recs, w.Records...)
+		mustSubmit(t, s, w)
+	}
+	waitFor(t, "epochs cut", func() bool { return s.Stats().Epochs >= 5 })
+	check := func(s *storage.Store) {
+		t.Helper()
+		for _, r := range recs {
+			if ok, err := s.HasAt(r.ID, r.Timestamp); err != nil || !ok {
+				t.Fatalf("HasAt(record %d, its timestamp %d) = %v, %v", r.Pos, r.Timestamp, ok, err)
+			}
+		}
+		for i := range 1000 {
+			id := hashOf("absent", uint64(i))
+			if ok, err := s.HasAt(id, recs[rng.IntN(len(recs))].Timestamp); err != nil || ok {
+				t.Fatalf("HasAt(an absent ID) = %v, %v", ok, err)
+			}
+		}
+	}
+	check(s)
+	check(reopen(t, s, cfg))
 }

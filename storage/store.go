@@ -289,7 +289,12 @@ func (s *Store) restore() error {
 				}
 				s.blooms[r] = b
 			}
-			return nil
+			if i == len(s.epochs)-1 {
+				return nil // the newest: records are still added
+			}
+			var err error
+			e.span, err = readSpan(tx)
+			return err
 		})
 		if err != nil {
 			return err
