@@ -52,6 +52,13 @@ func EpochFile(dir string, lo uint64) string { return epochPath(dir, lo) }
 // and drops.
 func SetMaintainEvery(d time.Duration) { maintainEvery = d }
 
+// SetReleaseGrowth sets the growth of the file-backed resident memory
+// that releases the mapped pages at once, until the test ends.
+func SetReleaseGrowth(t testing.TB, n int64) {
+	old := releaseGrowth.Swap(n)
+	t.Cleanup(func() { releaseGrowth.Store(old) })
+}
+
 // SetFreeBytes makes the store see f as the free space of its file system,
 // until the test ends.
 func SetFreeBytes(t testing.TB, f func(dir string) (int64, bool)) {

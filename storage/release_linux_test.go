@@ -18,6 +18,7 @@ import (
 // its release periods (250 ms): what the node's RSS holds of its store is
 // what reads touched in the last quarter of a second, not the store.
 func TestPagesReleased(t *testing.T) {
+	storage.SetReleaseGrowth(t, 1<<40) // the timer alone: TestReleaseOnGrowth
 	s, path := open(t, storage.Config{NoSync: true})
 	const n = 50_000
 	for from := uint64(0); from < n; from += 5000 {
@@ -82,4 +83,36 @@ func mappedRss(t *testing.T, dir string) int64 {
 		t.Fatal(err)
 	}
 	return total
+}
+
+// TestReleaseOnGrowth reads a store through its mappings without pause and
+// checks that the writer releases the pages as they grow (here past 1 MiB,
+// SetReleaseGrowth), not only on its 250 ms timer: over a second of reads
+// it releases several times more often than over a second idle.
+func TestReleaseOnGrowth(t *testing.T) {
+	storage.SetReleaseGrowth(t, 1<<20)
+	s, _ := open(t, storage.Config{NoSync: true})
+	for from := uint64(0); from < 50_000; from += 5000 {
+		mustSubmit(t, s, &storage.Write{Records: testRecords(from, 5000)})
+	}
+	during := func(d time.Duration, f func()) uint64 {
+		before := s.Stats().Releases
+		for end := time.Now().Add(d); time.Now().Before(end); {
+			f()
+		}
+		return s.Stats().Releases - before
+	}
+	idle := during(time.Second, func() { time.Sleep(time.Millisecond) })
+	reading := during(time.Second, func() {
+		if err := s.Range(0, func(storage.Entry) error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Logf("releases in a second: %d idle, %d reading", idle, reading)
+	if idle > 6 {
+		t.Errorf("%d releases in an idle second, want about 4 (every 250 ms)", idle)
+	}
+	if reading < idle+4 {
+		t.Errorf("%d releases in a second of reads, %d idle: the growth of the mappings did not release them", reading, idle)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"os"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -23,12 +24,25 @@ var maintainEvery = time.Second
 // megabytes a second.
 const releaseEvery = 250 * time.Millisecond
 
-// tickEvery is the writer's tick: the shorter of the two.
-func tickEvery() time.Duration { return min(maintainEvery, releaseEvery) }
+// Between releases, the writer looks at the process's file-backed resident
+// memory every releaseLook, and releases at once when it grew by more than
+// releaseGrowth since the last release: reads that sweep the epochs (a
+// device's whole history, an export) fault in hundreds of megabytes a
+// second.
+const releaseLook = 50 * time.Millisecond
+
+// releaseGrowth is 16 MiB; a variable for tests.
+var releaseGrowth atomic.Int64
+
+func init() { releaseGrowth.Store(16 << 20) }
+
+// tickEvery is the writer's tick: the shortest of maintainEvery and
+// releaseLook.
+func tickEvery() time.Duration { return min(maintainEvery, releaseLook) }
 
 // onTick runs on the writer's tick: maintain every maintainEvery (within
 // half a tick, so that ticks a little early still count), and the release
-// of mapped pages every releaseEvery.
+// of mapped pages every releaseEvery, or sooner as releaseGrowth says.
 func (s *Store) onTick(now time.Time) {
 	w := &s.w
 	slack := tickEvery() / 2
@@ -36,11 +50,18 @@ func (s *Store) onTick(now time.Time) {
 		w.maintained = now
 		s.maintain(now)
 	}
-	if now.Sub(w.released) >= releaseEvery-slack {
+	due := now.Sub(w.released) >= releaseEvery-slack
+	if !due {
+		rss, ok := fileResident()
+		due = ok && rss-w.residentAfter > releaseGrowth.Load()
+	}
+	if due {
 		w.released = now
 		for _, e := range w.eps {
 			releasePages(e.db)
 		}
+		w.residentAfter, _ = fileResident()
+		s.stats.releases.Add(1)
 	}
 }
 

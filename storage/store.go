@@ -86,7 +86,7 @@ type Store struct {
 	confCount atomic.Uint64 // ConfirmCount
 	stats     struct {
 		commits, writes, records, confirmations, runs, merges, failures atomic.Uint64
-		cuts, drops, dropped                                            atomic.Uint64
+		cuts, drops, dropped, releases                                  atomic.Uint64
 	}
 
 	w writer // owned by the writer goroutine
@@ -524,6 +524,7 @@ type Stats struct {
 	Cuts          uint64 // epochs begun since Open
 	Drops         uint64 // drops since Open
 	Dropped       uint64 // records dropped since Open
+	Releases      uint64 // releases of the epochs' mapped pages since Open
 }
 
 // Stats returns the writer's counters. Safe from any goroutine.
@@ -540,6 +541,7 @@ func (s *Store) Stats() Stats {
 		Cuts:          s.stats.cuts.Load(),
 		Drops:         s.stats.drops.Load(),
 		Dropped:       s.stats.dropped.Load(),
+		Releases:      s.stats.releases.Load(),
 	}
 }
 

@@ -35,6 +35,9 @@ type writer struct {
 	cutDone    bool
 	cutAt      int64
 	released   time.Time // when mapped pages were last released
+	// residentAfter is the process's file-backed resident memory right
+	// after the last release (fileResident).
+	residentAfter int64
 	maintained time.Time // when maintain last ran
 
 	next      uint64 // NextPos as of the last commit
