@@ -254,21 +254,10 @@ func (s *Store) drop(k int) error {
 	s.mu.RUnlock()
 
 	f := &frontier{first: first, dropped: old.dropped, eps: map[[32]byte]EntryPoint{}, learned: map[[32]byte]uint64{}}
-	// The greatest timestamp dropped: the last key of each dropped epoch's
-	// time index.
+	// The greatest timestamp dropped: the top of each dropped epoch's span
+	// (known: the newest epoch is never dropped).
 	for _, e := range w.eps[:k] {
-		err := e.db.View(func(tx *bolt.Tx) error {
-			last, _ := tx.Bucket(bucketTime).Cursor().Last()
-			if last == nil {
-				return nil
-			}
-			ts, _, err := decodeTimeKey(last)
-			f.dropped = max(f.dropped, ts)
-			return err
-		})
-		if err != nil {
-			return err
-		}
+		f.dropped = max(f.dropped, e.span.hi)
 	}
 	// Entry points a peer named stay until the position they were learned
 	// at is dropped.

@@ -527,14 +527,7 @@ func TestNoSpaceHeld(t *testing.T) {
 	free.Store(100 << 10)
 	storage.SetFreeBytes(t, func(string) (int64, bool) { return free.Load(), true })
 	s, _ := open(t, storage.Config{NoSync: true})
-	var fails atomic.Int32
-	fails.Store(3)
-	storage.SetCommitHook(s, func() error {
-		if fails.Add(-1) >= 0 {
-			return fmt.Errorf("write epoch: %w", syscall.ENOSPC)
-		}
-		return nil
-	})
+	failNoSpace(s, 3)
 	mustSubmit(t, s, &storage.Write{Records: testRecords(0, 10)})
 	if err := s.Failing(); !errors.Is(err, storage.ErrFailed) || !errors.Is(err, syscall.ENOSPC) {
 		t.Fatalf("Failing() after a commit with 100 KiB free = %v, want the failure for lack of space", err)
@@ -557,20 +550,25 @@ func TestNoSpaceHeld(t *testing.T) {
 	}
 }
 
-// TestCloseWhileHeld stops a store that still says it fails for lack of
-// space, though its Writes committed: Close says so (the node exits with
-// status 1), and everything is there when it opens again.
-func TestCloseWhileHeld(t *testing.T) {
-	storage.SetFreeBytes(t, func(string) (int64, bool) { return 100 << 10, true })
-	s, _ := open(t, storage.Config{NoSync: true})
+// failNoSpace makes the next n commit attempts of s fail with ENOSPC.
+func failNoSpace(s *storage.Store, n int32) {
 	var fails atomic.Int32
-	fails.Store(1)
+	fails.Store(n)
 	storage.SetCommitHook(s, func() error {
 		if fails.Add(-1) >= 0 {
 			return fmt.Errorf("write epoch: %w", syscall.ENOSPC)
 		}
 		return nil
 	})
+}
+
+// TestCloseWhileHeld stops a store that still says it fails for lack of
+// space, though its Writes committed: Close says so (the node exits with
+// status 1), and everything is there when it opens again.
+func TestCloseWhileHeld(t *testing.T) {
+	storage.SetFreeBytes(t, func(string) (int64, bool) { return 100 << 10, true })
+	s, _ := open(t, storage.Config{NoSync: true})
+	failNoSpace(s, 1)
 	mustSubmit(t, s, &storage.Write{Records: testRecords(0, 10)})
 	if s.Failing() == nil {
 		t.Fatal("Failing() = nil with 100 KiB free")
