@@ -46,9 +46,15 @@ func (t *tapeWriter) write(m *genMsg) error {
 	return err
 }
 
-// finish flushes the tape and closes it for writing.
+// finish flushes the tape, waits until it is on the disk, and closes it
+// for writing. Left to the kernel's writeback, the tapes of a long run
+// (gigabytes) reach the disk some 30 seconds later, in the middle of the
+// load, where the measured node's fsyncs queue behind them.
 func (t *tapeWriter) finish() error {
 	err := t.w.Flush()
+	if err == nil {
+		err = t.f.Sync()
+	}
 	if cerr := t.f.Close(); err == nil {
 		err = cerr
 	}
