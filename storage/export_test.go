@@ -36,7 +36,8 @@ func NewestEpochFile(dir string) string {
 }
 
 // SetDropHook makes f run between the steps of each drop and after a cut
-// ("cut", "frontier", "written", "closed", "removed"). nil removes it.
+// ("cut", "frontier", "written", "closed", "truncated" as a dropped file
+// is cut in chunks, "removed"). nil removes it.
 func SetDropHook(s *Store, f func(step string)) {
 	if f == nil {
 		s.dropHook.Store(nil)
@@ -64,4 +65,13 @@ func SetReleaseGrowth(t testing.TB, n int64) {
 func SetFreeBytes(t testing.TB, f func(dir string) (int64, bool)) {
 	old := freeBytes.Swap(&f)
 	t.Cleanup(func() { freeBytes.Store(old) })
+}
+
+// SetRemoveChunk sets how much of a dropped epoch's file each step of its
+// removal cuts off, and the pause between steps (process-wide: for a
+// crash test's child and for tests that restore it).
+func SetRemoveChunk(chunk int64, pause time.Duration) (oldChunk int64, oldPause time.Duration) {
+	oldChunk, oldPause = removeChunk, removePause
+	removeChunk, removePause = chunk, pause
+	return oldChunk, oldPause
 }

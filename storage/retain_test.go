@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -296,4 +297,118 @@ func TestHasAt(t *testing.T) {
 	}
 	check(s)
 	check(reopen(t, s, cfg))
+}
+
+// TestDropRemovesInChunks checks that a dropped epoch's file is cut from its
+// end, a chunk at a step, before it is unlinked, giving its blocks back
+// step by step, and that the disk accounting ends where the file system
+// does.
+func TestDropRemovesInChunks(t *testing.T) {
+	const chunk = 32 << 10
+	c, p := storage.SetRemoveChunk(chunk, time.Millisecond)
+	t.Cleanup(func() { storage.SetRemoveChunk(c, p) })
+
+	cfg := retainCfg
+	cfg.Retain, cfg.EpochAge = time.Hour, time.Second
+	s, dir := open(t, cfg)
+	writeConfirmed(t, s, 6_000, storage.NoPos)
+	waitFor(t, "the cuts", func() bool {
+		return s.Stats().Epochs >= 3 && storage.NewestEpochFile(dir) == storage.EpochFile(dir, s.NextPos())
+	})
+	cfg.EpochAge = time.Hour
+	s = reopen(t, s, cfg)
+	sizes := map[string]int64{}
+	for _, f := range storage.EpochFiles(dir) {
+		fi, err := os.Stat(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sizes[f] = fi.Size()
+	}
+
+	var (
+		mu     sync.Mutex
+		steps  int
+		blocks []int64 // the directory's blocks at each step
+	)
+	s = reopen(t, s, retainCfg)
+	storage.SetDropHook(s, func(step string) {
+		if step != "truncated" {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		steps++
+		blocks = append(blocks, dirBlocks(t, dir))
+	})
+	waitFor(t, "the drops", func() bool { return s.Stats().Epochs == 1 })
+	waitFor(t, "the removals", func() bool { return len(storage.EpochFiles(dir)) == 1 })
+	want := 0
+	for f, size := range sizes {
+		if _, err := os.Stat(f); errors.Is(err, os.ErrNotExist) {
+			want += int((size+chunk-1)/chunk) - 1
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	t.Logf("%d steps for %d files; %d bytes allocated at the first, %d at the last", steps, len(sizes)-1, blocks[0], blocks[len(blocks)-1])
+	if want < 6 || steps != want {
+		t.Fatalf("%d truncation steps, want %d (one per %d bytes of each file but its first chunk)", steps, want, chunk)
+	}
+	for i := 1; i < len(blocks); i++ {
+		if blocks[i] > blocks[i-1] {
+			t.Fatalf("step %d: %d bytes allocated, %d at the step before", i, blocks[i], blocks[i-1])
+		}
+	}
+	if blocks[len(blocks)-1] >= blocks[0] {
+		t.Fatalf("the steps gave no blocks back: %v", blocks)
+	}
+	if got, fs := s.DiskUsage(), dirBlocks(t, dir); got != fs {
+		t.Fatalf("DiskUsage %d after the removals, the file system says %d", got, fs)
+	}
+}
+
+// TestCloseDuringRemoval checks that Close does not wait out the pauses of
+// a file being removed in steps: it removes the rest at once.
+func TestCloseDuringRemoval(t *testing.T) {
+	c, p := storage.SetRemoveChunk(16<<10, time.Hour)
+	t.Cleanup(func() { storage.SetRemoveChunk(c, p) })
+
+	cfg := retainCfg
+	cfg.Retain, cfg.EpochAge = time.Hour, time.Second
+	s, dir := open(t, cfg)
+	writeConfirmed(t, s, 3_000, storage.NoPos)
+	waitFor(t, "the cuts", func() bool {
+		return s.Stats().Epochs >= 2 && storage.NewestEpochFile(dir) == storage.EpochFile(dir, s.NextPos())
+	})
+	cfg.EpochAge = time.Hour
+	s = reopen(t, s, cfg)
+	closed := make(chan struct{}, 1)
+	s = reopen(t, s, retainCfg)
+	storage.SetDropHook(s, func(step string) {
+		if step == "closed" {
+			select {
+			case closed <- struct{}{}:
+			default:
+			}
+		}
+	})
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no drop began")
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Close() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Close waited for the pauses of a removal an hour apart")
+	}
+	if n := len(storage.EpochFiles(dir)); n != 1 {
+		t.Fatalf("%d epoch files after Close, want 1: %v", n, storage.EpochFiles(dir))
+	}
 }

@@ -796,6 +796,13 @@ func (s *Store) publish(st committed) {
 		if st.flushed {
 			s.frozen, w.flush = nil, nil
 		}
+		if st.flushed && w.cutFroze {
+			// A cut waits for this flush: let it come at the next tick,
+			// while the memtable that follows is still small, not after
+			// maintainEvery, when it holds a second of records to write
+			// inline.
+			w.maintained = time.Time{}
+		}
 		if st.blooms != nil {
 			s.blooms = st.blooms
 		}
