@@ -3,6 +3,7 @@ package dag
 import (
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"slices"
 	"time"
 )
@@ -169,14 +170,15 @@ type Core struct {
 	nodes []node
 	bits  []uint64
 	words int
-	index map[ID]uint64
+	seed  maphash.Seed
+	index posTable // ID -> position, for the window's nodes
 
 	entries     map[ID]entryPoint // below-window messages brought back
 	entryOrder  fifo[ID]
 	invalid     map[ID]error
 	invalidFIFO fifo[ID]
 
-	seqs map[issuerSeq]uint64 // (issuer, seq) -> position of the first message
+	seqs posTable // (issuer, seq) -> position of the first message in the window
 
 	validators map[PublicKey]int
 	notTips    map[PublicKey]bool
@@ -209,7 +211,7 @@ func New(cfg Config) (*Core, error) {
 	g := Genesis(cfg.Params.Network)
 	c.nodes = append(c.nodes, node{id: g.ID(), tip: -1, confirmed: true})
 	c.bits = append(c.bits, make([]uint64, c.words)...)
-	c.index[g.ID()] = 0
+	c.indexPut(g.ID(), 0)
 	c.confirmedTotal = 1
 	c.addTip(0, 0)
 	c.out.Solid = append(c.out.Solid, SolidMessage{Msg: g})
@@ -226,14 +228,15 @@ func newCore(cfg Config) (*Core, error) {
 		cfg:        cfg,
 		genesis:    Genesis(cfg.Params.Network).ID(),
 		words:      (len(cfg.Validators) + 63) / 64,
-		index:      make(map[ID]uint64),
+		seed:       maphash.MakeSeed(),
 		entries:    make(map[ID]entryPoint),
 		invalid:    make(map[ID]error),
-		seqs:       make(map[issuerSeq]uint64),
 		validators: make(map[PublicKey]int, len(cfg.Validators)),
 		pending:    make(map[ID]*pendingMsg),
 		waiting:    make(map[ID][]ID),
 	}
+	c.index = newPosTable(func(p uint64) uint64 { return hashID(c.seed, c.at(p).id) })
+	c.seqs = newPosTable(func(p uint64) uint64 { n := c.at(p); return hashSeq(c.seed, issuerSeq{n.issuer, n.seq}) })
 	c.notTips = make(map[PublicKey]bool, len(cfg.NotTips))
 	for _, k := range cfg.NotTips {
 		c.notTips[k] = true
@@ -262,6 +265,24 @@ func (c *Core) Ready() Update {
 
 func (c *Core) at(pos uint64) *node { return &c.nodes[pos-c.base] }
 
+// indexed returns the position of the window's message id.
+func (c *Core) indexed(id ID) (uint64, bool) {
+	return c.index.find(hashID(c.seed, id), func(p uint64) bool { return c.at(p).id == id })
+}
+
+func (c *Core) indexPut(id ID, pos uint64) {
+	c.index.put(hashID(c.seed, id), pos, func(p uint64) bool { return c.at(p).id == id })
+}
+
+// firstOfSeq returns the position of the window's first message of k.
+func (c *Core) firstOfSeq(k issuerSeq) (uint64, bool) {
+	return c.seqs.find(hashSeq(c.seed, k), c.isSeq(k))
+}
+
+func (c *Core) isSeq(k issuerSeq) func(uint64) bool {
+	return func(p uint64) bool { n := c.at(p); return n.seq == k.seq && n.issuer == k.issuer }
+}
+
 func (c *Core) inWindow(pos uint64) bool { return pos >= c.base && pos-c.base < uint64(len(c.nodes)) }
 
 // next is the position the next solid message gets.
@@ -269,7 +290,7 @@ func (c *Core) next() uint64 { return c.base + uint64(len(c.nodes)) }
 
 // lookup finds a solid message: its position and timestamp.
 func (c *Core) lookup(id ID) (pos uint64, ts int64, ok bool) {
-	if p, ok := c.index[id]; ok {
+	if p, ok := c.indexed(id); ok {
 		return p, c.at(p).ts, true
 	}
 	if e, ok := c.entries[id]; ok {
@@ -382,17 +403,17 @@ func (c *Core) attach(now int64, m *Message) error {
 		parents: parentPos, tip: -1,
 	})
 	c.bits = append(c.bits, make([]uint64, c.words)...)
-	c.index[id] = pos
+	c.indexPut(id, pos)
 	c.unconfirmed++
 	c.link(pos)
 
 	key := issuerSeq{m.Issuer, m.Seq}
-	if first, dup := c.seqs[key]; dup && c.inWindow(first) {
+	if first, dup := c.firstOfSeq(key); dup {
 		c.out.Equivocations = append(c.out.Equivocations, Equivocation{
 			Issuer: m.Issuer, Seq: m.Seq, First: c.at(first).id, Second: id,
 		})
 	} else {
-		c.seqs[key] = pos
+		c.seqs.put(hashSeq(c.seed, key), pos, c.isSeq(key))
 	}
 
 	if !c.lazy(pos) && !c.notTips[m.Issuer] {
@@ -567,7 +588,7 @@ func (c *Core) lazy(pos uint64) bool {
 func (c *Core) addTip(pos uint64, now int64) {
 	for len(c.tips) >= c.cfg.MaxTips {
 		old := c.tipOrder.pop()
-		if p, ok := c.index[old.id]; ok && c.at(p).tip >= 0 {
+		if p, ok := c.indexed(old.id); ok && c.at(p).tip >= 0 {
 			c.removeTip(p)
 		}
 	}
@@ -578,7 +599,7 @@ func (c *Core) addTip(pos uint64, now int64) {
 	if c.tipOrder.len() > 2*len(c.tips)+1024 {
 		// Drop the queue's entries for messages that left the pool early.
 		c.tipOrder.filter(func(t timed) bool {
-			p, ok := c.index[t.id]
+			p, ok := c.indexed(t.id)
 			return ok && c.at(p).tip >= 0
 		})
 	}
@@ -621,7 +642,7 @@ func (c *Core) Tick(now time.Time) {
 	}
 	for c.tipOrder.len() > 0 && c.tipOrder.front().at < t-int64(c.cfg.TipMaxAge) {
 		old := c.tipOrder.pop()
-		if p, ok := c.index[old.id]; ok && c.at(p).tip >= 0 {
+		if p, ok := c.indexed(old.id); ok && c.at(p).tip >= 0 {
 			c.removeTip(p)
 		}
 	}
@@ -691,10 +712,8 @@ func (c *Core) prune(now int64) {
 		if n.tip >= 0 {
 			c.removeTip(pos)
 		}
-		delete(c.index, n.id)
-		if key := (issuerSeq{n.issuer, n.seq}); c.seqs[key] == pos {
-			delete(c.seqs, key)
-		}
+		c.index.remove(hashID(c.seed, n.id), pos)
+		c.seqs.remove(hashSeq(c.seed, issuerSeq{n.issuer, n.seq}), pos)
 		k++
 	}
 	if k == 0 {
@@ -768,7 +787,7 @@ type MessageState struct {
 
 // State returns what the Core knows of a message in its window.
 func (c *Core) State(id ID) (MessageState, bool) {
-	p, ok := c.index[id]
+	p, ok := c.indexed(id)
 	if !ok {
 		return MessageState{}, false
 	}

@@ -72,15 +72,16 @@ func Restore(cfg Config, now time.Time, recs []Restored) (*Core, error) {
 			doneAt: r.ConfirmedAt, parents: r.ParentPos, tip: -1, confirmed: confirmed, orphan: orphan,
 		})
 		c.bits = append(c.bits, make([]uint64, c.words)...)
-		c.index[id] = pos
+		c.indexPut(id, pos)
 		if pos != 0 {
 			c.link(pos)
 		}
 		if !confirmed && !orphan {
 			c.unconfirmed++
 		}
-		if _, dup := c.seqs[issuerSeq{m.Issuer, m.Seq}]; !dup {
-			c.seqs[issuerSeq{m.Issuer, m.Seq}] = pos
+		k := issuerSeq{m.Issuer, m.Seq}
+		if _, dup := c.firstOfSeq(k); !dup {
+			c.seqs.put(hashSeq(c.seed, k), pos, c.isSeq(k))
 		}
 	}
 	// Everything below the window counts as confirmed.
