@@ -26,7 +26,7 @@ func TestPosTable(t *testing.T) {
 		tab := newPosTable(func(p uint64) uint64 { return hash(keys[p]) })
 		eq := func(k uint64) func(uint64) bool { return func(p uint64) bool { return keys[p] == k } }
 		ref := map[uint64]uint64{} // key -> pos
-		var lo, hi uint64         // the window [lo, hi)
+		var lo, hi uint64          // the window [lo, hi)
 		for step := 0; step < 100_000; step++ {
 			// The window grows to a random size and shrinks again, so that
 			// the table both grows and shrinks.
