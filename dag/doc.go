@@ -63,7 +63,11 @@
 // it after Config.KeepConfirmed, unconfirmed ones after OrphanAge (reported
 // in Update.Orphaned). A message whose parent has left the window is
 // reported in Update.Missing: the caller finds the parent in its store and
-// hands it back with AddEntryPoint. The Core dedupes only within its window,
+// hands it back with AddEntryPoint. The window's two indexes, by ID and by
+// (issuer, seq), are open-addressed tables of positions (table.go) that
+// compare keys against the window's nodes: 8 bytes a slot, at most half
+// full, so they cost a few megabytes at 10,000 msgs/s where Go maps cost
+// 27. The Core dedupes only within its window,
 // its pending buffer and its bounded set of invalid IDs; the caller checks
 // its store for a message it already holds when the Core asks for that
 // message's parents. The pending buffer, the tip pool and every other set
