@@ -14,7 +14,7 @@ import (
 
 // TestPagesReleased reads a store of about 10 MB through its mappings, so
 // that their pages are resident in this process, and checks, from
-// /proc/self/smaps, that the idle writer gives them back within a few of
+// /proc/self/smaps, that the store gives them back within a few of
 // its release periods (250 ms): what the node's RSS holds of its store is
 // what reads touched in the last quarter of a second, not the store.
 func TestPagesReleased(t *testing.T) {
@@ -86,7 +86,7 @@ func mappedRss(t *testing.T, dir string) int64 {
 }
 
 // TestReleaseOnGrowth reads a store through its mappings without pause and
-// checks that the writer releases the pages as they grow (here past 1 MiB,
+// checks that the store releases the pages as they grow (here past 1 MiB,
 // SetReleaseGrowth), not only on its 250 ms timer: over a second of reads
 // it releases several times more often than over a second idle.
 func TestReleaseOnGrowth(t *testing.T) {

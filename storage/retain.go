@@ -16,7 +16,7 @@ import (
 // variable for tests).
 var maintainEvery = time.Second
 
-// releaseEvery is how often the writer gives the pages of the epochs'
+// releaseEvery is how often the releaser gives the pages of the epochs'
 // mappings back to the page cache (release_linux.go). What the mappings
 // hold in between is what reads touched since: each page fault maps up to
 // 64 KiB of the file's cached pages around the page read (the kernel's
@@ -24,44 +24,71 @@ var maintainEvery = time.Second
 // megabytes a second.
 const releaseEvery = 250 * time.Millisecond
 
-// Between releases, the writer looks at the process's file-backed resident
-// memory every releaseLook, and releases at once when it grew by more than
-// releaseGrowth since the last release: reads that sweep the epochs (a
-// device's whole history, an export) fault in hundreds of megabytes a
-// second.
-const releaseLook = 50 * time.Millisecond
+// Between releases, the releaser looks at the process's file-backed
+// resident memory every releaseLook, and releases at once when it grew by
+// more than releaseGrowth since the last release: reads that sweep the
+// epochs (a device's whole history, an export) fault in hundreds of
+// megabytes a second.
+const releaseLook = 20 * time.Millisecond
 
 // releaseGrowth is 16 MiB; a variable for tests.
 var releaseGrowth atomic.Int64
 
 func init() { releaseGrowth.Store(16 << 20) }
 
-// tickEvery is the writer's tick: the shortest of maintainEvery and
-// releaseLook.
-func tickEvery() time.Duration { return min(maintainEvery, releaseLook) }
+// writerTick is the writer's tick when maintainEvery is longer: a cut that
+// waits for a flush comes within a tick of its end (publish).
+const writerTick = 50 * time.Millisecond
+
+// tickEvery is the writer's tick: the shorter of maintainEvery and
+// writerTick.
+func tickEvery() time.Duration { return min(maintainEvery, writerTick) }
 
 // onTick runs on the writer's tick: maintain every maintainEvery (within
-// half a tick, so that ticks a little early still count), and the release
-// of mapped pages every releaseEvery, or sooner as releaseGrowth says.
+// half a tick, so that ticks a little early still count).
 func (s *Store) onTick(now time.Time) {
 	w := &s.w
-	slack := tickEvery() / 2
-	if now.Sub(w.maintained) >= maintainEvery-slack {
+	if now.Sub(w.maintained) >= maintainEvery-tickEvery()/2 {
 		w.maintained = now
 		s.maintain(now)
 	}
-	due := now.Sub(w.released) >= releaseEvery-slack
-	if !due {
-		rss, ok := fileResident()
-		due = ok && rss-w.residentAfter > releaseGrowth.Load()
-	}
-	if due {
-		w.released = now
-		for _, e := range w.eps {
-			releasePages(e.db)
+}
+
+// releaser releases the epochs' mapped pages every releaseEvery, or sooner
+// as releaseGrowth says, until Close begins. It runs beside the writer,
+// not on its tick: a writer catching up commits batches of thousands of
+// records, and the pages that reads fault in meanwhile would wait for it.
+func (s *Store) releaser() {
+	defer close(s.releaserDone)
+	tick := time.NewTicker(releaseLook)
+	defer tick.Stop()
+	last := time.Now()
+	after, _ := fileResident()
+	for {
+		select {
+		case <-s.closing:
+			return
+		case now := <-tick.C:
+			due := now.Sub(last) >= releaseEvery-releaseLook/2
+			if !due {
+				rss, ok := fileResident()
+				due = ok && rss-after > releaseGrowth.Load()
+			}
+			if !due {
+				continue
+			}
+			last = now
+			s.mu.RLock()
+			eps := s.epochs
+			s.mu.RUnlock()
+			// An epoch a drop closes meanwhile answers its read
+			// transaction with an error, and is passed over.
+			for _, e := range eps {
+				releasePages(e.db)
+			}
+			after, _ = fileResident()
+			s.stats.releases.Add(1)
 		}
-		w.residentAfter, _ = fileResident()
-		s.stats.releases.Add(1)
 	}
 }
 

@@ -54,6 +54,7 @@ type Store struct {
 	// removing counts the drops whose files are being closed and removed
 	// (retain.go); removeFailing is the last one's failure.
 	removing      sync.WaitGroup
+	releaserDone  chan struct{} // closed when the releaser has stopped
 	removeFailing atomic.Pointer[Failure]
 	unlinking     atomic.Int64 // bytes of the files being removed
 	// hook, if set (by tests), runs before each commit's transaction; an
@@ -136,7 +137,9 @@ func Open(dir string, cfg Config) (*Store, error) {
 		s.closeFiles()
 		return nil, fmt.Errorf("storage: opening %s: %w", dir, err)
 	}
+	s.releaserDone = make(chan struct{})
 	go s.run()
+	go s.releaser()
 	return s, nil
 }
 
@@ -443,6 +446,7 @@ func (s *Store) Close() error {
 		s.qmu.Unlock()
 		<-s.stopped
 		s.removing.Wait()
+		<-s.releaserDone
 		failed := s.w.failed
 		if failed == nil {
 			failed = s.Failing()

@@ -32,13 +32,9 @@ type writer struct {
 	olderRuns         int // the runs of the older epochs
 	// cutDone: the newest epoch was marked cut at cutAt, and the next is
 	// not yet begun.
-	cutDone  bool
-	cutAt    int64
-	released time.Time // when mapped pages were last released
-	// residentAfter is the process's file-backed resident memory right
-	// after the last release (fileResident).
-	residentAfter int64
-	maintained    time.Time // when maintain last ran
+	cutDone    bool
+	cutAt      int64
+	maintained time.Time // when maintain last ran
 
 	next      uint64 // NextPos as of the last commit
 	confirmed uint64 // ConfirmedPrefix as of the last commit
