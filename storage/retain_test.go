@@ -305,18 +305,8 @@ func TestHasAt(t *testing.T) {
 // does.
 func TestDropRemovesInChunks(t *testing.T) {
 	const chunk = 32 << 10
-	c, p := storage.SetRemoveChunk(chunk, time.Millisecond)
-	t.Cleanup(func() { storage.SetRemoveChunk(c, p) })
-
-	cfg := retainCfg
-	cfg.Retain, cfg.EpochAge = time.Hour, time.Second
-	s, dir := open(t, cfg)
-	writeConfirmed(t, s, 6_000, storage.NoPos)
-	waitFor(t, "the cuts", func() bool {
-		return s.Stats().Epochs >= 3 && storage.NewestEpochFile(dir) == storage.EpochFile(dir, s.NextPos())
-	})
-	cfg.EpochAge = time.Hour
-	s = reopen(t, s, cfg)
+	setRemoveChunk(t, chunk, time.Millisecond)
+	s, dir := cutEpochs(t, 6_000, 3)
 	sizes := map[string]int64{}
 	for _, f := range storage.EpochFiles(dir) {
 		fi, err := os.Stat(f)
@@ -371,18 +361,8 @@ func TestDropRemovesInChunks(t *testing.T) {
 // TestCloseDuringRemoval checks that Close does not wait out the pauses of
 // a file being removed in steps: it removes the rest at once.
 func TestCloseDuringRemoval(t *testing.T) {
-	c, p := storage.SetRemoveChunk(16<<10, time.Hour)
-	t.Cleanup(func() { storage.SetRemoveChunk(c, p) })
-
-	cfg := retainCfg
-	cfg.Retain, cfg.EpochAge = time.Hour, time.Second
-	s, dir := open(t, cfg)
-	writeConfirmed(t, s, 3_000, storage.NoPos)
-	waitFor(t, "the cuts", func() bool {
-		return s.Stats().Epochs >= 2 && storage.NewestEpochFile(dir) == storage.EpochFile(dir, s.NextPos())
-	})
-	cfg.EpochAge = time.Hour
-	s = reopen(t, s, cfg)
+	setRemoveChunk(t, 16<<10, time.Hour)
+	s, dir := cutEpochs(t, 3_000, 2)
 	closed := make(chan struct{}, 1)
 	s = reopen(t, s, retainCfg)
 	storage.SetDropHook(s, func(step string) {
@@ -411,4 +391,28 @@ func TestCloseDuringRemoval(t *testing.T) {
 	if n := len(storage.EpochFiles(dir)); n != 1 {
 		t.Fatalf("%d epoch files after Close, want 1: %v", n, storage.EpochFiles(dir))
 	}
+}
+
+// setRemoveChunk sets the steps of a dropped file's removal until the test
+// ends.
+func setRemoveChunk(t *testing.T, chunk int64, pause time.Duration) {
+	c, p := storage.SetRemoveChunk(chunk, pause)
+	t.Cleanup(func() { storage.SetRemoveChunk(c, p) })
+}
+
+// cutEpochs writes n confirmed records to a new store that keeps
+// everything, waits until they fill at least epochs cut epochs, and
+// returns it reopened so that its newest (empty) epoch is not cut again:
+// reopened with retainCfg, every epoch but the newest goes.
+func cutEpochs(t *testing.T, n, epochs uint64) (*storage.Store, string) {
+	t.Helper()
+	cfg := retainCfg
+	cfg.Retain, cfg.EpochAge = time.Hour, time.Second
+	s, dir := open(t, cfg)
+	writeConfirmed(t, s, n, storage.NoPos)
+	waitFor(t, "the cuts", func() bool {
+		return s.Stats().Epochs >= epochs && storage.NewestEpochFile(dir) == storage.EpochFile(dir, s.NextPos())
+	})
+	cfg.EpochAge = time.Hour
+	return reopen(t, s, cfg), dir
 }
