@@ -59,6 +59,12 @@ type Config struct {
 	MaxEntryPoints int
 	// MaxInvalid bounds the remembered invalid IDs. Default 65,536.
 	MaxInvalid int
+
+	// Checkpoint reports whether a validator's message is a checkpoint
+	// (docs/PROTOCOL.md 8.1) and, if so, its from: the lowest timestamp it
+	// may cover. Nil: no message is a checkpoint. It must be a pure
+	// function of the message's bytes.
+	Checkpoint func(m *Message) (from int64, ok bool)
 }
 
 // MaxValidators is the largest validator set a Core supports.

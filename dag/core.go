@@ -105,12 +105,16 @@ type Update struct {
 	Orphaned []Orphan
 	// Equivocations seen.
 	Equivocations []Equivocation
+	// Checkpoints that became solid, with what each covers: check each
+	// against its payload's root and keep it for proofs.
+	Checkpoints []Checkpoint
 }
 
 // Empty reports whether u holds no work.
 func (u *Update) Empty() bool {
 	return len(u.Solid) == 0 && len(u.Confirmed) == 0 && len(u.Missing) == 0 &&
-		len(u.Rejected) == 0 && len(u.Orphaned) == 0 && len(u.Equivocations) == 0
+		len(u.Rejected) == 0 && len(u.Orphaned) == 0 && len(u.Equivocations) == 0 &&
+		len(u.Checkpoints) == 0
 }
 
 // node is a solid message in the window.
@@ -163,9 +167,10 @@ type Core struct {
 	genesis ID
 
 	// The window: the solid messages still in memory, by position.
-	// nodes[i] is at position base+i; bits holds words approval words per
-	// node, in the same order. Positions below base are treated as solid and
-	// confirmed.
+	// nodes[i] is at position base+i; bits holds 2*words words per node, in
+	// the same order: first the validators that approve it, then those
+	// whose checkpoints cover it. Positions below base are treated as solid
+	// and confirmed.
 	base  uint64
 	nodes []node
 	bits  []uint64
@@ -210,7 +215,7 @@ func New(cfg Config) (*Core, error) {
 	}
 	g := Genesis(cfg.Params.Network)
 	c.nodes = append(c.nodes, node{id: g.ID(), tip: -1, confirmed: true})
-	c.bits = append(c.bits, make([]uint64, c.words)...)
+	c.bits = append(c.bits, make([]uint64, 2*c.words)...)
 	c.indexPut(g.ID(), 0)
 	c.confirmedTotal = 1
 	c.addTip(0, 0)
@@ -402,7 +407,7 @@ func (c *Core) attach(now int64, m *Message) error {
 		id: id, issuer: m.Issuer, seq: m.Seq, ts: m.Timestamp, solidAt: now,
 		parents: parentPos, tip: -1,
 	})
-	c.bits = append(c.bits, make([]uint64, c.words)...)
+	c.bits = append(c.bits, make([]uint64, 2*c.words)...)
 	c.indexPut(id, pos)
 	c.unconfirmed++
 	c.link(pos)
@@ -422,6 +427,11 @@ func (c *Core) attach(now int64, m *Message) error {
 	c.out.Solid = append(c.out.Solid, SolidMessage{Msg: m, Pos: pos, ParentPos: parentPos})
 	if v, ok := c.validators[m.Issuer]; ok {
 		c.approve(pos, v, now)
+		if c.cfg.Checkpoint != nil {
+			if from, ok := c.cfg.Checkpoint(m); ok {
+				c.checkpoint(m, pos, v, from)
+			}
+		}
 	}
 	return nil
 }
@@ -528,7 +538,7 @@ func (c *Core) approve(pos uint64, v int, now int64) {
 		}
 		i := p - c.base
 		n := &c.nodes[i]
-		b := &c.bits[int(i)*c.words+word]
+		b := &c.bits[int(i)*2*c.words+word]
 		c.walkSteps++
 		if n.confirmed || n.orphan || *b&mask != 0 {
 			continue
@@ -720,7 +730,7 @@ func (c *Core) prune(now int64) {
 		return
 	}
 	c.nodes = c.nodes[k:]
-	c.bits = c.bits[k*c.words:]
+	c.bits = c.bits[k*2*c.words:]
 	c.base += uint64(k)
 }
 

@@ -71,7 +71,7 @@ func Restore(cfg Config, now time.Time, recs []Restored) (*Core, error) {
 			id: id, issuer: m.Issuer, seq: m.Seq, ts: m.Timestamp, solidAt: t,
 			doneAt: r.ConfirmedAt, parents: r.ParentPos, tip: -1, confirmed: confirmed, orphan: orphan,
 		})
-		c.bits = append(c.bits, make([]uint64, c.words)...)
+		c.bits = append(c.bits, make([]uint64, 2*c.words)...)
 		c.indexPut(id, pos)
 		if pos != 0 {
 			c.link(pos)
