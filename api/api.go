@@ -5,9 +5,12 @@
 package api
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -17,6 +20,7 @@ import (
 	"github.com/weftnet/weft/api/wire"
 	"github.com/weftnet/weft/dag"
 	"github.com/weftnet/weft/node"
+	"github.com/weftnet/weft/proof"
 )
 
 // Options are the optional settings of a Server. The zero value is the
@@ -85,6 +89,8 @@ func NewWithOptions(n *node.Node, version string, log zerolog.Logger, opt Option
 	s.mux.HandleFunc("GET "+wire.PathExport, s.export)
 	s.mux.HandleFunc("GET "+wire.PathMessages+"/{id}", s.message)
 	s.mux.HandleFunc("GET "+wire.PathMessages+"/{id}/raw", s.raw)
+	s.mux.HandleFunc("GET "+wire.PathMessages+"/{id}/proof", s.proof)
+	s.mux.HandleFunc("POST "+wire.PathProofs, s.proofFor)
 	s.mux.HandleFunc("GET "+wire.PathIssuers+"/{key}/messages", s.issuerMessages)
 	s.mux.HandleFunc("GET "+wire.PathIssuers+"/{key}/equivocations", s.equivocations)
 	s.mux.HandleFunc("GET "+wire.PathEquivocations, s.equivocations)
@@ -324,6 +330,42 @@ func (s *Server) raw(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", wire.ContentMessage)
 	w.Write(b)
+}
+
+func (s *Server) proof(w http.ResponseWriter, r *http.Request) {
+	id, ok := parseID(w, r.PathValue("id"))
+	if !ok {
+		return
+	}
+	doc, err := s.node.Proof(id)
+	answerProof(w, doc, err)
+}
+
+// proofFor answers POST /api/v1/proofs: the proof for the message whose
+// encoding is the body, which the node need not hold any more.
+func (s *Server) proofFor(w http.ResponseWriter, r *http.Request) {
+	b, err := readBody(r, s.maxMessage())
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	doc, err := s.node.ProofFor(b)
+	answerProof(w, doc, err)
+}
+
+// answerProof answers with a proof document, or the error; no_proof
+// carries Retry-After, the node's estimate of when checkpoints may cover
+// the message.
+func answerProof(w http.ResponseWriter, doc *proof.Document, err error) {
+	var np *node.NoProofError
+	if errors.As(err, &np) {
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(np.RetryAfter.Seconds()))))
+	}
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	wire.WriteJSON(w, http.StatusOK, doc)
 }
 
 func (s *Server) issuerMessages(w http.ResponseWriter, r *http.Request) {

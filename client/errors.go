@@ -34,6 +34,9 @@ const (
 	CodeRevoked = wire.CodeRevoked
 	// CodeNotFound: no such message, device, rule or endpoint (404).
 	CodeNotFound = wire.CodeNotFound
+	// CodeNoProof: not enough validators' checkpoints cover the message on
+	// the node yet; see APIError.RetryAfter (404).
+	CodeNoProof = wire.CodeNoProof
 	// CodeMethodNotAllowed: the path does not take the method (405).
 	CodeMethodNotAllowed = wire.CodeMethodNotAllowed
 	// CodeDuplicate: the message is already in the ledger (409).

@@ -119,6 +119,9 @@ func (n *Node) takeSolid(solid []dag.SolidMessage) ([]*item, *relayBatch) {
 			n.devUnconf[id] = now
 			n.sinceOwn++
 		}
+		if s.Msg.Issuer != n.self {
+			n.ckpt.solidSince++
+		}
 	}
 	return items, rb
 }
@@ -159,6 +162,7 @@ func (n *Node) resolveMissing(u *dag.Update) {
 		u.Rejected = append(u.Rejected, more.Rejected...)
 		u.Orphaned = append(u.Orphaned, more.Orphaned...)
 		u.Equivocations = append(u.Equivocations, more.Equivocations...)
+		u.Checkpoints = append(u.Checkpoints, more.Checkpoints...)
 	}
 }
 
@@ -263,6 +267,7 @@ func (n *Node) settle(c *commit) {
 		n.log.Error().Err(c.err).Int("messages", len(c.w.Records)).Msg("store write failed")
 		return
 	}
+	n.handCheckpoints(c.u.Checkpoints)
 	n.m.commitLatency.Observe(c.took.Seconds())
 	n.m.stored.Add(float64(len(c.w.Records)))
 	n.m.confirmed.Add(float64(len(c.w.Confirmations)))

@@ -49,6 +49,21 @@ type Config struct {
 	// traffic, and confirmation waits less for them. Defaults 50 and 10 ms.
 	IssueEvery       int
 	IssueMinInterval time.Duration
+	// CheckpointInterval is the pace of a validator's checkpoints
+	// (docs/PROTOCOL.md 8): at most this long apart while there is something
+	// to cover. Default 1 s; negative: the node issues none (it still keeps
+	// other validators' checkpoints and serves proofs from them).
+	CheckpointInterval time.Duration
+	// CheckpointEvery: a validator checkpoints sooner once this many
+	// messages were confirmed since its last checkpoint. Default 50,000.
+	CheckpointEvery int
+	// ProofRetain is how long the node keeps the checkpoints it serves
+	// proofs from, and their leaves (32 bytes a message a validator), by
+	// the checkpoints' timestamps. Default: as long as the store keeps the
+	// messages (Store.Retain, Store.MaxDisk; forever without retention).
+	// Longer keeps proofs available after the messages' bodies are
+	// dropped (POST /api/v1/proofs with the message).
+	ProofRetain time.Duration
 	// TickInterval is how often the DAG core is told the time. Default 100 ms.
 	TickInterval time.Duration
 
@@ -206,6 +221,10 @@ func (cfg Config) withDefaults() (Config, error) {
 	def(&cfg.IssueEvery, 50)
 	defd(&cfg.IssueMinInterval, 10*time.Millisecond)
 	defd(&cfg.TickInterval, 100*time.Millisecond)
+	if cfg.CheckpointInterval == 0 {
+		cfg.CheckpointInterval = time.Second
+	}
+	def(&cfg.CheckpointEvery, 50_000)
 	def(&cfg.Verifiers, runtime.GOMAXPROCS(0))
 	def(&cfg.MaxInflight, 65_536)
 	def(&cfg.MaxUnconfirmed, 200_000)
@@ -232,6 +251,7 @@ func (cfg Config) withDefaults() (Config, error) {
 	cfg.Core.Params = cfg.Params()
 	cfg.Core.Validators = cfg.Validators
 	cfg.Core.NotTips = append(cfg.Core.NotTips, cfg.PublicKey())
+	cfg.Core.Checkpoint = checkpointFrom
 	if err := cfg.Core.Params.Validate(); err != nil {
 		return cfg, fmt.Errorf("%w: %v", ErrConfig, err)
 	}

@@ -235,6 +235,8 @@ func Code(err error) string {
 		return "not_found"
 	case errors.Is(err, ErrPruned):
 		return "pruned"
+	case errors.Is(err, ErrNoProof):
+		return "no_proof"
 	case errors.Is(err, rules.ErrInvalid):
 		return "invalid_rule"
 	case errors.Is(err, ErrRuleExists):

@@ -25,6 +25,7 @@ type metrics struct {
 	equivocations  prometheus.Counter
 	inflight       prometheus.Gauge
 	ownMessages    prometheus.Counter
+	checkpoints    *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -60,9 +61,14 @@ func newMetrics() *metrics {
 		inflight:      prometheus.NewGauge(prometheus.GaugeOpts{Name: "weft_inflight", Help: "Messages submitted and not yet answered."}),
 		equivocations: prometheus.NewCounter(prometheus.CounterOpts{Name: "weft_equivocations_total", Help: "Equivocations seen."}),
 		ownMessages:   prometheus.NewCounter(prometheus.CounterOpts{Name: "weft_own_messages_total", Help: "Messages this node issued as a validator."}),
+		checkpoints: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "weft_checkpoints_total",
+			Help: "Validators' checkpoints that became durable here, by what became of them: kept for proofs, unmatched (leaves not rebuilt here), dropped (the keeper's queue was full), unstored (the state did not commit), pruned (past proof retention).",
+		}, []string{"result"}),
 	}
 	m.reg.MustRegister(m.in, m.rejected, m.stored, m.confirmed, m.confirmLatency, m.commitLatency,
 		m.commitBatch, m.tips, m.unconfirmed, m.pending, m.inflight, m.equivocations, m.ownMessages,
+		m.checkpoints,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -52,7 +52,10 @@ type Node struct {
 	verifyQ chan *job
 	coreQ   chan *job
 	queries chan func(*dag.Core)
-	own     chan *dag.Message
+	own     chan ownMsg
+	keepQ   chan []dag.Checkpoint // durable checkpoints, for the keeper
+	keptMu  sync.Mutex            // guards kept
+	kept    chan struct{}         // closed and replaced each time the keeper keeps one
 
 	mu       sync.RWMutex // guards stopping and sends on verifyQ
 	stopping bool
@@ -72,6 +75,7 @@ type Node struct {
 	copies     map[dag.ID][]*item // resubmissions of a waiter's message, answered with it
 	devUnconf  map[dag.ID]int64   // others' unconfirmed messages -> when solid
 	ownSeq     uint64
+	ckpt       checkpointState
 	lastOwn    time.Time // when the node last issued its own message
 	sinceOwn   int       // others' messages solid since then
 	sel        *tipselect.Uniform
@@ -149,7 +153,9 @@ func New(cfg Config) (*Node, error) {
 		verifyQ:   make(chan *job, 1024),
 		coreQ:     make(chan *job, 1024),
 		queries:   make(chan func(*dag.Core)),
-		own:       make(chan *dag.Message, 1),
+		own:       make(chan ownMsg, 1),
+		keepQ:     make(chan []dag.Checkpoint, 16),
+		kept:      make(chan struct{}),
 		waiters:   make(map[dag.ID]*item),
 		copies:    make(map[dag.ID][]*item),
 		devUnconf: make(map[dag.ID]int64),
@@ -171,6 +177,10 @@ func New(cfg Config) (*Node, error) {
 	if err := n.openCore(); err != nil {
 		store.Close()
 		return nil, err
+	}
+	if err := n.restoreCheckpoints(); err != nil {
+		store.Close()
+		return nil, fmt.Errorf("node: restoring checkpoints: %w", err)
 	}
 	if err := n.openRules(); err != nil {
 		store.Close()
@@ -321,6 +331,9 @@ func (n *Node) Run(ctx context.Context) error {
 
 	loopDone := make(chan struct{})
 	go func() { defer close(loopDone); n.loop() }()
+	keeperCtx, stopKeeper := context.WithCancel(context.Background())
+	keeperDone := make(chan struct{})
+	go func() { defer close(keeperDone); n.keeper(keeperCtx) }()
 	rulesCtx, stopRules := context.WithCancel(context.Background())
 	rulesDone := make(chan struct{})
 	go func() { defer close(rulesDone); n.runRules(rulesCtx) }()
@@ -350,6 +363,8 @@ func (n *Node) Run(ctx context.Context) error {
 	stages.Wait()
 	close(n.coreQ)
 	<-loopDone
+	stopKeeper()
+	<-keeperDone
 	// The rules after the loop: their cursors are saved, with the store
 	// still open.
 	stopRules()

@@ -120,13 +120,16 @@ func (n *Node) verify(v *dag.Verifier, msgs []*dag.Message, its []*item, errs []
 }
 
 // maybeIssue, on the core loop, starts the node's own message as a
-// validator while messages of others wait for confirmation. One is in
-// flight at a time.
+// validator while messages of others wait for confirmation, or a
+// checkpoint is due. One is in flight at a time.
 func (n *Node) maybeIssue() {
-	if !n.isVal || len(n.devUnconf) == 0 || n.issuing.Load() || n.store.Failing() != nil {
+	if !n.isVal || n.issuing.Load() || n.store.Failing() != nil {
 		return
 	}
 	now := n.now()
+	if len(n.devUnconf) == 0 && !n.checkpointDue(now) {
+		return
+	}
 	if now.Sub(n.lastOwn) < n.cfg.IssueInterval && n.sinceOwn < n.cfg.IssueEvery {
 		return
 	}
@@ -142,10 +145,11 @@ func (n *Node) maybeIssue() {
 		}
 	}
 	n.ownSeq++
-	m := &dag.Message{Version: dag.Version, Network: n.params.Network, Parents: [2]dag.ID{a, b}, Seq: n.ownSeq, Timestamp: ts}
+	o := ownMsg{m: &dag.Message{Version: dag.Version, Network: n.params.Network, Parents: [2]dag.ID{a, b}, Seq: n.ownSeq, Timestamp: ts}}
+	n.planCheckpoint(now, &o)
 	n.issuing.Store(true)
 	select {
-	case n.own <- m:
+	case n.own <- o:
 	default:
 		n.issuing.Store(false)
 	}
@@ -171,8 +175,13 @@ func (n *Node) issuer(ctx context.Context) {
 			}
 			sent, done = nil, nil
 			n.issuing.Store(false)
-		case m := <-n.own:
-			j, ok := n.issue(ctx, m)
+		case o := <-n.own:
+			if err := sealCheckpoint(&o); err != nil {
+				n.log.Error().Err(err).Msg("sealing a checkpoint")
+				n.issuing.Store(false)
+				continue
+			}
+			j, ok := n.issue(ctx, o.m)
 			if !ok {
 				return
 			}

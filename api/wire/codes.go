@@ -16,6 +16,7 @@ const (
 	CodeRevoked            = "revoked"
 	CodeNotFound           = "not_found"
 	CodePruned             = "pruned"
+	CodeNoProof            = "no_proof"
 	CodeMethodNotAllowed   = "method_not_allowed"
 	CodeDuplicate          = "duplicate"
 	CodeStaleSequence      = "stale_sequence"
@@ -63,6 +64,7 @@ var codes = []Code{
 	{CodeInvalidRule, http.StatusBadRequest, "a rule's name or action is not acceptable, or its condition does not compile; the message is the compiler's"},
 	{CodeNotFound, http.StatusNotFound, "no such message, device, rule or endpoint"},
 	{CodePruned, http.StatusGone, "the message was dropped by the node's retention (for the dropped messages that kept ones name as parents; others are 404)"},
+	{CodeNoProof, http.StatusNotFound, "not enough validators' checkpoints cover the message on this node yet; Retry-After says when to ask again"},
 	{CodeMethodNotAllowed, http.StatusMethodNotAllowed, "the path exists, not with this method; Allow lists the methods"},
 	{CodeDuplicate, http.StatusConflict, "the message is already in the ledger"},
 	{CodeStaleSequence, http.StatusConflict, "the issuer already has a message with this sequence number or a higher one, or another is in the pipeline with it"},

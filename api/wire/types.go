@@ -17,6 +17,7 @@ const (
 	PathTips     = "/api/v1/tips"
 	PathMessages = "/api/v1/messages" // POST one; GET PathMessages+"/{id}" and +"/{id}/raw"
 	PathBatch    = "/api/v1/messages/batch"
+	PathProofs   = "/api/v1/proofs"  // POST a message's bytes; GET PathMessages+"/{id}/proof"
 	PathIssuers  = "/api/v1/issuers" // GET PathIssuers+"/{key}/messages" and +"/{key}/equivocations"
 	// PathEquivocations lists the equivocations the node has seen.
 	PathEquivocations = "/api/v1/equivocations"

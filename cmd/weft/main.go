@@ -46,7 +46,7 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newNodeCmd(), newKeygenCmd(), newSendCmd(), newGetCmd(), newDevnetCmd(), newDevicesCmd(), newRulesCmd(), newExportCmd(), newFollowCmd())
+	root.AddCommand(newNodeCmd(), newKeygenCmd(), newSendCmd(), newGetCmd(), newDevnetCmd(), newDevicesCmd(), newRulesCmd(), newExportCmd(), newFollowCmd(), newProofCmd(), newVerifyCmd())
 	root.AddCommand(newBenchCmd())
 	return root
 }

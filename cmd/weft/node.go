@@ -74,6 +74,9 @@ settings take effect at a restart. SIGINT and SIGTERM stop the node cleanly.`,
 	f.Int("pow-base", pow.DefaultBase, "network base proof-of-work difficulty in bits; 0 turns proof of work off")
 	f.StringSlice("validator", nil, "validator KEY:WEIGHT (hex key), repeatable or comma-separated; default this node alone")
 	f.Duration("issue-interval", 50*time.Millisecond, "pace of this node's own messages as a validator, while there is unconfirmed traffic (sooner under load: after 50 others' messages, at most every 10ms)")
+	f.Duration("checkpoint-interval", time.Second, "pace of this node's checkpoints as a validator, the signed statements proofs rest on (docs/PROTOCOL.md 8); 0: none")
+	f.Int("checkpoint-every", 50_000, "checkpoint sooner, once this many messages were confirmed since the last one")
+	f.Duration("proof-retain", 0, "keep the checkpoints proofs are built from this long, also after the messages are dropped; 0: as long as the messages")
 	f.Float64("rate-per-issuer", 0, "messages a second each device may submit (0: no limit)")
 	f.Int("rate-burst", 0, "burst allowed above the rate (default: one second's worth)")
 	f.StringSlice("allow", nil, "device public keys allowed to submit (hex), repeatable or comma-separated; default everyone (SIGHUP reloads it)")
@@ -263,6 +266,18 @@ func readNetworkSettings(s *settings, ns *nodeSettings) error {
 	}
 	if cfg.IssueInterval <= 0 {
 		errs = append(errs, badSetting(s, "issue-interval", "%v: want a positive duration", cfg.IssueInterval))
+	}
+	switch cfg.CheckpointInterval = s.duration("checkpoint-interval"); {
+	case cfg.CheckpointInterval < 0:
+		errs = append(errs, badSetting(s, "checkpoint-interval", "%v: want 0 (none) or a positive duration", cfg.CheckpointInterval))
+	case cfg.CheckpointInterval == 0:
+		cfg.CheckpointInterval = -1 // node.Config: negative is none
+	}
+	if cfg.CheckpointEvery = s.integer("checkpoint-every"); cfg.CheckpointEvery < 1 {
+		errs = append(errs, badSetting(s, "checkpoint-every", "%d: want at least 1", cfg.CheckpointEvery))
+	}
+	if cfg.ProofRetain = s.duration("proof-retain"); cfg.ProofRetain < 0 {
+		errs = append(errs, badSetting(s, "proof-retain", "%v: want 0 or a positive duration", cfg.ProofRetain))
 	}
 	for _, v := range s.list("validator") {
 		val, err := parseValidator(v)

@@ -1,0 +1,196 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/weftnet/weft/dag"
+	"github.com/weftnet/weft/proof"
+)
+
+// waitProof waits until n serves the proof of id, woken each time its
+// keeper keeps a checkpoint.
+func waitProof(t *testing.T, n *Node, id dag.ID) *proof.Document {
+	t.Helper()
+	deadline := time.NewTimer(15 * time.Second)
+	defer deadline.Stop()
+	for {
+		kept := n.keptSignal() // before the look: a checkpoint kept after it wakes us
+		doc, err := n.Proof(id)
+		if err == nil {
+			return doc
+		}
+		if !errors.Is(err, ErrNoProof) {
+			t.Fatalf("proof of %s: %v", id, err)
+		}
+		select {
+		case <-kept:
+		case <-deadline.C:
+			t.Fatalf("no proof of %s within 15 s: %v", id, err)
+		}
+	}
+}
+
+func trustOf(n *Node) proof.Trust {
+	return proof.Trust{Network: n.Params().Network, Validators: n.cfg.Validators}
+}
+
+func submitReadings(t *testing.T, n *Node, dev int, k int) []*dag.Message {
+	t.Helper()
+	key := testKey(byte(dev))
+	var msgs []*dag.Message
+	for i := range k {
+		m := device(t, n, key, uint64(time.Now().UnixNano()), fmt.Sprintf(`{"reading":%d}`, i))
+		if err := n.Submit(context.Background(), []*dag.Message{m})[0]; err != nil {
+			t.Fatalf("submit %d: %v", i, err)
+		}
+		msgs = append(msgs, m)
+	}
+	return msgs
+}
+
+// TestProofOneNode: a node alone is its own validator set; its checkpoints
+// give every confirmed message a proof that verifies offline, for a stored
+// message and for one given whole, before and after a restart; the
+// checkpoints after the restart chain on and cover exactly what the
+// restarted node rebuilds.
+func TestProofOneNode(t *testing.T) {
+	dir := t.TempDir()
+	mod := func(c *Config) { c.CheckpointInterval = 50 * time.Millisecond }
+	n, stop := startNode(t, dir, mod)
+	msgs := submitReadings(t, n, 9, 40)
+	for _, m := range msgs {
+		doc := waitProof(t, n, m.ID())
+		res, err := proof.Verify(doc, trustOf(n))
+		if err != nil {
+			t.Fatalf("proof of %s: %v", m.ID(), err)
+		}
+		if res.Weight != 1 || len(doc.Checkpoints) != 1 {
+			t.Fatalf("proof of %s: weight %d, %d checkpoints", m.ID(), res.Weight, len(doc.Checkpoints))
+		}
+		byRaw, err := n.ProofFor(m.Bytes())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if byRaw.Checkpoints[0].ID != doc.Checkpoints[0].ID || byRaw.Checkpoints[0].Leaf != doc.Checkpoints[0].Leaf {
+			t.Fatalf("ProofFor and Proof disagree for %s", m.ID())
+		}
+	}
+	first := lastCheckpoint(t, n)
+	stop()
+
+	n2, _ := startNode(t, dir, mod)
+	if got := lastCheckpoint(t, n2); got != first {
+		t.Fatalf("after restart the last checkpoint is %+v, before %+v", got, first)
+	}
+	if _, err := proof.Verify(waitProof(t, n2, msgs[0].ID()), trustOf(n2)); err != nil {
+		t.Fatalf("after restart: %v", err)
+	}
+	more := submitReadings(t, n2, 10, 20)
+	for _, m := range more {
+		if _, err := proof.Verify(waitProof(t, n2, m.ID()), trustOf(n2)); err != nil {
+			t.Fatalf("after restart, new message: %v", err)
+		}
+	}
+	if got := lastCheckpoint(t, n2); got.Index <= first.Index {
+		t.Fatalf("checkpoints after restart start at index %d, the last before was %d", got.Index, first.Index)
+	}
+	if u := testutil.ToFloat64(n2.m.checkpoints.WithLabelValues("unmatched")); u != 0 {
+		t.Fatalf("%v checkpoints not rebuilt after the restart", u)
+	}
+	// A message of another network, or bytes that are none, are refused.
+	if _, err := n2.ProofFor([]byte("no message")); !errors.Is(err, dag.ErrMalformed) {
+		t.Fatalf("ProofFor(garbage): %v", err)
+	}
+	if _, err := n2.Proof(dag.ID{1}); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Proof(unknown): %v", err)
+	}
+}
+
+// lastCheckpoint returns the node's own newest checkpoint, read on its loop.
+func lastCheckpoint(t *testing.T, n *Node) proof.Checkpoint {
+	var c proof.Checkpoint
+	if err := n.query(context.Background(), func(*dag.Core) { c = n.ckpt.last }); err != nil {
+		t.Fatal(err)
+	}
+	if c.Index == 0 {
+		t.Fatal("no checkpoint yet")
+	}
+	return c
+}
+
+// TestNoProofYet: a message no checkpoint covers gets ErrNoProof with a
+// Retry-After, not a proof.
+func TestNoProofYet(t *testing.T) {
+	n, _ := startNode(t, t.TempDir(), func(c *Config) { c.CheckpointInterval = time.Hour; c.CheckpointEvery = 1 << 30 })
+	first := submitReadings(t, n, 9, 1)[0]
+	waitProof(t, n, first.ID()) // the first checkpoint comes at once
+	later := submitReadings(t, n, 9, 1)[0]
+	waitConfirmed(t, n, later.ID())
+	_, err := n.Proof(later.ID())
+	var np *NoProofError
+	if !errors.As(err, &np) || np.Weight != 0 || np.Need != 1 || np.RetryAfter <= 0 {
+		t.Fatalf("Proof of a message no checkpoint covers: %v", err)
+	}
+}
+
+// TestProofNetwork: four validators on loopback; each node serves a proof
+// of the same message, built from the checkpoints of all four, and each
+// verifies offline.
+func TestProofNetwork(t *testing.T) {
+	tn := startNetwork(t, 4, 0)
+	dev := testKey(7)
+	var ids []dag.ID
+	for i := range 40 {
+		nd := tn.nodes[i%4]
+		m := device(t, nd, dev, uint64(i+1), fmt.Sprintf("reading %d", i))
+		if err := nd.Submit(context.Background(), []*dag.Message{m})[0]; err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, m.ID())
+	}
+	converge(t, tn, ids, 30*time.Second)
+	for _, id := range []dag.ID{ids[0], ids[17], ids[39]} {
+		for i, nd := range tn.nodes {
+			doc := waitProof(t, nd, id)
+			res, err := proof.Verify(doc, trustOf(nd))
+			if err != nil {
+				t.Fatalf("node %d, proof of %s: %v", i, id, err)
+			}
+			if res.Weight < res.Need {
+				t.Fatalf("node %d: weight %d of %d", i, res.Weight, res.Need)
+			}
+		}
+	}
+	for i, nd := range tn.nodes {
+		if u := testutil.ToFloat64(nd.m.checkpoints.WithLabelValues("unmatched")); u != 0 {
+			t.Errorf("node %d: %v checkpoints not rebuilt", i, u)
+		}
+		t.Logf("node %d kept %v checkpoints", i, testutil.ToFloat64(nd.m.checkpoints.WithLabelValues("kept")))
+	}
+}
+
+// TestProofRetain: checkpoints past proof-retain are deleted, and their
+// proofs go with them.
+func TestProofRetain(t *testing.T) {
+	n, _ := startNode(t, t.TempDir(), func(c *Config) {
+		c.CheckpointInterval = 20 * time.Millisecond
+		c.ProofRetain = time.Nanosecond
+	})
+	m := submitReadings(t, n, 9, 5)[4]
+	waitProof(t, n, m.ID())
+	if err := n.pruneCheckpoints(); err != nil {
+		t.Fatal(err)
+	}
+	if p := testutil.ToFloat64(n.m.checkpoints.WithLabelValues("pruned")); p == 0 {
+		t.Fatal("nothing pruned")
+	}
+	if _, err := n.Proof(m.ID()); !errors.Is(err, ErrNoProof) {
+		t.Fatalf("proof after its checkpoints were pruned: %v", err)
+	}
+}
