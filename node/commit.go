@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/weftnet/weft/dag"
+	"github.com/weftnet/weft/proof"
 	"github.com/weftnet/weft/storage"
 )
 
@@ -119,8 +120,11 @@ func (n *Node) takeSolid(solid []dag.SolidMessage) ([]*item, *relayBatch) {
 			n.devUnconf[id] = now
 			n.sinceOwn++
 		}
-		if s.Msg.Issuer != n.self {
-			n.ckpt.solidSince++
+		if s.Msg.Issuer == n.self {
+			n.ckpt.lastOwn, n.ckpt.hasOwn = id, true
+			if !proof.IsCheckpoint(s.Msg.Payload) {
+				n.ckpt.approving++
+			}
 		}
 	}
 	return items, rb

@@ -138,6 +138,15 @@ func (n *Node) maybeIssue() {
 	if err != nil {
 		return
 	}
+	// The second parent is the node's previous message, while it is in
+	// the core's window: its own messages form a chain, so that each one's
+	// past cone holds everything the validator approved before it, and a
+	// checkpoint covers all of that (docs/PROTOCOL.md 8.2).
+	if n.ckpt.hasOwn {
+		if _, ok := n.core.State(n.ckpt.lastOwn); ok {
+			b = n.ckpt.lastOwn
+		}
+	}
 	ts := now.UnixNano()
 	for _, p := range []dag.ID{a, b} {
 		if s, ok := n.core.State(p); ok {

@@ -77,9 +77,14 @@ type checkpointState struct {
 	lastTS    int64
 	at        time.Time // when the newest was issued
 	confirmed uint64    // n.confirmedN then
-	// solidSince counts others' messages solid here since the newest was
-	// planned: while it is 0 there is nothing to cover.
-	solidSince int
+	// lastOwn is the node's newest own message solid here, the second
+	// parent of its next (hasOwn once there is one).
+	lastOwn dag.ID
+	hasOwn  bool
+	// approving counts the own messages other than checkpoints solid
+	// since the newest checkpoint was planned: while it is 0, the
+	// validator approved nothing a checkpoint would cover.
+	approving int
 }
 
 // ownMsg is a message of the node's own for the issuer; cp and leaves are
@@ -101,7 +106,8 @@ func (n *Node) planCheckpoint(now time.Time, o *ownMsg) {
 	s := &n.ckpt
 	m := o.m
 	parents := m.Parents
-	if s.last.Index > 0 {
+	if s.last.Index > 0 && (!s.hasOwn || parents[1] != s.lastOwn) {
+		// No chain of own messages back to the previous checkpoint: name it.
 		if _, ok := n.core.State(s.lastID); ok {
 			parents[1] = s.lastID
 		}
@@ -113,7 +119,7 @@ func (n *Node) planCheckpoint(now time.Time, o *ownMsg) {
 	}
 	from = max(from, 0)
 	leaves, err := n.core.Cover(n.self, parents, from)
-	s.solidSince = 0 // what came until now is covered, or never will be
+	s.approving = 0 // what they approved is covered now, or never will be
 	if err != nil || len(leaves) == 0 || uint64(len(leaves)) > math.MaxUint32 {
 		return
 	}
@@ -124,11 +130,12 @@ func (n *Node) planCheckpoint(now time.Time, o *ownMsg) {
 }
 
 // checkpointDue reports whether the node, a validator, should checkpoint
-// now: others' messages became solid since the last one, and it is
-// CheckpointInterval old or CheckpointEvery confirmations behind.
+// now: it issued messages since the last one (they approved what the
+// checkpoint covers), and it is CheckpointInterval old or CheckpointEvery
+// confirmations behind.
 func (n *Node) checkpointDue(now time.Time) bool {
 	s := &n.ckpt
-	if n.cfg.CheckpointInterval < 0 || n.params.MaxPayload < proof.CheckpointSize || s.solidSince == 0 {
+	if n.cfg.CheckpointInterval < 0 || n.params.MaxPayload < proof.CheckpointSize || s.approving == 0 {
 		return false
 	}
 	return now.Sub(s.at) >= n.cfg.CheckpointInterval || n.confirmedN-s.confirmed >= uint64(n.cfg.CheckpointEvery)
@@ -229,7 +236,8 @@ func (n *Node) keep(c dag.Checkpoint) {
 	}
 	if uint64(len(c.Leaves)) != uint64(cp.Count) || root != cp.Root {
 		n.m.checkpoints.WithLabelValues("unmatched").Inc()
-		n.log.Debug().Str("checkpoint", c.Msg.ID().String()).Str("validator", c.Msg.Issuer.String()).
+		// Expected once a validator after a restart here; more is worth a look.
+		n.log.Warn().Str("checkpoint", c.Msg.ID().String()).Str("validator", c.Msg.Issuer.String()).
 			Uint64("index", cp.Index).Int("leaves", len(c.Leaves)).Uint32("count", cp.Count).
 			Msg("checkpoint's leaves not rebuilt here: no proofs from it")
 		return

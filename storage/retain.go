@@ -86,6 +86,7 @@ func (s *Store) releaser() {
 			for _, e := range eps {
 				releasePages(e.db)
 			}
+			releasePages(s.state) // the checkpoints' leaves pass through it
 			after, _ = fileResident()
 			s.stats.releases.Add(1)
 		}
