@@ -275,3 +275,14 @@ func TestSmokeRemoteNode(t *testing.T) {
 		t.Error("disk usage measured for a node in another place")
 	}
 }
+
+// TestSmokeProofSample: with ProofSample 1 every measured message is a
+// sample once confirmed, and each gets its proof from the in-process node.
+func TestSmokeProofSample(t *testing.T) {
+	res := smoke(t, bench.Config{Scenario: bench.Ingest, Devices: 20, Batch: 32, Clients: 2, Rate: 300, Duration: 2 * time.Second, ProofSample: 1})
+	p := res.Proofs
+	if p == nil || p.Sampled != res.Confirmed || p.Served != p.Sampled || p.Unserved+p.Dropped+p.Failed != 0 || p.P50Ms <= 0 || p.MaxMs < p.P99Ms {
+		t.Fatalf("confirmed %d, proofs %+v", res.Confirmed, p)
+	}
+	t.Logf("proofs of %d messages: p50 %.0f ms, p99 %.0f ms after confirmation", p.Served, p.P50Ms, p.P99Ms)
+}

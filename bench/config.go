@@ -194,6 +194,11 @@ type Config struct {
 	// printable filler that begins with the index in 8 bytes.
 	JSONPayload bool
 
+	// ProofSample, if positive, samples one measured message in
+	// ProofSample (by ID) as the first node confirms it, and asks that node
+	// for the message's proof every 20 ms until it is served: Result.Proofs.
+	ProofSample int
+
 	// CheckAcks looks for every message a node acknowledged (201) on that
 	// node, while the load runs and after it (AckCheck), and reports those
 	// lost. Not for the Devices scenario.

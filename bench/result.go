@@ -110,6 +110,9 @@ type Result struct {
 	// Acks is what the run found looking for the acknowledged messages on
 	// the nodes (Config.CheckAcks).
 	Acks *AckCheck `json:"acks,omitempty"`
+	// Proofs is how soon after confirmation a sample of the messages had
+	// their proofs (Config.ProofSample).
+	Proofs *ProofDelay `json:"proofs,omitempty"`
 	// Footprint sums up the timeline: the node's memory and disk over the
 	// run, and its latency second by second.
 	Footprint *Footprint `json:"footprint,omitempty"`

@@ -135,6 +135,7 @@ type run struct {
 	tr   *tracker
 	poll *poller
 	fols []*follower // one per node
+	prov *prover     // nil without Config.ProofSample
 	hc   *http.Client
 	acks *ackChecker // nil: acknowledgements are not checked
 
@@ -232,8 +233,14 @@ func (r *run) follow(ctx context.Context, keys []dag.PublicKey) (func(), error) 
 	fctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, len(r.t.urls))
 	r.fols = nil
+	if r.cfg.ProofSample > 0 {
+		r.prov = newProver(r.t.urls[0], r.cfg.ProofSample)
+	}
 	for i, u := range r.t.urls {
 		f := newFollower(u, i, r.tr)
+		if i == 0 {
+			f.prov = r.prov
+		}
 		r.fols = append(r.fols, f)
 		go func() { errc <- f.run(fctx) }()
 	}
@@ -261,9 +268,25 @@ func (r *run) follow(ctx context.Context, keys []dag.PublicKey) (func(), error) 
 		defer close(pollDone)
 		r.poll.run(fctx)
 	}()
+	provCtx, stopProv := context.WithCancel(context.Background())
+	provDone := make(chan struct{})
+	go func() {
+		defer close(provDone)
+		if r.prov != nil {
+			r.prov.run(provCtx)
+		}
+	}()
 	return func() {
 		stopFollowers()
 		<-pollDone
+		if r.prov != nil {
+			r.prov.settle(10 * time.Second)
+		}
+		stopProv()
+		<-provDone
+		if r.prov != nil {
+			r.res.Proofs = r.prov.result()
+		}
 		for _, f := range r.fols {
 			r.res.EventStreamCuts += f.overflows.Load()
 			if f.cpuKnown.Load() {

@@ -119,8 +119,9 @@ func (t *tracker) durable(node int, id dag.ID, now int64) {
 
 // confirm records that node confirmed id at the node's time at (unix ns),
 // the event arriving here at now (unix ns). Messages not submitted by the
-// load generator (the nodes' own, or others') are ignored.
-func (t *tracker) confirm(node int, id dag.ID, at, now int64) {
+// load generator (the nodes' own, or others') are ignored. It reports
+// whether id is a measured message this node had not confirmed before.
+func (t *tracker) confirm(node int, id dag.ID, at, now int64) bool {
 	end := now
 	if t.nodeClock && at > 0 {
 		end = at
@@ -130,7 +131,7 @@ func (t *tracker) confirm(node int, id dag.ID, at, now int64) {
 	m, ok := s.m[id]
 	if !ok || m.confirmed&(1<<node) != 0 {
 		s.mu.Unlock()
-		return
+		return false
 	}
 	m.confirmed |= 1 << node
 	m.latest = max(m.latest, end)
@@ -144,7 +145,7 @@ func (t *tracker) confirm(node int, id dag.ID, at, now int64) {
 	}
 	s.mu.Unlock()
 	if !atEntry && !last {
-		return
+		return true
 	}
 	d := time.Duration(end - m.sub)
 	t.mu.Lock()
@@ -176,6 +177,7 @@ func (t *tracker) confirm(node int, id dag.ID, at, now int64) {
 	if last {
 		t.notEverywhere.Add(-1)
 	}
+	return true
 }
 
 // takeSecond returns the p50 and p99 of the latencies recorded since the
@@ -207,6 +209,7 @@ type follower struct {
 	base     string
 	node     int // the node's index in the run
 	tr       *tracker
+	prov     *prover       // samples confirmations for proofs; nil: none
 	ready    chan struct{} // closed once the first stream is open
 	cpu      atomic.Int64  // ns of thread CPU, when known
 	cpuKnown atomic.Bool
@@ -301,7 +304,10 @@ func (f *follower) handle(ev wire.Event) {
 	switch {
 	case ev.Name == wire.EventConfirmed:
 		if c, err := wire.DecodeConfirmed(ev.Data); err == nil {
-			f.tr.confirm(f.node, c.ID, c.ConfirmedAt, time.Now().UnixNano())
+			now := time.Now()
+			if f.tr.confirm(f.node, c.ID, c.ConfirmedAt, now.UnixNano()) {
+				f.prov.sample(c.ID, now)
+			}
 		}
 	case ev.Name == wire.EventMessage && f.tr.nodes > 1:
 		if m, err := wire.DecodeMessage(ev.Data); err == nil {

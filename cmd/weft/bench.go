@@ -111,6 +111,7 @@ node that is killed again and again.`
 	f.IntVar(&c.Messages, "messages", 0, "stop after offering this many messages (0: no limit but --duration)")
 	f.DurationVar(&c.Drain, "drain", bench.DefaultDrain, "after the load, wait at most this long for confirmations")
 	if sc != bench.Devices {
+		f.IntVar(&c.ProofSample, "proof-sample", 0, "ask the first node for the proof of one confirmed message in N, every 20 ms until served, and report how soon after confirmation (0: none)")
 		f.BoolVar(&c.CheckAcks, "check-acks", false, fmt.Sprintf("look for every acknowledged message on its node, every %v (sooner with --retain) and after the drain; exit non-zero if one is lost", bench.DefaultAckCheckEvery))
 	}
 	f.DurationVar(&c.SteadyAfter, "steady-after", 0, "the time into the load from which the store's size should be flat: the report gives the disk then and its least and most after (default: --retain, or 5m)")
