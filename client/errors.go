@@ -34,6 +34,8 @@ const (
 	CodeRevoked = wire.CodeRevoked
 	// CodeNotFound: no such message, device, rule or endpoint (404).
 	CodeNotFound = wire.CodeNotFound
+	// CodePruned: the node's retention dropped the message (410).
+	CodePruned = wire.CodePruned
 	// CodeNoProof: not enough validators' checkpoints cover the message on
 	// the node yet; see APIError.RetryAfter (404).
 	CodeNoProof = wire.CodeNoProof
