@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"testing"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/weftnet/weft/dag"
 	"github.com/weftnet/weft/proof"
+	"github.com/weftnet/weft/storage"
 )
 
 // waitProof waits until n serves the proof of id, woken each time its
@@ -193,4 +195,29 @@ func TestProofRetain(t *testing.T) {
 	if _, err := n.Proof(m.ID()); !errors.Is(err, ErrNoProof) {
 		t.Fatalf("proof after its checkpoints were pruned: %v", err)
 	}
+}
+
+// FuzzParseKept: a kept checkpoint read back from the state is checked
+// whole; anything else is ErrCorrupt, never a panic or a wrong leaf count.
+func FuzzParseKept(f *testing.F) {
+	m := &dag.Message{Version: dag.Version, Seq: 1, Timestamp: 10,
+		Payload: proof.Checkpoint{Index: 1, From: 5, Count: 2, Root: proof.Hash{1}}.Encode()}
+	good := binary.BigEndian.AppendUint16(nil, uint16(m.Size()))
+	good = append(append(good, m.Bytes()...), make([]byte, 2*dag.IDSize)...)
+	f.Add(good)
+	f.Add(good[:len(good)-1])
+	f.Add([]byte{0, 1, 2})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		k, err := parseKept(b, dag.MaxPayload)
+		if err != nil {
+			if !errors.Is(err, storage.ErrCorrupt) {
+				t.Fatalf("untyped error %v", err)
+			}
+			return
+		}
+		if len(k.leaves) != int(k.cp.Count)*dag.IDSize {
+			t.Fatalf("%d bytes of leaves for a count of %d", len(k.leaves), k.cp.Count)
+		}
+		k.find(dag.ID{})
+	})
 }
