@@ -49,13 +49,15 @@ type Node struct {
 	rules   *ruleSet
 	equivs  equivocations
 
-	verifyQ chan *job
-	coreQ   chan *job
-	queries chan func(*dag.Core)
-	own     chan ownMsg
-	keepQ   chan []dag.Checkpoint // durable checkpoints, for the keeper
-	keptMu  sync.Mutex            // guards kept
-	kept    chan struct{}         // closed and replaced each time the keeper keeps one
+	verifyQ   chan *job
+	coreQ     chan *job
+	queries   chan func(*dag.Core)
+	own       chan ownMsg
+	keepQ     chan []dag.Checkpoint // durable checkpoints, for the keeper
+	keeping   atomic.Int64          // bytes of leaves in keepQ and the keeper
+	keepLimit int64                 // the most keeping may reach: maxKeeping
+	keptMu    sync.Mutex            // guards kept
+	kept      chan struct{}         // closed and replaced each time the keeper keeps one
 
 	mu       sync.RWMutex // guards stopping and sends on verifyQ
 	stopping bool
@@ -156,6 +158,7 @@ func New(cfg Config) (*Node, error) {
 		own:       make(chan ownMsg, 1),
 		keepQ:     make(chan []dag.Checkpoint, 16),
 		kept:      make(chan struct{}),
+		keepLimit: maxKeeping,
 		waiters:   make(map[dag.ID]*item),
 		copies:    make(map[dag.ID][]*item),
 		devUnconf: make(map[dag.ID]int64),

@@ -200,26 +200,40 @@ func (n *Node) keeper(ctx context.Context) {
 	}
 }
 
+// maxKeeping bounds the bytes of leaves handed to the keeper and not yet
+// kept: 64 MiB, two million leaves (the queue's 16 updates bound their
+// number, this their size).
+const maxKeeping = 64 << 20
+
 // handCheckpoints, on the core loop, hands the durable checkpoints of an
 // Update to the keeper.
 func (n *Node) handCheckpoints(cps []dag.Checkpoint) {
 	if len(cps) == 0 {
 		return
 	}
+	size := int64(0)
 	for _, c := range cps {
 		if c.Msg.Issuer == n.self {
 			n.noteOwnCheckpoint(c.Msg)
 		}
+		size += int64(len(c.Leaves)) * dag.IDSize
+	}
+	if n.keeping.Add(size) > n.keepLimit {
+		n.keeping.Add(-size)
+		n.m.checkpoints.WithLabelValues("dropped").Add(float64(len(cps)))
+		return
 	}
 	select {
 	case n.keepQ <- cps:
 	default:
+		n.keeping.Add(-size)
 		n.m.checkpoints.WithLabelValues("dropped").Add(float64(len(cps)))
 	}
 }
 
 // keep checks one checkpoint's leaves against its payload and stores them.
 func (n *Node) keep(c dag.Checkpoint) {
+	defer n.keeping.Add(-int64(len(c.Leaves)) * dag.IDSize)
 	cp, err := proof.DecodeCheckpoint(c.Msg.Payload)
 	if err != nil {
 		return // the core reports only checkpoints that decode

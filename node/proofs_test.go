@@ -221,3 +221,38 @@ func FuzzParseKept(f *testing.F) {
 		k.find(dag.ID{})
 	})
 }
+
+// TestKeeperBounded: checkpoints handed to a keeper that does not keep up
+// are dropped, and counted, once 16 updates or the bytes of leaves wait.
+func TestKeeperBounded(t *testing.T) {
+	n, err := New(Config{DataDir: t.TempDir(), Identity: testKey(1), Network: "node-test", NoPoW: true, Store: storage.Config{NoSync: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.store.Close()
+	other := &dag.Message{Version: dag.Version, Issuer: dag.PublicKey{9}}
+	cp := func(leaves int) []dag.Checkpoint {
+		return []dag.Checkpoint{{Msg: other, Leaves: make([]dag.ID, leaves)}}
+	}
+	dropped := func() float64 { return testutil.ToFloat64(n.m.checkpoints.WithLabelValues("dropped")) }
+	// Not running: nothing drains the queue. 16 updates wait, the 17th is dropped.
+	for range 16 {
+		n.handCheckpoints(cp(1))
+	}
+	n.handCheckpoints(cp(1))
+	if dropped() != 1 || n.keeping.Load() != 16*dag.IDSize {
+		t.Fatalf("after 17 updates: %v dropped, %d bytes waiting", dropped(), n.keeping.Load())
+	}
+	// Drain the queue as the keeper would, then bound the bytes.
+	for range 16 {
+		for _, c := range <-n.keepQ {
+			n.keeping.Add(-int64(len(c.Leaves)) * dag.IDSize)
+		}
+	}
+	n.keepLimit = 100 * dag.IDSize
+	n.handCheckpoints(cp(60))
+	n.handCheckpoints(cp(60)) // 120 leaves > 100: dropped
+	if dropped() != 2 || n.keeping.Load() != 60*dag.IDSize {
+		t.Fatalf("over the byte bound: %v dropped, %d bytes waiting", dropped(), n.keeping.Load())
+	}
+}
