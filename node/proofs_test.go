@@ -256,3 +256,31 @@ func TestKeeperBounded(t *testing.T) {
 		t.Fatalf("over the byte bound: %v dropped, %d bytes waiting", dropped(), n.keeping.Load())
 	}
 }
+
+// TestProofAfterBurst: fifty messages on the same parents, all tips at
+// once, then quiet. The validator's messages approve them two at a time;
+// because they chain, the checkpoints after them cover every one, and
+// each gets a proof. (With a random tip as a checkpoint's parent instead,
+// most of the burst stayed uncovered once the traffic stopped.)
+func TestProofAfterBurst(t *testing.T) {
+	n, _ := startNode(t, t.TempDir(), func(c *Config) { c.CheckpointInterval = 20 * time.Millisecond })
+	key := testKey(12)
+	tips := n.Tips(8)
+	var burst []*dag.Message
+	for i := range 50 {
+		m := &dag.Message{Version: dag.Version, Network: n.Params().Network, Parents: tips.Parents, Seq: uint64(i + 1),
+			Timestamp: max(time.Now().UnixNano(), tips.MinTimestamp), Payload: []byte(fmt.Sprintf("burst %02d", i))}
+		m.Sign(key)
+		burst = append(burst, m)
+	}
+	for i, err := range n.Submit(context.Background(), burst) {
+		if err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+	}
+	for _, m := range burst {
+		if _, err := proof.Verify(waitProof(t, n, m.ID()), trustOf(n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
