@@ -68,12 +68,8 @@ and --difficulty (from a node's /api/v1/tips) it asks no node at all.`,
 			if err != nil {
 				return err
 			}
-			ctx := cmd.Context()
-			if timeout > 0 {
-				var cancel context.CancelFunc
-				ctx, cancel = context.WithTimeout(ctx, timeout)
-				defer cancel()
-			}
+			ctx, cancel := withTimeout(cmd.Context(), timeout)
+			defer cancel()
 			var m *dag.Message
 			if o.offline() {
 				if m, err = o.build(ctx, key, payload); err != nil {
