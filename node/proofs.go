@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sort"
 	"time"
 
 	"github.com/weftnet/weft/dag"
@@ -178,9 +179,7 @@ func (n *Node) keeper(ctx context.Context) {
 	for {
 		select {
 		case cps := <-n.keepQ:
-			for _, c := range cps {
-				n.keep(c)
-			}
+			n.keepAll(cps)
 		case <-prune.C:
 			if err := n.pruneCheckpoints(); err != nil {
 				n.log.Warn().Err(err).Msg("pruning checkpoints")
@@ -189,14 +188,18 @@ func (n *Node) keeper(ctx context.Context) {
 			for { // what the loop handed over before it stopped
 				select {
 				case cps := <-n.keepQ:
-					for _, c := range cps {
-						n.keep(c)
-					}
+					n.keepAll(cps)
 				default:
 					return
 				}
 			}
 		}
+	}
+}
+
+func (n *Node) keepAll(cps []dag.Checkpoint) {
+	for _, c := range cps {
+		n.keep(c)
 	}
 }
 
@@ -316,19 +319,23 @@ func parseKept(v []byte, maxPayload int) (keptCheckpoint, error) {
 	return keptCheckpoint{msg: m, cp: cp, leaves: leaves}, nil
 }
 
+// leaf returns the i-th leaf.
+func (k keptCheckpoint) leaf(i int) []byte { return k.leaves[i*dag.IDSize : (i+1)*dag.IDSize] }
+
 // find returns the index of id among the leaves, if it is one.
 func (k keptCheckpoint) find(id dag.ID) (int, bool) {
 	n := len(k.leaves) / dag.IDSize
-	lo, hi := 0, n
-	for lo < hi {
-		mid := int(uint(lo+hi) >> 1)
-		if bytes.Compare(k.leaves[mid*dag.IDSize:(mid+1)*dag.IDSize], id[:]) < 0 {
-			lo = mid + 1
-		} else {
-			hi = mid
-		}
+	i := sort.Search(n, func(i int) bool { return bytes.Compare(k.leaf(i), id[:]) >= 0 })
+	return i, i < n && bytes.Equal(k.leaf(i), id[:])
+}
+
+// ids returns a copy of the leaves as IDs.
+func (k keptCheckpoint) ids() []dag.ID {
+	ids := make([]dag.ID, len(k.leaves)/dag.IDSize)
+	for i := range ids {
+		copy(ids[i][:], k.leaf(i))
 	}
-	return lo, lo < n && bytes.Equal(k.leaves[lo*dag.IDSize:(lo+1)*dag.IDSize], id[:])
+	return ids
 }
 
 // Proof returns the proof for a stored message: ErrNotFound or ErrPruned
@@ -433,11 +440,7 @@ func (n *Node) attestation(tx *storage.StateTx, v dag.PublicKey, m *dag.Message)
 	if err != nil || !ok {
 		return proof.Attestation{}, false, err
 	}
-	leaves := make([]dag.ID, len(found.leaves)/dag.IDSize)
-	for i := range leaves {
-		copy(leaves[i][:], found.leaves[i*dag.IDSize:])
-	}
-	t, err := proof.NewTree(leaves)
+	t, err := proof.NewTree(found.ids())
 	if err != nil {
 		return proof.Attestation{}, false, fmt.Errorf("%w: kept checkpoint %s: %v", storage.ErrCorrupt, found.msg.ID(), err)
 	}
@@ -524,11 +527,7 @@ func (n *Node) restoreCheckpoints() error {
 					n.ckpt.last, n.ckpt.lastID, n.ckpt.lastTS = kc.cp, kc.msg.ID(), kc.msg.Timestamp
 				}
 				seen++
-				ids := make([]dag.ID, kc.cp.Count)
-				for i := range ids {
-					copy(ids[i][:], kc.leaves[i*dag.IDSize:])
-				}
-				n.core.MarkCovered(v.Key, append(ids, kc.msg.ID()))
+				n.core.MarkCovered(v.Key, append(kc.ids(), kc.msg.ID()))
 				return true, nil
 			})
 			if err != nil {

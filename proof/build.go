@@ -1,6 +1,7 @@
 package proof
 
 import (
+	"bytes"
 	"fmt"
 	"slices"
 
@@ -21,12 +22,4 @@ func Attest(cp *dag.Message, leaves []dag.ID, tree *Tree, id dag.ID) (Attestatio
 // SortIDs sorts ids into a tree's leaf order, ascending bytes.
 func SortIDs(ids []dag.ID) { slices.SortFunc(ids, compareIDs) }
 
-func compareIDs(a, b dag.ID) int {
-	switch {
-	case less(a, b):
-		return -1
-	case less(b, a):
-		return 1
-	}
-	return 0
-}
+func compareIDs(a, b dag.ID) int { return bytes.Compare(a[:], b[:]) }

@@ -85,14 +85,7 @@ func NewTree(ids []dag.ID) (*Tree, error) {
 	return t, nil
 }
 
-func less(a, b dag.ID) bool {
-	for i := range a {
-		if a[i] != b[i] {
-			return a[i] < b[i]
-		}
-	}
-	return false
-}
+func less(a, b dag.ID) bool { return compareIDs(a, b) < 0 }
 
 // Len returns the number of leaves.
 func (t *Tree) Len() int { return len(t.levels[0]) }
