@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"sort"
 	"time"
 
 	"github.com/weftnet/weft/dag"
@@ -19,9 +18,11 @@ import (
 // checkpoint as one of its own messages every CheckpointInterval, or once
 // CheckpointEvery messages were confirmed since the last. Every node, for
 // every validator's checkpoint that becomes durable here, rebuilds the
-// leaves from the DAG core (the core reports them with the Update), checks
-// them against the payload's root and keeps them in the store's state, so
-// that it can serve proofs for any validator.
+// leaves from the DAG core (the core reports them with the Update) and
+// keeps them in the store's state, so that it can serve proofs for any
+// validator. The leaves are checked against the payload's root when a
+// proof is built from them, where their tree is built anyway: a node
+// hashes a validator's leaves only when someone asks for a proof.
 
 // checkpointMargin is how far below its previous checkpoint's timestamp
 // a checkpoint's from lies (PROTOCOL.md 8.2).
@@ -30,7 +31,8 @@ const checkpointMargin = int64(5 * time.Second)
 // stateCheckpoints is the state bucket of the kept checkpoints. A key is
 // the validator's key, the checkpoint's timestamp (8 bytes, big-endian)
 // and its ID; the value the checkpoint message's length (2 bytes) and
-// encoding, then its sorted leaves, 32 bytes each.
+// encoding, then its leaves, 32 bytes each, in the order the core found
+// them.
 const stateCheckpoints = "checkpoints"
 
 const checkpointKeySize = dag.PublicKeySize + 8 + dag.IDSize
@@ -197,10 +199,74 @@ func (n *Node) keeper(ctx context.Context) {
 	}
 }
 
+// keepAll keeps the checkpoints of one Update whose leaves the node
+// rebuilt, in one state transaction. What it checks is the count; the
+// root is checked by attestation.
 func (n *Node) keepAll(cps []dag.Checkpoint) {
-	for _, c := range cps {
-		n.keep(c)
+	type entry struct {
+		key [checkpointKeySize]byte
+		val []byte
 	}
+	var (
+		size int64
+		keep []entry
+	)
+	for _, c := range cps {
+		size += int64(len(c.Leaves)) * dag.IDSize
+		cp, err := proof.DecodeCheckpoint(c.Msg.Payload)
+		if err != nil || len(c.Leaves) == 0 {
+			continue // the core reports only checkpoints that decode; an empty one proves nothing
+		}
+		if uint64(len(c.Leaves)) != uint64(cp.Count) {
+			n.unmatched(c.Msg, cp, len(c.Leaves))
+			continue
+		}
+		keep = append(keep, entry{checkpointKey(c.Msg.Issuer, c.Msg.Timestamp, c.Msg.ID()), keptValue(c)})
+	}
+	defer n.keeping.Add(-size)
+	if len(keep) == 0 {
+		return
+	}
+	err := n.store.StateUpdate(func(tx *storage.StateTx) error {
+		for _, e := range keep {
+			if err := tx.Put(stateCheckpoints, e.key[:], e.val); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		n.m.checkpoints.WithLabelValues("unstored").Add(float64(len(keep)))
+		n.log.Warn().Err(err).Int("checkpoints", len(keep)).Msg("keeping checkpoints")
+		return
+	}
+	n.m.checkpoints.WithLabelValues("kept").Add(float64(len(keep)))
+	n.keptMu.Lock()
+	close(n.kept)
+	n.kept = make(chan struct{})
+	n.keptMu.Unlock()
+}
+
+// keptValue is the state's value for a checkpoint (stateCheckpoints).
+func keptValue(c dag.Checkpoint) []byte {
+	raw := c.Msg.Bytes()
+	v := make([]byte, 0, 2+len(raw)+len(c.Leaves)*dag.IDSize)
+	v = binary.BigEndian.AppendUint16(v, uint16(len(raw)))
+	v = append(v, raw...)
+	for _, id := range c.Leaves {
+		v = append(v, id[:]...)
+	}
+	return v
+}
+
+// unmatched counts and logs a checkpoint whose leaves this node did not
+// rebuild (leaves of them, where the payload says cp.Count).
+func (n *Node) unmatched(m *dag.Message, cp proof.Checkpoint, leaves int) {
+	n.m.checkpoints.WithLabelValues("unmatched").Inc()
+	// Expected once a validator after a restart here; more is worth a look.
+	n.log.Warn().Str("checkpoint", m.ID().String()).Str("validator", m.Issuer.String()).
+		Uint64("index", cp.Index).Int("leaves", leaves).Uint32("count", cp.Count).
+		Msg("checkpoint's leaves not rebuilt here: no proofs from it")
 }
 
 // maxKeeping bounds the bytes of leaves handed to the keeper and not yet
@@ -232,51 +298,6 @@ func (n *Node) handCheckpoints(cps []dag.Checkpoint) {
 		n.keeping.Add(-size)
 		n.m.checkpoints.WithLabelValues("dropped").Add(float64(len(cps)))
 	}
-}
-
-// keep checks one checkpoint's leaves against its payload and stores them.
-func (n *Node) keep(c dag.Checkpoint) {
-	defer n.keeping.Add(-int64(len(c.Leaves)) * dag.IDSize)
-	cp, err := proof.DecodeCheckpoint(c.Msg.Payload)
-	if err != nil {
-		return // the core reports only checkpoints that decode
-	}
-	proof.SortIDs(c.Leaves)
-	var root proof.Hash
-	if len(c.Leaves) > 0 {
-		t, err := proof.NewTree(c.Leaves)
-		if err != nil {
-			n.log.Error().Err(err).Msg("checkpoint leaves")
-			return
-		}
-		root = t.Root()
-	}
-	if uint64(len(c.Leaves)) != uint64(cp.Count) || root != cp.Root {
-		n.m.checkpoints.WithLabelValues("unmatched").Inc()
-		// Expected once a validator after a restart here; more is worth a look.
-		n.log.Warn().Str("checkpoint", c.Msg.ID().String()).Str("validator", c.Msg.Issuer.String()).
-			Uint64("index", cp.Index).Int("leaves", len(c.Leaves)).Uint32("count", cp.Count).
-			Msg("checkpoint's leaves not rebuilt here: no proofs from it")
-		return
-	}
-	raw := c.Msg.Bytes()
-	v := make([]byte, 0, 2+len(raw)+len(c.Leaves)*dag.IDSize)
-	v = binary.BigEndian.AppendUint16(v, uint16(len(raw)))
-	v = append(v, raw...)
-	for _, id := range c.Leaves {
-		v = append(v, id[:]...)
-	}
-	key := checkpointKey(c.Msg.Issuer, c.Msg.Timestamp, c.Msg.ID())
-	if err := n.store.StateUpdate(func(tx *storage.StateTx) error { return tx.Put(stateCheckpoints, key[:], v) }); err != nil {
-		n.m.checkpoints.WithLabelValues("unstored").Inc()
-		n.log.Warn().Err(err).Msg("keeping a checkpoint")
-		return
-	}
-	n.m.checkpoints.WithLabelValues("kept").Inc()
-	n.keptMu.Lock()
-	close(n.kept)
-	n.kept = make(chan struct{})
-	n.keptMu.Unlock()
 }
 
 // keptSignal returns a channel closed when the keeper next keeps a
@@ -322,11 +343,16 @@ func parseKept(v []byte, maxPayload int) (keptCheckpoint, error) {
 // leaf returns the i-th leaf.
 func (k keptCheckpoint) leaf(i int) []byte { return k.leaves[i*dag.IDSize : (i+1)*dag.IDSize] }
 
-// find returns the index of id among the leaves, if it is one.
-func (k keptCheckpoint) find(id dag.ID) (int, bool) {
-	n := len(k.leaves) / dag.IDSize
-	i := sort.Search(n, func(i int) bool { return bytes.Compare(k.leaf(i), id[:]) >= 0 })
-	return i, i < n && bytes.Equal(k.leaf(i), id[:])
+// has reports whether id is one of the leaves: a scan, comparing first
+// the leaves' first 8 bytes.
+func (k keptCheckpoint) has(id dag.ID) bool {
+	head := binary.LittleEndian.Uint64(id[:8])
+	for off := 0; off+dag.IDSize <= len(k.leaves); off += dag.IDSize {
+		if binary.LittleEndian.Uint64(k.leaves[off:]) == head && bytes.Equal(k.leaves[off:off+dag.IDSize], id[:]) {
+			return true
+		}
+	}
+	return false
 }
 
 // ids returns a copy of the leaves as IDs.
@@ -371,23 +397,35 @@ func (n *Node) ProofFor(raw []byte) (*proof.Document, error) {
 func (n *Node) proofFor(m *dag.Message) (*proof.Document, error) {
 	id := m.ID()
 	doc := &proof.Document{Version: proof.DocumentVersion, ID: id, Message: m.Bytes()}
-	var weight, total uint64
+	var (
+		weight, total uint64
+		bad           []keptCheckpoint
+	)
 	err := n.store.StateView(func(tx *storage.StateTx) error {
 		for _, v := range n.cfg.Validators {
 			total += v.Weight
-			a, ok, err := n.attestation(tx, v.Key, m)
+			kc, ok, err := n.covering(tx, v.Key, m)
+			if err != nil || !ok {
+				return err
+			}
+			a, ok, err := kc.attest(id)
 			if err != nil {
 				return err
 			}
-			if ok {
-				doc.Checkpoints = append(doc.Checkpoints, a)
-				weight += v.Weight
+			if !ok {
+				bad = append(bad, kc)
+				continue
 			}
+			doc.Checkpoints = append(doc.Checkpoints, a)
+			weight += v.Weight
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
+	}
+	if len(bad) > 0 {
+		n.dropUnmatched(bad)
 	}
 	num, den := n.cfg.Core.ThresholdNum, n.cfg.Core.ThresholdDen
 	if num == 0 && den == 0 {
@@ -408,12 +446,11 @@ func (n *Node) proofRetry() time.Duration {
 	return n.cfg.CheckpointInterval + time.Second
 }
 
-// attestation finds validator v's kept checkpoint covering m and builds
-// its part of the proof.
-func (n *Node) attestation(tx *storage.StateTx, v dag.PublicKey, m *dag.Message) (proof.Attestation, bool, error) {
+// covering finds validator v's kept checkpoint covering m, if there is
+// one.
+func (n *Node) covering(tx *storage.StateTx, v dag.PublicKey, m *dag.Message) (keptCheckpoint, bool, error) {
 	var (
 		found   keptCheckpoint
-		leaf    int
 		ok      bool
 		scanned int
 	)
@@ -430,23 +467,57 @@ func (n *Node) attestation(tx *storage.StateTx, v dag.PublicKey, m *dag.Message)
 		if kc.cp.From > m.Timestamp {
 			return false, nil // froms never decrease: none further covers m
 		}
-		if i, hit := kc.find(m.ID()); hit {
-			kc.leaves = bytes.Clone(kc.leaves)
-			found, leaf, ok = kc, i, true
+		if kc.has(m.ID()) {
+			kc.leaves = bytes.Clone(kc.leaves) // the value lives as long as the transaction
+			found, ok = kc, true
 			return false, nil
 		}
 		return true, nil
 	})
-	if err != nil || !ok {
-		return proof.Attestation{}, false, err
-	}
-	t, err := proof.NewTree(found.ids())
+	return found, ok && err == nil, err
+}
+
+// attest builds the validator's part of the proof for id, a leaf of k:
+// the tree over k's leaves, which must have the payload's root. ok is
+// false if it has not: the node did not rebuild what the validator
+// covered.
+func (k keptCheckpoint) attest(id dag.ID) (a proof.Attestation, ok bool, err error) {
+	ids := k.ids()
+	proof.SortIDs(ids)
+	t, err := proof.NewTree(ids)
 	if err != nil {
-		return proof.Attestation{}, false, fmt.Errorf("%w: kept checkpoint %s: %v", storage.ErrCorrupt, found.msg.ID(), err)
+		return a, false, fmt.Errorf("%w: kept checkpoint %s: %v", storage.ErrCorrupt, k.msg.ID(), err)
 	}
-	return proof.Attestation{
-		Validator: v, ID: found.msg.ID(), Checkpoint: found.msg.Bytes(), Leaf: uint64(leaf), Path: t.Path(leaf),
-	}, true, nil
+	if t.Root() != k.cp.Root {
+		return a, false, nil
+	}
+	a, err = proof.Attest(k.msg, ids, t, id)
+	return a, err == nil, err
+}
+
+// dropUnmatched deletes kept checkpoints whose leaves do not have their
+// payload's root, counting each once.
+func (n *Node) dropUnmatched(bad []keptCheckpoint) {
+	err := n.store.StateUpdate(func(tx *storage.StateTx) error {
+		for _, k := range bad {
+			key := checkpointKey(k.msg.Issuer, k.msg.Timestamp, k.msg.ID())
+			v, err := tx.Get(stateCheckpoints, key[:])
+			if err != nil {
+				return err
+			}
+			if v == nil {
+				continue // gone already: another proof found it first
+			}
+			if err := tx.Delete(stateCheckpoints, key[:]); err != nil {
+				return err
+			}
+			n.unmatched(k.msg, k.cp, int(k.cp.Count))
+		}
+		return nil
+	})
+	if err != nil {
+		n.log.Warn().Err(err).Msg("dropping unmatched checkpoints")
+	}
 }
 
 // proofPruneEvery is how often the keeper drops the checkpoints past

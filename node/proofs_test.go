@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -114,6 +115,52 @@ func TestProofOneNode(t *testing.T) {
 	}
 }
 
+// TestUnmatchedRoot: a kept checkpoint whose leaves do not have its
+// payload's root (one leaf changed, the count the same) gives no proof; it
+// is deleted and counted once, when the first proof is built from it.
+func TestUnmatchedRoot(t *testing.T) {
+	n, _ := startNode(t, t.TempDir(), func(c *Config) { c.CheckpointInterval = 50 * time.Millisecond })
+	m := submitReadings(t, n, 9, 3)[1]
+	waitProof(t, n, m.ID())
+	err := n.store.StateUpdate(func(tx *storage.StateTx) error {
+		kc, ok, err := n.covering(tx, n.self, m)
+		if err != nil || !ok {
+			return fmt.Errorf("no kept checkpoint covers %s: %v", m.ID(), err)
+		}
+		// The message's own leaf stays, so that the scan still finds it.
+		id := m.ID()
+		changed := false
+		for off := 0; off < len(kc.leaves) && !changed; off += dag.IDSize {
+			if !bytes.Equal(kc.leaves[off:off+dag.IDSize], id[:]) {
+				kc.leaves[off] ^= 0xff
+				changed = true
+			}
+		}
+		if !changed {
+			return fmt.Errorf("the checkpoint covers %s alone", id)
+		}
+		key := checkpointKey(kc.msg.Issuer, kc.msg.Timestamp, kc.msg.ID())
+		return tx.Put(stateCheckpoints, key[:], keptValue(dag.Checkpoint{Msg: kc.msg, Leaves: kc.ids()}))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if _, err := n.Proof(m.ID()); !errors.Is(err, ErrNoProof) {
+			t.Fatalf("proof from a checkpoint whose leaves do not have its root: %v", err)
+		}
+	}
+	if u := testutil.ToFloat64(n.m.checkpoints.WithLabelValues("unmatched")); u != 1 {
+		t.Fatalf("unmatched %v, want 1", u)
+	}
+	n.store.StateView(func(tx *storage.StateTx) error {
+		if _, ok, _ := n.covering(tx, n.self, m); ok {
+			t.Error("the unmatched checkpoint is still kept")
+		}
+		return nil
+	})
+}
+
 // lastCheckpoint returns the node's own newest checkpoint, read on its loop.
 func lastCheckpoint(t *testing.T, n *Node) proof.Checkpoint {
 	var c proof.Checkpoint
@@ -218,7 +265,7 @@ func FuzzParseKept(f *testing.F) {
 		if len(k.leaves) != int(k.cp.Count)*dag.IDSize {
 			t.Fatalf("%d bytes of leaves for a count of %d", len(k.leaves), k.cp.Count)
 		}
-		k.find(dag.ID{})
+		k.has(dag.ID{})
 	})
 }
 
