@@ -405,8 +405,11 @@ func (n *Node) proofFor(m *dag.Message) (*proof.Document, error) {
 		for _, v := range n.cfg.Validators {
 			total += v.Weight
 			kc, ok, err := n.covering(tx, v.Key, m)
-			if err != nil || !ok {
+			if err != nil {
 				return err
+			}
+			if !ok {
+				continue
 			}
 			a, ok, err := kc.attest(id)
 			if err != nil {
