@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/weftnet/weft/api/wire"
+	"github.com/weftnet/weft/client"
 	"github.com/weftnet/weft/dag"
 )
 
@@ -185,9 +186,18 @@ func TestFeedAcrossRestarts(t *testing.T) {
 		t.Fatalf("the consumer saw a gap or a repeat: %v", fc.gapErr)
 	}
 	missing := 0
+	c := client.New(p.url)
 	for _, id := range acked {
 		if _, ok := fc.seen[id]; !ok {
 			missing++
+			// What the node says of it, for the report.
+			mi, err := c.Get(context.Background(), id)
+			if err != nil {
+				t.Logf("missing %s: %v", id, err)
+			} else {
+				t.Logf("missing %s: position %d solid %v pending %v confirmed %v (at %d) orphaned %v",
+					id, mi.Position, mi.Solid, mi.Pending, mi.Confirmed, mi.ConfirmedAt, mi.Orphaned)
+			}
 		}
 	}
 	t.Logf("%d messages acknowledged, %d confirmations followed across 3 consumer drops and 3 SIGKILLs", len(acked), fc.last+1)
