@@ -235,6 +235,7 @@ func (s *Server) tips(w http.ResponseWriter, r *http.Request) {
 		Parents:      []string{t.Parents[0].String(), t.Parents[1].String()},
 		MinTimestamp: t.MinTimestamp,
 		Difficulty:   t.Difficulty,
+		PoWBase:      p.PoWBase,
 		Network:      s.node.Info().Network,
 		NetworkID:    wire.FormatNetworkID(p.Network),
 		MaxPayload:   p.MaxPayload,

@@ -64,6 +64,9 @@ type Action struct {
 	URL string `json:"url,omitempty" yaml:"url,omitempty"`
 	// Secret is the webhook's HMAC-SHA256 key, at least 16 bytes.
 	Secret string `json:"secret,omitempty" yaml:"secret,omitempty"`
+	// Topic is where an mqtt action publishes (a kind of Config.Kinds,
+	// which checks it).
+	Topic string `json:"topic,omitempty" yaml:"topic,omitempty"`
 }
 
 // CompileError is the refusal of a condition that does not compile or is not
@@ -88,6 +91,9 @@ var namePattern = regexp.MustCompile(`^[a-z0-9_-]{1,64}$`)
 func (r *Rule) Validate() error {
 	if !namePattern.MatchString(r.Name) {
 		return fmt.Errorf("%w: name %.80q: want 1 to %d characters of a-z, 0-9, _ and -", ErrInvalid, r.Name, MaxNameLen)
+	}
+	if r.Action.Topic != "" && (r.Action.Kind == KindWebhook || r.Action.Kind == KindLog || r.Action.Kind == KindEvent) {
+		return fmt.Errorf("%w: rule %q: topic belongs to mqtt actions, not %.40q", ErrInvalid, r.Name, r.Action.Kind)
 	}
 	if r.Action.Kind != KindWebhook {
 		if r.Action.URL != "" || r.Action.Secret != "" {

@@ -103,6 +103,7 @@ type Tips struct {
 	Parents      []string `json:"parents"`
 	MinTimestamp int64    `json:"min_timestamp"`
 	Difficulty   int      `json:"difficulty"`
+	PoWBase      int      `json:"pow_base"`
 	Network      string   `json:"network"`
 	NetworkID    string   `json:"network_id"`
 	MaxPayload   int      `json:"max_payload"`

@@ -30,6 +30,7 @@ import (
 	"github.com/weftnet/weft/client"
 	"github.com/weftnet/weft/dag"
 	"github.com/weftnet/weft/gossip"
+	"github.com/weftnet/weft/mqtt"
 	"github.com/weftnet/weft/node"
 	"github.com/weftnet/weft/pow"
 	"github.com/weftnet/weft/rules"
@@ -96,6 +97,16 @@ settings take effect at a restart. SIGINT and SIGTERM stop the node cleanly.`,
 	f.String("max-disk", "0", "bound on the store's files (e.g. 50GB, 512MiB): the oldest settled epochs are dropped while they take more; 0: no bound")
 	f.Int("epoch-records", storage.DefaultEpochRecords, "records per epoch (one file of the store, the unit of retention)")
 	f.Duration("epoch-age", 0, "cut the newest epoch after this long even if it is not full; 0: 1h, or retain/8 if shorter")
+	f.String("mqtt-broker", "", "an MQTT broker to take submissions from and publish to (docs/MQTT.md): tcp://HOST:1883, or ssl://HOST:8883; default none")
+	f.String("mqtt-client-id", "", "the node's client id at mqtt-broker, whose session is kept there (default weft- and the start of the node's key)")
+	f.String("mqtt-username", "", "user name at mqtt-broker")
+	f.String("mqtt-password", "", "password at mqtt-broker (better in the file or WEFT_MQTT_PASSWORD than on the command line)")
+	f.String("mqtt-ca-file", "", "PEM file of the CAs mqtt-broker's certificate is checked against (default: the system's)")
+	f.String("mqtt-cert-file", "", "client certificate (PEM) for mqtt-broker, with mqtt-key-file")
+	f.String("mqtt-key-file", "", "the client certificate's key (PEM)")
+	f.String("mqtt-listen", "", "address of an embedded MQTT broker, such as 127.0.0.1:1883; default none")
+	f.Int("mqtt-max-clients", mqtt.DefaultMaxClients, "most sessions the embedded broker holds, connected or kept for a client that went away")
+	f.Bool("mqtt-confirmed", false, "publish every confirmed message, with its payload, to weft/v1/<network>/confirmed/<issuer>")
 	f.Bool("no-sync", false, "skip fsync (tests only: acknowledged messages can be lost on power failure)")
 	return cmd
 }
@@ -113,6 +124,7 @@ type nodeSettings struct {
 	logLevel    zerolog.Level
 	corsOrigins []string
 	tokens      []api.Token // never logged
+	mqtt        mqtt.Config // without Log
 	readAuth    bool
 	// all is every setting's value as text: what a reload compares.
 	all map[string]string
@@ -130,6 +142,7 @@ func readNodeSettings(f *pflag.FlagSet, environ []string) (*nodeSettings, error)
 	var errs []error
 	for _, step := range []func(*settings, *nodeSettings) error{
 		readLocalSettings, readNetworkSettings, readGossipSettings, readEdgeSettings, readAuthSettings, readRuleSettings,
+		readMQTTSettings,
 	} {
 		if err := step(s, ns); err != nil {
 			errs = append(errs, err)
@@ -359,6 +372,33 @@ func readEdgeSettings(s *settings, ns *nodeSettings) error {
 	return errors.Join(errs...)
 }
 
+// readMQTTSettings reads the MQTT bridge's settings (docs/MQTT.md).
+func readMQTTSettings(s *settings, ns *nodeSettings) error {
+	ns.mqtt = mqtt.Config{
+		Network:    ns.cfg.Network,
+		Broker:     s.str("mqtt-broker"),
+		ClientID:   s.str("mqtt-client-id"),
+		Username:   s.str("mqtt-username"),
+		Password:   s.str("mqtt-password"),
+		CAFile:     s.str("mqtt-ca-file"),
+		CertFile:   s.str("mqtt-cert-file"),
+		KeyFile:    s.str("mqtt-key-file"),
+		Listen:     s.str("mqtt-listen"),
+		MaxClients: s.integer("mqtt-max-clients"),
+		Confirmed:  s.boolean("mqtt-confirmed"),
+	}
+	if ns.mqtt.MaxClients < 1 {
+		return badSetting(s, "mqtt-max-clients", "%d: want at least 1", ns.mqtt.MaxClients)
+	}
+	if ns.mqtt.Confirmed && ns.mqtt.Broker == "" && ns.mqtt.Listen == "" {
+		return badSetting(s, "mqtt-confirmed", "set, with neither mqtt-broker nor mqtt-listen to publish to")
+	}
+	if _, err := mqtt.New(ns.mqtt); err != nil {
+		return settingErr(errBadSetting, "%v", err)
+	}
+	return nil
+}
+
 // readRuleSettings reads the rules on confirmed telemetry: the file's
 // rules list (docs/RULES.md) and the engine's bounds.
 func readRuleSettings(s *settings, ns *nodeSettings) error {
@@ -491,6 +531,13 @@ func runNode(ctx context.Context, flags *pflag.FlagSet) error {
 	cfg := ns.cfg
 	cfg.Identity = key
 	cfg.Log = log
+	mcfg := ns.mqtt
+	mcfg.Log = log
+	bridge, err := mqtt.New(mcfg)
+	if err != nil {
+		return &usageError{err}
+	}
+	cfg.RuleEngine.Kinds = map[string]rules.NewDeliverer{"mqtt": bridge.Deliverer}
 	n, err := node.New(cfg)
 	switch {
 	case errors.Is(err, storage.ErrLocked):
@@ -522,6 +569,15 @@ func runNode(ctx context.Context, flags *pflag.FlagSet) error {
 	defer stopNode()
 	nodeDone := make(chan error, 1)
 	go func() { nodeDone <- n.Run(nodeCtx) }()
+	if bridge.Enabled() {
+		if err := bridge.Start(n); err != nil {
+			ln.Close()
+			stopNode()
+			<-nodeDone
+			return err
+		}
+		defer bridge.Close()
+	}
 
 	handler := api.NewWithOptions(n, version, log, api.Options{CORSOrigins: ns.corsOrigins,
 		Tokens: ns.tokens, ReadAuth: ns.readAuth})
@@ -542,6 +598,9 @@ func runNode(ctx context.Context, flags *pflag.FlagSet) error {
 	shutCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	srv.Shutdown(shutCtx)
+	if bridge.Enabled() {
+		bridge.Close() // its submissions in flight answered, while the node runs
+	}
 	stopNode()
 	return <-nodeDone
 }

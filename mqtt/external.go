@@ -1,0 +1,170 @@
+package mqtt
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+)
+
+// The external broker's pacing.
+const (
+	// queued is the most submissions received from the broker and not yet
+	// answered; the broker holds the rest (it sends no more than its
+	// in-flight window of unacknowledged ones anyway).
+	queued = 1024
+	// publishTimeout bounds the wait for the broker's PUBACK of what the
+	// node publishes.
+	publishTimeout = 10 * time.Second
+	// maxReconnect is the longest wait between attempts to reach the
+	// broker; the waits double up to it.
+	maxReconnect = 30 * time.Second
+)
+
+// errNotConnected: the broker is away; what was to be published waits.
+var errNotConnected = errors.New("mqtt: not connected to the broker")
+
+// external is the node's connection to an existing broker (paho, MQTT
+// 3.1.1). The session is persistent (clean session off, a stable client
+// id), and submissions are acknowledged by hand, after their outcome: what
+// the broker delivered and the node did not acknowledge, because it
+// stopped or the connection broke, the broker delivers again.
+type external struct {
+	b    *Bridge
+	c    paho.Client
+	subs chan paho.Message
+	done chan struct{}
+}
+
+func startExternal(ctx context.Context, b *Bridge) (*external, error) {
+	e := &external{b: b, subs: make(chan paho.Message, queued), done: make(chan struct{})}
+	o := paho.NewClientOptions().AddBroker(b.cfg.Broker).SetClientID(b.cfg.ClientID).
+		SetUsername(b.cfg.Username).SetPassword(b.cfg.Password).
+		SetCleanSession(false).SetAutoAckDisabled(true).SetOrderMatters(true).
+		SetAutoReconnect(true).SetConnectRetry(true).SetConnectRetryInterval(time.Second).
+		SetMaxReconnectInterval(maxReconnect).SetKeepAlive(30 * time.Second).
+		SetConnectTimeout(10 * time.Second).SetWriteTimeout(publishTimeout).
+		SetProtocolVersion(4)
+	if tc, err := tlsConfig(b.cfg); err != nil {
+		return nil, err
+	} else if tc != nil {
+		o.SetTLSConfig(tc)
+	}
+	o.SetOnConnectHandler(func(c paho.Client) {
+		b.log.Info().Str("broker", b.cfg.Broker).Msg("connected to the MQTT broker")
+		// Subscribed at every connection: a broker that lost the session
+		// (restarted without persistence) has lost the subscription too.
+		c.Subscribe(b.topics.Submit, 1, e.received)
+	})
+	o.SetConnectionLostHandler(func(_ paho.Client, err error) {
+		b.log.Warn().Err(err).Str("broker", b.cfg.Broker).Msg("lost the MQTT broker; reconnecting")
+	})
+	o.SetReconnectingHandler(func(paho.Client, *paho.ClientOptions) {
+		b.log.Debug().Str("broker", b.cfg.Broker).Msg("reconnecting to the MQTT broker")
+	})
+	e.c = paho.NewClient(o)
+	e.c.Connect() // with ConnectRetry it keeps trying; the token is not waited for
+	b.wg.Add(1)
+	go func() { defer b.wg.Done(); defer close(e.done); e.serve(ctx) }()
+	return e, nil
+}
+
+// received queues a submission for serve. It blocks while the queue is
+// full, which holds back the broker's deliveries.
+func (e *external) received(_ paho.Client, m paho.Message) {
+	select {
+	case e.subs <- m:
+	case <-e.done:
+	}
+}
+
+// serve hands the queued submissions to the node in batches, in the order
+// they came, answers them, and then acknowledges them, in that order.
+func (e *external) serve(ctx context.Context) {
+	batch := make([]paho.Message, 0, maxBatch)
+	subs := make([]submission, 0, maxBatch)
+	for {
+		batch, subs = batch[:0], subs[:0]
+		select {
+		case <-ctx.Done():
+			return
+		case m := <-e.subs:
+			batch = append(batch, m)
+		}
+	more:
+		for len(batch) < maxBatch {
+			select {
+			case m := <-e.subs:
+				batch = append(batch, m)
+			default:
+				break more
+			}
+		}
+		for _, m := range batch {
+			subs = append(subs, submission{raw: m.Payload()})
+		}
+		// The node answers every submission, at its submit timeout at the
+		// latest; a stopping bridge waits for that rather than leave
+		// submissions it handed over unacknowledged.
+		actx := context.WithoutCancel(ctx)
+		results := e.b.submit(actx, subs)
+		for i := range batch {
+			e.b.answer(actx, e, &subs[i], &results[i])
+			batch[i].Ack()
+		}
+	}
+}
+
+// publish sends with QoS 1 and waits for the broker's PUBACK. While the
+// broker is away it fails at once: the callers hold what they publish
+// (a cursor, a rule's outbox) and try again, so nothing piles up here.
+func (e *external) publish(ctx context.Context, topic string, payload []byte, retain bool, _ []byte) error {
+	if !e.c.IsConnectionOpen() {
+		return errNotConnected
+	}
+	t := e.c.Publish(topic, 1, retain, payload)
+	select {
+	case <-t.Done():
+		return t.Error()
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(publishTimeout):
+		return fmt.Errorf("mqtt: publishing to %s: no PUBACK in %v", topic, publishTimeout)
+	}
+}
+
+func (e *external) close() {
+	e.c.Disconnect(250)
+}
+
+// tlsConfig is the TLS configuration of cfg's broker, or nil for a plain
+// connection with no files given.
+func tlsConfig(cfg Config) (*tls.Config, error) {
+	if cfg.CAFile == "" && cfg.CertFile == "" {
+		return nil, nil
+	}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if cfg.CAFile != "" {
+		pem, err := os.ReadFile(cfg.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("%w: mqtt-ca-file: %v", ErrConfig, err)
+		}
+		tc.RootCAs = x509.NewCertPool()
+		if !tc.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("%w: mqtt-ca-file %s: no PEM certificate in it", ErrConfig, cfg.CAFile)
+		}
+	}
+	if cfg.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.CertFile, cfg.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("%w: mqtt-cert-file, mqtt-key-file: %v", ErrConfig, err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return tc, nil
+}
