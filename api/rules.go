@@ -30,7 +30,7 @@ func (s *Server) routeRules() {
 func ruleJSON(ri node.RuleInfo) wire.Rule {
 	r, st := ri.Rule, ri.Stats
 	out := wire.Rule{Name: r.Name, Condition: r.Condition, Source: ri.Source, UpdatedBy: ri.Who,
-		Action: wire.RuleAction{Kind: r.Action.Kind, URL: r.Action.URL, SecretSet: r.Action.Secret != ""},
+		Action: wire.RuleAction{Kind: r.Action.Kind, URL: r.Action.URL, SecretSet: r.Action.Secret != "", Topic: r.Action.Topic},
 		Stats: &wire.RuleStats{Cursor: st.Cursor, Matches: st.Matches, EvalErrors: st.EvalErrors, LastEvalError: st.LastEvalError,
 			Pending: st.Pending, PendingBytes: st.PendingBytes, Delivered: st.Delivered, FailedAttempts: st.FailedAttempts,
 			LastDeliveryError: st.LastDeliveryError, DeadLetters: st.DeadLetters, DeadLettersDropped: st.DeadLettersDropped}}
@@ -43,7 +43,7 @@ func ruleJSON(ri node.RuleInfo) wire.Rule {
 // ruleOf is the definition of a rule of the API.
 func ruleOf(in *wire.Rule) rules.Rule {
 	return rules.Rule{Name: in.Name, Condition: in.Condition,
-		Action: rules.Action{Kind: in.Action.Kind, URL: in.Action.URL, Secret: in.Action.Secret}}
+		Action: rules.Action{Kind: in.Action.Kind, URL: in.Action.URL, Secret: in.Action.Secret, Topic: in.Action.Topic}}
 }
 
 // readRule decodes a rule of the body, which holds a definition only.

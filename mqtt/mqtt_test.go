@@ -210,6 +210,18 @@ func TestEmbeddedSubmit(t *testing.T) {
 		t.Errorf("the forged message was stored")
 	}
 
+	// A client holds at most maxSubscriptions filters (it has one).
+	for i := 1; i <= maxSubscriptions; i++ {
+		tok := c.Subscribe(fmt.Sprintf("dev/7/f%d", i), 0, func(paho.Client, paho.Message) {})
+		if !tok.WaitTimeout(5 * time.Second) {
+			t.Fatal("no SUBACK")
+		}
+		code := tok.(*paho.SubscribeToken).Result()[fmt.Sprintf("dev/7/f%d", i)]
+		if refused := code == 0x80; refused != (i == maxSubscriptions) {
+			t.Fatalf("filter %d: SUBACK code %#x", i+1, code)
+		}
+	}
+
 	// The tips: retained, the node's, not a device's. A 3.1.1 client that
 	// publishes on them is disconnected (its protocol has no refusal).
 	forger := device(t, b.Addr(), "dev-forger")

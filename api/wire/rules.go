@@ -37,6 +37,7 @@ type RuleAction struct {
 	URL       string `json:"url,omitempty"`
 	Secret    string `json:"secret,omitempty"`     // in requests only
 	SecretSet bool   `json:"secret_set,omitempty"` // in answers: a webhook has a secret
+	Topic     string `json:"topic,omitempty"`      // an mqtt action's topic
 }
 
 // RuleStats are a rule's figures. The counts are since the node started.

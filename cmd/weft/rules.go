@@ -53,8 +53,8 @@ func (f *devicesFlags) withClient(cmd *cobra.Command, do func(context.Context, *
 
 // ruleSpec are the flags that define a rule on the command line.
 type ruleSpec struct {
-	file, condition, webhook, secret, secretFile string
-	log, event                                   bool
+	file, condition, webhook, secret, secretFile, mqttTopic string
+	log, event                                              bool
 }
 
 // maxRuleFile bounds a rule's file (the API takes 16 KiB).
@@ -79,7 +79,7 @@ func (s *ruleSpec) rule(args []string) (client.Rule, error) {
 			return r, usagef("%s: %v", s.file, err)
 		}
 		r = client.Rule{Name: fr.Name, Condition: fr.Condition,
-			Action: client.RuleAction{Kind: fr.Action.Kind, URL: fr.Action.URL, Secret: fr.Action.Secret}}
+			Action: client.RuleAction{Kind: fr.Action.Kind, URL: fr.Action.URL, Secret: fr.Action.Secret, Topic: fr.Action.Topic}}
 		if len(args) == 1 && args[0] != r.Name {
 			return r, usagef("the argument names rule %q, the file %q", args[0], r.Name)
 		}
@@ -112,11 +112,15 @@ func (s *ruleSpec) rule(args []string) (client.Rule, error) {
 		actions++
 		r.Action = client.RuleAction{Kind: rules.KindEvent}
 	}
+	if s.mqttTopic != "" {
+		actions++
+		r.Action = client.RuleAction{Kind: "mqtt", Topic: s.mqttTopic}
+	}
 	switch {
 	case s.condition == "":
 		return r, usagef("give the rule's --condition (CEL), or -f FILE")
 	case actions != 1:
-		return r, usagef("give one action: --webhook URL (with --secret or --secret-file), --log or --event")
+		return r, usagef("give one action: --webhook URL (with --secret or --secret-file), --mqtt TOPIC, --log or --event")
 	case r.Action.Kind != rules.KindWebhook && (s.secret != "" || s.secretFile != ""):
 		return r, usagef("--secret and --secret-file go with --webhook")
 	}
@@ -180,6 +184,7 @@ waiting in its outbox. It prints the rule as the node has it.`,
 	fl.StringVar(&s.webhook, "webhook", "", "post each match to this `URL`, signed")
 	fl.StringVar(&s.secret, "secret", "", "the webhook's HMAC secret, 16 bytes or more (ps shows it: prefer --secret-file)")
 	fl.StringVar(&s.secretFile, "secret-file", "", "read the webhook's secret from `FILE`")
+	fl.StringVar(&s.mqttTopic, "mqtt", "", "publish each match to this MQTT `TOPIC` (the node needs mqtt-broker or mqtt-listen)")
 	fl.BoolVar(&s.log, "log", false, "write a log line for each match")
 	fl.BoolVar(&s.event, "event", false, "publish each match on the event feed (kind=rule)")
 	fl.BoolVar(&replace, "replace", false, "replace a rule of the same name")
