@@ -10,6 +10,8 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/weftnet/weft/api/wire"
 )
 
 // The external broker's pacing.
@@ -112,10 +114,49 @@ func (e *external) serve(ctx context.Context) {
 		// latest; a stopping bridge waits for that rather than leave
 		// submissions it handed over unacknowledged.
 		actx := context.WithoutCancel(ctx)
-		results := e.b.submit(actx, subs)
+		results, ok := e.settle(ctx, subs)
+		if !ok {
+			return // stopping: unacknowledged, the broker delivers them again
+		}
 		for i := range batch {
 			e.b.answer(actx, e, &subs[i], &results[i])
 			batch[i].Ack()
+		}
+	}
+}
+
+// settle submits subs until each has an outcome that is not the node's
+// own passing state (503: overloaded, not ready, its store failing,
+// stopping): those are submitted again, with backoff, rather than
+// acknowledged, since the broker would not deliver them again. It reports
+// false if the bridge stops first.
+func (e *external) settle(ctx context.Context, subs []submission) ([]wire.BatchResult, bool) {
+	actx := context.WithoutCancel(ctx)
+	results := e.b.submit(actx, subs)
+	wait := 100 * time.Millisecond
+	for {
+		var again []int
+		for i := range results {
+			if results[i].Status == 503 {
+				again = append(again, i)
+			}
+		}
+		if len(again) == 0 {
+			return results, true
+		}
+		e.b.log.Warn().Int("messages", len(again)).Str("code", results[again[0]].Error.Code).
+			Dur("retry_in", wait).Msg("the node cannot take MQTT submissions now; they stay unacknowledged")
+		sleep(ctx, wait)
+		if ctx.Err() != nil {
+			return nil, false
+		}
+		wait = min(2*wait, 5*time.Second)
+		retry := make([]submission, len(again))
+		for k, i := range again {
+			retry[k] = subs[i]
+		}
+		for k, r := range e.b.submit(actx, retry) {
+			results[again[k]] = r
 		}
 	}
 }

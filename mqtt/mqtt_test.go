@@ -35,7 +35,7 @@ func key(b byte) ed25519.PrivateKey {
 
 // startNode runs a node (no proof of work, no fsync) until the test ends,
 // with the bridge's rule action installed; mod may change its config.
-func startNode(t *testing.T, b *Bridge, mod func(*node.Config)) *node.Node {
+func startNode(t testing.TB, b *Bridge, mod func(*node.Config)) *node.Node {
 	t.Helper()
 	cfg := node.Config{DataDir: t.TempDir(), Identity: key(1), Network: network, NoPoW: true,
 		IssueInterval: 5 * time.Millisecond, Store: storage.Config{NoSync: true}}
