@@ -45,6 +45,58 @@ type embedded struct {
 	addr string
 	ctx  context.Context
 	stop context.CancelFunc
+	reqs chan request // to coalesce
+}
+
+// request is a client's submission waiting for its result.
+type request struct {
+	s    *submission
+	done chan wire.BatchResult
+}
+
+// batch hands s to the coalescer and waits for its result. Each client's
+// submissions come one at a time (its PUBACK waits for the result), so
+// batching happens across clients: the coalescer takes whatever is
+// waiting, up to maxBatch, as one submission to the node.
+func (e *embedded) batch(s *submission) wire.BatchResult {
+	r := request{s: s, done: make(chan wire.BatchResult, 1)}
+	select {
+	case e.reqs <- r:
+		return <-r.done
+	case <-e.ctx.Done():
+		return wire.BatchResult{Status: wire.Status(wire.CodeShuttingDown),
+			Error: &wire.Error{Code: wire.CodeShuttingDown, Message: "mqtt: the node is stopping"}}
+	}
+}
+
+// coalesce submits the waiting requests in batches until the broker stops.
+func (e *embedded) coalesce() {
+	reqs := make([]request, 0, maxBatch)
+	subs := make([]submission, 0, maxBatch)
+	for {
+		reqs, subs = reqs[:0], subs[:0]
+		select {
+		case <-e.ctx.Done():
+			return
+		case r := <-e.reqs:
+			reqs = append(reqs, r)
+		}
+	more:
+		for len(reqs) < maxBatch {
+			select {
+			case r := <-e.reqs:
+				reqs = append(reqs, r)
+			default:
+				break more
+			}
+		}
+		for _, r := range reqs {
+			subs = append(subs, *r.s)
+		}
+		for i, res := range e.b.submit(context.WithoutCancel(e.ctx), subs) {
+			reqs[i].done <- res
+		}
+	}
 }
 
 func startEmbedded(b *Bridge) (*embedded, error) {
@@ -65,7 +117,8 @@ func startEmbedded(b *Bridge) (*embedded, error) {
 		Logger:       slog.New(quiet{slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})}),
 	})
 	ctx, stop := context.WithCancel(context.Background())
-	e := &embedded{b: b, srv: srv, ctx: ctx, stop: stop}
+	e := &embedded{b: b, srv: srv, ctx: ctx, stop: stop, reqs: make(chan request)}
+	go e.coalesce()
 	e.self = srv.NewClient(nil, "local", "weft-node", true)
 	e.self.Properties.ProtocolVersion = 5
 	if err := srv.AddHook(&hook{e: e}, nil); err != nil {
@@ -107,7 +160,17 @@ func (e *embedded) close() {
 	e.srv.Close()
 }
 
-func (e *embedded) publish(_ context.Context, topic string, payload []byte, retain bool, corr []byte) error {
+func (e *embedded) publish(_ context.Context, topic string, payload []byte, retain bool) error {
+	return e.inject(topic, payload, retain, nil)
+}
+
+func (e *embedded) respond(topic string, payload, corr []byte) error {
+	return e.inject(topic, payload, false, corr)
+}
+
+// inject hands a message of the node's to the broker, which queues it to
+// its subscribers (to each at most writesPending).
+func (e *embedded) inject(topic string, payload []byte, retain bool, corr []byte) error {
 	pk := packets.Packet{
 		FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1, Retain: retain},
 		TopicName:   topic,
@@ -174,8 +237,8 @@ func (h *hook) OnPublish(cl *broker.Client, pk packets.Packet) (packets.Packet, 
 	if s.responseTopic != "" {
 		s.corr = bytes.Clone(pk.Properties.CorrelationData)
 	}
-	r := h.e.b.submit(h.e.ctx, []submission{s})[0]
-	h.e.b.answer(h.e.ctx, h.e, &s, &r)
+	r := h.e.batch(&s)
+	h.e.b.answer(h.e, &s, &r)
 	if cl.Properties.ProtocolVersion == 5 && pk.FixedHeader.Qos > 0 {
 		if c, refused := reasonOf(&r); refused {
 			return pk, c

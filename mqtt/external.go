@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync/atomic"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
@@ -37,10 +38,11 @@ var errNotConnected = errors.New("mqtt: not connected to the broker")
 // the broker delivered and the node did not acknowledge, because it
 // stopped or the connection broke, the broker delivers again.
 type external struct {
-	b    *Bridge
-	c    paho.Client
-	subs chan paho.Message
-	done chan struct{}
+	b         *Bridge
+	c         paho.Client
+	subs      chan paho.Message
+	done      chan struct{}
+	listening atomic.Bool // subscribed to the submit topic on this connection
 }
 
 func startExternal(ctx context.Context, b *Bridge) (*external, error) {
@@ -61,9 +63,20 @@ func startExternal(ctx context.Context, b *Bridge) (*external, error) {
 		b.log.Info().Str("broker", b.cfg.Broker).Msg("connected to the MQTT broker")
 		// Subscribed at every connection: a broker that lost the session
 		// (restarted without persistence) has lost the subscription too.
-		c.Subscribe(b.topics.Submit, 1, e.received)
+		// The tips go out once it is in place, so that a device that reads
+		// them finds the node listening.
+		for c.IsConnectionOpen() {
+			tok := c.Subscribe(b.topics.Submit, 1, e.received)
+			if tok.WaitTimeout(publishTimeout) && tok.Error() == nil {
+				e.listening.Store(true)
+				return
+			}
+			b.log.Warn().Err(tok.Error()).Str("topic", b.topics.Submit).Msg("subscribing at the MQTT broker failed; trying again")
+			time.Sleep(time.Second)
+		}
 	})
 	o.SetConnectionLostHandler(func(_ paho.Client, err error) {
+		e.listening.Store(false)
 		b.log.Warn().Err(err).Str("broker", b.cfg.Broker).Msg("lost the MQTT broker; reconnecting")
 	})
 	o.SetReconnectingHandler(func(paho.Client, *paho.ClientOptions) {
@@ -112,14 +125,13 @@ func (e *external) serve(ctx context.Context) {
 		}
 		// The node answers every submission, at its submit timeout at the
 		// latest; a stopping bridge waits for that rather than leave
-		// submissions it handed over unacknowledged.
-		actx := context.WithoutCancel(ctx)
+		// submissions it handed over unacknowledged (settle).
 		results, ok := e.settle(ctx, subs)
 		if !ok {
 			return // stopping: unacknowledged, the broker delivers them again
 		}
 		for i := range batch {
-			e.b.answer(actx, e, &subs[i], &results[i])
+			e.b.answer(e, &subs[i], &results[i])
 			batch[i].Ack()
 		}
 	}
@@ -164,7 +176,19 @@ func (e *external) settle(ctx context.Context, subs []submission) ([]wire.BatchR
 // publish sends with QoS 1 and waits for the broker's PUBACK. While the
 // broker is away it fails at once: the callers hold what they publish
 // (a cursor, a rule's outbox) and try again, so nothing piles up here.
-func (e *external) publish(ctx context.Context, topic string, payload []byte, retain bool, _ []byte) error {
+// respond publishes an answer without waiting for the broker's PUBACK:
+// waiting would hold the submissions behind it, and the PUBACK comes on
+// the connection whose deliveries those submissions are. Nothing is sent
+// while the broker is away.
+func (e *external) respond(topic string, payload, _ []byte) error {
+	if !e.c.IsConnectionOpen() {
+		return errNotConnected
+	}
+	e.c.Publish(topic, 1, false, payload)
+	return nil
+}
+
+func (e *external) publish(ctx context.Context, topic string, payload []byte, retain bool) error {
 	if !e.c.IsConnectionOpen() {
 		return errNotConnected
 	}

@@ -209,9 +209,13 @@ func (b *Bridge) Close() {
 
 // publisher is a broker the bridge publishes to.
 type publisher interface {
-	// publish sends payload to topic with QoS 1; corr, if not nil, is the
-	// MQTT 5 correlation data of a response.
-	publish(ctx context.Context, topic string, payload []byte, retain bool, corr []byte) error
+	// publish sends payload to topic with QoS 1 and returns once the
+	// broker has it.
+	publish(ctx context.Context, topic string, payload []byte, retain bool) error
+	// respond sends an answer with QoS 1 and does not wait for the
+	// broker: answers go out at the pace submissions come in. corr, if
+	// not nil, is the MQTT 5 correlation data.
+	respond(topic string, payload, corr []byte) error
 }
 
 // publishers are the brokers the bridge speaks to.
@@ -291,14 +295,14 @@ func (b *Bridge) answerTopic(s *submission) string {
 }
 
 // answer publishes r, the result of s, through p.
-func (b *Bridge) answer(ctx context.Context, p publisher, s *submission, r *wire.BatchResult) {
+func (b *Bridge) answer(p publisher, s *submission, r *wire.BatchResult) {
 	topic := b.answerTopic(s)
 	if topic == "" {
 		b.log.Debug().Int("status", r.Status).Msg("a submission too short to name an issuer, without a response topic, is not answered")
 		return
 	}
 	body, _ := json.Marshal(r)
-	if err := p.publish(ctx, topic, body, false, s.corr); err != nil {
+	if err := p.respond(topic, body, s.corr); err != nil {
 		b.log.Warn().Err(err).Str("topic", topic).Msg("publishing a submission's result failed")
 	}
 }
@@ -326,7 +330,11 @@ func (b *Bridge) publishTips(ctx context.Context) {
 			})
 			ok := true
 			for _, pub := range b.publishers() {
-				if err := pub.publish(ctx, b.topics.Tips, doc, true, nil); err != nil {
+				if pub == b.ext && !b.ext.listening.Load() {
+					ok = false // not before the node takes submissions there
+					continue
+				}
+				if err := pub.publish(ctx, b.topics.Tips, doc, true); err != nil {
 					ok = false
 				}
 			}
@@ -354,6 +362,7 @@ const confirmedPage = 256
 func (b *Bridge) publishConfirmed(ctx context.Context) {
 	next := b.n.ConfirmCount()
 	var buf []byte
+	evs := make([]node.Event, 0, 1024)
 	for ctx.Err() == nil {
 		sub, err := b.n.Subscribe()
 		if err != nil {
@@ -377,16 +386,21 @@ func (b *Bridge) publishConfirmed(ctx context.Context) {
 						Timestamp: m.Timestamp, Payload: m.Payload, HasPayload: true})
 					topic := b.topics.Confirmed + m.Issuer.String()
 					for _, p := range b.publishers() {
-						for p.publish(ctx, topic, buf, false, nil) != nil && ctx.Err() == nil {
+						for p.publish(ctx, topic, buf, false) != nil && ctx.Err() == nil {
 							sleep(ctx, 200*time.Millisecond) // the broker is away: wait for it
 						}
 					}
 					next = c.Seq + 1
 				}
 			}
-			_, wait, err := sub.Next(nil, 0)
+			// The events only wake the cursor: the store has what they say.
+			var wait <-chan struct{}
+			evs, wait, err = sub.Next(evs[:0], cap(evs))
 			if err != nil { // behind: the store has it all, subscribe again
 				break
+			}
+			if len(evs) > 0 {
+				continue
 			}
 			select {
 			case <-ctx.Done():
@@ -450,5 +464,5 @@ func (r *ruleAction) Deliver(ctx context.Context, d *rules.Delivery) error {
 	default:
 		return errors.New("mqtt: the bridge is not started")
 	}
-	return p.publish(ctx, r.topic, d.Body, false, nil)
+	return p.publish(ctx, r.topic, d.Body, false)
 }

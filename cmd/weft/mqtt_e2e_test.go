@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"os/exec"
 	"regexp"
 	"strings"
@@ -30,9 +31,9 @@ import (
 var brokerOn = regexp.MustCompile(`"listen":"([0-9.]+:[0-9]+)".*embedded MQTT broker on`)
 
 // TestMQTTCDevice: the C library's example, piped to mosquitto_pub as
-// docs/MQTT.md shows, submits through the node's embedded broker; the
-// answer comes on the issuer's result topic, and the message is
-// confirmed.
+// docs/MQTT.md shows, submits through a real Mosquitto broker and through
+// the node's embedded one; the answer comes on the issuer's result topic,
+// and the message is confirmed. The device reads the retained tips alone.
 func TestMQTTCDevice(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the binary")
@@ -43,59 +44,166 @@ func TestMQTTCDevice(t *testing.T) {
 		}
 	}
 	msgBin := buildCDevice(t)
-	p := startNode(t, t.TempDir(), "--mqtt-listen", "127.0.0.1:0")
+	t.Run("embedded", func(t *testing.T) {
+		p := startNode(t, t.TempDir(), "--mqtt-listen", "127.0.0.1:0")
+		cDeviceOverMQTT(t, msgBin, p, embeddedPort(t, p))
+	})
+	t.Run("mosquitto", func(t *testing.T) {
+		broker := mqtttest.Mosquitto(t)
+		p := startNode(t, t.TempDir(), "--mqtt-broker", "tcp://"+broker.Addr)
+		cDeviceOverMQTT(t, msgBin, p, broker.Addr[strings.LastIndexByte(broker.Addr, ':')+1:])
+	})
+}
+
+// embeddedPort is the port of p's embedded broker, from its log.
+func embeddedPort(t *testing.T, p *proc) string {
+	t.Helper()
+	p.waitLog(t, "embedded MQTT broker on", 0)
 	m := brokerOn.FindStringSubmatch(p.logText())
-	if m == nil {
-		p.waitLog(t, "embedded MQTT broker on", 0)
-		m = brokerOn.FindStringSubmatch(p.logText())
-	}
 	if m == nil {
 		t.Fatalf("no broker address in the log:\n%s", p.logText())
 	}
-	port := m[1][strings.LastIndexByte(m[1], ':')+1:]
-	key, pub := newKey(t)
+	return m[1][strings.LastIndexByte(m[1], ':')+1:]
+}
 
-	// The retained tips, as a device reads them: one mosquitto_sub -C 1.
-	out, err := exec.Command("mosquitto_sub", "-p", port, "-t", "weft/v1/e2e/tips", "-C", "1", "-W", "10").Output()
+// cDeviceOverMQTT submits two messages built by weft-msg through the
+// broker on port and checks their answers and their confirmation.
+func cDeviceOverMQTT(t *testing.T, msgBin string, p *proc, port string) {
+	key, pub := newKey(t)
+	c := client.New(p.url)
+	for i, payload := range []string{`{"t":21.5}`, `{"t":22.0}`} {
+		// The retained tips, as a device reads them: one mosquitto_sub -C 1.
+		out, err := exec.Command("mosquitto_sub", "-p", port, "-t", "weft/v1/e2e/tips", "-C", "1", "-W", "20").Output()
+		if err != nil {
+			t.Fatalf("mosquitto_sub tips: %v", err)
+		}
+		var tips wire.Tips
+		if err := json.Unmarshal(out, &tips); err != nil || len(tips.Parents) != 2 {
+			t.Fatalf("tips %q: %v", out, err)
+		}
+		answers := exec.Command("mosquitto_sub", "-p", port, "-t", "weft/v1/e2e/result/"+pub.String(), "-C", "1", "-W", "20")
+		var ans bytes.Buffer
+		answers.Stdout = &ans
+		if err := answers.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(300 * time.Millisecond) // mosquitto_sub subscribes
+		script := `"$0" "$@" | mosquitto_pub -p ` + port + ` -t weft/v1/e2e/submit -q 1 -s`
+		cmd := exec.Command("sh", "-c", script, msgBin, "--key", key, "--network", "e2e",
+			"--parents", tips.Parents[0], tips.Parents[1], "--min-timestamp", fmt.Sprint(tips.MinTimestamp),
+			"--pow-base", fmt.Sprint(tips.PoWBase), "--payload", payload)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("weft-msg | mosquitto_pub: %v\n%s", err, stderr.Bytes())
+		}
+		id, err := dag.ParseID(strings.TrimSpace(stderr.String()))
+		if err != nil {
+			t.Fatalf("weft-msg's stderr %q: %v", stderr.Bytes(), err)
+		}
+		if err := answers.Wait(); err != nil {
+			t.Fatalf("message %d: no answer on the result topic: %v", i, err)
+		}
+		var r wire.BatchResult
+		if err := json.Unmarshal(ans.Bytes(), &r); err != nil || r.Status != 201 || r.ID != id.String() {
+			t.Fatalf("message %d: answer %q (%v), want 201 for %s", i, ans.Bytes(), err, id)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		mi, err := c.WaitConfirmed(ctx, id)
+		cancel()
+		if err != nil || string(mi.Payload) != payload {
+			t.Fatalf("waiting for %s: %+v, %v", id, mi, err)
+		}
+	}
+}
+
+// TestMQTTCodesAsHTTP: bad messages published over MQTT are answered with
+// the codes the HTTP API gives the same bytes, none is stored, and the
+// node goes on taking good ones.
+func TestMQTTCodesAsHTTP(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the binary")
+	}
+	p := startNode(t, t.TempDir(), "--mqtt-listen", "127.0.0.1:0", "--max-payload", "256")
+	port := embeddedPort(t, p)
+	dev := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://127.0.0.1:" + port).SetClientID("codes"))
+	if tok := dev.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	defer dev.Disconnect(100)
+	key := ed25519.NewKeyFromSeed(append(make([]byte, 31), 77))
+	answers := make(chan wire.BatchResult, 16)
+	tok := dev.Subscribe("weft/v1/e2e/result/"+dag.PublicKey(key.Public().(ed25519.PublicKey)).String(), 1, func(_ paho.Client, m paho.Message) {
+		var r wire.BatchResult
+		json.Unmarshal(m.Payload(), &r)
+		answers <- r
+	})
+	tok.Wait()
+
+	good := rawMessage(t, p.url, key, 1, []byte(`{"ok":1}`))
+	badSig := rawMessage(t, p.url, key, 2, []byte(`{"ok":2}`))
+	badSig.Signature[5] ^= 1
+	noPoW := rawMessage(t, p.url, key, 3, []byte(`{"ok":3}`))
+	for n := noPoW.Nonce + 1; ; n++ { // a nonce short of the difficulty
+		noPoW.SetNonce(n)
+		if id := noPoW.ID(); id[0] != 0 {
+			break
+		}
+	}
+	wrongNet := rawMessage(t, p.url, key, 4, []byte(`{"ok":4}`))
+	wrongNet.Network ^= 1
+	wrongNet.Sign(key)
+	big := rawMessage(t, p.url, key, 5, bytes.Repeat([]byte("x"), 300))
+	cases := []struct {
+		name string
+		raw  []byte
+	}{
+		{"truncated", good.Bytes()[:150]},
+		{"bad signature", resolve(t, badSig.AppendEncoding(nil))}, // not Bytes: it caches the signed encoding
+		{"insufficient proof of work", noPoW.Bytes()},
+		{"wrong network", wrongNet.Bytes()},
+		{"payload over max-payload", big.Bytes()},
+	}
+	for _, c := range cases {
+		resp, err := http.Post(p.url+"/api/v1/messages", "application/octet-stream", bytes.NewReader(c.raw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body wire.ErrorBody
+		json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		if tok := dev.Publish("weft/v1/e2e/submit", 1, false, c.raw); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+			t.Fatalf("%s: no PUBACK: %v", c.name, tok.Error())
+		}
+		select {
+		case r := <-answers:
+			if r.Error == nil || r.Status != resp.StatusCode || r.Error.Code != body.Error.Code {
+				t.Errorf("%s: MQTT answered %+v, HTTP %d %s", c.name, r, resp.StatusCode, body.Error.Code)
+			} else {
+				t.Logf("%s: %d %s over both", c.name, r.Status, r.Error.Code)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: no answer", c.name)
+		}
+	}
+	if tok := dev.Publish("weft/v1/e2e/submit", 1, false, good.Bytes()); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	if r := <-answers; r.Status != 201 || r.ID != good.ID().String() {
+		t.Fatalf("the good message after the bad ones: %+v", r)
+	}
+}
+
+// resolve does the proof of work again for raw at the default base, so
+// that a message with a broken signature gets as far as its signature.
+func resolve(t *testing.T, raw []byte) []byte {
+	t.Helper()
+	n, err := pow.Solve(context.Background(), raw, pow.Difficulty(len(raw), pow.DefaultBase), 1)
 	if err != nil {
-		t.Fatalf("mosquitto_sub tips: %v", err)
-	}
-	var tips wire.Tips
-	if err := json.Unmarshal(out, &tips); err != nil || len(tips.Parents) != 2 {
-		t.Fatalf("tips %q: %v", out, err)
-	}
-	answers := exec.Command("mosquitto_sub", "-p", port, "-t", "weft/v1/e2e/result/"+pub.String(), "-C", "1", "-W", "20")
-	var ans bytes.Buffer
-	answers.Stdout = &ans
-	if err := answers.Start(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(300 * time.Millisecond) // mosquitto_sub subscribes
-	script := `"$0" "$@" | mosquitto_pub -p ` + port + ` -t weft/v1/e2e/submit -q 1 -s`
-	cmd := exec.Command("sh", "-c", script, msgBin, "--key", key, "--network", "e2e",
-		"--parents", tips.Parents[0], tips.Parents[1], "--min-timestamp", fmt.Sprint(tips.MinTimestamp),
-		"--pow-base", fmt.Sprint(tips.PoWBase), "--payload", `{"t":21.5}`)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("weft-msg | mosquitto_pub: %v\n%s", err, stderr.Bytes())
-	}
-	id, err := dag.ParseID(strings.TrimSpace(stderr.String()))
-	if err != nil {
-		t.Fatalf("weft-msg's stderr %q: %v", stderr.Bytes(), err)
-	}
-	if err := answers.Wait(); err != nil {
-		t.Fatalf("no answer on the result topic: %v", err)
-	}
-	var r wire.BatchResult
-	if err := json.Unmarshal(ans.Bytes(), &r); err != nil || r.Status != 201 || r.ID != id.String() {
-		t.Fatalf("answer %q (%v), want 201 for %s", ans.Bytes(), err, id)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if mi, err := client.New(p.url).WaitConfirmed(ctx, id); err != nil || string(mi.Payload) != `{"t":21.5}` {
-		t.Fatalf("waiting for %s: %+v, %v", id, mi, err)
-	}
+	binary.BigEndian.PutUint64(raw[len(raw)-pow.NonceSize:], n)
+	return raw
 }
 
 // TestMQTTAcrossKills: a device publishes through a real Mosquitto broker

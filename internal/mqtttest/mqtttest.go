@@ -17,17 +17,18 @@ import (
 
 // Broker is a Mosquitto broker run by a test.
 type Broker struct {
-	t         *testing.T
+	t         testing.TB
 	bin, conf string
 	Addr      string
 	cmd       *exec.Cmd
 	out       bytes.Buffer
 }
 
-// Mosquitto runs a Mosquitto broker on a free port until the test ends.
+// Mosquitto runs a Mosquitto broker on a free port until the test ends;
+// conf are more lines of its configuration.
 // The test is skipped, saying why, where Mosquitto is not installed
 // (.ci/run installs it).
-func Mosquitto(t *testing.T) *Broker {
+func Mosquitto(t testing.TB, conf ...string) *Broker {
 	t.Helper()
 	bin, err := exec.LookPath("mosquitto")
 	if err != nil {
@@ -46,7 +47,7 @@ func Mosquitto(t *testing.T) *Broker {
 	}
 	m := &Broker{t: t, bin: bin, Addr: addrs[0], conf: filepath.Join(t.TempDir(), "mosquitto.conf")}
 	port := m.Addr[strings.LastIndexByte(m.Addr, ':')+1:]
-	if err := os.WriteFile(m.conf, []byte("listener "+port+" 127.0.0.1\nallow_anonymous true\n"), 0o644); err != nil {
+	if err := os.WriteFile(m.conf, []byte("listener "+port+" 127.0.0.1\nallow_anonymous true\n"+strings.Join(conf, "\n")+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	m.Start()
