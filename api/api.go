@@ -5,6 +5,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -194,11 +195,19 @@ func (s *Server) submitBatch(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
+	wire.WriteJSON(w, http.StatusOK, wire.BatchResults{Results: SubmitRaw(r.Context(), s.node, raws)})
+}
+
+// SubmitRaw decodes each of raws and submits those that decode to n
+// together, and returns their results in order, as the batch endpoint
+// answers them: 201 stored, 202 held for its parents, or the refusal's
+// status and code. The MQTT bridge answers its submissions with it too.
+func SubmitRaw(ctx context.Context, n *node.Node, raws [][]byte) []wire.BatchResult {
 	results := make([]wire.BatchResult, len(raws))
 	msgs := make([]*dag.Message, 0, len(raws))
 	idx := make([]int, 0, len(raws))
 	for i, raw := range raws {
-		m, err := s.node.Params().Decode(raw)
+		m, err := n.Params().Decode(raw)
 		if err != nil {
 			results[i].Status, results[i].Error = errorOf(err)
 			continue
@@ -208,8 +217,10 @@ func (s *Server) submitBatch(w http.ResponseWriter, r *http.Request) {
 		// The ID before the pipeline has the message, as in submit.
 		results[i].ID = m.ID().String()
 	}
-	errs := s.node.Submit(r.Context(), msgs)
-	for k, err := range errs {
+	if len(msgs) == 0 {
+		return results
+	}
+	for k, err := range n.Submit(ctx, msgs) {
 		res := &results[idx[k]]
 		switch {
 		case err == nil:
@@ -220,7 +231,7 @@ func (s *Server) submitBatch(w http.ResponseWriter, r *http.Request) {
 			res.Status, res.Error = errorOf(err)
 		}
 	}
-	wire.WriteJSON(w, http.StatusOK, wire.BatchResults{Results: results})
+	return results
 }
 
 func (s *Server) tips(w http.ResponseWriter, r *http.Request) {

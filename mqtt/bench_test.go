@@ -74,30 +74,7 @@ func BenchmarkIngest(b *testing.B) {
 	const gateways = 8
 	for _, via := range []string{"mosquitto", "embedded"} {
 		b.Run(via, func(b *testing.B) {
-			var cfg Config
-			var addr string
-			if via == "mosquitto" {
-				m := mqtttest.Mosquitto(b, "max_inflight_messages 1000", "max_queued_messages 1000000")
-				cfg.Broker, addr = "tcp://"+m.Addr, m.Addr
-			} else {
-				cfg.Listen = "127.0.0.1:0"
-			}
-			cfg.Network = network
-			br, err := New(cfg)
-			if err != nil {
-				b.Fatal(err)
-			}
-			n := startNode(b, br, func(cfg *node.Config) { cfg.Store.NoSync = false })
-			if err := br.Start(n); err != nil {
-				b.Fatal(err)
-			}
-			defer br.Close()
-			if addr == "" {
-				addr = br.Addr()
-			}
-			for br.ext != nil && !br.ext.listening.Load() {
-				time.Sleep(10 * time.Millisecond)
-			}
+			n, addr := benchBridge(b, via, func(cfg *node.Config) { cfg.Store.NoSync = false })
 			per := b.N/gateways + 1
 			msgs := make([][][]byte, gateways)
 			for g := range msgs {
@@ -180,30 +157,7 @@ func BenchmarkLatency5k(b *testing.B) {
 	)
 	for _, via := range []string{"mosquitto", "embedded"} {
 		b.Run(via, func(b *testing.B) {
-			var cfg Config
-			var addr string
-			if via == "mosquitto" {
-				m := mqtttest.Mosquitto(b, "max_inflight_messages 1000", "max_queued_messages 1000000")
-				cfg.Broker, addr = "tcp://"+m.Addr, m.Addr
-			} else {
-				cfg.Listen = "127.0.0.1:0"
-			}
-			cfg.Network = network
-			br, err := New(cfg)
-			if err != nil {
-				b.Fatal(err)
-			}
-			n := startNode(b, br, func(cfg *node.Config) { cfg.Store.NoSync, cfg.IssueInterval = false, 0 })
-			if err := br.Start(n); err != nil {
-				b.Fatal(err)
-			}
-			defer br.Close()
-			if addr == "" {
-				addr = br.Addr()
-			}
-			for br.ext != nil && !br.ext.listening.Load() {
-				time.Sleep(10 * time.Millisecond)
-			}
+			n, addr := benchBridge(b, via, func(cfg *node.Config) { cfg.Store.NoSync, cfg.IssueInterval = false, 0 })
 			per := rate * seconds / gateways
 			total := per * gateways
 			var due sync.Map // dag.ID: time.Time
@@ -272,4 +226,37 @@ func BenchmarkLatency5k(b *testing.B) {
 			b.ReportMetric(float64(lat[len(lat)-1].Milliseconds()), "max-ms")
 		})
 	}
+}
+
+// benchBridge starts a node (mod changes its config) and a bridge through
+// via, "mosquitto" (a real one, with room for 1,000 messages in flight to
+// the node) or "embedded", until the benchmark ends, and returns the node
+// and the address devices connect to, once the node takes submissions.
+func benchBridge(b *testing.B, via string, mod func(*node.Config)) (*node.Node, string) {
+	b.Helper()
+	var cfg Config
+	var addr string
+	if via == "mosquitto" {
+		m := mqtttest.Mosquitto(b, "max_inflight_messages 1000", "max_queued_messages 1000000")
+		cfg.Broker, addr = "tcp://"+m.Addr, m.Addr
+	} else {
+		cfg.Listen = "127.0.0.1:0"
+	}
+	cfg.Network = network
+	br, err := New(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	n := startNode(b, br, mod)
+	if err := br.Start(n); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(br.Close)
+	if addr == "" {
+		addr = br.Addr()
+	}
+	for br.ext != nil && !br.ext.listening.Load() {
+		time.Sleep(10 * time.Millisecond)
+	}
+	return n, addr
 }

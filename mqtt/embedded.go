@@ -74,22 +74,11 @@ func (e *embedded) coalesce() {
 	reqs := make([]request, 0, maxBatch)
 	subs := make([]submission, 0, maxBatch)
 	for {
-		reqs, subs = reqs[:0], subs[:0]
-		select {
-		case <-e.ctx.Done():
+		var ok bool
+		if reqs, ok = gather(e.ctx, e.reqs, reqs[:0]); !ok {
 			return
-		case r := <-e.reqs:
-			reqs = append(reqs, r)
 		}
-	more:
-		for len(reqs) < maxBatch {
-			select {
-			case r := <-e.reqs:
-				reqs = append(reqs, r)
-			default:
-				break more
-			}
-		}
+		subs = subs[:0]
 		for _, r := range reqs {
 			subs = append(subs, *r.s)
 		}

@@ -104,22 +104,11 @@ func (e *external) serve(ctx context.Context) {
 	batch := make([]paho.Message, 0, maxBatch)
 	subs := make([]submission, 0, maxBatch)
 	for {
-		batch, subs = batch[:0], subs[:0]
-		select {
-		case <-ctx.Done():
+		var ok bool
+		if batch, ok = gather(ctx, e.subs, batch[:0]); !ok {
 			return
-		case m := <-e.subs:
-			batch = append(batch, m)
 		}
-	more:
-		for len(batch) < maxBatch {
-			select {
-			case m := <-e.subs:
-				batch = append(batch, m)
-			default:
-				break more
-			}
-		}
+		subs = subs[:0]
 		for _, m := range batch {
 			subs = append(subs, submission{raw: m.Payload()})
 		}
@@ -189,8 +178,8 @@ func (e *external) respond(topic string, payload, _ []byte) error {
 }
 
 func (e *external) publish(ctx context.Context, topic string, payload []byte, retain bool) error {
-	if !e.c.IsConnectionOpen() {
-		return errNotConnected
+	if !e.c.IsConnectionOpen() || !e.listening.Load() {
+		return errNotConnected // nor before the node takes submissions there: a device that reads the tips finds it listening
 	}
 	t := e.c.Publish(topic, 1, retain, payload)
 	select {

@@ -27,6 +27,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/weftnet/weft/api"
 	"github.com/weftnet/weft/api/wire"
 	"github.com/weftnet/weft/dag"
 	"github.com/weftnet/weft/node"
@@ -238,43 +239,34 @@ type submission struct {
 	corr          []byte
 }
 
-// submit hands the submissions to the node, as POST /api/v1/messages/batch
-// does, and returns their results: the API's statuses and codes.
+// submit hands the submissions to the node as POST
+// /api/v1/messages/batch does, and returns their results.
 func (b *Bridge) submit(ctx context.Context, subs []submission) []wire.BatchResult {
-	results := make([]wire.BatchResult, len(subs))
-	msgs := make([]*dag.Message, 0, len(subs))
-	idx := make([]int, 0, len(subs))
-	p := b.n.Params()
-	for i, s := range subs {
-		m, err := p.Decode(s.raw)
-		if err != nil {
-			results[i].Status, results[i].Error = errorOf(err)
-			continue
-		}
-		results[i].ID = m.ID().String()
-		msgs = append(msgs, m)
-		idx = append(idx, i)
+	raws := make([][]byte, len(subs))
+	for i := range subs {
+		raws[i] = subs[i].raw
 	}
-	if len(msgs) == 0 {
-		return results
-	}
-	for k, err := range b.n.Submit(ctx, msgs) {
-		r := &results[idx[k]]
-		switch {
-		case err == nil:
-			r.Status = 201
-		case node.Code(err) == wire.CodePending:
-			r.Status = 202
-		default:
-			r.Status, r.Error = errorOf(err)
-		}
-	}
-	return results
+	return api.SubmitRaw(ctx, b.n, raws)
 }
 
-func errorOf(err error) (int, *wire.Error) {
-	code := node.Code(err)
-	return wire.Status(code), &wire.Error{Code: code, Message: err.Error()}
+// gather waits for one item of ch and takes whatever else it holds, up to
+// maxBatch in all, appended to buf; false once ctx ends first.
+func gather[T any](ctx context.Context, ch <-chan T, buf []T) ([]T, bool) {
+	select {
+	case <-ctx.Done():
+		return buf, false
+	case v := <-ch:
+		buf = append(buf, v)
+	}
+	for len(buf) < maxBatch {
+		select {
+		case v := <-ch:
+			buf = append(buf, v)
+		default:
+			return buf, true
+		}
+	}
+	return buf, true
 }
 
 // issuerOffset is where the issuer's key lies in a message's encoding
@@ -330,10 +322,6 @@ func (b *Bridge) publishTips(ctx context.Context) {
 			})
 			ok := true
 			for _, pub := range b.publishers() {
-				if pub == b.ext && !b.ext.listening.Load() {
-					ok = false // not before the node takes submissions there
-					continue
-				}
 				if err := pub.publish(ctx, b.topics.Tips, doc, true); err != nil {
 					ok = false
 				}
