@@ -350,6 +350,11 @@ func TestMQTT5Response(t *testing.T) {
 	shortFile := filepath.Join(dir, "short.bin")
 	os.WriteFile(goodFile, good.Bytes(), 0o644)
 	os.WriteFile(shortFile, good.Bytes()[:150], 0o644)
+	// A publish on the node's own topics is refused with 0x87 (135).
+	out, _ := exec.Command("mosquitto_pub", "-d", "-V", "5", "-p", port, "-q", "1", "-t", TopicsOf(network).Tips, "-m", "forged").CombinedOutput()
+	if !bytes.Contains(out, []byte("received PUBACK (Mid: 1, RC:135)")) {
+		t.Fatalf("mosquitto_pub on the tips topic: want a PUBACK with RC:135:\n%s", out)
+	}
 	for _, c := range []struct {
 		file, corr string
 		puback     string // in mosquitto_pub -d's output
@@ -492,5 +497,42 @@ func TestConfig(t *testing.T) {
 		if _, err := b.Deliverer(rules.Action{Kind: "mqtt", Topic: topic}); err == nil {
 			t.Errorf("an mqtt action on topic %q was accepted", topic)
 		}
+	}
+}
+
+// TestEmbeddedBounds: the embedded broker holds at most MaxClients
+// sessions, and keeps no client's retained message.
+func TestEmbeddedBounds(t *testing.T) {
+	b := bridge(t, Config{Listen: "127.0.0.1:0", MaxClients: 2})
+	n := startNode(t, b, nil)
+	start(t, b, n)
+	a := device(t, b.Addr(), "a")
+	other := device(t, b.Addr(), "b")
+	c := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + b.Addr()).SetClientID("c").
+		SetAutoReconnect(false).SetConnectTimeout(5 * time.Second))
+	if tok := c.Connect(); tok.WaitTimeout(10*time.Second) && tok.Error() == nil {
+		c.Disconnect(0)
+		t.Fatal("a third session was taken with mqtt-max-clients 2")
+	}
+
+	// A retained message of a's is passed on, not kept: a subscriber that
+	// comes later gets the probe published after it, and not it.
+	if tok := a.Publish("site/door", 1, true, []byte("retained")); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	a.Disconnect(100)
+	other.Disconnect(100)
+	for deadline := time.Now().Add(5 * time.Second); b.emb.srv.Clients.Len() > 1; { // the node's own client
+		if time.Now().After(deadline) {
+			t.Fatalf("%d sessions kept after their clean-session clients left", b.emb.srv.Clients.Len())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	late := device(t, b.Addr(), "late")
+	in := subscribe(t, late, "site/#")
+	probe := device(t, b.Addr(), "probe")
+	publish(t, probe, "site/probe", []byte("probe"))
+	if m := in.wait(t, 1, 5*time.Second)[0]; m.Topic() != "site/probe" {
+		t.Fatalf("the late subscriber got %s %q first: a client's retained message was kept", m.Topic(), m.Payload())
 	}
 }
