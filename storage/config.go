@@ -64,6 +64,12 @@ type Config struct {
 	// 0: no bound.
 	MaxDisk int64
 
+	// KeepIDs keeps the ID files of the epochs dropped (32 bytes a
+	// record), until ForgetIDs lets them go: IDsAt then answers for
+	// positions whose records are gone. Default false: they go with their
+	// epochs.
+	KeepIDs bool
+
 	// EpochRecords is how many records an epoch (one bbolt file) holds
 	// before the writer cuts the next one. The default, 524,288, is eight
 	// times FlushEvery's default: an epoch's index then stays at eight runs

@@ -26,7 +26,7 @@ var crashCfg = storage.Config{FlushEvery: 64, MergeFanIn: 2}
 
 // dropCfg also cuts an epoch every 1,000 records and drops each as soon as
 // it is settled, so that kills land in cuts and drops too.
-var dropCfg = storage.Config{FlushEvery: 64, MergeFanIn: 2, EpochRecords: 1000, EpochAge: time.Hour, Retain: time.Millisecond}
+var dropCfg = storage.Config{FlushEvery: 64, MergeFanIn: 2, EpochRecords: 1000, EpochAge: time.Hour, Retain: time.Millisecond, KeepIDs: true}
 
 // TestCrash runs a child process that writes continuously and prints each
 // acknowledged position, kills it with SIGKILL at a random moment, and
@@ -138,7 +138,7 @@ func crashRounds(t *testing.T, name, mode string, rounds int) {
 // in its removal) is no longer the store's, and Open removes it unread.
 func checkCrashed(t *testing.T, path string, acked, confirmed uint64) uint64 {
 	t.Helper()
-	s, err := storage.Open(path, storage.Config{FlushEvery: 64, MergeFanIn: 2})
+	s, err := storage.Open(path, storage.Config{FlushEvery: 64, MergeFanIn: 2, KeepIDs: true})
 	if err != nil {
 		t.Fatalf("reopening after the kill: %v", err)
 	}
@@ -162,7 +162,7 @@ func checkCrashed(t *testing.T, path string, acked, confirmed uint64) uint64 {
 		db.Close()
 	}
 
-	s, err = storage.Open(path, storage.Config{FlushEvery: 64, MergeFanIn: 2})
+	s, err = storage.Open(path, storage.Config{FlushEvery: 64, MergeFanIn: 2, KeepIDs: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,6 +211,9 @@ func checkCrashed(t *testing.T, path string, acked, confirmed uint64) uint64 {
 			t.Fatalf("Children(id of %d) = %d children, %v", pos, len(kids), err)
 		}
 	}
+	// Every ID by position, of the dropped epochs too (their ID files are
+	// kept): a kill during a drop loses none.
+	checkIDs(t, s, span(0, next, 1))
 	issuer := testRecord(0).Issuer
 	got, err := s.ByIssuer(issuer, storage.SeqPos{}, 0)
 	if err != nil || uint64(len(got)) < (next-first)/testIssuers {

@@ -49,6 +49,7 @@ type epoch struct {
 	lo       uint64
 	path     string
 	db       *bolt.DB
+	ids      *os.File // the ID file (ids.go)
 	runs     []run
 	created  int64 // unix ns
 	cutAt    int64 // unix ns; 0 for the newest

@@ -171,6 +171,13 @@ func (s *Store) maybeCut(now time.Time) error {
 				return err
 			}
 		}
+		// The ID file is whole on disk before the epoch is cut: a drop
+		// may keep it, and then no log is left to rebuild it from.
+		if !s.cfg.NoSync {
+			if err := cur.ids.Sync(); err != nil {
+				return fmt.Errorf("storage: cutting epoch %d: syncing its ID file: %w", cur.lo, err)
+			}
+		}
 		err := cur.db.Update(func(tx *bolt.Tx) error {
 			if w.next > s.mem.base {
 				if err := s.flushMemtable(tx, &st); err != nil {
@@ -260,6 +267,9 @@ func (s *Store) maybeDrop(now time.Time) error {
 			break
 		}
 		usage -= fileBytes(e.path)
+		if !s.cfg.KeepIDs {
+			usage -= fileBytes(idsPath(s.path, e.lo))
+		}
 	}
 	if k == 0 {
 		return nil
@@ -361,9 +371,14 @@ func (s *Store) drop(k int) error {
 		w.olderRuns -= len(e.runs)
 	}
 	records = first - w.first
+	// The ID files leave with the epochs, kept or not, under idsMu: a read
+	// finds a position's ID in one or the other (ids.go).
+	s.idsMu.Lock()
+	removeIDs, idsErr := s.releaseIDs(dropped, first)
 	s.mu.Lock()
 	s.epochs, s.front, s.blooms = kept, f, blooms
 	s.mu.Unlock()
+	s.idsMu.Unlock()
 	w.eps, w.first = kept, first
 	w.pendingRedo = slices.DeleteFunc(w.pendingRedo, func(c confirm) bool { return c.pos < first })
 
@@ -378,9 +393,12 @@ func (s *Store) drop(k int) error {
 	s.removing.Add(1)
 	go func() {
 		defer s.removing.Done()
-		var errs []error
+		errs := []error{idsErr}
 		for _, e := range dropped {
 			errs = append(errs, e.db.Close())
+		}
+		for _, p := range removeIDs {
+			errs = append(errs, os.Remove(p))
 		}
 		s.dropStep("closed")
 		for i, e := range dropped {

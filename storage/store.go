@@ -80,6 +80,11 @@ type Store struct {
 	front  *frontier
 	// fmu serializes the writes of the frontier file.
 	fmu sync.Mutex
+	// idsMu guards kept, and the ID files of epochs being dropped: IDsAt
+	// holds it shared (taking mu after it), a drop and ForgetIDs
+	// exclusively (ids.go).
+	idsMu sync.RWMutex
+	kept  []keptIDs
 
 	// Committed state, published by the writer after each commit.
 	nextPos   atomic.Uint64
@@ -173,6 +178,9 @@ func (s *Store) closeFiles() error {
 		if e.db != nil {
 			errs = append(errs, e.db.Close())
 		}
+		if e.ids != nil {
+			errs = append(errs, e.ids.Close())
+		}
 	}
 	if s.state != nil {
 		errs = append(errs, s.state.Close())
@@ -194,6 +202,13 @@ func (s *Store) restore() error {
 	}
 	// A drop writes the frontier first and then removes the files below
 	// it: those still here were about to go.
+	below := 0
+	for below < len(los) && los[below] < front.first {
+		below++
+	}
+	if err := s.restoreKept(los[:below], front.dropped); err != nil {
+		return err
+	}
 	removed := false
 	for len(los) > 0 && los[0] < front.first {
 		if err := os.Remove(epochPath(s.path, los[0])); err != nil {
@@ -242,6 +257,9 @@ func (s *Store) restore() error {
 			return fmt.Errorf("%w: epoch %d was cut with a merge under way", ErrCorrupt, lo)
 		}
 		e.runs, e.created, e.cutAt, e.confBase = m.runs, m.created, m.cut, m.confBase
+		if e.ids, err = openIDs(s.path, db, lo, m.next); err != nil {
+			return fmt.Errorf("%s: %w", e.path, err)
+		}
 		metas = append(metas, m)
 	}
 	switch {
@@ -359,14 +377,21 @@ func (s *Store) createEpoch(lo, confirmed, confCount uint64, now int64) (*epoch,
 	if err == nil && (m.lo != lo || m.next != lo) {
 		err = fmt.Errorf("%w: %s: a new epoch from %d holds [%d, %d)", ErrCorrupt, path, lo, m.lo, m.next)
 	}
+	var ids *os.File
+	if err == nil {
+		ids, err = createIDs(s.path, lo)
+	}
 	if err == nil && !s.cfg.NoSync {
 		err = syncDir(s.path)
 	}
 	if err != nil {
 		db.Close()
+		if ids != nil {
+			ids.Close()
+		}
 		return nil, err
 	}
-	return &epoch{lo: lo, path: path, db: db, created: m.created, confBase: m.confBase}, nil
+	return &epoch{lo: lo, path: path, db: db, ids: ids, created: m.created, confBase: m.confBase}, nil
 }
 
 // applyRedo sets confirmations of older epochs' positions in their files,

@@ -58,6 +58,7 @@ type writer struct {
 
 	results  []error   // per request of the batch being committed
 	arena    []byte    // keys and values of the batch being committed
+	idBuf    []byte    // the batch's IDs, for the ID file
 	sorted   [][]byte  // index keys being sorted
 	edges    []edge    // children-index entries being sorted
 	confs    []confirm // confirmations being sorted
@@ -396,6 +397,11 @@ func (s *Store) apply(batch []request, next uint64, records int) (committed, err
 				return st, err
 			}
 		}
+	}
+	// The ID file first: should the commit fail, its retry writes the same
+	// IDs at the same offsets, and Open cuts off what no commit kept.
+	if err := s.writeIDs(batch); err != nil {
+		return st, fmt.Errorf("storage: writing the ID file: %w", err)
 	}
 
 	// The secondary indexes: keys are sorted before they are Put, so that
