@@ -10,14 +10,15 @@ import "fmt"
 // The Core tracks coverage in the window only. A checkpoint whose cone
 // reaches below the window, or that follows a checkpoint of its validator
 // the Core never saw (the first after a restart), may cover more than
-// Leaves: its root then differs from the payload's, and the caller cannot
+// Covered: its root then differs from the payload's, and the caller cannot
 // serve proofs from it. The checkpoints after it are exact again.
 type Checkpoint struct {
 	Msg       *Message
 	Pos       uint64
 	Validator int // index in Config.Validators
-	// Leaves are the covered messages' IDs, in no particular order.
-	Leaves []ID
+	// Covered are the covered messages' positions, in no particular
+	// order: the caller's log holds their IDs at those positions.
+	Covered []uint64
 }
 
 // checkpoint marks what the checkpoint m at pos covers for validator v, and
@@ -25,12 +26,8 @@ type Checkpoint struct {
 func (c *Core) checkpoint(m *Message, pos uint64, v int, from int64) {
 	n := c.at(pos)
 	covered := c.cover(n.parents, v, from)
-	leaves := make([]ID, len(covered))
-	for i, p := range covered {
-		leaves[i] = c.at(p).id
-	}
 	c.setCover(pos, v)
-	c.out.Checkpoints = append(c.out.Checkpoints, Checkpoint{Msg: m, Pos: pos, Validator: v, Leaves: leaves})
+	c.out.Checkpoints = append(c.out.Checkpoints, Checkpoint{Msg: m, Pos: pos, Validator: v, Covered: covered})
 }
 
 // cover walks back from parents and marks, as covered by validator v, every

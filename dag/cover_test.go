@@ -62,6 +62,15 @@ func naiveCover(msgs []*Message, cps []*Message, genesis ID) map[ID][]ID {
 	return out
 }
 
+// idsAt returns the IDs of the window's messages at pos.
+func (c *Core) idsAt(pos []uint64) []ID {
+	ids := make([]ID, len(pos))
+	for i, p := range pos {
+		ids[i] = c.at(p).id
+	}
+	return ids
+}
+
 func sortedLeaves(ids []ID) []ID {
 	s := slices.Clone(ids)
 	slices.SortFunc(s, func(a, b ID) int { return slices.Compare(a[:], b[:]) })
@@ -130,10 +139,10 @@ func TestCoverMatchesDefinition(t *testing.T) {
 			if id != cps[k].ID() || vals[got.Validator].Key != got.Msg.Issuer {
 				t.Fatalf("round %d: checkpoint %d is %s of validator %d", round, k, id, got.Validator)
 			}
-			if g, w := sortedLeaves(got.Leaves), sortedLeaves(want[id]); !slices.Equal(g, w) {
+			if g, w := sortedLeaves(c.idsAt(got.Covered)), sortedLeaves(want[id]); !slices.Equal(g, w) {
 				t.Fatalf("round %d, checkpoint %d: covers %d messages, the definition %d", round, k, len(g), len(w))
 			}
-			if g, p := sortedLeaves(got.Leaves), sortedLeaves(predicted[id]); !slices.Equal(g, p) {
+			if g, p := sortedLeaves(c.idsAt(got.Covered)), sortedLeaves(predicted[id]); !slices.Equal(g, p) {
 				t.Fatalf("round %d, checkpoint %d: covers %d messages, Cover predicted %d", round, k, len(g), len(p))
 			}
 		}
@@ -158,7 +167,7 @@ func TestCoverNotACheckpoint(t *testing.T) {
 	cp.Payload = checkpointPayload(0)
 	mustAdd(t, c, clk.now(), cp, Solid)
 	u := c.Ready()
-	if len(u.Checkpoints) != 1 || len(u.Checkpoints[0].Leaves) != 1 || u.Checkpoints[0].Leaves[0] != dev.ID() {
+	if len(u.Checkpoints) != 1 || len(u.Checkpoints[0].Covered) != 1 || c.idsAt(u.Checkpoints[0].Covered)[0] != dev.ID() {
 		t.Fatalf("checkpoints %+v, want one covering the device's message alone (not the genesis)", u.Checkpoints)
 	}
 }

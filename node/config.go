@@ -58,11 +58,13 @@ type Config struct {
 	// messages were confirmed since its last checkpoint. Default 50,000.
 	CheckpointEvery int
 	// ProofRetain is how long the node keeps the checkpoints it serves
-	// proofs from, and their leaves (32 bytes a message a validator), by
-	// the checkpoints' timestamps. Default: as long as the store keeps the
-	// messages (Store.Retain, Store.MaxDisk; forever without retention).
-	// Longer keeps proofs available after the messages' bodies are
-	// dropped (POST /api/v1/proofs with the message).
+	// proofs from, and their leaves (a byte or two a message a validator),
+	// by the checkpoints' timestamps. Default: as long as the store keeps
+	// the messages (Store.Retain, Store.MaxDisk; forever without
+	// retention). Longer keeps proofs available after the messages' bodies
+	// are dropped (POST /api/v1/proofs with the message): the store then
+	// keeps the dropped epochs' ID files too (Store.KeepIDs, 32 bytes a
+	// message), as long as the checkpoints need them.
 	ProofRetain time.Duration
 	// TickInterval is how often the DAG core is told the time. Default 100 ms.
 	TickInterval time.Duration

@@ -135,6 +135,7 @@ func New(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("%w: %s holds a store of format 3 or older (weft.db); this release keeps the store in %s: move the data directory away and let the node catch up from its peers (docs/OPERATING.md)",
 			storage.ErrFormat, cfg.DataDir, filepath.Join(cfg.DataDir, "store"))
 	}
+	cfg.Store.KeepIDs = cfg.ProofRetain > 0 // the leaves' IDs outlive the messages
 	store, err := storage.Open(filepath.Join(cfg.DataDir, "store"), cfg.Store)
 	if err != nil {
 		return nil, fmt.Errorf("node: store: %w", err)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/weftnet/weft/dag"
@@ -18,11 +19,13 @@ import (
 // checkpoint as one of its own messages every CheckpointInterval, or once
 // CheckpointEvery messages were confirmed since the last. Every node, for
 // every validator's checkpoint that becomes durable here, rebuilds the
-// leaves from the DAG core (the core reports them with the Update) and
-// keeps them in the store's state, so that it can serve proofs for any
-// validator. The leaves are checked against the payload's root when a
-// proof is built from them, where their tree is built anyway: a node
-// hashes a validator's leaves only when someone asks for a proof.
+// leaves from the DAG core (the core reports their log positions with the
+// Update) and keeps them in the store's state, so that it can serve proofs
+// for any validator. A leaf is kept as its position, a byte or two; its ID
+// is read from the store's ID files (storage.IDsAt), which outlive the
+// messages with proof-retain. The leaves are checked against the payload's
+// root when a proof is built from them, where their tree is built anyway:
+// a node hashes a validator's leaves only when someone asks for a proof.
 
 // checkpointMargin is how far below its previous checkpoint's timestamp
 // a checkpoint's from lies (PROTOCOL.md 8.2).
@@ -30,10 +33,15 @@ const checkpointMargin = int64(5 * time.Second)
 
 // stateCheckpoints is the state bucket of the kept checkpoints. A key is
 // the validator's key, the checkpoint's timestamp (8 bytes, big-endian)
-// and its ID; the value the checkpoint message's length (2 bytes) and
-// encoding, then its leaves, 32 bytes each, in the order the core found
-// them.
+// and its ID; the value keptFormat (1 byte), the checkpoint message's
+// length (2 bytes) and encoding, then its leaves' positions, ascending,
+// as unsigned varints: the first, then each one's distance from the one
+// before (docs/STORAGE.md, "Proof material").
 const stateCheckpoints = "checkpoints"
+
+// keptFormat is the first byte of a kept checkpoint's value. Format 1 (no
+// such byte) listed the leaves' IDs; restoreCheckpoints drops it.
+const keptFormat = 2
 
 const checkpointKeySize = dag.PublicKeySize + 8 + dag.IDSize
 
@@ -212,13 +220,13 @@ func (n *Node) keepAll(cps []dag.Checkpoint) {
 		keep []entry
 	)
 	for _, c := range cps {
-		size += int64(len(c.Leaves)) * dag.IDSize
+		size += int64(len(c.Covered)) * posBytes
 		cp, err := proof.DecodeCheckpoint(c.Msg.Payload)
-		if err != nil || len(c.Leaves) == 0 {
+		if err != nil || len(c.Covered) == 0 {
 			continue // the core reports only checkpoints that decode; an empty one proves nothing
 		}
-		if uint64(len(c.Leaves)) != uint64(cp.Count) {
-			n.unmatched(c.Msg, cp, len(c.Leaves))
+		if uint64(len(c.Covered)) != uint64(cp.Count) {
+			n.unmatched(c.Msg, cp, len(c.Covered))
 			continue
 		}
 		keep = append(keep, entry{checkpointKey(c.Msg.Issuer, c.Msg.Timestamp, c.Msg.ID()), keptValue(c)})
@@ -247,14 +255,19 @@ func (n *Node) keepAll(cps []dag.Checkpoint) {
 	n.keptMu.Unlock()
 }
 
-// keptValue is the state's value for a checkpoint (stateCheckpoints).
+// keptValue is the state's value for a checkpoint (stateCheckpoints). It
+// sorts c.Covered.
 func keptValue(c dag.Checkpoint) []byte {
 	raw := c.Msg.Bytes()
-	v := make([]byte, 0, 2+len(raw)+len(c.Leaves)*dag.IDSize)
+	slices.Sort(c.Covered)
+	v := make([]byte, 0, 3+len(raw)+2*len(c.Covered))
+	v = append(v, keptFormat)
 	v = binary.BigEndian.AppendUint16(v, uint16(len(raw)))
 	v = append(v, raw...)
-	for _, id := range c.Leaves {
-		v = append(v, id[:]...)
+	prev := uint64(0)
+	for _, p := range c.Covered {
+		v = binary.AppendUvarint(v, p-prev)
+		prev = p
 	}
 	return v
 }
@@ -270,9 +283,12 @@ func (n *Node) unmatched(m *dag.Message, cp proof.Checkpoint, leaves int) {
 }
 
 // maxKeeping bounds the bytes of leaves handed to the keeper and not yet
-// kept: 64 MiB, two million leaves (the queue's 16 updates bound their
-// number, this their size).
+// kept: 64 MiB, eight million positions (the queue's 16 updates bound
+// their number, this their size).
 const maxKeeping = 64 << 20
+
+// posBytes is what a leaf handed to the keeper takes: its position.
+const posBytes = 8
 
 // handCheckpoints, on the core loop, hands the durable checkpoints of an
 // Update to the keeper.
@@ -285,7 +301,7 @@ func (n *Node) handCheckpoints(cps []dag.Checkpoint) {
 		if c.Msg.Issuer == n.self {
 			n.noteOwnCheckpoint(c.Msg)
 		}
-		size += int64(len(c.Leaves)) * dag.IDSize
+		size += int64(len(c.Covered)) * posBytes
 	}
 	if n.keeping.Add(size) > n.keepLimit {
 		n.keeping.Add(-size)
@@ -316,67 +332,74 @@ func checkpointKey(v dag.PublicKey, ts int64, id dag.ID) [checkpointKeySize]byte
 	return k
 }
 
-// keptCheckpoint is a stored checkpoint, parsed; leaves alias the value.
+// keptCheckpoint is a stored checkpoint, parsed: the positions of its
+// leaves, ascending.
 type keptCheckpoint struct {
-	msg    *dag.Message
-	cp     proof.Checkpoint
-	leaves []byte
+	msg *dag.Message
+	cp  proof.Checkpoint
+	pos []uint64
 }
 
 func parseKept(v []byte, maxPayload int) (keptCheckpoint, error) {
-	if len(v) < 2 || len(v) < 2+int(binary.BigEndian.Uint16(v)) {
+	if len(v) < 3 || v[0] != keptFormat || len(v) < 3+int(binary.BigEndian.Uint16(v[1:])) {
 		return keptCheckpoint{}, fmt.Errorf("%w: kept checkpoint of %d bytes", storage.ErrCorrupt, len(v))
 	}
-	k := int(binary.BigEndian.Uint16(v))
-	m, err := dag.Decode(v[2:2+k], maxPayload)
+	k := int(binary.BigEndian.Uint16(v[1:]))
+	m, err := dag.Decode(v[3:3+k], maxPayload)
 	if err != nil {
 		return keptCheckpoint{}, fmt.Errorf("%w: kept checkpoint: %v", storage.ErrCorrupt, err)
 	}
 	cp, err := proof.DecodeCheckpoint(m.Payload)
-	leaves := v[2+k:]
-	if err != nil || len(leaves) != int(cp.Count)*dag.IDSize {
-		return keptCheckpoint{}, fmt.Errorf("%w: kept checkpoint %s", storage.ErrCorrupt, m.ID())
+	if err != nil {
+		return keptCheckpoint{}, fmt.Errorf("%w: kept checkpoint %s: %v", storage.ErrCorrupt, m.ID(), err)
 	}
-	return keptCheckpoint{msg: m, cp: cp, leaves: leaves}, nil
-}
-
-// leaf returns the i-th leaf.
-func (k keptCheckpoint) leaf(i int) []byte { return k.leaves[i*dag.IDSize : (i+1)*dag.IDSize] }
-
-// has reports whether id is one of the leaves: a scan, comparing first
-// the leaves' first 8 bytes.
-func (k keptCheckpoint) has(id dag.ID) bool {
-	head := binary.LittleEndian.Uint64(id[:8])
-	for off := 0; off+dag.IDSize <= len(k.leaves); off += dag.IDSize {
-		if binary.LittleEndian.Uint64(k.leaves[off:]) == head && bytes.Equal(k.leaves[off:off+dag.IDSize], id[:]) {
-			return true
+	rest := v[3+k:]
+	if uint64(len(rest)) < uint64(cp.Count) || uint64(len(rest)) > uint64(cp.Count)*binary.MaxVarintLen64 {
+		return keptCheckpoint{}, fmt.Errorf("%w: kept checkpoint %s: %d bytes for %d leaves", storage.ErrCorrupt, m.ID(), len(rest), cp.Count)
+	}
+	pos := make([]uint64, cp.Count)
+	p := uint64(0)
+	for i := range pos {
+		d, n := binary.Uvarint(rest)
+		if n <= 0 || (i > 0 && d == 0) || p+d < p {
+			return keptCheckpoint{}, fmt.Errorf("%w: kept checkpoint %s: leaf %d", storage.ErrCorrupt, m.ID(), i)
 		}
+		p += d
+		pos[i], rest = p, rest[n:]
 	}
-	return false
+	if len(rest) != 0 {
+		return keptCheckpoint{}, fmt.Errorf("%w: kept checkpoint %s: %d bytes after the leaves", storage.ErrCorrupt, m.ID(), len(rest))
+	}
+	return keptCheckpoint{msg: m, cp: cp, pos: pos}, nil
 }
 
-// ids returns a copy of the leaves as IDs.
-func (k keptCheckpoint) ids() []dag.ID {
-	ids := make([]dag.ID, len(k.leaves)/dag.IDSize)
-	for i := range ids {
-		copy(ids[i][:], k.leaf(i))
+// ids reads the leaves' IDs, in position order. A leaf whose ID the store
+// no longer holds fails with storage.ErrPruned.
+func (n *Node) ids(k keptCheckpoint) ([]dag.ID, error) {
+	buf := make([]byte, len(k.pos)*dag.IDSize)
+	if err := n.store.IDsAt(k.pos, buf); err != nil {
+		return nil, err
 	}
-	return ids
+	ids := make([]dag.ID, len(k.pos))
+	for i := range ids {
+		ids[i] = dag.ID(buf[i*dag.IDSize:])
+	}
+	return ids, nil
 }
 
 // Proof returns the proof for a stored message: ErrNotFound or ErrPruned
 // if the node does not hold it (ProofFor takes a message from its owner),
 // a *NoProofError until checkpoints of enough validators cover it.
 func (n *Node) Proof(id dag.ID) (*proof.Document, error) {
-	raw, err := n.Raw(id)
+	e, err := n.store.Get(id)
 	if err != nil {
-		return nil, err
+		return nil, storeErr(err)
 	}
-	m, err := dag.Decode(raw, n.params.MaxPayload)
+	m, err := dag.Decode(e.Raw, n.params.MaxPayload)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", storage.ErrCorrupt, id, err)
 	}
-	return n.proofFor(m)
+	return n.proofFor(m, e.Pos)
 }
 
 // ProofFor returns the proof for a message given whole, which the node
@@ -391,10 +414,16 @@ func (n *Node) ProofFor(raw []byte) (*proof.Document, error) {
 	if m.Network != n.params.Network {
 		return nil, fmt.Errorf("%w: %016x", dag.ErrNetwork, uint64(m.Network))
 	}
-	return n.proofFor(m)
+	pos := storage.NoPos // not held: its leaf is found by ID
+	if e, err := n.store.Get(m.ID()); err == nil {
+		pos = e.Pos
+	}
+	return n.proofFor(m, pos)
 }
 
-func (n *Node) proofFor(m *dag.Message) (*proof.Document, error) {
+// proofFor builds the proof for m, at position pos of the log (NoPos if
+// the store no longer holds it).
+func (n *Node) proofFor(m *dag.Message, pos uint64) (*proof.Document, error) {
 	id := m.ID()
 	doc := &proof.Document{Version: proof.DocumentVersion, ID: id, Message: m.Bytes()}
 	var (
@@ -404,14 +433,14 @@ func (n *Node) proofFor(m *dag.Message) (*proof.Document, error) {
 	err := n.store.StateView(func(tx *storage.StateTx) error {
 		for _, v := range n.cfg.Validators {
 			total += v.Weight
-			kc, ok, err := n.covering(tx, v.Key, m)
+			kc, ids, ok, err := n.covering(tx, v.Key, m, pos)
 			if err != nil {
 				return err
 			}
 			if !ok {
 				continue
 			}
-			a, ok, err := kc.attest(id)
+			a, ok, err := kc.attest(id, ids)
 			if err != nil {
 				return err
 			}
@@ -449,43 +478,59 @@ func (n *Node) proofRetry() time.Duration {
 	return n.cfg.CheckpointInterval + time.Second
 }
 
-// covering finds validator v's kept checkpoint covering m, if there is
-// one.
-func (n *Node) covering(tx *storage.StateTx, v dag.PublicKey, m *dag.Message) (keptCheckpoint, bool, error) {
-	var (
-		found   keptCheckpoint
-		ok      bool
-		scanned int
-	)
+// covering finds validator v's kept checkpoint covering m, at pos (NoPos
+// if unknown), if there is one, and its leaves' IDs, in position order. A
+// checkpoint whose leaves' IDs the store no longer holds covers nothing.
+func (n *Node) covering(tx *storage.StateTx, v dag.PublicKey, m *dag.Message, pos uint64) (kc keptCheckpoint, ids []dag.ID, ok bool, err error) {
+	scanned := 0
 	from := checkpointKey(v, m.Timestamp, dag.ID{})
-	err := tx.ForEach(stateCheckpoints, from[:], false, func(k, val []byte) (bool, error) {
+	err = tx.ForEach(stateCheckpoints, from[:], false, func(k, val []byte) (bool, error) {
 		if !bytes.HasPrefix(k, v[:]) || scanned >= maxCheckpointScan {
 			return false, nil
 		}
 		scanned++
-		kc, err := parseKept(val, dag.MaxPayload)
+		c, err := parseKept(val, dag.MaxPayload)
 		if err != nil {
 			return false, err
 		}
-		if kc.cp.From > m.Timestamp {
+		if c.cp.From > m.Timestamp {
 			return false, nil // froms never decrease: none further covers m
 		}
-		if kc.has(m.ID()) {
-			kc.leaves = bytes.Clone(kc.leaves) // the value lives as long as the transaction
-			found, ok = kc, true
+		if pos != storage.NoPos {
+			if _, found := slices.BinarySearch(c.pos, pos); !found {
+				return true, nil
+			}
+			kc, ok = c, true
+			return false, nil
+		}
+		leaves, err := n.ids(c)
+		if errors.Is(err, storage.ErrPruned) {
+			return true, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		if slices.Contains(leaves, m.ID()) {
+			kc, ids, ok = c, leaves, true
 			return false, nil
 		}
 		return true, nil
 	})
-	return found, ok && err == nil, err
+	if err != nil || !ok || ids != nil {
+		return kc, ids, ok && err == nil, err
+	}
+	ids, err = n.ids(kc)
+	if errors.Is(err, storage.ErrPruned) {
+		return kc, nil, false, nil
+	}
+	return kc, ids, err == nil, err
 }
 
-// attest builds the validator's part of the proof for id, a leaf of k:
-// the tree over k's leaves, which must have the payload's root. ok is
-// false if it has not: the node did not rebuild what the validator
-// covered.
-func (k keptCheckpoint) attest(id dag.ID) (a proof.Attestation, ok bool, err error) {
-	ids := k.ids()
+// attest builds the validator's part of the proof for id, a leaf of k
+// whose leaves' IDs are ids: the tree over them, which must have the
+// payload's root. ok is false if it has not: the node did not rebuild
+// what the validator covered.
+func (k keptCheckpoint) attest(id dag.ID, ids []dag.ID) (a proof.Attestation, ok bool, err error) {
 	proof.SortIDs(ids)
 	t, err := proof.NewTree(ids)
 	if err != nil {
@@ -540,12 +585,56 @@ func (n *Node) proofCutoff() (int64, bool) {
 }
 
 // pruneCheckpoints deletes the kept checkpoints timestamped below the
-// cutoff, at most a thousand a transaction.
+// cutoff, at most a thousand a transaction; with ProofRetain, then the ID
+// files (kept after their epochs) that no checkpoint left names.
 func (n *Node) pruneCheckpoints() error {
 	cut, ok := n.proofCutoff()
 	if !ok {
 		return nil
 	}
+	if err := n.pruneKept(cut); err != nil {
+		return err
+	}
+	if n.cfg.ProofRetain <= 0 {
+		return nil // the ID files went with their epochs
+	}
+	before, err := n.oldestLeaf(cut)
+	if err != nil {
+		return err
+	}
+	_, err = n.store.ForgetIDs(before)
+	return err
+}
+
+// oldestLeaf returns a timestamp that no leaf of a kept checkpoint is
+// below: the least from of each validator's oldest kept checkpoint (froms
+// never decrease along a validator's checkpoints), and at most cut.
+func (n *Node) oldestLeaf(cut int64) (int64, error) {
+	before := cut
+	err := n.store.StateView(func(tx *storage.StateTx) error {
+		for _, v := range n.cfg.Validators {
+			err := tx.ForEach(stateCheckpoints, v.Key[:], false, func(k, val []byte) (bool, error) {
+				if !bytes.HasPrefix(k, v.Key[:]) {
+					return false, nil
+				}
+				kc, err := parseKept(val, dag.MaxPayload)
+				if err != nil {
+					return false, err
+				}
+				before = min(before, kc.cp.From)
+				return false, nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return before, err
+}
+
+// pruneKept deletes the kept checkpoints timestamped below cut.
+func (n *Node) pruneKept(cut int64) error {
 	for _, v := range n.cfg.Validators {
 		for {
 			var keys [][]byte
@@ -583,8 +672,12 @@ func (n *Node) pruneCheckpoints() error {
 }
 
 // restoreCheckpoints, at start, marks in the core what each validator's
-// newest kept checkpoints cover, and picks up the node's own chain.
+// newest kept checkpoints cover, and picks up the node's own chain. Kept
+// checkpoints of format 1 are dropped first.
 func (n *Node) restoreCheckpoints() error {
+	if err := n.dropOldCheckpoints(); err != nil {
+		return err
+	}
 	return n.store.StateView(func(tx *storage.StateTx) error {
 		for _, v := range n.cfg.Validators {
 			last := checkpointKey(v.Key, math.MaxInt64, dag.ID{0xff})
@@ -601,7 +694,11 @@ func (n *Node) restoreCheckpoints() error {
 					n.ckpt.last, n.ckpt.lastID, n.ckpt.lastTS = kc.cp, kc.msg.ID(), kc.msg.Timestamp
 				}
 				seen++
-				n.core.MarkCovered(v.Key, append(kc.ids(), kc.msg.ID()))
+				ids, err := n.ids(kc)
+				if err != nil && !errors.Is(err, storage.ErrPruned) {
+					return false, err
+				}
+				n.core.MarkCovered(v.Key, append(ids, kc.msg.ID()))
 				return true, nil
 			})
 			if err != nil {
@@ -610,4 +707,23 @@ func (n *Node) restoreCheckpoints() error {
 		}
 		return nil
 	})
+}
+
+// dropOldCheckpoints deletes the kept checkpoints if they are of format 1,
+// whose values begin with the message's length (2 bytes, at least 195)
+// rather than keptFormat: proofs from before the upgrade are no longer
+// served.
+func (n *Node) dropOldCheckpoints() error {
+	old := false
+	err := n.store.StateView(func(tx *storage.StateTx) error {
+		return tx.ForEach(stateCheckpoints, nil, false, func(_, v []byte) (bool, error) {
+			old = len(v) > 0 && v[0] != keptFormat
+			return false, nil
+		})
+	})
+	if err != nil || !old {
+		return err
+	}
+	n.log.Warn().Msg("dropping the checkpoints kept in an older format: proofs of the messages they covered are no longer served")
+	return n.store.StateUpdate(func(tx *storage.StateTx) error { return tx.DeleteBucket(stateCheckpoints) })
 }

@@ -1,11 +1,12 @@
 package node
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -122,25 +123,29 @@ func TestUnmatchedRoot(t *testing.T) {
 	n, _ := startNode(t, t.TempDir(), func(c *Config) { c.CheckpointInterval = 50 * time.Millisecond })
 	m := submitReadings(t, n, 9, 3)[1]
 	waitProof(t, n, m.ID())
-	err := n.store.StateUpdate(func(tx *storage.StateTx) error {
-		kc, ok, err := n.covering(tx, n.self, m)
+	e, err := n.store.Get(m.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = n.store.StateUpdate(func(tx *storage.StateTx) error {
+		kc, _, ok, err := n.covering(tx, n.self, m, e.Pos)
 		if err != nil || !ok {
 			return fmt.Errorf("no kept checkpoint covers %s: %v", m.ID(), err)
 		}
-		// The message's own leaf stays, so that the scan still finds it.
-		id := m.ID()
+		// The message's own leaf stays, so that the search still finds
+		// it; another becomes the genesis, which no checkpoint covers.
 		changed := false
-		for off := 0; off < len(kc.leaves) && !changed; off += dag.IDSize {
-			if !bytes.Equal(kc.leaves[off:off+dag.IDSize], id[:]) {
-				kc.leaves[off] ^= 0xff
-				changed = true
+		for i, p := range kc.pos {
+			if p != e.Pos && p != 0 {
+				kc.pos[i], changed = 0, true
+				break
 			}
 		}
 		if !changed {
-			return fmt.Errorf("the checkpoint covers %s alone", id)
+			return fmt.Errorf("the checkpoint covers %s alone", m.ID())
 		}
 		key := checkpointKey(kc.msg.Issuer, kc.msg.Timestamp, kc.msg.ID())
-		return tx.Put(stateCheckpoints, key[:], keptValue(dag.Checkpoint{Msg: kc.msg, Leaves: kc.ids()}))
+		return tx.Put(stateCheckpoints, key[:], keptValue(dag.Checkpoint{Msg: kc.msg, Covered: kc.pos}))
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -154,7 +159,7 @@ func TestUnmatchedRoot(t *testing.T) {
 		t.Fatalf("unmatched %v, want 1", u)
 	}
 	n.store.StateView(func(tx *storage.StateTx) error {
-		if _, ok, _ := n.covering(tx, n.self, m); ok {
+		if _, _, ok, _ := n.covering(tx, n.self, m, e.Pos); ok {
 			t.Error("the unmatched checkpoint is still kept")
 		}
 		return nil
@@ -244,14 +249,72 @@ func TestProofRetain(t *testing.T) {
 	}
 }
 
+// TestKeptIDsForgotten: with proof-retain, the ID files of the epochs
+// retention dropped stay while kept checkpoints name their positions (the
+// proof of a dropped message is served from them), and go once those
+// checkpoints are pruned.
+func TestKeptIDsForgotten(t *testing.T) {
+	dir := t.TempDir()
+	n, _ := startNode(t, dir, func(c *Config) {
+		c.CheckpointInterval = 20 * time.Millisecond
+		c.ProofRetain = time.Hour
+		c.Store = storage.Config{NoSync: true, EpochRecords: 100, EpochAge: time.Hour, Retain: time.Millisecond}
+	})
+	kept := func() int {
+		files, err := filepath.Glob(filepath.Join(dir, "store", "ids-*.ids"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(files)
+	}
+	m := submitReadings(t, n, 9, 1)[0]
+	waitProof(t, n, m.ID())
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if _, err := n.Raw(m.ID()); errors.Is(err, ErrPruned) || errors.Is(err, ErrNotFound) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the message was not dropped: %+v", n.History())
+		}
+		submitReadings(t, n, 9, 20)
+	}
+	if kept() == 0 {
+		t.Fatal("no ID file kept after the drops")
+	}
+	// Pruned to the hour: every checkpoint stays, and so do the files.
+	if err := n.pruneCheckpoints(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.ProofFor(m.Bytes()); err != nil {
+		t.Fatalf("proof of the dropped message: %v", err)
+	}
+	before := kept()
+	if err := n.pruneKept(math.MaxInt64); err != nil {
+		t.Fatal(err)
+	}
+	if at, err := n.oldestLeaf(math.MaxInt64); err != nil || at != math.MaxInt64 {
+		t.Fatalf("oldest leaf with no checkpoint kept: %d, %v", at, err)
+	}
+	if _, err := n.store.ForgetIDs(math.MaxInt64); err != nil {
+		t.Fatal(err)
+	}
+	if kept() != 0 {
+		t.Fatalf("%d of %d ID files left once no checkpoint names them", kept(), before)
+	}
+	if _, err := n.ProofFor(m.Bytes()); !errors.Is(err, ErrNoProof) {
+		t.Fatalf("proof after its material went: %v", err)
+	}
+}
+
 // FuzzParseKept: a kept checkpoint read back from the state is checked
-// whole; anything else is ErrCorrupt, never a panic or a wrong leaf count.
+// whole; anything else is ErrCorrupt, never a panic, a wrong leaf count or
+// positions out of order.
 func FuzzParseKept(f *testing.F) {
 	m := &dag.Message{Version: dag.Version, Seq: 1, Timestamp: 10,
 		Payload: proof.Checkpoint{Index: 1, From: 5, Count: 2, Root: proof.Hash{1}}.Encode()}
-	good := binary.BigEndian.AppendUint16(nil, uint16(m.Size()))
-	good = append(append(good, m.Bytes()...), make([]byte, 2*dag.IDSize)...)
+	good := keptValue(dag.Checkpoint{Msg: m, Covered: []uint64{300, 7}})
 	f.Add(good)
+	f.Add(append(binary.BigEndian.AppendUint16(nil, uint16(m.Size())), m.Bytes()...)) // format 1
 	f.Add(good[:len(good)-1])
 	f.Add([]byte{0, 1, 2})
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -262,10 +325,14 @@ func FuzzParseKept(f *testing.F) {
 			}
 			return
 		}
-		if len(k.leaves) != int(k.cp.Count)*dag.IDSize {
-			t.Fatalf("%d bytes of leaves for a count of %d", len(k.leaves), k.cp.Count)
+		if len(k.pos) != int(k.cp.Count) {
+			t.Fatalf("%d leaves for a count of %d", len(k.pos), k.cp.Count)
 		}
-		k.has(dag.ID{})
+		for i := 1; i < len(k.pos); i++ {
+			if k.pos[i] <= k.pos[i-1] {
+				t.Fatalf("leaves' positions %v do not ascend", k.pos)
+			}
+		}
 	})
 }
 
@@ -279,7 +346,7 @@ func TestKeeperBounded(t *testing.T) {
 	defer n.store.Close()
 	other := &dag.Message{Version: dag.Version, Issuer: dag.PublicKey{9}}
 	cp := func(leaves int) []dag.Checkpoint {
-		return []dag.Checkpoint{{Msg: other, Leaves: make([]dag.ID, leaves)}}
+		return []dag.Checkpoint{{Msg: other, Covered: make([]uint64, leaves)}}
 	}
 	dropped := func() float64 { return testutil.ToFloat64(n.m.checkpoints.WithLabelValues("dropped")) }
 	// Not running: nothing drains the queue. 16 updates wait, the 17th is dropped.
@@ -287,19 +354,19 @@ func TestKeeperBounded(t *testing.T) {
 		n.handCheckpoints(cp(1))
 	}
 	n.handCheckpoints(cp(1))
-	if dropped() != 1 || n.keeping.Load() != 16*dag.IDSize {
+	if dropped() != 1 || n.keeping.Load() != 16*posBytes {
 		t.Fatalf("after 17 updates: %v dropped, %d bytes waiting", dropped(), n.keeping.Load())
 	}
 	// Drain the queue as the keeper would, then bound the bytes.
 	for range 16 {
 		for _, c := range <-n.keepQ {
-			n.keeping.Add(-int64(len(c.Leaves)) * dag.IDSize)
+			n.keeping.Add(-int64(len(c.Covered)) * posBytes)
 		}
 	}
-	n.keepLimit = 100 * dag.IDSize
+	n.keepLimit = 100 * posBytes
 	n.handCheckpoints(cp(60))
 	n.handCheckpoints(cp(60)) // 120 leaves > 100: dropped
-	if dropped() != 2 || n.keeping.Load() != 60*dag.IDSize {
+	if dropped() != 2 || n.keeping.Load() != 60*posBytes {
 		t.Fatalf("over the byte bound: %v dropped, %d bytes waiting", dropped(), n.keeping.Load())
 	}
 }

@@ -264,13 +264,13 @@ func (s *Store) ForgetIDs(before int64) (int, error) {
 	return n, err
 }
 
-// IDsAt reads the IDs at the positions pos, which must ascend, into ids
-// (as long as pos). A position not written yet gets ErrNotFound; one whose
+// IDsAt reads the IDs at the positions pos, which must ascend, into dst,
+// 32 bytes each (dst is at least 32*len(pos) long). A position not written yet gets ErrNotFound; one whose
 // ID the store no longer holds (its epoch dropped, and its ID file not
 // kept or forgotten), ErrPruned. Safe from any goroutine.
-func (s *Store) IDsAt(pos []uint64, ids [][32]byte) error {
-	if len(ids) < len(pos) {
-		return fmt.Errorf("storage: IDsAt: %d positions, room for %d IDs", len(pos), len(ids))
+func (s *Store) IDsAt(pos []uint64, dst []byte) error {
+	if len(dst) < len(pos)*idSize {
+		return fmt.Errorf("storage: IDsAt: %d positions, room for %d IDs", len(pos), len(dst)/idSize)
 	}
 	s.idsMu.RLock()
 	defer s.idsMu.RUnlock()
@@ -282,7 +282,6 @@ func (s *Store) IDsAt(pos []uint64, ids [][32]byte) error {
 	var (
 		open    *os.File // a kept file opened for this call
 		openLo  = NoPos
-		buf     []byte
 		lastPos uint64
 	)
 	defer func() {
@@ -334,15 +333,11 @@ func (s *Store) IDsAt(pos []uint64, ids [][32]byte) error {
 		for j < len(pos) && pos[j] == pos[j-1]+1 && pos[j] < hi && j-i < 2048 {
 			j++
 		}
-		buf = slices.Grow(buf[:0], (j-i)*idSize)[:(j-i)*idSize]
-		if _, err := f.ReadAt(buf, int64(p-lo)*idSize); err != nil {
+		if _, err := f.ReadAt(dst[i*idSize:j*idSize], int64(p-lo)*idSize); err != nil {
 			if errors.Is(err, io.EOF) {
 				return fmt.Errorf("%w: ID file of the epoch from %d ends before position %d", ErrCorrupt, lo, pos[j-1])
 			}
 			return fmt.Errorf("storage: reading the ID at position %d: %w", p, err)
-		}
-		for k := i; k < j; k++ {
-			copy(ids[k][:], buf[(k-i)*idSize:])
 		}
 		lastPos = pos[j-1]
 		i = j

@@ -13,12 +13,12 @@ import (
 // checkIDs reads the IDs at pos and compares them with the test records'.
 func checkIDs(t *testing.T, s *storage.Store, pos []uint64) {
 	t.Helper()
-	ids := make([][32]byte, len(pos))
+	ids := make([]byte, 32*len(pos))
 	if err := s.IDsAt(pos, ids); err != nil {
 		t.Fatalf("IDsAt(%d positions from %d): %v", len(pos), pos[0], err)
 	}
 	for i, p := range pos {
-		if ids[i] != testRecord(p).ID {
+		if [32]byte(ids[32*i:]) != testRecord(p).ID {
 			t.Fatalf("IDsAt: position %d has the ID of another record", p)
 		}
 	}
@@ -60,7 +60,7 @@ func TestIDsAt(t *testing.T) {
 	if n := len(idFiles(t, dir)); n != len(storage.EpochFiles(dir)) {
 		t.Fatalf("%d ID files for %d epochs", n, len(storage.EpochFiles(dir)))
 	}
-	ids := make([][32]byte, 2)
+	ids := make([]byte, 64)
 	if err := s.IDsAt([]uint64{next}, ids); !errors.Is(err, storage.ErrNotFound) {
 		t.Fatalf("IDsAt(NextPos): %v, want ErrNotFound", err)
 	}
@@ -134,7 +134,7 @@ func TestKeepIDs(t *testing.T) {
 		if _, err := s.GetByPos(first - 1); !errors.Is(err, storage.ErrPruned) {
 			t.Fatalf("GetByPos(%d) below the frontier: %v", first-1, err)
 		}
-		ids := make([][32]byte, 1)
+		ids := make([]byte, 32)
 		if !keep {
 			if err := s.IDsAt([]uint64{first - 1}, ids); !errors.Is(err, storage.ErrPruned) {
 				t.Fatalf("IDsAt of a dropped position, IDs not kept: %v, want ErrPruned", err)

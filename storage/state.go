@@ -128,6 +128,16 @@ func (t *StateTx) Delete(bucket string, key []byte) error {
 	return b.Delete(key)
 }
 
+// DeleteBucket removes bucket and everything in it; a bucket that is not
+// there is no error. Only in a StateUpdate.
+func (t *StateTx) DeleteBucket(bucket string) error {
+	b, err := t.bucket(bucket)
+	if b == nil || err != nil {
+		return err
+	}
+	return t.tx.Bucket(bucketState).DeleteBucket([]byte(bucket))
+}
+
 // ForEach calls fn with each key and value of bucket in key order,
 // starting at the first key not below from (nil: the first key), or, with
 // reverse, in reverse key order starting at the last key not above from
