@@ -100,6 +100,9 @@ func NewWithOptions(n *node.Node, version string, log zerolog.Logger, opt Option
 	s.mux.HandleFunc("GET "+wire.PathHealth, s.health)
 	s.mux.HandleFunc("GET "+wire.PathReady, s.ready)
 	s.mux.HandleFunc("GET /{$}", s.dashboard)
+	s.mux.HandleFunc("GET /peers", s.dashboard)
+	s.mux.HandleFunc("GET /messages/{id}", s.dashboard)
+	s.mux.HandleFunc("GET /devices/{key}", s.dashboard)
 	s.routeDevices()
 	s.routeRules()
 	s.route = wire.Route(s.mux)
@@ -261,8 +264,20 @@ func (s *Server) info(w http.ResponseWriter, r *http.Request) {
 			Key: p.Key.String(), Addr: p.Addr, Connected: p.Connected,
 			MessagesIn: p.MessagesIn, MessagesOut: p.MessagesOut, Invalid: p.Invalid,
 			Dropped: p.DroppedMessages, RequestsIn: p.RequestsIn, RequestsOut: p.RequestsOut,
-			RTTms: float64(p.RTT.Microseconds()) / 1000,
+			RTTms:        float64(p.RTT.Microseconds()) / 1000,
+			QueuedFrames: uint64(p.QueuedFrames), QueuedBytes: uint64(p.QueuedBytes),
+			SyncsIn: p.SyncsIn, SyncsOut: p.SyncsOut, EntryPointsIn: p.EntryPointsIn,
 		})
+		if p.Connected {
+			peers[len(peers)-1].ConnectedSince = p.Since.UnixNano()
+		}
+		if p.LastError != nil {
+			peers[len(peers)-1].LastError = p.LastError.Error()
+		}
+	}
+	rejected := in.Rejected
+	if rejected == nil {
+		rejected = map[string]uint64{}
 	}
 	vals := make([]wire.Validator, len(in.Validators))
 	for i, v := range in.Validators {
@@ -275,6 +290,8 @@ func (s *Server) info(w http.ResponseWriter, r *http.Request) {
 		Validators: vals, Threshold: "2/3", Peers: peers,
 		MessagesPerSecond: in.MessagesRate, ConfirmedPerSecond: in.ConfirmedRate,
 		Durable: in.Durable, StorageError: in.StorageError, Confirmations: s.node.ConfirmCount(),
+		Rejected: rejected, MemoryBytes: uint64(max(in.MemoryBytes, 0)), DiskBytes: uint64(max(in.DiskBytes, 0)),
+		CaughtUp: in.CaughtUp,
 	})
 }
 
@@ -301,6 +318,9 @@ func messageJSON(mi *node.MessageInfo, children bool) wire.Message {
 	if mi.HasWeight {
 		wt := mi.Weight
 		out.ApprovalWeight = &wt
+		for _, v := range mi.Approvers {
+			out.Approvers = append(out.Approvers, v.String())
+		}
 	}
 	if children {
 		out.SetChildren(mi.Children)

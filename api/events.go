@@ -145,11 +145,11 @@ func (st *stream) send(evs []node.Event) bool {
 		e := &evs[i]
 		switch e.Kind {
 		case node.EventMessage:
-			if st.f.Messages && st.match(e.Issuer) {
+			if st.f.Messages && st.match(e.Issuer, e.ID) {
 				st.buf = appendEvent(st.buf, *e)
 			}
 		case node.EventRule:
-			if st.f.Rules && st.match(e.Issuer) {
+			if st.f.Rules && st.match(e.Issuer, e.ID) {
 				st.buf = appendEvent(st.buf, *e)
 			}
 		case node.EventConfirmed:
@@ -160,7 +160,7 @@ func (st *stream) send(evs []node.Event) bool {
 					return false
 				}
 			default:
-				if st.f.Confirmed && st.match(e.Issuer) {
+				if st.f.Confirmed && st.match(e.Issuer, e.ID) {
 					st.buf = appendEvent(st.buf, *e)
 				}
 				st.next++
@@ -170,11 +170,15 @@ func (st *stream) send(evs []node.Event) bool {
 	return st.flush()
 }
 
-// match reports whether the stream takes the events of issuer: one of its
-// issuers, if it names any, and a device with one of its tags, if it
-// names any, as the registry has it now.
-func (st *stream) match(issuer dag.PublicKey) bool {
+// match reports whether the stream takes the events of message id of
+// issuer: one of its issuers, if it names any, and a device with one of
+// its tags, if it names any, as the registry has it now; and, if it
+// samples, a validator or a sampled message.
+func (st *stream) match(issuer dag.PublicKey, id dag.ID) bool {
 	if !st.f.Match(issuer) {
+		return false
+	}
+	if st.f.Sample > 1 && !st.f.Sampled(id) && !st.s.node.IsValidator(issuer) {
 		return false
 	}
 	if len(st.f.Tags) == 0 {
@@ -215,7 +219,7 @@ func (st *stream) catchUp(until uint64) bool {
 		buf := (*bp)[:0]
 		for _, c := range page {
 			m := c.Msg
-			if st.f.Confirmed && st.match(m.Issuer) {
+			if st.f.Confirmed && st.match(m.Issuer, m.ID()) {
 				buf = wire.AppendConfirmed(buf, &wire.ConfirmedEvent{ID: m.ID(), Position: c.Pos, ConfirmedAt: c.ConfirmedAt,
 					Confirmation: c.Seq, Issuer: m.Issuer, Seq: m.Seq, Timestamp: m.Timestamp,
 					Payload: m.Payload, HasPayload: st.f.Payload})

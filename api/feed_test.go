@@ -15,6 +15,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/weftnet/weft/api/wire"
+	"github.com/weftnet/weft/dag"
 	"github.com/weftnet/weft/node"
 )
 
@@ -198,6 +199,80 @@ func TestFeedFilters(t *testing.T) {
 	}
 }
 
+// TestFeedSample: a stream with sample=4 carries the message and
+// confirmed events of exactly the device messages whose ID Sampled keeps,
+// and of every validator message; a stream without carries them all.
+func TestFeedSample(t *testing.T) {
+	srv, n := testServer(t, nil)
+	dev := &builder{t: t, n: n, key: key(53)}
+	sampled := openFeed(t, srv.URL, "kind=message,confirmed&sample=4", "")
+	all := openFeed(t, srv.URL, "kind=message,confirmed&issuer="+pubOf(dev.key).String(), "")
+	const k = 64
+	confirmAll(t, srv.URL, n, dev, k, func(i int) string { return fmt.Sprintf("reading %d", i) })
+	f := wire.Feed{Sample: 4}
+	want := map[string]int{} // kind and id of the device's events the sampled stream must carry
+	for range 2 * k {
+		ev := all.next()
+		id := eventID(t, ev)
+		if f.Sampled(id) {
+			want[ev.Name+" "+id.String()]++
+		}
+	}
+	if len(want) == 0 || len(want) == 2*k {
+		t.Fatalf("sample=4 keeps %d of the %d events", len(want), 2*k)
+	}
+	validators := 0
+	for len(want) > 0 {
+		ev := sampled.next()
+		id, issuer := eventID(t, ev), eventIssuer(t, ev)
+		switch {
+		case n.IsValidator(issuer):
+			validators++
+		case issuer != pubOf(dev.key) || !f.Sampled(id):
+			t.Fatalf("the sampled stream carries %s %s of %s", ev.Name, id, issuer)
+		default:
+			delete(want, ev.Name+" "+id.String())
+		}
+	}
+	if validators == 0 {
+		t.Fatal("no validator message on the sampled stream")
+	}
+}
+
+// eventID and eventIssuer decode a message or confirmed event's id and
+// issuer.
+func eventID(t *testing.T, ev wire.Event) dag.ID {
+	t.Helper()
+	if ev.Name == wire.EventMessage {
+		m, err := wire.DecodeMessage(ev.Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m.ID
+	}
+	c, err := wire.DecodeConfirmed(ev.Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.ID
+}
+
+func eventIssuer(t *testing.T, ev wire.Event) dag.PublicKey {
+	t.Helper()
+	if ev.Name == wire.EventMessage {
+		m, err := wire.DecodeMessage(ev.Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m.Issuer
+	}
+	c, err := wire.DecodeConfirmed(ev.Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.Issuer
+}
+
 // TestFeedBadQueries: what the stream cannot serve is refused with 400
 // and a message, before it opens.
 func TestFeedBadQueries(t *testing.T) {
@@ -211,6 +286,9 @@ func TestFeedBadQueries(t *testing.T) {
 		{"since=" + strconv.FormatUint(n.ConfirmCount(), 10), ""},
 		{"from=" + strconv.FormatUint(n.ConfirmCount()+1, 10), ""},
 		{"since=18446744073709551615", ""},
+		{"sample=0", ""},
+		{"sample=65537", ""},
+		{"sample=half", ""},
 	} {
 		req, _ := http.NewRequestWithContext(context.Background(), "GET", srv.URL+wire.PathEvents+"?"+tc.query, nil)
 		if tc.lastID != "" {

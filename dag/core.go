@@ -793,6 +793,9 @@ type MessageState struct {
 	Weight      uint64 // approval weight; for a confirmed message, at least the threshold
 	Children    int
 	Tip         bool
+	// Approvers are the indexes (in Config.Validators) of the validators
+	// whose approval was counted: until the message was confirmed.
+	Approvers []int
 }
 
 // State returns what the Core knows of a message in its window.
@@ -802,10 +805,17 @@ func (c *Core) State(id ID) (MessageState, bool) {
 		return MessageState{}, false
 	}
 	n := c.at(p)
-	return MessageState{
+	st := MessageState{
 		Pos: p, Timestamp: n.ts, Confirmed: n.confirmed, ConfirmedAt: n.doneAt, Weight: n.weight,
 		Children: int(n.children), Tip: n.tip >= 0,
-	}, true
+	}
+	i := int(p - c.base)
+	for v := range c.weights {
+		if c.bits[i*2*c.words+v/64]&(1<<(v%64)) != 0 {
+			st.Approvers = append(st.Approvers, v)
+		}
+	}
+	return st, true
 }
 
 // TipPool is a view of the Core's tip pool, as tip selection reads it (it

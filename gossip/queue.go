@@ -40,6 +40,13 @@ func newSendQueue(dataFrames, dataBytes int) *sendQueue {
 	}
 }
 
+// depth returns the frames and bytes waiting in both lanes.
+func (q *sendQueue) depth() (frames, bytes int) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.ctrl.frames) + len(q.data.frames), q.ctrl.bytes + q.data.bytes
+}
+
 // push queues frames on the control or data lane, all of them or, when they
 // do not fit, none, and reports which. Safe from any goroutine.
 func (q *sendQueue) push(ctrl bool, frames ...outFrame) bool {

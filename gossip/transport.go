@@ -125,6 +125,9 @@ type PeerStats struct {
 	EntryPointsIn, EntryPointsOut uint64
 	// RTT is the last measured round-trip time (Ping to Pong), 0 if none.
 	RTT time.Duration
+	// QueuedFrames and QueuedBytes are what waits in the current
+	// connection's send queue.
+	QueuedFrames, QueuedBytes int
 	// LastError is why the last connection or connection attempt ended
 	// (nil if none did): a *CloseError, or an error wrapping ErrRefused,
 	// ErrWrongKey, a timeout, ...
@@ -708,6 +711,7 @@ func (t *Transport) Peers() []PeerStats {
 		if s := p.current(); s != nil {
 			st.Connected, st.Outbound, st.Since = true, s.outbound, s.since
 			st.Connections = len(p.sessions)
+			st.QueuedFrames, st.QueuedBytes = s.q.depth()
 		} else if n := len(p.sessions); n > 0 {
 			// Ending but not yet detached: its cause is why it ended.
 			st.LastError = context.Cause(p.sessions[n-1].ctx)

@@ -312,7 +312,7 @@ func (g *gossiper) decode(from dag.PublicKey, raws [][]byte, relayed bool) (msgs
 	for _, raw := range raws {
 		m, err := g.params.Decode(raw)
 		if err != nil {
-			g.m.rejected.WithLabelValues(Code(err)).Inc()
+			g.m.reject(Code(err))
 			g.penalize(from, err)
 			return nil, false
 		}

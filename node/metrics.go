@@ -1,6 +1,9 @@
 package node
 
 import (
+	"maps"
+	"sync"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
@@ -26,6 +29,29 @@ type metrics struct {
 	inflight       prometheus.Gauge
 	ownMessages    prometheus.Counter
 	checkpoints    *prometheus.CounterVec
+
+	// rejectedBy is rejected's counts, for Info (codes are a small fixed
+	// set).
+	rejectedMu sync.Mutex
+	rejectedBy map[string]uint64
+}
+
+// reject counts a message refused with code.
+func (m *metrics) reject(code string) {
+	m.rejected.WithLabelValues(code).Inc()
+	m.rejectedMu.Lock()
+	if m.rejectedBy == nil {
+		m.rejectedBy = map[string]uint64{}
+	}
+	m.rejectedBy[code]++
+	m.rejectedMu.Unlock()
+}
+
+// rejectedCounts returns a copy of the counts of refused messages by code.
+func (m *metrics) rejectedCounts() map[string]uint64 {
+	m.rejectedMu.Lock()
+	defer m.rejectedMu.Unlock()
+	return maps.Clone(m.rejectedBy)
 }
 
 func newMetrics() *metrics {

@@ -268,7 +268,7 @@ func (n *Node) submit(ctx context.Context, msgs []*dag.Message) []error {
 	errs := j.wait(ctx, n.cfg.SubmitTimeout, n.notStoredInTime)
 	for _, err := range errs {
 		if err != nil {
-			n.m.rejected.WithLabelValues(Code(err)).Inc()
+			n.m.reject(Code(err))
 		}
 	}
 	return errs

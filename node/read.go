@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"strconv"
+	"strings"
 
 	"github.com/weftnet/weft/dag"
 	"github.com/weftnet/weft/storage"
@@ -60,7 +63,18 @@ type Info struct {
 	Durable uint64
 	// StorageError says why the store cannot commit, "" while it can.
 	StorageError string
+	// Rejected counts the messages refused since the start, by Code.
+	Rejected map[string]uint64
+	// MemoryBytes is the process's resident memory (0 where unknown);
+	// DiskBytes what the store's files take.
+	MemoryBytes, DiskBytes int64
+	// CaughtUp: the node caught up with a peer since it started.
+	CaughtUp bool
 }
+
+// IsValidator reports whether k is one of the network's validators. Safe
+// from any goroutine.
+func (n *Node) IsValidator(k dag.PublicKey) bool { return n.vals[k] }
 
 // Info returns the node's counters as of the last step of the core loop.
 func (n *Node) Info() Info {
@@ -74,7 +88,28 @@ func (n *Node) Info() Info {
 	if err := n.storageErr(); err != nil {
 		in.StorageError = err.Error()
 	}
+	in.Rejected = n.m.rejectedCounts()
+	in.MemoryBytes, in.DiskBytes = residentBytes(), n.store.DiskUsage()
+	in.CaughtUp = n.gossip != nil && n.gossip.caughtUp()
 	return in
+}
+
+// residentBytes returns the process's resident memory, read from
+// /proc/self/statm (Linux); 0 elsewhere.
+func residentBytes() int64 {
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 2 {
+		return 0
+	}
+	pages, err := strconv.ParseInt(f[1], 10, 64)
+	if err != nil {
+		return 0
+	}
+	return pages * int64(os.Getpagesize())
 }
 
 // MessageInfo is a stored message with its state.
@@ -89,7 +124,10 @@ type MessageInfo struct {
 	Orphaned    bool   // given up as never to be confirmed
 	Weight      uint64 // approval weight, when HasWeight
 	HasWeight   bool   // the message is in the core's window
-	Children    []dag.ID
+	// Approvers are the validators whose approval the core counted (until
+	// the message was confirmed), when HasWeight.
+	Approvers []dag.PublicKey
+	Children  []dag.ID
 	// Pending: the message is not stored; the node holds it, in memory,
 	// waiting for its parents (Pos, Confirmed and Children are zero).
 	Pending bool
@@ -145,6 +183,9 @@ func (n *Node) Message(ctx context.Context, id dag.ID) (*MessageInfo, error) {
 	}
 	if ok {
 		mi.Weight, mi.HasWeight = st.Weight, true
+		for _, v := range st.Approvers {
+			mi.Approvers = append(mi.Approvers, n.cfg.Validators[v].Key)
+		}
 		if st.Confirmed && !mi.Confirmed { // confirmed, the commit is on its way
 			mi.Confirmed, mi.ConfirmedAt = true, st.ConfirmedAt
 		}

@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math"
 	"net/url"
@@ -10,10 +11,12 @@ import (
 	"github.com/weftnet/weft/dag"
 )
 
-// Bounds of one event stream's filters: the issuers and the tags it names.
+// Bounds of one event stream's filters: the issuers and the tags it
+// names, and the sampling.
 const (
 	MaxFeedIssuers = 256
 	MaxFeedTags    = 16
+	MaxFeedSample  = 1 << 16
 )
 
 // Feed is the query of the event stream (GET /api/v1/events).
@@ -29,6 +32,10 @@ type Feed struct {
 	Tags []string
 	// Payload: confirmed events carry the message's payload.
 	Payload bool
+	// Sample, above 1, keeps the events of one device message in Sample,
+	// chosen by its ID (Sampled), and every validator's: a lossy feed,
+	// for a view of a busy node (the dashboard's). 0 and 1 keep all.
+	Sample uint32
 	// Resume: send first every confirmed event from the one with id From
 	// on, from the node's store: from=N, or since=N and the Last-Event-ID
 	// header N, which name the last event a client processed (From N+1).
@@ -49,7 +56,15 @@ func (f *Feed) Match(issuer dag.PublicKey) bool {
 	return false
 }
 
-// ParseFeed reads kind, issuer, tag, payload, since and from of q, and
+// Sampled reports whether a sampled feed keeps the events of message id:
+// its ID's first 8 bytes, a big-endian number, are a multiple of Sample.
+// The same messages on every stream of one Sample, for message and
+// confirmed events alike.
+func (f *Feed) Sampled(id dag.ID) bool {
+	return f.Sample <= 1 || binary.BigEndian.Uint64(id[:8])%uint64(f.Sample) == 0
+}
+
+// ParseFeed reads kind, issuer, tag, payload, sample, since and from of q, and
 // lastEventID, the Last-Event-ID header a reconnecting client sends, which
 // takes precedence over since, which takes precedence over from. kind, issuer and tag may repeat or hold
 // comma-separated lists.
@@ -92,6 +107,13 @@ func ParseFeed(q url.Values, lastEventID string) (Feed, error) {
 			return f, fmt.Errorf("%w: payload must be true or false", ErrQuery)
 		}
 		f.Payload = b
+	}
+	if v := q.Get("sample"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 32)
+		if err != nil || n < 1 || n > MaxFeedSample {
+			return f, fmt.Errorf("%w: sample must be an integer from 1 to %d", ErrQuery, MaxFeedSample)
+		}
+		f.Sample = uint32(n)
 	}
 	since, name := q.Get("since"), "since"
 	if lastEventID != "" {

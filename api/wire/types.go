@@ -76,6 +76,16 @@ type Info struct {
 	// Confirmations is the length of the node's confirmation order: the
 	// id the next confirmed event of GET /api/v1/events gets.
 	Confirmations uint64 `json:"confirmations"`
+	// Rejected counts the messages refused since the node started, by
+	// error code (only codes that occurred).
+	Rejected map[string]uint64 `json:"rejected"`
+	// MemoryBytes is the node process's resident memory (0 where the
+	// system does not say); DiskBytes what its store's files take.
+	MemoryBytes uint64 `json:"memory_bytes"`
+	DiskBytes   uint64 `json:"disk_bytes"`
+	// CaughtUp: the node caught up with a peer since it started (false
+	// without gossip).
+	CaughtUp bool `json:"caught_up"`
 }
 
 // Validator is one validator of Info.
@@ -96,6 +106,17 @@ type Peer struct {
 	RequestsIn  uint64  `json:"requests_in"`
 	RequestsOut uint64  `json:"requests_out"`
 	RTTms       float64 `json:"rtt_ms"`
+	// ConnectedSince is when the current connection came up (unix ns),
+	// absent while not connected; LastError why the last one ended.
+	ConnectedSince int64  `json:"connected_since,omitempty"`
+	LastError      string `json:"last_error,omitempty"`
+	// QueuedFrames and QueuedBytes are what waits in the peer's send
+	// queue; SyncsIn, SyncsOut and EntryPointsIn its catch-up.
+	QueuedFrames  uint64 `json:"queued_frames"`
+	QueuedBytes   uint64 `json:"queued_bytes"`
+	SyncsIn       uint64 `json:"syncs_in"`
+	SyncsOut      uint64 `json:"syncs_out"`
+	EntryPointsIn uint64 `json:"entry_points_in"`
 }
 
 // Tips is GET /api/v1/tips?size=N.
@@ -136,24 +157,27 @@ type BatchResult struct {
 // Optional fields are pointers: nil is absent. A message the node holds
 // for its parents is Pending, not Solid, and has no Position.
 type Message struct {
-	ID             string    `json:"id"`
-	Version        uint8     `json:"version"`
-	NetworkID      string    `json:"network_id"`
-	Parents        []string  `json:"parents"`
-	Issuer         string    `json:"issuer"`
-	Seq            uint64    `json:"seq"`
-	Timestamp      int64     `json:"timestamp"`
-	Payload        []byte    `json:"payload"` // base64 in JSON
-	Signature      string    `json:"signature"`
-	Nonce          uint64    `json:"nonce"`
-	Position       *uint64   `json:"position,omitempty"` // absent while pending
-	Solid          bool      `json:"solid"`
-	Pending        bool      `json:"pending,omitempty"` // held for its parents, not stored
-	Confirmed      bool      `json:"confirmed"`
-	ConfirmedAt    *int64    `json:"confirmed_at,omitempty"`
-	Orphaned       bool      `json:"orphaned,omitempty"`
-	ApprovalWeight *uint64   `json:"approval_weight,omitempty"`
-	Children       *[]string `json:"children,omitempty"` // absent in the issuer listing
+	ID             string   `json:"id"`
+	Version        uint8    `json:"version"`
+	NetworkID      string   `json:"network_id"`
+	Parents        []string `json:"parents"`
+	Issuer         string   `json:"issuer"`
+	Seq            uint64   `json:"seq"`
+	Timestamp      int64    `json:"timestamp"`
+	Payload        []byte   `json:"payload"` // base64 in JSON
+	Signature      string   `json:"signature"`
+	Nonce          uint64   `json:"nonce"`
+	Position       *uint64  `json:"position,omitempty"` // absent while pending
+	Solid          bool     `json:"solid"`
+	Pending        bool     `json:"pending,omitempty"` // held for its parents, not stored
+	Confirmed      bool     `json:"confirmed"`
+	ConfirmedAt    *int64   `json:"confirmed_at,omitempty"`
+	Orphaned       bool     `json:"orphaned,omitempty"`
+	ApprovalWeight *uint64  `json:"approval_weight,omitempty"`
+	// Approvers are the validators whose approval the node counted, until
+	// the message was confirmed; present with ApprovalWeight.
+	Approvers []string  `json:"approvers,omitempty"`
+	Children  *[]string `json:"children,omitempty"` // absent in the issuer listing
 }
 
 // NewMessage returns m's fields in the API's form, without the node's
