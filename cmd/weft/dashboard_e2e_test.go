@@ -262,6 +262,18 @@ func TestDashboard(t *testing.T) {
 		[...weft.dag.nodes.values()].some(n => n.validator)`)
 	b.wait(t, "the validators' activity", `document.querySelectorAll("#validators tr").length === 4 && !document.querySelector("#validators").textContent.includes("not since")`)
 	time.Sleep(3 * time.Second) // a few seconds of lines, for the screenshot
+	// Pointing at a message with parents and children drawn shows its
+	// details and both its cones; a click opens its page.
+	hover := `(() => {
+		const c = document.querySelector("#dag"), r = c.getBoundingClientRect(), now = Date.now();
+		const n = [...weft.dag.nodes.values()].reverse().find(n => n.children.length && n.parents.some(p => weft.dag.nodes.has(p)) && now - n.at > 1000);
+		if (!n) return "";
+		const [x, y] = weft.dagPos(n, r.width, r.height, now);
+		c.dispatchEvent(new MouseEvent("mousemove", {clientX: r.left + x, clientY: r.top + y, bubbles: true}));
+		return n.id;
+	})()`
+	b.wait(t, "a message with parents and children in the view", hover+` !== ""`)
+	b.wait(t, "its details and cones", `(`+hover+`, document.querySelector("#tip").style.display === "block" && weft.cones.past > 0 && weft.cones.future > 0)`)
 	b.screenshot(t, "dashboard-overview.png")
 
 	// A confirmed reading, found by the search box.
