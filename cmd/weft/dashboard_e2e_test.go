@@ -26,7 +26,7 @@ import (
 // sets it): then they fail. With WEFT_SCREENSHOTS=DIR they write the
 // pages' screenshots there (docs/ takes them: docs/DASHBOARD.md).
 
-const viewW, viewH = 1280, 900
+const viewW, viewH = 1280, 1000
 
 // chromiumPath returns the browser to run, or "" if there is none.
 func chromiumPath() string {
