@@ -213,7 +213,7 @@ func TestFeedSample(t *testing.T) {
 	want := map[string]int{} // kind and id of the device's events the sampled stream must carry
 	for range 2 * k {
 		ev := all.next()
-		id := eventID(t, ev)
+		id, _ := eventOf(t, ev)
 		if f.Sampled(id) {
 			want[ev.Name+" "+id.String()]++
 		}
@@ -224,7 +224,7 @@ func TestFeedSample(t *testing.T) {
 	validators := 0
 	for len(want) > 0 {
 		ev := sampled.next()
-		id, issuer := eventID(t, ev), eventIssuer(t, ev)
+		id, issuer := eventOf(t, ev)
 		switch {
 		case n.IsValidator(issuer):
 			validators++
@@ -239,38 +239,21 @@ func TestFeedSample(t *testing.T) {
 	}
 }
 
-// eventID and eventIssuer decode a message or confirmed event's id and
-// issuer.
-func eventID(t *testing.T, ev wire.Event) dag.ID {
+// eventOf decodes a message or confirmed event's id and issuer.
+func eventOf(t *testing.T, ev wire.Event) (dag.ID, dag.PublicKey) {
 	t.Helper()
 	if ev.Name == wire.EventMessage {
 		m, err := wire.DecodeMessage(ev.Data)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return m.ID
+		return m.ID, m.Issuer
 	}
 	c, err := wire.DecodeConfirmed(ev.Data)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return c.ID
-}
-
-func eventIssuer(t *testing.T, ev wire.Event) dag.PublicKey {
-	t.Helper()
-	if ev.Name == wire.EventMessage {
-		m, err := wire.DecodeMessage(ev.Data)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return m.Issuer
-	}
-	c, err := wire.DecodeConfirmed(ev.Data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c.Issuer
+	return c.ID, c.Issuer
 }
 
 // TestFeedBadQueries: what the stream cannot serve is refused with 400

@@ -43,6 +43,10 @@ type external struct {
 	subs      chan paho.Message
 	done      chan struct{}
 	listening atomic.Bool // subscribed to the submit topic on this connection
+	// answers are the tokens of the batch's answers, and answerErr the
+	// first answer that could not be sent: serve's alone.
+	answers   []paho.Token
+	answerErr error
 }
 
 func startExternal(ctx context.Context, b *Bridge) (*external, error) {
@@ -119,11 +123,46 @@ func (e *external) serve(ctx context.Context) {
 		if !ok {
 			return // stopping: unacknowledged, the broker delivers them again
 		}
+		// A submission is acknowledged once the broker has its answer: a
+		// node killed in between leaves it to be delivered again, and
+		// answered again (a stored one as a duplicate), rather than
+		// acknowledged and never answered.
+		e.answers, e.answerErr = e.answers[:0], nil
 		for i := range batch {
 			e.b.answer(e, &subs[i], &results[i])
+		}
+		if !e.answered(ctx) {
+			continue // unacknowledged: the broker delivers them again on the next connection
+		}
+		for i := range batch {
 			batch[i].Ack()
 		}
 	}
+}
+
+// answered waits until the broker has acknowledged every answer of the
+// batch (publishTimeout at most), and reports whether it has.
+func (e *external) answered(ctx context.Context) bool {
+	if e.answerErr != nil {
+		return false
+	}
+	deadline := time.NewTimer(publishTimeout)
+	defer deadline.Stop()
+	for _, t := range e.answers {
+		select {
+		case <-t.Done():
+			if t.Error() != nil {
+				e.b.log.Warn().Err(t.Error()).Msg("a submission's answer was not acknowledged by the broker; the submission is left unacknowledged")
+				return false
+			}
+		case <-deadline.C:
+			e.b.log.Warn().Dur("waited", publishTimeout).Msg("the broker did not acknowledge the answers; the submissions are left unacknowledged")
+			return false
+		case <-ctx.Done():
+			return false
+		}
+	}
+	return true
 }
 
 // settle submits subs until each has an outcome that is not the node's
@@ -169,11 +208,16 @@ func (e *external) settle(ctx context.Context, subs []submission) ([]wire.BatchR
 // waiting would hold the submissions behind it, and the PUBACK comes on
 // the connection whose deliveries those submissions are. Nothing is sent
 // while the broker is away.
+// respond publishes an answer at QoS 1 and keeps its token: serve
+// acknowledges the submissions once the broker has their answers.
 func (e *external) respond(topic string, payload, _ []byte) error {
 	if !e.c.IsConnectionOpen() {
+		if e.answerErr == nil {
+			e.answerErr = errNotConnected
+		}
 		return errNotConnected
 	}
-	e.c.Publish(topic, 1, false, payload)
+	e.answers = append(e.answers, e.c.Publish(topic, 1, false, payload))
 	return nil
 }
 

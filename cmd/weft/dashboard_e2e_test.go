@@ -162,8 +162,11 @@ func (b *browser) screenshot(t *testing.T, name string) {
 	}
 }
 
-// startValidators runs n validator node processes peered in a full mesh.
-func startValidators(t *testing.T, n int, extra ...string) []*proc {
+// startValidators runs n validator node processes of equal weight,
+// peered in a full mesh over QUIC on loopback (no proof of work, no
+// fsync, and extra flags), and returns them and the --validator flags
+// that name them.
+func startValidators(t *testing.T, n int, extra ...string) ([]*proc, []string) {
 	t.Helper()
 	addrs, err := loopback.FreeAddrs("udp", n)
 	if err != nil {
@@ -185,7 +188,7 @@ func startValidators(t *testing.T, n int, extra ...string) []*proc {
 	}
 	var procs []*proc
 	for i := range n {
-		args := append(append([]string{"--gossip-addr", addrs[i], "--pow-base", "0", "--no-sync", "--checkpoint-interval", "300ms"}, extra...), vals...)
+		args := append(append([]string{"--gossip-addr", addrs[i], "--pow-base", "0", "--no-sync"}, extra...), vals...)
 		for j := range n {
 			if j != i {
 				args = append(args, "--peer", keys[j].String()+"@"+addrs[j])
@@ -193,7 +196,7 @@ func startValidators(t *testing.T, n int, extra ...string) []*proc {
 		}
 		procs = append(procs, startNode(t, dirs[i], args...))
 	}
-	return procs
+	return procs, vals
 }
 
 // getMessage reads a message's JSON from a node.
@@ -222,7 +225,7 @@ func TestDashboard(t *testing.T) {
 		t.Skip("runs three node processes and a browser")
 	}
 	b := newBrowser(t)
-	procs := startValidators(t, 3)
+	procs, _ := startValidators(t, 3, "--checkpoint-interval", "300ms")
 	url := procs[0].url
 
 	_, dev, _ := ed25519.GenerateKey(nil)

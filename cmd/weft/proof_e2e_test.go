@@ -9,9 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/weftnet/weft/client"
 	"github.com/weftnet/weft/dag"
-	"github.com/weftnet/weft/internal/loopback"
 	"github.com/weftnet/weft/pow"
 	"github.com/weftnet/weft/proof"
 )
@@ -27,34 +25,7 @@ func TestProofEndToEnd(t *testing.T) {
 		t.Skip("runs four node processes")
 	}
 	const nodes = 4
-	addrs, err := loopback.FreeAddrs("udp", nodes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var dirs []string
-	var keys []dag.PublicKey
-	for range nodes {
-		dir := t.TempDir()
-		_, key, _ := ed25519.GenerateKey(nil)
-		if err := client.WriteKeyFile(filepath.Join(dir, identityFile), key); err != nil {
-			t.Fatal(err)
-		}
-		dirs, keys = append(dirs, dir), append(keys, dag.PublicKey(key.Public().(ed25519.PublicKey)))
-	}
-	var vals []string
-	for _, k := range keys {
-		vals = append(vals, "--validator", k.String()+":1")
-	}
-	var procs []*proc
-	for i := range nodes {
-		args := append([]string{"--gossip-addr", addrs[i], "--pow-base", "0", "--no-sync", "--checkpoint-interval", "200ms"}, vals...)
-		for j := range nodes {
-			if j != i {
-				args = append(args, "--peer", keys[j].String()+"@"+addrs[j])
-			}
-		}
-		procs = append(procs, startNode(t, dirs[i], args...))
-	}
+	procs, vals := startValidators(t, nodes, "--checkpoint-interval", "200ms")
 
 	_, dev, _ := ed25519.GenerateKey(nil)
 	m := rawMessage(t, procs[0].url, dev, 1, []byte(`{"temp_c":21.5}`))
