@@ -275,7 +275,8 @@ func (s *Server) info(w http.ResponseWriter, r *http.Request) {
 			peers[len(peers)-1].LastError = p.LastError.Error()
 		}
 	}
-	rejected := in.Rejected
+	use := s.node.Usage()
+	rejected := use.Rejected
 	if rejected == nil {
 		rejected = map[string]uint64{}
 	}
@@ -290,7 +291,7 @@ func (s *Server) info(w http.ResponseWriter, r *http.Request) {
 		Validators: vals, Threshold: "2/3", Peers: peers,
 		MessagesPerSecond: in.MessagesRate, ConfirmedPerSecond: in.ConfirmedRate,
 		Durable: in.Durable, StorageError: in.StorageError, Confirmations: s.node.ConfirmCount(),
-		Rejected: rejected, MemoryBytes: uint64(max(in.MemoryBytes, 0)), DiskBytes: uint64(max(in.DiskBytes, 0)),
+		Rejected: rejected, MemoryBytes: uint64(max(use.MemoryBytes, 0)), DiskBytes: uint64(max(use.DiskBytes, 0)),
 		CaughtUp: in.CaughtUp,
 	})
 }

@@ -63,13 +63,24 @@ type Info struct {
 	Durable uint64
 	// StorageError says why the store cannot commit, "" while it can.
 	StorageError string
+	// CaughtUp: the node caught up with a peer since it started.
+	CaughtUp bool
+}
+
+// Usage is what the node has used and refused: dearer to read than Info
+// (it lists the store's files and reads /proc), for GET /api/v1/info
+// alone.
+type Usage struct {
 	// Rejected counts the messages refused since the start, by Code.
 	Rejected map[string]uint64
 	// MemoryBytes is the process's resident memory (0 where unknown);
 	// DiskBytes what the store's files take.
 	MemoryBytes, DiskBytes int64
-	// CaughtUp: the node caught up with a peer since it started.
-	CaughtUp bool
+}
+
+// Usage returns the node's Usage now.
+func (n *Node) Usage() Usage {
+	return Usage{Rejected: n.m.rejectedCounts(), MemoryBytes: residentBytes(), DiskBytes: n.store.DiskUsage()}
 }
 
 // IsValidator reports whether k is one of the network's validators. Safe
@@ -88,8 +99,6 @@ func (n *Node) Info() Info {
 	if err := n.storageErr(); err != nil {
 		in.StorageError = err.Error()
 	}
-	in.Rejected = n.m.rejectedCounts()
-	in.MemoryBytes, in.DiskBytes = residentBytes(), n.store.DiskUsage()
 	in.CaughtUp = n.gossip != nil && n.gossip.caughtUp()
 	return in
 }
