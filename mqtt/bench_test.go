@@ -105,11 +105,7 @@ func BenchmarkIngest(b *testing.B) {
 			b.ResetTimer()
 			var wg sync.WaitGroup
 			for g := range gateways {
-				c := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + addr).SetClientID(fmt.Sprintf("gw-%d", g)))
-				if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-					b.Fatal(tok.Error())
-				}
-				defer c.Disconnect(0)
+				c := gateway(b, addr, g)
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
@@ -197,11 +193,7 @@ func BenchmarkLatency5k(b *testing.B) {
 			interval := time.Second * gateways / rate
 			var wg sync.WaitGroup
 			for g := range gateways {
-				c := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + addr).SetClientID(fmt.Sprintf("gw-%d", g)))
-				if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-					b.Fatal(tok.Error())
-				}
-				defer c.Disconnect(0)
+				c := gateway(b, addr, g)
 				k := key(byte(100 + g))
 				wg.Add(1)
 				go func() {
@@ -259,4 +251,16 @@ func benchBridge(b *testing.B, via string, mod func(*node.Config)) (*node.Node, 
 		time.Sleep(10 * time.Millisecond)
 	}
 	return n, addr
+}
+
+// gateway connects gateway g to the broker at addr until the benchmark
+// ends.
+func gateway(b *testing.B, addr string, g int) paho.Client {
+	b.Helper()
+	c := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + addr).SetClientID(fmt.Sprintf("gw-%d", g)))
+	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		b.Fatal(tok.Error())
+	}
+	b.Cleanup(func() { c.Disconnect(0) })
+	return c
 }

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -199,18 +200,8 @@ func (s *Store) restoreKept(los []uint64, dropped int64) error {
 		// A file cut short (it was whole when kept) holds fewer IDs.
 		s.kept = append(s.kept, keptIDs{lo: lo, n: uint64(fi.Size()) / idSize, hi: hi, path: p})
 	}
-	slices.SortFunc(s.kept, func(a, b keptIDs) int { return compareU64(a.lo, b.lo) })
+	slices.SortFunc(s.kept, func(a, b keptIDs) int { return cmp.Compare(a.lo, b.lo) })
 	return nil
-}
-
-func compareU64(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // releaseIDs, in a drop of the epochs before first, holding idsMu,
@@ -303,14 +294,14 @@ func (s *Store) IDsAt(pos []uint64, dst []byte) error {
 			lo, hi uint64
 		)
 		if p >= eps[0].lo {
-			k, _ := slices.BinarySearchFunc(eps, p, func(e *epoch, p uint64) int { return compareU64(e.lo, p+1) })
+			k, _ := slices.BinarySearchFunc(eps, p, func(e *epoch, p uint64) int { return cmp.Compare(e.lo, p+1) })
 			e := eps[k-1]
 			f, lo, hi = e.ids, e.lo, next
 			if k < len(eps) {
 				hi = eps[k].lo
 			}
 		} else {
-			k, _ := slices.BinarySearchFunc(kept, p, func(e keptIDs, p uint64) int { return compareU64(e.lo, p+1) })
+			k, _ := slices.BinarySearchFunc(kept, p, func(e keptIDs, p uint64) int { return cmp.Compare(e.lo, p+1) })
 			if k == 0 || p >= kept[k-1].lo+kept[k-1].n {
 				return fmt.Errorf("%w: the ID at position %d", ErrPruned, p)
 			}
